@@ -1,0 +1,37 @@
+import type { JsonValue, Runtime, TaskError } from '../../../protocol/index.ts';
+
+/** One execution of user code on one input, as the core hands it to a host's sandbox. */
+export interface ExecRequest {
+  runtime: Runtime;
+  /** The user's code (for `js`: ES module source whose `export default` is `(input) => output`). */
+  code: string;
+  /** CID of `code`, usable as a cache key for compiled forms. */
+  codeCid: string;
+  input: JsonValue;
+  /** CPU/wall-time limit; the sandbox is terminated when it runs out. */
+  timeoutMs: number;
+  /** Heap limit of the sandbox. */
+  memoryMb: number;
+  /** Seed of the task's `Math.random`. */
+  seed: string;
+  /** What `Date.now()` returns inside the sandbox (ms since epoch). */
+  clock: number;
+}
+
+export type ExecResult =
+  | { ok: true; output: JsonValue; logs: string; durationMs: number }
+  | { ok: false; error: TaskError; logs: string; durationMs: number };
+
+/**
+ * A host's sandbox pool: worker threads headless, Web Workers in a tab. The core never
+ * touches the sandbox mechanism itself, so the same lease loop runs in both hosts.
+ */
+export interface Executor {
+  readonly runtimes: readonly Runtime[];
+  /** How many tasks can run at the same time. */
+  readonly capacity: number;
+  /** Run one task. Never rejects for user-code failures: they come back as `{ ok: false }`.
+   * Aborting `signal` terminates the task (its result is then `node_error`, and ignored). */
+  run(request: ExecRequest, signal?: AbortSignal): Promise<ExecResult>;
+  close(): Promise<void>;
+}

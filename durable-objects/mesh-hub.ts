@@ -1,0 +1,367 @@
+import { DurableObject } from 'cloudflare:workers';
+import {
+  describeIssues,
+  type HubToNode,
+  leaseTiming,
+  limits,
+  MESH_PROTOCOL,
+  type NodeInfo,
+  type NodeKind,
+  type NodeLocation,
+  NodeToHub,
+  type Runtime,
+  type TaskOutcome,
+} from '../protocol/index.ts';
+import { type DoEnv, jobRoom } from './stubs.ts';
+
+/** What the hub remembers of one connected node; kept as the socket's attachment so it survives hibernation. */
+interface NodeSession {
+  nodeId?: string;
+  kind?: NodeKind;
+  name?: string;
+  runtimes: Runtime[];
+  capacity: number;
+  version?: string;
+  connectedAt: number;
+  lastSeenAt: number;
+  location: NodeLocation;
+  /** Tasks the node has asked for and not yet been given. */
+  credit: number;
+  /** Leases the node holds, per job: which rooms to tell when it goes away. */
+  holdings: Record<string, number>;
+}
+
+interface AvailableJob {
+  jobId: string;
+  runtime: Runtime;
+  since: number;
+}
+
+const send = (ws: WebSocket, message: HubToNode) => {
+  try {
+    ws.send(JSON.stringify(message));
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * Node registry and dispatch for one shard of compute nodes.
+ *
+ * Nodes hold one hibernatable WebSocket here. A node says hello (runtimes, capacity), then asks
+ * for work with credits; the hub leases batches from the JobRooms of available jobs (round robin,
+ * preferring jobs the node is already warm for) and pushes them to the node. Results come back
+ * here in batches and go to their rooms. When a node's socket closes, its leases are released at
+ * once so that nothing waits for a lease to time out.
+ */
+export class MeshHub extends DurableObject<DoEnv> {
+  #jobs = new Map<string, AvailableJob>();
+  #cursor = 0;
+  #dispatching = false;
+  #again = false;
+
+  constructor(ctx: DurableObjectState, env: DoEnv) {
+    super(ctx, env);
+    ctx.storage.sql.exec(`
+      CREATE TABLE IF NOT EXISTS jobs (job_id TEXT PRIMARY KEY, runtime TEXT NOT NULL, since INTEGER NOT NULL);
+    `);
+    for (const row of ctx.storage.sql
+      .exec<{ job_id: string; runtime: Runtime; since: number }>('SELECT job_id, runtime, since FROM jobs ORDER BY since')
+      .toArray()) {
+      this.#jobs.set(row.job_id, { jobId: row.job_id, runtime: row.runtime, since: row.since });
+    }
+  }
+
+  // ---- called by JobRooms ----------------------------------------------------------------------
+
+  /** A job has runnable tasks. */
+  async jobAvailable(jobId: string, runtime: Runtime): Promise<void> {
+    if (!this.#jobs.has(jobId)) {
+      const job = { jobId, runtime, since: Date.now() };
+      this.#jobs.set(jobId, job);
+      this.ctx.storage.sql.exec(
+        'INSERT OR REPLACE INTO jobs (job_id, runtime, since) VALUES (?, ?, ?)',
+        jobId,
+        runtime,
+        job.since,
+      );
+    }
+    this.#scheduleDispatch();
+  }
+
+  /** A job finished or was cancelled: stop dispatching it and revoke its outstanding leases. */
+  async jobGone(jobId: string, revoked: { nodeId: string; leaseId: string }[], reason: string): Promise<void> {
+    this.#forget(jobId);
+    if (!revoked.length) return;
+    const byNode = Map.groupBy(revoked, (r) => r.nodeId);
+    for (const [ws, session] of this.#sessions()) {
+      const leases = session.nodeId ? byNode.get(session.nodeId) : undefined;
+      if (!leases) continue;
+      send(ws, { type: 'lease.revoked', leases: leases.map((l) => ({ jobId, leaseId: l.leaseId })), reason });
+      delete session.holdings[jobId];
+      ws.serializeAttachment(session);
+    }
+  }
+
+  /** Why a job's pending tasks are waiting, from what the hub sees of the nodes. */
+  explain(runtime: Runtime): string {
+    const nodes = [...this.#sessions()].map(([, s]) => s).filter((s) => s.nodeId);
+    if (!nodes.length) return 'no compute node is connected';
+    const capable = nodes.filter((s) => s.runtimes.includes(runtime));
+    if (!capable.length) return `no connected node supports runtime '${runtime}'`;
+    if (capable.every((s) => s.credit === 0)) {
+      return `all ${capable.length} node${capable.length === 1 ? '' : 's'} that run '${runtime}' are busy`;
+    }
+    return 'being dispatched to a node';
+  }
+
+  /** Connected nodes, for `GET /api/v1/nodes`. */
+  listNodes(): NodeInfo[] {
+    const out: NodeInfo[] = [];
+    for (const [, s] of this.#sessions()) {
+      if (!s.nodeId || !s.kind) continue;
+      const info: NodeInfo = {
+        nodeId: s.nodeId,
+        kind: s.kind,
+        runtimes: s.runtimes,
+        capacity: s.capacity,
+        running: Object.values(s.holdings).reduce((a, b) => a + b, 0),
+        connectedAt: s.connectedAt,
+        lastSeenAt: s.lastSeenAt,
+        location: s.location,
+      };
+      if (s.name) info.name = s.name;
+      out.push(info);
+    }
+    return out;
+  }
+
+  // ---- node sockets ------------------------------------------------------------------------------
+
+  /** `GET /api/v1/mesh/connect`, forwarded by the Worker with the node's approximate location. */
+  override async fetch(request: Request): Promise<Response> {
+    if (request.headers.get('Upgrade')?.toLowerCase() !== 'websocket') {
+      return new Response('expected a WebSocket upgrade', { status: 426 });
+    }
+    let location: NodeLocation = {};
+    try {
+      location = JSON.parse(request.headers.get('x-mm-location') ?? '{}') as NodeLocation;
+    } catch {
+      // no location is fine
+    }
+    const { 0: client, 1: server } = new WebSocketPair();
+    this.ctx.acceptWebSocket(server);
+    const now = Date.now();
+    const session: NodeSession = {
+      runtimes: [],
+      capacity: 0,
+      connectedAt: now,
+      lastSeenAt: now,
+      location,
+      credit: 0,
+      holdings: {},
+    };
+    server.serializeAttachment(session);
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  override async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
+    const session = ws.deserializeAttachment() as NodeSession;
+    const size = typeof data === 'string' ? data.length : data.byteLength;
+    if (size > limits.maxFrameBytes) {
+      return this.#reject(ws, `frame of ${size} bytes is over the limit of ${limits.maxFrameBytes}`);
+    }
+    if (typeof data !== 'string') return this.#reject(ws, 'frames must be JSON text');
+    let json: unknown;
+    try {
+      json = JSON.parse(data);
+    } catch {
+      return this.#reject(ws, 'frame is not valid JSON');
+    }
+    const parsed = NodeToHub.safeParse(json);
+    if (!parsed.success) return this.#reject(ws, describeIssues(parsed.error).message);
+    const msg = parsed.data;
+    session.lastSeenAt = Date.now();
+
+    if (msg.type === 'node.hello') {
+      const major = (p: string) => p.split('/').at(-1)?.split('.')[0];
+      if (major(msg.protocol) !== major(MESH_PROTOCOL)) {
+        send(ws, {
+          type: 'error',
+          code: 'bad_message',
+          message: `protocol ${msg.protocol} is not supported; this hub speaks ${MESH_PROTOCOL}`,
+        });
+        ws.close(1008, 'unsupported protocol version');
+        return;
+      }
+      Object.assign(session, {
+        nodeId: msg.nodeId,
+        kind: msg.kind,
+        name: msg.name,
+        runtimes: msg.runtimes,
+        capacity: msg.capacity,
+        version: msg.version,
+      });
+      ws.serializeAttachment(session);
+      send(ws, {
+        type: 'hub.welcome',
+        nodeId: msg.nodeId,
+        heartbeatMs: leaseTiming.heartbeatMs,
+        leaseTtlMs: leaseTiming.leaseTtlMs,
+      });
+      return;
+    }
+    if (!session.nodeId) return this.#reject(ws, 'send node.hello first');
+    const nodeId = session.nodeId;
+
+    switch (msg.type) {
+      case 'lease.request':
+        session.credit = Math.min(session.credit + msg.credit, limits.maxLeaseBatch * 4);
+        ws.serializeAttachment(session);
+        this.#scheduleDispatch();
+        return;
+      case 'node.heartbeat': {
+        ws.serializeAttachment(session);
+        const byJob = Map.groupBy(msg.leases, (l) => l.jobId);
+        await Promise.all(
+          [...byJob].map(([jobId, leases]) =>
+            jobRoom(this.env, jobId).extend(
+              nodeId,
+              leases.map((l) => l.leaseId),
+            ),
+          ),
+        );
+        return;
+      }
+      case 'task.results': {
+        const byJob = Map.groupBy(msg.results, (r) => r.jobId);
+        const reports = await Promise.all(
+          [...byJob].map(async ([jobId, outcomes]) => {
+            const report = await jobRoom(this.env, jobId).report(nodeId, outcomes as TaskOutcome[]);
+            return { jobId, count: outcomes.length, report };
+          }),
+        );
+        // The socket's attachment may have changed while we awaited (credits, revocations): re-read it.
+        const current = ws.deserializeAttachment() as NodeSession;
+        current.lastSeenAt = session.lastSeenAt;
+        for (const { jobId, count } of reports) {
+          const left = (current.holdings[jobId] ?? 0) - count;
+          if (left > 0) current.holdings[jobId] = left;
+          else delete current.holdings[jobId];
+        }
+        current.credit = Math.min(current.credit + msg.credit, limits.maxLeaseBatch * 4);
+        ws.serializeAttachment(current);
+        send(ws, {
+          type: 'results.ack',
+          accepted: reports.reduce((a, r) => a + r.report.accepted, 0),
+          ignored: reports.flatMap((r) => r.report.ignored),
+        });
+        this.#scheduleDispatch();
+        return;
+      }
+    }
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    await this.#dropped(ws, `node disconnected (${code}${reason ? ` ${reason}` : ''})`);
+    try {
+      ws.close(code === 1005 ? 1000 : code, 'bye');
+    } catch {
+      // already closed
+    }
+  }
+
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    await this.#dropped(ws, 'node connection failed');
+  }
+
+  // ---- internals ---------------------------------------------------------------------------------
+
+  *#sessions(): Generator<[WebSocket, NodeSession]> {
+    for (const ws of this.ctx.getWebSockets()) {
+      if (ws.readyState !== WebSocket.OPEN) continue;
+      yield [ws, ws.deserializeAttachment() as NodeSession];
+    }
+  }
+
+  #reject(ws: WebSocket, message: string): void {
+    send(ws, { type: 'error', code: 'bad_message', message });
+  }
+
+  #forget(jobId: string) {
+    if (this.#jobs.delete(jobId)) this.ctx.storage.sql.exec('DELETE FROM jobs WHERE job_id = ?', jobId);
+  }
+
+  /** Release everything a departed node held, unless the same node is connected on another socket. */
+  async #dropped(ws: WebSocket, reason: string): Promise<void> {
+    const session = ws.deserializeAttachment() as NodeSession | null;
+    if (!session?.nodeId) return;
+    const nodeId = session.nodeId;
+    const stillHere = this.ctx
+      .getWebSockets()
+      .some(
+        (other) =>
+          other !== ws &&
+          other.readyState === WebSocket.OPEN &&
+          (other.deserializeAttachment() as NodeSession | null)?.nodeId === nodeId,
+      );
+    if (stillHere) return;
+    await Promise.all(Object.keys(session.holdings).map((jobId) => jobRoom(this.env, jobId).releaseNode(nodeId, reason)));
+  }
+
+  #scheduleDispatch(): void {
+    if (this.#dispatching) {
+      this.#again = true;
+      return;
+    }
+    this.#dispatching = true;
+    this.ctx.waitUntil(
+      this.#dispatch().finally(() => {
+        this.#dispatching = false;
+      }),
+    );
+  }
+
+  /**
+   * Hand out work until no node with credit can take anything. One loop at a time; a request
+   * that arrives meanwhile sets `#again` so the loop runs once more instead of racing it.
+   */
+  async #dispatch(): Promise<void> {
+    do {
+      this.#again = false;
+      for (const [ws, first] of this.#sessions()) {
+        let session = first;
+        if (!session.nodeId || session.credit <= 0) continue;
+        const nodeId = session.nodeId;
+        for (const job of this.#candidates(session)) {
+          if (session.credit <= 0) break;
+          const result = await jobRoom(this.env, job.jobId).lease(nodeId, Math.min(session.credit, limits.maxLeaseBatch));
+          // Nothing more to lease right now: the job leaves the queue until its room says otherwise.
+          if (!result.more) this.#forget(job.jobId);
+          if (!result.tasks.length) continue;
+          if (ws.readyState !== WebSocket.OPEN || !send(ws, { type: 'task.leased', tasks: result.tasks })) {
+            await jobRoom(this.env, job.jobId).releaseNode(nodeId, 'node disconnected before receiving its lease');
+            break;
+          }
+          session = ws.deserializeAttachment() as NodeSession;
+          session.credit = Math.max(0, session.credit - result.tasks.length);
+          session.holdings[job.jobId] = (session.holdings[job.jobId] ?? 0) + result.tasks.length;
+          ws.serializeAttachment(session);
+          if (result.more) this.#again = true;
+        }
+      }
+    } while (this.#again);
+  }
+
+  /** Jobs this node can run: the ones it is warm for first, then the others in round-robin order. */
+  #candidates(session: NodeSession): AvailableJob[] {
+    const jobs = [...this.#jobs.values()].filter((j) => session.runtimes.includes(j.runtime));
+    if (!jobs.length) return jobs;
+    this.#cursor = (this.#cursor + 1) % jobs.length;
+    const rotated = [...jobs.slice(this.#cursor), ...jobs.slice(0, this.#cursor)];
+    const warm = rotated.filter((j) => session.holdings[j.jobId]);
+    const cold = rotated.filter((j) => !session.holdings[j.jobId]);
+    return [...warm, ...cold];
+  }
+}

@@ -1,0 +1,198 @@
+import { z } from 'zod';
+import { Cid } from './cid.ts';
+import { jobDefaults, limits } from './limits.ts';
+
+/** Every runtime the platform knows. */
+export const Runtime = z.enum(['js', 'wasm', 'python', 'circom']);
+export type Runtime = z.infer<typeof Runtime>;
+
+/** Runtimes a node can run today; the API refuses the others with `runtime_unavailable`. */
+export const availableRuntimes: readonly Runtime[] = ['js'];
+
+const utf8 = new TextEncoder();
+const byteLength = (s: string) => utf8.encode(s).byteLength;
+
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/** Nesting deeper than this is refused: it would only serve to blow stacks on the way through. */
+export const MAX_JSON_DEPTH = 64;
+
+/** True for values that survive a JSON round trip unchanged (finite numbers, plain objects, arrays). */
+export function isJsonValue(value: unknown, depth = 0): value is JsonValue {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return true;
+  if (typeof value === 'number') return Number.isFinite(value);
+  if (depth >= MAX_JSON_DEPTH || typeof value !== 'object') return false;
+  if (Array.isArray(value)) return value.every((v) => isJsonValue(v, depth + 1));
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return false;
+  return Object.values(value).every((v) => isJsonValue(v, depth + 1));
+}
+
+/**
+ * Any JSON value, as an input or an output of a task. A predicate rather than a recursive zod
+ * schema: it is checked for every one of up to 100,000 inputs, and OpenAPI generators cannot
+ * follow recursive schemas.
+ */
+export const JsonValue = z
+  .custom<JsonValue>((v) => isJsonValue(v), { message: `not a JSON value (or nested deeper than ${MAX_JSON_DEPTH})` })
+  .meta({ description: 'any JSON value', type: ['object', 'array', 'string', 'number', 'boolean', 'null'] });
+
+/**
+ * What a user submits. Code is inline `source` or a `codeCid` from `PUT /blobs`; inputs are an
+ * inline array or an `inputsCid` whose blob holds a JSON array or JSON lines.
+ */
+export const JobSpec = z
+  .strictObject({
+    runtime: Runtime,
+    source: z
+      .string()
+      .min(1)
+      .refine((s) => byteLength(s) <= limits.maxSourceBytes, {
+        message: `source is larger than ${limits.maxSourceBytes} bytes; upload it with PUT /api/v1/blobs and pass codeCid`,
+      })
+      .optional(),
+    codeCid: Cid.optional(),
+    inputs: z
+      .array(JsonValue)
+      .min(1, 'a job needs at least one input')
+      .max(limits.maxInputs, `a job takes at most ${limits.maxInputs} inputs`)
+      .optional(),
+    inputsCid: Cid.optional(),
+    timeoutMs: z.number().int().min(10).max(300_000).default(jobDefaults.timeoutMs),
+    maxAttempts: z.number().int().min(1).max(10).default(jobDefaults.maxAttempts),
+    memoryMb: z.number().int().min(16).max(1024).default(jobDefaults.memoryMb),
+    label: z.string().max(200).optional(),
+  })
+  .superRefine((spec, ctx) => {
+    if ((spec.source === undefined) === (spec.codeCid === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['source'], message: 'give exactly one of source or codeCid' });
+    }
+    if ((spec.inputs === undefined) === (spec.inputsCid === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['inputs'], message: 'give exactly one of inputs or inputsCid' });
+    }
+    spec.inputs?.forEach((input, i) => {
+      const size = byteLength(JSON.stringify(input));
+      if (size > limits.maxInputBytes) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['inputs', i],
+          message: `input ${i} is ${size} bytes as JSON; the limit is ${limits.maxInputBytes}`,
+        });
+      }
+    });
+  })
+  .meta({ id: 'JobSpec' });
+export type JobSpec = z.infer<typeof JobSpec>;
+export type JobSpecInput = z.input<typeof JobSpec>;
+
+/** Lifecycle of one task (one input). `leased` means a node holds it and is running it. */
+export const TaskState = z.enum(['pending', 'leased', 'succeeded', 'failed', 'cancelled']);
+export type TaskState = z.infer<typeof TaskState>;
+
+/** `failed` means finished with at least one failed task; results of the others are kept. */
+export const JobState = z.enum(['running', 'succeeded', 'failed', 'cancelled']);
+export type JobState = z.infer<typeof JobState>;
+
+export const TaskCounts = z.object({
+  pending: z.number().int(),
+  leased: z.number().int(),
+  succeeded: z.number().int(),
+  failed: z.number().int(),
+  cancelled: z.number().int(),
+});
+export type TaskCounts = z.infer<typeof TaskCounts>;
+
+/** Why a task failed. `user_error`, `timeout`, `memory_limit` and `output_invalid` are properties of
+ * the code and input, so they fail at once; `lease_expired` and `node_error` are retried. */
+export const TaskErrorKind = z.enum([
+  'user_error',
+  'timeout',
+  'memory_limit',
+  'output_invalid',
+  'lease_expired',
+  'node_error',
+]);
+export type TaskErrorKind = z.infer<typeof TaskErrorKind>;
+
+export const TaskError = z.object({
+  kind: TaskErrorKind,
+  message: z.string().max(4096),
+  stack: z.string().max(16_384).optional(),
+});
+export type TaskError = z.infer<typeof TaskError>;
+
+export const retryableErrors: ReadonlySet<TaskErrorKind> = new Set(['lease_expired', 'node_error']);
+
+/** Status of a job as returned by `GET /jobs/:id` and in snapshots. */
+export const JobStatus = z
+  .object({
+    id: z.string(),
+    owner: z.string(),
+    state: JobState,
+    runtime: Runtime,
+    label: z.string().optional(),
+    codeCid: Cid,
+    total: z.number().int(),
+    counts: TaskCounts,
+    timeoutMs: z.number().int(),
+    maxAttempts: z.number().int(),
+    memoryMb: z.number().int(),
+    createdAt: z.number().int(),
+    finishedAt: z.number().int().optional(),
+    /** Why pending tasks are not running yet, when some are pending. */
+    waiting: z.string().optional(),
+  })
+  .meta({ id: 'JobStatus' });
+export type JobStatus = z.infer<typeof JobStatus>;
+
+/** One task in `GET /jobs/:id/results`, in input order. */
+export const TaskResult = z
+  .object({
+    index: z.number().int(),
+    state: TaskState,
+    output: JsonValue.optional(),
+    error: TaskError.optional(),
+    attempts: z.number().int(),
+    nodeId: z.string().optional(),
+    durationMs: z.number().optional(),
+    logs: z.string().optional(),
+    /** For pending tasks: why it is waiting. */
+    waiting: z.string().optional(),
+  })
+  .meta({ id: 'TaskResult' });
+export type TaskResult = z.infer<typeof TaskResult>;
+
+export const ResultsPage = z
+  .object({
+    jobId: z.string(),
+    state: JobState,
+    total: z.number().int(),
+    results: z.array(TaskResult),
+    /** Pass as `cursor` for the next page; absent on the last page. */
+    nextCursor: z.number().int().optional(),
+  })
+  .meta({ id: 'ResultsPage' });
+export type ResultsPage = z.infer<typeof ResultsPage>;
+
+export const JobSummary = z
+  .object({
+    id: z.string(),
+    runtime: Runtime,
+    label: z.string().optional(),
+    total: z.number().int(),
+    state: JobState,
+    createdAt: z.number().int(),
+  })
+  .meta({ id: 'JobSummary' });
+export type JobSummary = z.infer<typeof JobSummary>;
+
+export const JobCreated = z
+  .object({
+    id: z.string(),
+    state: JobState,
+    total: z.number().int(),
+    codeCid: Cid,
+    links: z.object({ self: z.string(), results: z.string(), events: z.string(), cancel: z.string() }),
+  })
+  .meta({ id: 'JobCreated' });
+export type JobCreated = z.infer<typeof JobCreated>;

@@ -1,0 +1,43 @@
+/**
+ * Limits shared by the API, the Durable Objects and the nodes. They follow from the
+ * Workers platform (32 MiB per WebSocket message, 2 MB per SQLite value, 128 MB per
+ * isolate) and are stated in every error that enforces them.
+ */
+export const limits = {
+  /** Largest JSON body accepted by `POST /jobs`. */
+  maxJobBodyBytes: 8 * 1024 * 1024,
+  /** Largest inline `source`; bigger code goes through `PUT /blobs` and `codeCid`. */
+  maxSourceBytes: 256 * 1024,
+  /** Inputs per job. */
+  maxInputs: 100_000,
+  /** One input, serialized as JSON. */
+  maxInputBytes: 64 * 1024,
+  /** One output, serialized as JSON. */
+  maxOutputBytes: 1024 * 1024,
+  /** Captured console output per task. */
+  maxLogBytes: 16 * 1024,
+  /** One blob in `PUT /blobs`. */
+  maxBlobBytes: 32 * 1024 * 1024,
+  /** One frame from a node or a watcher. */
+  maxFrameBytes: 16 * 1024 * 1024,
+  /** Tasks in one lease batch. */
+  maxLeaseBatch: 256,
+  /** Results in one `task.results` frame. */
+  maxResultBatch: 512,
+  /** Page size bounds of `GET /jobs/:id/results`. */
+  maxPageSize: 1000,
+  defaultPageSize: 100,
+} as const;
+
+/** Defaults of a JobSpec. */
+export const jobDefaults = {
+  timeoutMs: 30_000,
+  maxAttempts: 3,
+  memoryMb: 128,
+} as const;
+
+/** Lease timing: a lease lives `leaseTtlMs` unless the node's heartbeat extends it. */
+export const leaseTiming = {
+  leaseTtlMs: 20_000,
+  heartbeatMs: 5_000,
+} as const;

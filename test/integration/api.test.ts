@@ -1,0 +1,144 @@
+import { describe, expect, test } from 'vitest';
+import { limits } from '../../protocol/index.ts';
+import { api, signIn } from './helpers.ts';
+
+const errorOf = async (res: Response) => ((await res.json()) as { error: { code: string; message: string } }).error;
+
+describe('api', () => {
+  test('default: health and OpenAPI document', async () => {
+    const health = await api('/health');
+    expect(health.status).toBe(200);
+    expect(await health.json()).toMatchObject({ ok: true });
+    const doc = (await (await api('/openapi.json')).json()) as { openapi: string; paths: Record<string, unknown> };
+    expect(doc.openapi).toBe('3.1.0');
+    for (const path of ['/api/v1/health', '/api/v1/jobs', '/api/v1/jobs/{id}', '/api/v1/jobs/{id}/results', '/api/v1/blobs', '/api/v1/auth/verify']) {
+      expect(doc.paths).toHaveProperty([path]);
+    }
+  });
+
+  test('error: unknown route is a JSON 404', async () => {
+    const res = await api('/nope');
+    expect(res.status).toBe(404);
+    expect(await errorOf(res)).toMatchObject({ code: 'not_found' });
+  });
+});
+
+describe('job validation', () => {
+  const post = async (body: unknown, token?: string) =>
+    api('/jobs', { method: 'POST', token: token ?? (await signIn()), body: typeof body === 'string' ? body : JSON.stringify(body) });
+
+  test('error: wrong types', async () => {
+    const res = await post({ runtime: 'js', source: 42, inputs: 'not an array' });
+    expect(res.status).toBe(400);
+    const err = await errorOf(res);
+    expect(err.code).toBe('validation_failed');
+    expect(err.message).toMatch(/source/);
+    expect(err.message).toMatch(/inputs/);
+  });
+
+  test('error: unknown runtime', async () => {
+    const res = await post({ runtime: 'cobol', source: 'x', inputs: [1] });
+    expect(res.status).toBe(400);
+    expect((await errorOf(res)).message).toMatch(/runtime/);
+  });
+
+  test('error: known runtime that no node runs yet', async () => {
+    const res = await post({ runtime: 'python', source: 'def main(x): return x', inputs: [1] });
+    expect(res.status).toBe(422);
+    expect(await errorOf(res)).toMatchObject({ code: 'runtime_unavailable' });
+  });
+
+  test('error: oversize input names its index and the limit', async () => {
+    const big = 'x'.repeat(limits.maxInputBytes + 10);
+    const res = await post({ runtime: 'js', source: 'export default (x) => x', inputs: [1, big] });
+    expect(res.status).toBe(400);
+    const err = await errorOf(res);
+    expect(err.message).toContain('inputs.1');
+    expect(err.message).toContain(String(limits.maxInputBytes));
+  });
+
+  test('error: too many inputs', async () => {
+    const res = await post({ runtime: 'js', source: 'export default (x) => x', inputs: new Array(limits.maxInputs + 1).fill(0) });
+    expect(res.status).toBe(400);
+    expect((await errorOf(res)).message).toContain(String(limits.maxInputs));
+  });
+
+  test('error: body over the limit is refused with the limit in the message', async () => {
+    const res = await post(`{"runtime":"js","source":"${'y'.repeat(limits.maxJobBodyBytes)}","inputs":[1]}`);
+    expect(res.status).toBe(413);
+    const err = await errorOf(res);
+    expect(err.code).toBe('payload_too_large');
+    expect(err.message).toContain(String(limits.maxJobBodyBytes));
+  });
+
+  test('error: bad CID', async () => {
+    const res = await post({ runtime: 'js', codeCid: 'not-a-cid', inputs: [1] });
+    expect(res.status).toBe(400);
+    expect((await errorOf(res)).message).toMatch(/CID/);
+  });
+
+  test('error: CID that is valid but not stored', async () => {
+    const res = await post({
+      runtime: 'js',
+      codeCid: 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy',
+      inputs: [1],
+    });
+    expect(res.status).toBe(422);
+    expect(await errorOf(res)).toMatchObject({ code: 'blob_not_found' });
+  });
+
+  test('error: both or neither of source and codeCid', async () => {
+    const res = await post({ runtime: 'js', inputs: [1] });
+    expect(res.status).toBe(400);
+    expect((await errorOf(res)).message).toMatch(/exactly one of source or codeCid/);
+  });
+
+  test('error: malformed JSON', async () => {
+    const res = await post('{"runtime": "js", ');
+    expect(res.status).toBe(400);
+    expect(await errorOf(res)).toMatchObject({ code: 'invalid_json' });
+  });
+
+  test('error: unknown fields are refused rather than ignored', async () => {
+    const res = await post({ runtime: 'js', source: 'export default (x) => x', inputs: [1], redundancy: 3 });
+    expect(res.status).toBe(400);
+    expect((await errorOf(res)).message).toMatch(/redundancy/);
+  });
+});
+
+describe('blobs', () => {
+  test('default: PUT returns the CIDv1 and GET returns the same bytes', async () => {
+    const token = await signIn();
+    const bytes = new TextEncoder().encode('hello mesh');
+    const res = await api('/blobs', { method: 'PUT', token, body: bytes, headers: { 'content-type': 'application/octet-stream' } });
+    expect(res.status).toBe(201);
+    const { cid, size } = (await res.json()) as { cid: string; size: number };
+    expect(size).toBe(bytes.byteLength);
+    expect(cid).toMatch(/^bafkrei/);
+    const got = await api(`/blobs/${cid}`);
+    expect(got.status).toBe(200);
+    expect(new Uint8Array(await got.arrayBuffer())).toEqual(bytes);
+  });
+
+  test('error: bad CID and missing blob', async () => {
+    expect(await errorOf(await api('/blobs/zzz'))).toMatchObject({ code: 'invalid_cid' });
+    const missing = await api('/blobs/bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy');
+    expect(missing.status).toBe(404);
+  });
+
+  test('error: upload needs auth', async () => {
+    const res = await api('/blobs', { method: 'PUT', body: 'x' });
+    expect(res.status).toBe(401);
+  });
+
+  test('behavior: jobs can take code and inputs from blobs', async () => {
+    const token = await signIn();
+    const put = async (text: string) =>
+      ((await (await api('/blobs', { method: 'PUT', token, body: text })).json()) as { cid: string }).cid;
+    const codeCid = await put('export default (x) => x + 1');
+    const inputsCid = await put('1\n2\n3\n');
+    const res = await api('/jobs', { method: 'POST', token, body: JSON.stringify({ runtime: 'js', codeCid, inputsCid }) });
+    expect(res.status).toBe(201);
+    expect(await res.json()).toMatchObject({ total: 3, codeCid });
+  });
+});

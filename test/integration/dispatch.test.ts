@@ -1,0 +1,283 @@
+import { env, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
+import { afterEach, describe, expect, test } from 'vitest';
+import type { HubToNode, JobStatus, LeasedTask, ResultsPage, TaskOutcome } from '../../protocol/index.ts';
+import { api, connectNode, type NodeSocket, signIn, submit, watch } from './helpers.ts';
+
+type Leased = Extract<HubToNode, { type: 'task.leased' }>;
+type Ack = Extract<HubToNode, { type: 'results.ack' }>;
+const isLeased = (m: HubToNode): m is Leased => m.type === 'task.leased';
+const isAck = (m: HubToNode): m is Ack => m.type === 'results.ack';
+
+const created: { id: string; token: string }[] = [];
+const sockets: NodeSocket[] = [];
+afterEach(async () => {
+  for (const s of sockets.splice(0)) s.close();
+  for (const { id, token } of created.splice(0)) await api(`/jobs/${id}/cancel`, { method: 'POST', token });
+});
+
+async function newJob(spec: Parameters<typeof submit>[1] = {}) {
+  const token = await signIn();
+  const id = await submit(token, spec);
+  created.push({ id, token });
+  return { id, token };
+}
+
+async function node(id: string, options?: Parameters<typeof connectNode>[1]) {
+  const s = await connectNode(id, options);
+  sockets.push(s);
+  return s;
+}
+
+/** Lease tasks until `count` of `jobId` arrived. */
+async function take(s: NodeSocket, jobId: string, count: number): Promise<LeasedTask[]> {
+  const got: LeasedTask[] = [];
+  while (got.length < count) {
+    const m = await s.next(isLeased);
+    got.push(...m.tasks.filter((t) => t.jobId === jobId));
+  }
+  return got;
+}
+
+const ok = (t: LeasedTask, output: unknown = (t.input as number) * 2): TaskOutcome => ({
+  ok: true,
+  jobId: t.jobId,
+  index: t.index,
+  leaseId: t.leaseId,
+  output: output as number,
+  logs: '',
+  durationMs: 1,
+});
+
+const status = async (id: string, token: string) => (await (await api(`/jobs/${id}`, { token })).json()) as JobStatus;
+const room = (id: string) => env.JOB_ROOM.get(env.JOB_ROOM.idFromName(id));
+
+describe('dispatch', () => {
+  test('default: a node leases a batch, reports, and the job succeeds with results in input order', async () => {
+    const { id, token } = await newJob({ inputs: [5, 6, 7, 8] });
+    const watcher = await watch(id, token);
+    const snapshot = await watcher.next((m) => m.type === 'job.snapshot');
+    expect(snapshot).toMatchObject({ job: { id, total: 4, state: 'running' } });
+    const n = await node('node-default-1');
+    n.send({ type: 'lease.request', credit: 10 });
+    const tasks = await take(n, id, 4);
+    expect(tasks.map((t) => t.index).sort()).toEqual([0, 1, 2, 3]);
+    expect(tasks[0]).toMatchObject({ runtime: 'js', attempt: 1, timeoutMs: 30_000 });
+    n.send({ type: 'task.results', results: tasks.reverse().map((t) => ok(t)), credit: 0 });
+    expect((await n.next(isAck)).accepted).toBe(4);
+    await watcher.next((m) => m.type === 'job.finished' && m.state === 'succeeded');
+    const page = (await (await api(`/jobs/${id}/results`, { token })).json()) as ResultsPage;
+    expect(page.results.map((r) => r.output)).toEqual([10, 12, 14, 16]);
+    expect(page.results.every((r) => r.nodeId === 'node-default-1' && r.attempts === 1)).toBe(true);
+    expect(await status(id, token)).toMatchObject({ state: 'succeeded', counts: { succeeded: 4, pending: 0 } });
+    watcher.close();
+  });
+
+  test('behavior: duplicate and late results are ignored and never counted twice', async () => {
+    const { id, token } = await newJob({ inputs: [1, 2] });
+    const n = await node('node-dup-1');
+    n.send({ type: 'lease.request', credit: 2 });
+    const tasks = await take(n, id, 2);
+    n.send({ type: 'task.results', results: [ok(tasks[0]!)], credit: 0 });
+    expect((await n.next(isAck)).accepted).toBe(1);
+    n.send({ type: 'task.results', results: [ok(tasks[0]!, 999)], credit: 0 });
+    const dup = await n.next(isAck);
+    expect(dup.accepted).toBe(0);
+    expect(dup.ignored[0]).toMatchObject({ jobId: id, reason: 'task is already succeeded' });
+    n.send({ type: 'task.results', results: [{ ...ok(tasks[1]!), leaseId: 'forged-lease' }], credit: 0 });
+    expect((await n.next(isAck)).ignored[0]?.reason).toBe('lease is no longer valid');
+    const s = await status(id, token);
+    expect(s.counts).toMatchObject({ succeeded: 1, leased: 1 });
+    const page = (await (await api(`/jobs/${id}/results`, { token })).json()) as ResultsPage;
+    expect(page.results[0]?.output).toBe(2);
+  });
+
+  test('behavior: an expired lease puts the task back, another node gets it, and the late result is ignored', async () => {
+    const { id, token } = await newJob({ inputs: [3] });
+    const a = await node('node-expire-a');
+    a.send({ type: 'lease.request', credit: 1 });
+    const [first] = await take(a, id, 1);
+    await runInDurableObject(room(id), (_instance, state) => {
+      state.storage.sql.exec(`UPDATE tasks SET lease_expires = 0 WHERE state = 'leased'`);
+    });
+    expect(await runDurableObjectAlarm(room(id))).toBe(true);
+    const afterExpiry = (await (await api(`/jobs/${id}/results`, { token })).json()) as ResultsPage;
+    expect(afterExpiry.results[0]).toMatchObject({ state: 'pending', attempts: 1 });
+    expect(afterExpiry.results[0]?.waiting).toMatch(/retry 2 of 3 after lease expired/);
+    a.close();
+    const b = await node('node-expire-b');
+    b.send({ type: 'lease.request', credit: 1 });
+    // The retry waits out its backoff, then the room's alarm hands it back to the hub.
+    await new Promise((r) => setTimeout(r, 300));
+    await runDurableObjectAlarm(room(id));
+    const [second] = await take(b, id, 1);
+    expect(second).toMatchObject({ index: 0, attempt: 2 });
+    expect(second!.leaseId).not.toBe(first!.leaseId);
+    b.send({ type: 'task.results', results: [ok(second!)], credit: 0 });
+    expect((await b.next(isAck)).accepted).toBe(1);
+    // The first node comes back with its stale result: ignored, the output stays b's.
+    const late = await node('node-expire-a');
+    late.send({ type: 'task.results', results: [ok(first!, 'stale')], credit: 0 });
+    expect((await late.next(isAck)).ignored[0]?.reason).toBe('task is already succeeded');
+    expect(await status(id, token)).toMatchObject({ state: 'succeeded', counts: { succeeded: 1 } });
+    const page = (await (await api(`/jobs/${id}/results`, { token })).json()) as ResultsPage;
+    expect(page.results[0]).toMatchObject({ output: 6, nodeId: 'node-expire-b', attempts: 2 });
+  });
+
+  test('behavior: a node that disconnects gives its leases back at once', async () => {
+    const { id, token } = await newJob({ inputs: [1, 2, 3] });
+    const a = await node('node-drop-a');
+    a.send({ type: 'lease.request', credit: 3 });
+    await take(a, id, 3);
+    expect((await status(id, token)).counts.leased).toBe(3);
+    a.ws.close(1001, 'going away');
+    await expect.poll(async () => (await status(id, token)).counts.pending, { timeout: 5000 }).toBe(3);
+  });
+
+  test('behavior: cancel revokes leases, stops dispatch and ignores later results', async () => {
+    const { id, token } = await newJob({ inputs: [1, 2, 3, 4] });
+    const a = await node('node-cancel-a');
+    a.send({ type: 'lease.request', credit: 2 });
+    const held = await take(a, id, 2);
+    const res = await api(`/jobs/${id}/cancel`, { method: 'POST', token });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ state: 'cancelled', counts: { cancelled: 4 } });
+    const revoked = await a.next((m): m is Extract<HubToNode, { type: 'lease.revoked' }> => m.type === 'lease.revoked');
+    expect(revoked.leases.map((l) => l.leaseId).sort()).toEqual(held.map((t) => t.leaseId).sort());
+    const b = await node('node-cancel-b');
+    b.send({ type: 'lease.request', credit: 10 });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(b.messages.filter(isLeased).flatMap((m) => m.tasks).filter((t) => t.jobId === id)).toEqual([]);
+    a.send({ type: 'task.results', results: held.map((t) => ok(t)), credit: 0 });
+    expect((await a.next(isAck)).accepted).toBe(0);
+    expect(await status(id, token)).toMatchObject({ state: 'cancelled', counts: { succeeded: 0, cancelled: 4 } });
+    // Cancelling again is harmless.
+    expect((await api(`/jobs/${id}/cancel`, { method: 'POST', token })).status).toBe(200);
+  });
+
+  test('behavior: user errors fail at once, node errors are retried up to maxAttempts', async () => {
+    const { id, token } = await newJob({ inputs: [1, 2], maxAttempts: 2 });
+    const n = await node('node-retry-1');
+    n.send({ type: 'lease.request', credit: 2 });
+    const [t0, t1] = (await take(n, id, 2)).sort((x, y) => x.index - y.index);
+    const fail = (t: LeasedTask, kind: 'user_error' | 'node_error'): TaskOutcome => ({
+      ok: false,
+      jobId: id,
+      index: t.index,
+      leaseId: t.leaseId,
+      error: { kind, message: `${kind} happened`, stack: 'Error: x\n    at main (job.js:1:7)' },
+      logs: 'some log',
+      durationMs: 2,
+    });
+    n.send({ type: 'task.results', results: [fail(t0!, 'user_error'), fail(t1!, 'node_error')], credit: 0 });
+    await n.next(isAck);
+    let page = (await (await api(`/jobs/${id}/results`, { token })).json()) as ResultsPage;
+    expect(page.results[0]).toMatchObject({ state: 'failed', error: { kind: 'user_error', stack: expect.stringContaining('job.js:1:7') }, logs: 'some log' });
+    expect(page.results[1]).toMatchObject({ state: 'pending', attempts: 1 });
+    await new Promise((r) => setTimeout(r, 300));
+    await runDurableObjectAlarm(room(id));
+    n.send({ type: 'lease.request', credit: 1 });
+    const [again] = await take(n, id, 1);
+    expect(again).toMatchObject({ index: 1, attempt: 2 });
+    n.send({ type: 'task.results', results: [fail(again!, 'node_error')], credit: 0 });
+    await n.next(isAck);
+    page = (await (await api(`/jobs/${id}/results`, { token })).json()) as ResultsPage;
+    expect(page.results[1]).toMatchObject({ state: 'failed', attempts: 2 });
+    expect(page.results[1]?.error?.message).toMatch(/gave up after 2 attempts/);
+    expect(await status(id, token)).toMatchObject({ state: 'failed', counts: { failed: 2 } });
+  });
+
+  test('behavior: pending tasks say why they wait', async () => {
+    const { id, token } = await newJob({ inputs: [1] });
+    expect((await status(id, token)).waiting).toBe('no compute node is connected');
+    const py = await node('node-python-only', { runtimes: ['python'] });
+    expect((await status(id, token)).waiting).toBe("no connected node supports runtime 'js'");
+    py.close();
+    const js = await node('node-busy-js');
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await status(id, token)).waiting).toBe("all 1 node that run 'js' are busy");
+    const nodes = (await (await api('/nodes')).json()) as { nodes: { nodeId: string }[] };
+    expect(nodes.nodes.map((x) => x.nodeId)).toContain('node-busy-js');
+    js.send({ type: 'lease.request', credit: 1 });
+    await take(js, id, 1);
+  });
+
+  test('behavior: results page in input order and stream as NDJSON', async () => {
+    const inputs = Array.from({ length: 25 }, (_, i) => i);
+    const { id, token } = await newJob({ inputs });
+    const n = await node('node-pages-1');
+    n.send({ type: 'lease.request', credit: 25 });
+    const tasks = await take(n, id, 25);
+    n.send({ type: 'task.results', results: tasks.map((t) => ok(t)), credit: 0 });
+    await n.next(isAck);
+    const first = (await (await api(`/jobs/${id}/results?limit=10`, { token })).json()) as ResultsPage;
+    expect(first.results.map((r) => r.index)).toEqual(inputs.slice(0, 10));
+    expect(first.nextCursor).toBe(10);
+    const last = (await (await api(`/jobs/${id}/results?cursor=20&limit=10`, { token })).json()) as ResultsPage;
+    expect(last.results.map((r) => r.output)).toEqual(inputs.slice(20).map((x) => x * 2));
+    expect(last.nextCursor).toBeUndefined();
+    const nd = await api(`/jobs/${id}/results`, { token, headers: { accept: 'application/x-ndjson' } });
+    expect(nd.headers.get('content-type')).toContain('application/x-ndjson');
+    const lines = (await nd.text()).trim().split('\n').map((l) => JSON.parse(l) as { index: number; output: number });
+    expect(lines.map((l) => l.output)).toEqual(inputs.map((x) => x * 2));
+    const bad = await api(`/jobs/${id}/results?limit=100000`, { token });
+    expect(bad.status).toBe(400);
+  });
+});
+
+describe('bad frames', () => {
+  test('error: malformed node frames get an error frame and the connection keeps working', async () => {
+    const res = await api('/mesh/connect', { headers: { upgrade: 'websocket' } });
+    const ws = res.webSocket!;
+    ws.accept();
+    const got: HubToNode[] = [];
+    ws.addEventListener('message', (e) => got.push(JSON.parse(e.data as string) as HubToNode));
+    ws.send('not json');
+    ws.send(JSON.stringify({ type: 'lease.request', credit: 1 }));
+    ws.send(JSON.stringify({ type: 'node.hello', nodeId: 'x' }));
+    ws.send(JSON.stringify({ type: 'teleport' }));
+    await expect.poll(() => got.length).toBe(4);
+    expect(got.every((m) => m.type === 'error' && m.code === 'bad_message')).toBe(true);
+    expect(got.map((m) => (m.type === 'error' ? m.message : ''))).toEqual([
+      'frame is not valid JSON',
+      'send node.hello first',
+      expect.stringMatching(/protocol|runtimes|capacity/),
+      expect.stringMatching(/type/),
+    ]);
+    ws.send(
+      JSON.stringify({ type: 'node.hello', protocol: '/monadmesh/hub/1.0.0', nodeId: 'node-bad-frames', kind: 'headless', runtimes: ['js'], capacity: 1, version: 't' }),
+    );
+    await expect.poll(() => got.some((m) => m.type === 'hub.welcome')).toBe(true);
+    ws.close();
+  });
+
+  test('error: a node speaking another protocol major is refused', async () => {
+    const res = await api('/mesh/connect', { headers: { upgrade: 'websocket' } });
+    const ws = res.webSocket!;
+    ws.accept();
+    const got: HubToNode[] = [];
+    const closed = new Promise<number>((r) => ws.addEventListener('close', (e) => r(e.code)));
+    ws.addEventListener('message', (e) => got.push(JSON.parse(e.data as string) as HubToNode));
+    ws.send(
+      JSON.stringify({ type: 'node.hello', protocol: '/monadmesh/hub/2.0.0', nodeId: 'node-future', kind: 'headless', runtimes: ['js'], capacity: 1, version: 't' }),
+    );
+    expect(await closed).toBe(1008);
+    expect(got[0]).toMatchObject({ type: 'error', message: expect.stringMatching(/not supported/) });
+  });
+
+  test('error: watchers that send anything but ping get an error frame', async () => {
+    const { id, token } = await newJob({ inputs: [1] });
+    const w = await watch(id, token);
+    await w.next((m) => m.type === 'job.snapshot');
+    w.send('{"type":"ping"}');
+    await w.next((m) => m.type === 'pong');
+    w.send('{"type":"subscribe-to-everything"}');
+    await w.next((m) => m.type === 'error');
+    w.close();
+  });
+
+  test('error: events and mesh endpoints need a WebSocket upgrade', async () => {
+    const { id, token } = await newJob({ inputs: [1] });
+    expect((await api(`/jobs/${id}/events`, { token })).status).toBe(426);
+    expect((await api('/mesh/connect')).status).toBe(426);
+  });
+});

@@ -1,0 +1,99 @@
+import { exports } from 'cloudflare:workers';
+import { createApiKey, DEV_PRIVATE_KEYS, type FetchLike, signInWithPrivateKey } from '../../client/sign-in.ts';
+import type { HubToNode, JobSpecInput, NodeToHub, RoomToWatcher } from '../../protocol/index.ts';
+
+export const ORIGIN = 'http://mesh.test';
+
+/** Call the Worker in-process, as a client on the network would. */
+export const call: FetchLike = (input, init) => exports.default.fetch(new Request(new URL(input, ORIGIN), init));
+
+export function api(path: string, init: RequestInit & { token?: string } = {}): Promise<Response> {
+  const headers = new Headers(init.headers);
+  if (init.token) headers.set('authorization', `Bearer ${init.token}`);
+  if (typeof init.body === 'string' && !headers.has('content-type')) headers.set('content-type', 'application/json');
+  return call(`${ORIGIN}/api/v1${path}`, { ...init, headers });
+}
+
+export async function signIn(which = 0): Promise<string> {
+  const session = await signInWithPrivateKey({ url: ORIGIN, privateKey: DEV_PRIVATE_KEYS[which]!, fetch: call });
+  return session.token;
+}
+
+export async function apiKey(which = 0): Promise<string> {
+  return (await createApiKey({ url: ORIGIN, privateKey: DEV_PRIVATE_KEYS[which]!, fetch: call })).key;
+}
+
+export async function submit(token: string, spec: Partial<JobSpecInput>): Promise<string> {
+  const res = await api('/jobs', {
+    method: 'POST',
+    token,
+    body: JSON.stringify({ runtime: 'js', source: 'export default (x) => x * 2', inputs: [1, 2, 3], ...spec }),
+  });
+  const body = (await res.json()) as { id: string };
+  if (res.status !== 201) throw new Error(`submit failed: ${res.status} ${JSON.stringify(body)}`);
+  return body.id;
+}
+
+/** A WebSocket client inside workerd, with a queue of decoded messages and a wait helper. */
+export class TestSocket<In, Out> {
+  readonly messages: In[] = [];
+  #waiters: (() => void)[] = [];
+  constructor(readonly ws: WebSocket) {
+    ws.accept();
+    ws.addEventListener('message', (e) => {
+      this.messages.push(JSON.parse(e.data as string) as In);
+      for (const w of this.#waiters.splice(0)) w();
+    });
+  }
+  send(message: Out | string) {
+    this.ws.send(typeof message === 'string' ? message : JSON.stringify(message));
+  }
+  /** Wait for the first message (after `from`) that matches, or fail after `timeoutMs`. */
+  async next<T extends In>(match: (m: In) => m is T, timeoutMs = 5000): Promise<T>;
+  async next(match: (m: In) => boolean, timeoutMs?: number): Promise<In>;
+  async next(match: (m: In) => boolean, timeoutMs = 5000): Promise<In> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const i = this.messages.findIndex(match);
+      if (i >= 0) return this.messages.splice(i, 1)[0]!;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out; got ${JSON.stringify(this.messages).slice(0, 500)}`);
+      await new Promise<void>((resolve) => {
+        this.#waiters.push(resolve);
+        setTimeout(resolve, left);
+      });
+    }
+  }
+  close() {
+    this.ws.close(1000, 'done');
+  }
+}
+
+export type NodeSocket = TestSocket<HubToNode, NodeToHub>;
+export type WatchSocket = TestSocket<RoomToWatcher, { type: 'ping' }>;
+
+export async function connectNode(
+  nodeId: string,
+  options: { capacity?: number; runtimes?: ('js' | 'python')[] } = {},
+): Promise<NodeSocket> {
+  const res = await api('/mesh/connect', { headers: { upgrade: 'websocket' } });
+  if (!res.webSocket) throw new Error(`no websocket: ${res.status}`);
+  const socket = new TestSocket<HubToNode, NodeToHub>(res.webSocket);
+  socket.send({
+    type: 'node.hello',
+    protocol: '/monadmesh/hub/1.0.0',
+    nodeId,
+    kind: 'headless',
+    runtimes: options.runtimes ?? ['js'],
+    capacity: options.capacity ?? 4,
+    version: 'test',
+  });
+  await socket.next((m) => m.type === 'hub.welcome');
+  return socket;
+}
+
+export async function watch(jobId: string, token: string): Promise<WatchSocket> {
+  const res = await api(`/jobs/${jobId}/events?token=${encodeURIComponent(token)}`, { headers: { upgrade: 'websocket' } });
+  if (!res.webSocket) throw new Error(`no websocket: ${res.status} ${await res.text()}`);
+  return new TestSocket<RoomToWatcher, { type: 'ping' }>(res.webSocket);
+}

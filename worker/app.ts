@@ -1,0 +1,51 @@
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { MeshError } from '../protocol/index.ts';
+import type { AppEnv } from './app-env.ts';
+import { toErrorResponse } from './errors.ts';
+import { auth } from './routes/auth.ts';
+import { blobs } from './routes/blobs.ts';
+import { jobs } from './routes/jobs.ts';
+import { mesh } from './routes/mesh.ts';
+import { validationHook } from './validation.ts';
+
+export const VERSION = '0.1.0';
+
+/** The v1 API. Every route lives under /api/v1; everything else is the static web app. */
+export const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook }).basePath('/api/v1');
+
+app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
+  type: 'http',
+  scheme: 'bearer',
+  description: 'A session token from /auth/verify or an API key (mmk_...) from /auth/keys',
+});
+
+app.openapi(
+  createRoute({
+    method: 'get',
+    path: '/health',
+    summary: 'Liveness of the API',
+    responses: {
+      200: {
+        description: 'Up',
+        content: { 'application/json': { schema: z.object({ ok: z.literal(true), version: z.string() }) } },
+      },
+    },
+  }),
+  (c) => c.json({ ok: true as const, version: VERSION }, 200),
+);
+app.route('/', auth);
+app.route('/', blobs);
+app.route('/', jobs);
+app.route('/', mesh);
+
+app.doc31('/openapi.json', {
+  openapi: '3.1.0',
+  info: {
+    title: 'MonadMesh API',
+    version: VERSION,
+    description: 'Run pure functions over many inputs on a mesh of compute nodes.',
+  },
+});
+
+app.notFound((c) => toErrorResponse(new MeshError('not_found', `no route ${c.req.method} ${c.req.path}`), c));
+app.onError((err, c) => toErrorResponse(err, c));

@@ -1,0 +1,313 @@
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { bodyLimit } from 'hono/body-limit';
+import { account, jobRoom, meshHub } from '../../durable-objects/stubs.ts';
+import {
+  ApiErrorBody,
+  availableRuntimes,
+  cidOf,
+  JobCreated,
+  JobSpec,
+  JobStatus,
+  JobSummary,
+  JsonValue,
+  limits,
+  MeshError,
+  parseCid,
+  ResultsPage,
+} from '../../protocol/index.ts';
+import type { AppEnv } from '../app-env.ts';
+import { requireAuth } from '../auth.ts';
+import type { Env } from '../env.ts';
+import { validationHook } from '../validation.ts';
+
+const errors = {
+  400: { description: 'Invalid request', content: { 'application/json': { schema: ApiErrorBody } } },
+  401: { description: 'Not signed in', content: { 'application/json': { schema: ApiErrorBody } } },
+  403: { description: 'The job belongs to another wallet', content: { 'application/json': { schema: ApiErrorBody } } },
+  404: { description: 'No such job', content: { 'application/json': { schema: ApiErrorBody } } },
+} as const;
+
+const JobParams = z.object({ id: z.string().max(64).meta({ param: { name: 'id', in: 'path' } }) });
+const utf8 = new TextEncoder();
+
+/** The room of a job the caller owns, with its status; 404 / 403 otherwise. */
+async function ownedJob(env: Env, id: string, address: string) {
+  if (!/^[0-9a-f-]{36}$/.test(id)) throw new MeshError('not_found', `no job with id ${id}`);
+  const room = jobRoom(env, id);
+  const status = await room.status();
+  if (!status) throw new MeshError('not_found', `no job with id ${id}`);
+  if (status.owner !== address) throw new MeshError('forbidden', 'this job belongs to another wallet');
+  return { room, status };
+}
+
+/** Inputs from a blob holding a JSON array or JSON lines, checked like inline inputs. */
+async function inputsFromBlob(env: Env, cid: string): Promise<string[]> {
+  const object = await env.BLOBS.get(cid);
+  if (!object) throw new MeshError('blob_not_found', `inputsCid ${cid} is not stored here; upload it with PUT /api/v1/blobs`);
+  const text = await object.text();
+  let values: unknown[];
+  try {
+    const trimmed = text.trimStart();
+    values = trimmed.startsWith('[')
+      ? (JSON.parse(trimmed) as unknown[])
+      : trimmed
+          .split('\n')
+          .filter((line) => line.trim() !== '')
+          .map((line) => JSON.parse(line) as unknown);
+  } catch (err) {
+    throw new MeshError('validation_failed', `inputsCid ${cid} is neither a JSON array nor JSON lines: ${(err as Error).message}`);
+  }
+  if (!Array.isArray(values) || values.length === 0) {
+    throw new MeshError('validation_failed', `inputsCid ${cid} holds no inputs`);
+  }
+  if (values.length > limits.maxInputs) {
+    throw new MeshError('validation_failed', `inputsCid ${cid} holds ${values.length} inputs; the limit is ${limits.maxInputs}`);
+  }
+  return values.map((value, i) => {
+    const parsed = JsonValue.safeParse(value);
+    const json = JSON.stringify(value);
+    if (!parsed.success) throw new MeshError('validation_failed', `input ${i} of ${cid} is not JSON`);
+    if (utf8.encode(json).byteLength > limits.maxInputBytes) {
+      throw new MeshError('validation_failed', `input ${i} of ${cid} is over ${limits.maxInputBytes} bytes as JSON`);
+    }
+    return json;
+  });
+}
+
+export const jobs = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+
+jobs.use('/jobs', requireAuth);
+jobs.use('/jobs/*', requireAuth);
+jobs.post(
+  '/jobs',
+  bodyLimit({
+    maxSize: limits.maxJobBodyBytes,
+    onError: () => {
+      throw new MeshError(
+        'payload_too_large',
+        `job body is over ${limits.maxJobBodyBytes} bytes; upload large inputs with PUT /api/v1/blobs and pass inputsCid`,
+      );
+    },
+  }),
+);
+
+jobs.openapi(
+  createRoute({
+    method: 'post',
+    path: '/jobs',
+    summary: 'Submit a job: a function and its inputs',
+    security: [{ bearer: [] }],
+    request: { body: { required: true, content: { 'application/json': { schema: JobSpec } } } },
+    responses: {
+      201: { description: 'Created', content: { 'application/json': { schema: JobCreated } } },
+      413: { description: 'Body too large', content: { 'application/json': { schema: ApiErrorBody } } },
+      422: { description: 'Runtime unavailable or blob missing', content: { 'application/json': { schema: ApiErrorBody } } },
+      ...errors,
+    },
+  }),
+  async (c) => {
+    const spec = c.req.valid('json');
+    const owner = c.get('address');
+    if (!availableRuntimes.includes(spec.runtime)) {
+      throw new MeshError(
+        'runtime_unavailable',
+        `runtime '${spec.runtime}' is not available yet; available: ${availableRuntimes.join(', ')}`,
+      );
+    }
+    let codeCid = spec.codeCid;
+    if (spec.source !== undefined) {
+      const bytes = utf8.encode(spec.source);
+      codeCid = (await cidOf(bytes)).toString();
+      await c.env.BLOBS.put(codeCid, bytes);
+    } else if (codeCid && !(await c.env.BLOBS.head(codeCid))) {
+      throw new MeshError('blob_not_found', `codeCid ${codeCid} is not stored here; upload it with PUT /api/v1/blobs`);
+    }
+    const inputs = spec.inputs ? spec.inputs.map((v) => JSON.stringify(v)) : await inputsFromBlob(c.env, spec.inputsCid!);
+    const id = crypto.randomUUID();
+    const status = await jobRoom(c.env, id).init({
+      id,
+      owner,
+      runtime: spec.runtime,
+      codeCid: codeCid!,
+      timeoutMs: spec.timeoutMs,
+      maxAttempts: spec.maxAttempts,
+      memoryMb: spec.memoryMb,
+      ...(spec.label === undefined ? {} : { label: spec.label }),
+      inputs,
+      hubShard: 0,
+    });
+    const summary: JobSummary = {
+      id,
+      runtime: status.runtime,
+      total: status.total,
+      state: status.state,
+      createdAt: status.createdAt,
+    };
+    if (status.label !== undefined) summary.label = status.label;
+    await account(c.env, owner).addJob(summary);
+    const base = `/api/v1/jobs/${id}`;
+    return c.json(
+      {
+        id,
+        state: status.state,
+        total: status.total,
+        codeCid: status.codeCid,
+        links: { self: base, results: `${base}/results`, events: `${base}/events`, cancel: `${base}/cancel` },
+      },
+      201,
+    );
+  },
+);
+
+jobs.openapi(
+  createRoute({
+    method: 'get',
+    path: '/jobs',
+    summary: "List the signed-in wallet's jobs, newest first",
+    security: [{ bearer: [] }],
+    request: {
+      query: z.object({
+        limit: z.coerce.number().int().min(1).max(100).default(20),
+        before: z.coerce.number().int().optional(),
+      }),
+    },
+    responses: {
+      200: {
+        description: 'Jobs',
+        content: { 'application/json': { schema: z.object({ jobs: z.array(JobSummary), nextBefore: z.number().optional() }) } },
+      },
+      ...errors,
+    },
+  }),
+  async (c) => {
+    const { limit, before } = c.req.valid('query');
+    const list = await account(c.env, c.get('address')).listJobs(limit, before);
+    const last = list.at(-1);
+    return c.json(list.length === limit && last ? { jobs: list, nextBefore: last.createdAt } : { jobs: list }, 200);
+  },
+);
+
+jobs.openapi(
+  createRoute({
+    method: 'get',
+    path: '/jobs/{id}',
+    summary: 'Status of a job, with counts per task state and why pending tasks wait',
+    security: [{ bearer: [] }],
+    request: { params: JobParams },
+    responses: { 200: { description: 'Status', content: { 'application/json': { schema: JobStatus } } }, ...errors },
+  }),
+  async (c) => {
+    const { status } = await ownedJob(c.env, c.req.valid('param').id, c.get('address'));
+    if (status.state === 'running' && status.counts.pending > 0) {
+      status.waiting = await meshHub(c.env).explain(status.runtime);
+    }
+    return c.json(status, 200);
+  },
+);
+
+jobs.openapi(
+  createRoute({
+    method: 'get',
+    path: '/jobs/{id}/results',
+    summary: 'Results in input order, paginated; NDJSON of every result from `cursor` with format=ndjson',
+    description:
+      'JSON pages by default (`cursor`, `limit`, `nextCursor`). With `format=ndjson` or `Accept: application/x-ndjson`, streams one TaskResult per line from `cursor` to the end.',
+    security: [{ bearer: [] }],
+    request: {
+      params: JobParams,
+      query: z.object({
+        cursor: z.coerce.number().int().min(0).default(0),
+        limit: z.coerce.number().int().min(1).max(limits.maxPageSize).default(limits.defaultPageSize),
+        format: z.enum(['json', 'ndjson']).optional(),
+      }),
+    },
+    responses: {
+      200: {
+        description: 'A page of results',
+        content: {
+          'application/json': { schema: ResultsPage },
+          'application/x-ndjson': { schema: z.string() },
+        },
+      },
+      ...errors,
+    },
+  }),
+  async (c) => {
+    const { id } = c.req.valid('param');
+    const { cursor, limit, format } = c.req.valid('query');
+    const { room, status } = await ownedJob(c.env, id, c.get('address'));
+    const waiting =
+      status.state === 'running' && status.counts.pending > 0 ? await meshHub(c.env).explain(status.runtime) : undefined;
+    const ndjson = format === 'ndjson' || (format === undefined && c.req.header('Accept')?.includes('application/x-ndjson'));
+    if (!ndjson) {
+      const page = await room.results(cursor, limit, waiting);
+      return c.json(page!, 200);
+    }
+    const stream = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        let next: number | undefined = cursor;
+        while (next !== undefined) {
+          const page = await room.results(next, limits.maxPageSize, waiting);
+          if (!page) break;
+          controller.enqueue(utf8.encode(page.results.map((r) => `${JSON.stringify(r)}\n`).join('')));
+          next = page.nextCursor;
+        }
+        controller.close();
+      },
+    });
+    return new Response(stream, { headers: { 'content-type': 'application/x-ndjson; charset=utf-8' } }) as never;
+  },
+);
+
+jobs.openapi(
+  createRoute({
+    method: 'post',
+    path: '/jobs/{id}/cancel',
+    summary: 'Cancel a job: pending tasks are dropped and running leases revoked',
+    security: [{ bearer: [] }],
+    request: { params: JobParams },
+    responses: {
+      200: { description: 'Cancelled (or already finished: the status says which)', content: { 'application/json': { schema: JobStatus } } },
+      409: { description: 'The job had already finished', content: { 'application/json': { schema: ApiErrorBody } } },
+      ...errors,
+    },
+  }),
+  async (c) => {
+    const { room, status } = await ownedJob(c.env, c.req.valid('param').id, c.get('address'));
+    if (status.state !== 'running' && status.state !== 'cancelled') {
+      throw new MeshError('conflict', `job already ${status.state}; there is nothing to cancel`);
+    }
+    const result = await room.cancel();
+    return c.json(result!.status, 200);
+  },
+);
+
+jobs.openapi(
+  createRoute({
+    method: 'get',
+    path: '/jobs/{id}/events',
+    summary: 'WebSocket of job events: a job.snapshot, then tasks.updated and job.finished',
+    description: 'Authenticate with the Authorization header or `?token=` (browsers cannot set headers on WebSockets).',
+    security: [{ bearer: [] }],
+    request: { params: JobParams, query: z.object({ token: z.string().optional() }) },
+    responses: {
+      101: { description: 'Switching protocols' },
+      426: { description: 'Not a WebSocket upgrade', content: { 'application/json': { schema: ApiErrorBody } } },
+      ...errors,
+    },
+  }),
+  async (c) => {
+    if (c.req.header('Upgrade')?.toLowerCase() !== 'websocket') {
+      return c.json(new MeshError('bad_request', 'this endpoint is a WebSocket: send Upgrade: websocket').toBody(), 426);
+    }
+    const { room } = await ownedJob(c.env, c.req.valid('param').id, c.get('address'));
+    return (await room.fetch(c.req.raw)) as never;
+  },
+);
+
+/** Parse-and-check a CID path parameter. */
+export function requireCid(text: string): string {
+  const cid = parseCid(text);
+  if (!cid || cid.version !== 1) throw new MeshError('invalid_cid', `'${text.slice(0, 100)}' is not a CIDv1`);
+  return cid.toString();
+}
