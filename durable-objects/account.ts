@@ -55,7 +55,11 @@ export class Account extends DurableObject<DoEnv> {
         'SELECT id, label, created_at FROM keys ORDER BY created_at',
       )
       .toArray()
-      .map((r) => (r.label === null ? { id: r.id, createdAt: r.created_at } : { id: r.id, label: r.label, createdAt: r.created_at }));
+      .map((r) =>
+        r.label === null
+          ? { id: r.id, createdAt: r.created_at }
+          : { id: r.id, label: r.label, createdAt: r.created_at },
+      );
   }
 
   revokeKey(id: string): boolean {
@@ -81,14 +85,27 @@ export class Account extends DurableObject<DoEnv> {
   /** Newest first; `before` is a createdAt to page backwards from. */
   listJobs(limit: number, before?: number): JobSummary[] {
     return this.ctx.storage.sql
-      .exec<{ id: string; runtime: Runtime; label: string | null; total: number; state: JobState; created_at: number }>(
+      .exec<{
+        id: string;
+        runtime: Runtime;
+        label: string | null;
+        total: number;
+        state: JobState;
+        created_at: number;
+      }>(
         'SELECT id, runtime, label, total, state, created_at FROM jobs WHERE created_at < ? ORDER BY created_at DESC LIMIT ?',
         before ?? Number.MAX_SAFE_INTEGER,
         limit,
       )
       .toArray()
       .map((r) => {
-        const job: JobSummary = { id: r.id, runtime: r.runtime, total: r.total, state: r.state, createdAt: r.created_at };
+        const job: JobSummary = {
+          id: r.id,
+          runtime: r.runtime,
+          total: r.total,
+          state: r.state,
+          createdAt: r.created_at,
+        };
         if (r.label !== null) job.label = r.label;
         return job;
       });

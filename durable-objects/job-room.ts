@@ -4,12 +4,12 @@ import {
   type JobStatus,
   type JsonValue,
   type LeasedTask,
-  limits,
   leaseTiming,
+  limits,
   type ResultsPage,
   type RoomToWatcher,
-  retryableErrors,
   type Runtime,
+  retryableErrors,
   type TaskBrief,
   type TaskCounts,
   type TaskError,
@@ -124,7 +124,12 @@ export class JobRoom extends DurableObject<DoEnv> {
     this.ctx.storage.transactionSync(() => {
       this.ctx.storage.sql.exec('INSERT INTO meta (k, v) VALUES (?, ?)', 'job', JSON.stringify(meta));
       inputs.forEach((input, idx) => {
-        this.ctx.storage.sql.exec('INSERT INTO tasks (idx, state, input) VALUES (?, ?, ?)', idx, 'pending', input);
+        this.ctx.storage.sql.exec(
+          'INSERT INTO tasks (idx, state, input) VALUES (?, ?, ?)',
+          idx,
+          'pending',
+          input,
+        );
       });
     });
     this.#meta = meta;
@@ -190,7 +195,7 @@ export class JobRoom extends DurableObject<DoEnv> {
   /** Lease up to `max` runnable tasks to `nodeId`. */
   async lease(nodeId: string, max: number): Promise<LeaseResult> {
     const meta = this.#load();
-    if (!meta || meta.state !== 'running') return { tasks: [], more: false };
+    if (meta?.state !== 'running') return { tasks: [], more: false };
     const now = Date.now();
     const expiresAt = now + leaseTiming.leaseTtlMs;
     const n = Math.max(0, Math.min(max, limits.maxLeaseBatch));
@@ -246,7 +251,11 @@ export class JobRoom extends DurableObject<DoEnv> {
     const meta = this.#load();
     const ignored: ReportResult['ignored'] = [];
     if (!meta) {
-      return { accepted: 0, ignored: outcomes.map((o) => ({ jobId: o.jobId, index: o.index, reason: 'unknown job' })), more: false };
+      return {
+        accepted: 0,
+        ignored: outcomes.map((o) => ({ jobId: o.jobId, index: o.index, reason: 'unknown job' })),
+        more: false,
+      };
     }
     const now = Date.now();
     const updates: TaskUpdate[] = [];
@@ -295,7 +304,13 @@ export class JobRoom extends DurableObject<DoEnv> {
             o.index,
           );
           this.#move('leased', 'succeeded');
-          updates.push({ index: o.index, state: 'succeeded', attempt: row.attempts, nodeId, durationMs: o.durationMs });
+          updates.push({
+            index: o.index,
+            state: 'succeeded',
+            attempt: row.attempts,
+            nodeId,
+            durationMs: o.durationMs,
+          });
         } else {
           const update = this.#failOrRetry(row, outcome.error, now, { logs, durationMs: o.durationMs });
           if (update.state === 'pending') requeued = true;
@@ -358,7 +373,8 @@ export class JobRoom extends DurableObject<DoEnv> {
           revoked.push({ nodeId: row.node_id, leaseId: row.lease_id });
         }
         this.#move(row.state, 'cancelled');
-        if (updates.length < 10_000) updates.push({ index: row.idx, state: 'cancelled', attempt: row.attempts });
+        if (updates.length < 10_000)
+          updates.push({ index: row.idx, state: 'cancelled', attempt: row.attempts });
       }
       this.ctx.storage.sql.exec(
         `UPDATE tasks SET state = 'cancelled', lease_id = NULL, lease_expires = NULL
@@ -382,7 +398,9 @@ export class JobRoom extends DurableObject<DoEnv> {
     const { 0: client, 1: server } = new WebSocketPair();
     this.ctx.acceptWebSocket(server);
     const tasks = this.ctx.storage.sql
-      .exec<{ idx: number; state: TaskState; attempts: number }>('SELECT idx, state, attempts FROM tasks ORDER BY idx')
+      .exec<{ idx: number; state: TaskState; attempts: number }>(
+        'SELECT idx, state, attempts FROM tasks ORDER BY idx',
+      )
       .toArray()
       .map((r): TaskBrief => [r.idx, r.state, r.attempts]);
     server.send(JSON.stringify({ type: 'job.snapshot', job: this.#status(), tasks } satisfies RoomToWatcher));
@@ -422,7 +440,7 @@ export class JobRoom extends DurableObject<DoEnv> {
     this.#alarmAt = undefined;
     try {
       const meta = this.#load();
-      if (!meta || meta.state !== 'running') return;
+      if (meta?.state !== 'running') return;
       const now = Date.now();
       const expired = this.ctx.storage.sql
         .exec<TaskRow>(
@@ -432,7 +450,8 @@ export class JobRoom extends DurableObject<DoEnv> {
         .toArray();
       if (expired.length) await this.#expire(expired, 'lease expired', now);
       // Tasks whose retry backoff just ended are runnable again: tell the hub.
-      if (this.#runnableNow(Date.now())) await meshHub(this.env, meta.hubShard).jobAvailable(meta.id, meta.runtime);
+      if (this.#runnableNow(Date.now()))
+        await meshHub(this.env, meta.hubShard).jobAvailable(meta.id, meta.runtime);
     } finally {
       await this.#rearm();
     }
@@ -491,7 +510,12 @@ export class JobRoom extends DurableObject<DoEnv> {
   }
 
   /** Leased task that failed: back to pending with backoff if the failure is retryable and attempts remain. */
-  #failOrRetry(row: TaskRow, error: TaskError, now: number, extra: { logs?: string; durationMs?: number }): TaskUpdate {
+  #failOrRetry(
+    row: TaskRow,
+    error: TaskError,
+    now: number,
+    extra: { logs?: string; durationMs?: number },
+  ): TaskUpdate {
     const meta = this.#meta!;
     const retry = retryableErrors.has(error.kind) && row.attempts < meta.maxAttempts;
     if (retry) {

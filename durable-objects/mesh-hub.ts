@@ -67,7 +67,9 @@ export class MeshHub extends DurableObject<DoEnv> {
       CREATE TABLE IF NOT EXISTS jobs (job_id TEXT PRIMARY KEY, runtime TEXT NOT NULL, since INTEGER NOT NULL);
     `);
     for (const row of ctx.storage.sql
-      .exec<{ job_id: string; runtime: Runtime; since: number }>('SELECT job_id, runtime, since FROM jobs ORDER BY since')
+      .exec<{ job_id: string; runtime: Runtime; since: number }>(
+        'SELECT job_id, runtime, since FROM jobs ORDER BY since',
+      )
       .toArray()) {
       this.#jobs.set(row.job_id, { jobId: row.job_id, runtime: row.runtime, since: row.since });
     }
@@ -91,7 +93,11 @@ export class MeshHub extends DurableObject<DoEnv> {
   }
 
   /** A job finished or was cancelled: stop dispatching it and revoke its outstanding leases. */
-  async jobGone(jobId: string, revoked: { nodeId: string; leaseId: string }[], reason: string): Promise<void> {
+  async jobGone(
+    jobId: string,
+    revoked: { nodeId: string; leaseId: string }[],
+    reason: string,
+  ): Promise<void> {
     this.#forget(jobId);
     if (!revoked.length) return;
     const byNode = Map.groupBy(revoked, (r) => r.nodeId);
@@ -307,7 +313,9 @@ export class MeshHub extends DurableObject<DoEnv> {
           (other.deserializeAttachment() as NodeSession | null)?.nodeId === nodeId,
       );
     if (stillHere) return;
-    await Promise.all(Object.keys(session.holdings).map((jobId) => jobRoom(this.env, jobId).releaseNode(nodeId, reason)));
+    await Promise.all(
+      Object.keys(session.holdings).map((jobId) => jobRoom(this.env, jobId).releaseNode(nodeId, reason)),
+    );
   }
 
   #scheduleDispatch(): void {
@@ -336,12 +344,18 @@ export class MeshHub extends DurableObject<DoEnv> {
         const nodeId = session.nodeId;
         for (const job of this.#candidates(session)) {
           if (session.credit <= 0) break;
-          const result = await jobRoom(this.env, job.jobId).lease(nodeId, Math.min(session.credit, limits.maxLeaseBatch));
+          const result = await jobRoom(this.env, job.jobId).lease(
+            nodeId,
+            Math.min(session.credit, limits.maxLeaseBatch),
+          );
           // Nothing more to lease right now: the job leaves the queue until its room says otherwise.
           if (!result.more) this.#forget(job.jobId);
           if (!result.tasks.length) continue;
           if (ws.readyState !== WebSocket.OPEN || !send(ws, { type: 'task.leased', tasks: result.tasks })) {
-            await jobRoom(this.env, job.jobId).releaseNode(nodeId, 'node disconnected before receiving its lease');
+            await jobRoom(this.env, job.jobId).releaseNode(
+              nodeId,
+              'node disconnected before receiving its lease',
+            );
             break;
           }
           session = ws.deserializeAttachment() as NodeSession;

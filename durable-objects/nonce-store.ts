@@ -8,7 +8,9 @@ import type { DoEnv } from './stubs.ts';
 export class NonceStore extends DurableObject<DoEnv> {
   constructor(ctx: DurableObjectState, env: DoEnv) {
     super(ctx, env);
-    ctx.storage.sql.exec('CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)');
+    ctx.storage.sql.exec(
+      'CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)',
+    );
   }
 
   async issue(nonce: string, expiresAt: number): Promise<void> {

@@ -5,7 +5,9 @@ export const Address = z
   .regex(/^0x[0-9a-fA-F]{40}$/, 'not an Ethereum address')
   .transform((s) => s.toLowerCase() as `0x${string}`);
 
-export const NonceResponse = z.object({ nonce: z.string(), expiresAt: z.number().int() }).meta({ id: 'Nonce' });
+export const NonceResponse = z
+  .object({ nonce: z.string(), expiresAt: z.number().int() })
+  .meta({ id: 'Nonce' });
 
 export const VerifyRequest = z
   .strictObject({

@@ -18,7 +18,10 @@ export const Cid = z
   .min(8)
   .max(128)
   .refine((s) => parseCid(s)?.version === 1, { message: 'not a valid CIDv1 string' })
-  .meta({ description: 'CIDv1 (raw codec, sha2-256), base32', example: 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy' });
+  .meta({
+    description: 'CIDv1 (raw codec, sha2-256), base32',
+    example: 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy',
+  });
 export type Cid = z.infer<typeof Cid>;
 
 /** The CIDv1 (raw codec, sha2-256) of some bytes: what IPFS gives a single raw block. */

@@ -34,7 +34,9 @@ export function isJsonValue(value: unknown, depth = 0): value is JsonValue {
  * follow recursive schemas.
  */
 export const JsonValue = z
-  .custom<JsonValue>((v) => isJsonValue(v), { message: `not a JSON value (or nested deeper than ${MAX_JSON_DEPTH})` })
+  .custom<JsonValue>((v) => isJsonValue(v), {
+    message: `not a JSON value (or nested deeper than ${MAX_JSON_DEPTH})`,
+  })
   .meta({ description: 'any JSON value', type: ['object', 'array', 'string', 'number', 'boolean', 'null'] });
 
 /**

@@ -66,12 +66,23 @@ export const NodeToHub = z.discriminatedUnion('type', [
     version: z.string().max(64),
   }),
   /** Ask for `credit` more tasks beyond those already granted. */
-  z.object({ type: z.literal('lease.request'), credit: z.number().int().min(1).max(limits.maxLeaseBatch * 4) }),
+  z.object({
+    type: z.literal('lease.request'),
+    credit: z
+      .number()
+      .int()
+      .min(1)
+      .max(limits.maxLeaseBatch * 4),
+  }),
   /** Finished tasks; `credit` asks for that many more at the same time. */
   z.object({
     type: z.literal('task.results'),
     results: z.array(TaskOutcome).min(1).max(limits.maxResultBatch),
-    credit: z.number().int().min(0).max(limits.maxLeaseBatch * 4),
+    credit: z
+      .number()
+      .int()
+      .min(0)
+      .max(limits.maxLeaseBatch * 4),
   }),
   /** Keeps the listed leases alive; leases not listed expire on their own. */
   z.object({ type: z.literal('node.heartbeat'), leases: z.array(LeaseRef).max(10_000) }),

@@ -23,7 +23,12 @@ export type TaskBrief = z.infer<typeof TaskBrief>;
 export const RoomToWatcher = z.discriminatedUnion('type', [
   z.object({ type: z.literal('job.snapshot'), job: JobStatus, tasks: z.array(TaskBrief) }),
   z.object({ type: z.literal('tasks.updated'), updates: z.array(TaskUpdate), counts: TaskCounts }),
-  z.object({ type: z.literal('job.finished'), state: JobState, counts: TaskCounts, finishedAt: z.number().int() }),
+  z.object({
+    type: z.literal('job.finished'),
+    state: JobState,
+    counts: TaskCounts,
+    finishedAt: z.number().int(),
+  }),
   /** Answer to `{"type":"ping"}`. */
   z.object({ type: z.literal('pong') }),
   z.object({ type: z.literal('error'), code: ErrorCode, message: z.string() }),

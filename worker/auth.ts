@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from 'hono';
 import { sign, verify } from 'hono/jwt';
-import { API_KEY_PREFIX, MeshError, SESSION_TTL_SECONDS } from '../protocol/index.ts';
 import { account } from '../durable-objects/stubs.ts';
+import { API_KEY_PREFIX, MeshError, SESSION_TTL_SECONDS } from '../protocol/index.ts';
 import type { AppEnv } from './app-env.ts';
 import type { Env } from './env.ts';
 
@@ -51,7 +51,10 @@ export const requireAuth: MiddlewareHandler<AppEnv> = async (c, next) => {
   const fromQuery = c.req.header('Upgrade')?.toLowerCase() === 'websocket' ? c.req.query('token') : undefined;
   const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : fromQuery;
   if (!token) {
-    throw new MeshError('unauthorized', 'sign in first: send Authorization: Bearer <session token or API key>');
+    throw new MeshError(
+      'unauthorized',
+      'sign in first: send Authorization: Bearer <session token or API key>',
+    );
   }
   const address = token.startsWith(API_KEY_PREFIX)
     ? await addressFromKey(c.env, token)

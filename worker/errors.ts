@@ -10,7 +10,12 @@ export function toErrorResponse(err: unknown, c: Context): Response {
   if (err instanceof MeshError) return c.json(err.toBody(), err.status as 400);
   if (err instanceof HTTPException) {
     // Thrown by Hono itself: malformed JSON bodies, body limits, ...
-    const code = err.status === 413 ? 'payload_too_large' : err.message.includes('JSON') ? 'invalid_json' : 'bad_request';
+    const code =
+      err.status === 413
+        ? 'payload_too_large'
+        : err.message.includes('JSON')
+          ? 'invalid_json'
+          : 'bad_request';
     const e = new MeshError(code, err.message || 'bad request');
     return c.json(e.toBody(), err.status);
   }

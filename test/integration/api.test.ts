@@ -2,16 +2,27 @@ import { describe, expect, test } from 'vitest';
 import { limits } from '../../protocol/index.ts';
 import { api, signIn } from './helpers.ts';
 
-const errorOf = async (res: Response) => ((await res.json()) as { error: { code: string; message: string } }).error;
+const errorOf = async (res: Response) =>
+  ((await res.json()) as { error: { code: string; message: string } }).error;
 
 describe('api', () => {
   test('default: health and OpenAPI document', async () => {
     const health = await api('/health');
     expect(health.status).toBe(200);
     expect(await health.json()).toMatchObject({ ok: true });
-    const doc = (await (await api('/openapi.json')).json()) as { openapi: string; paths: Record<string, unknown> };
+    const doc = (await (await api('/openapi.json')).json()) as {
+      openapi: string;
+      paths: Record<string, unknown>;
+    };
     expect(doc.openapi).toBe('3.1.0');
-    for (const path of ['/api/v1/health', '/api/v1/jobs', '/api/v1/jobs/{id}', '/api/v1/jobs/{id}/results', '/api/v1/blobs', '/api/v1/auth/verify']) {
+    for (const path of [
+      '/api/v1/health',
+      '/api/v1/jobs',
+      '/api/v1/jobs/{id}',
+      '/api/v1/jobs/{id}/results',
+      '/api/v1/blobs',
+      '/api/v1/auth/verify',
+    ]) {
       expect(doc.paths).toHaveProperty([path]);
     }
   });
@@ -25,7 +36,11 @@ describe('api', () => {
 
 describe('job validation', () => {
   const post = async (body: unknown, token?: string) =>
-    api('/jobs', { method: 'POST', token: token ?? (await signIn()), body: typeof body === 'string' ? body : JSON.stringify(body) });
+    api('/jobs', {
+      method: 'POST',
+      token: token ?? (await signIn()),
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
 
   test('error: wrong types', async () => {
     const res = await post({ runtime: 'js', source: 42, inputs: 'not an array' });
@@ -58,7 +73,11 @@ describe('job validation', () => {
   });
 
   test('error: too many inputs', async () => {
-    const res = await post({ runtime: 'js', source: 'export default (x) => x', inputs: new Array(limits.maxInputs + 1).fill(0) });
+    const res = await post({
+      runtime: 'js',
+      source: 'export default (x) => x',
+      inputs: new Array(limits.maxInputs + 1).fill(0),
+    });
     expect(res.status).toBe(400);
     expect((await errorOf(res)).message).toContain(String(limits.maxInputs));
   });
@@ -110,7 +129,12 @@ describe('blobs', () => {
   test('default: PUT returns the CIDv1 and GET returns the same bytes', async () => {
     const token = await signIn();
     const bytes = new TextEncoder().encode('hello mesh');
-    const res = await api('/blobs', { method: 'PUT', token, body: bytes, headers: { 'content-type': 'application/octet-stream' } });
+    const res = await api('/blobs', {
+      method: 'PUT',
+      token,
+      body: bytes,
+      headers: { 'content-type': 'application/octet-stream' },
+    });
     expect(res.status).toBe(201);
     const { cid, size } = (await res.json()) as { cid: string; size: number };
     expect(size).toBe(bytes.byteLength);
@@ -137,7 +161,11 @@ describe('blobs', () => {
       ((await (await api('/blobs', { method: 'PUT', token, body: text })).json()) as { cid: string }).cid;
     const codeCid = await put('export default (x) => x + 1');
     const inputsCid = await put('1\n2\n3\n');
-    const res = await api('/jobs', { method: 'POST', token, body: JSON.stringify({ runtime: 'js', codeCid, inputsCid }) });
+    const res = await api('/jobs', {
+      method: 'POST',
+      token,
+      body: JSON.stringify({ runtime: 'js', codeCid, inputsCid }),
+    });
     expect(res.status).toBe(201);
     expect(await res.json()).toMatchObject({ total: 3, codeCid });
   });

@@ -5,7 +5,8 @@ import { DEV_PRIVATE_KEYS } from '../../client/sign-in.ts';
 import { api, apiKey, ORIGIN, signIn, submit } from './helpers.ts';
 
 const wallet = privateKeyToAccount(DEV_PRIVATE_KEYS[0]);
-const errorOf = async (res: Response) => ((await res.json()) as { error: { code: string; message: string } }).error;
+const errorOf = async (res: Response) =>
+  ((await res.json()) as { error: { code: string; message: string } }).error;
 
 async function nonce(): Promise<string> {
   return ((await (await api('/auth/nonce')).json()) as { nonce: string }).nonce;
@@ -46,7 +47,10 @@ describe('sign-in with Ethereum', () => {
 
   test('error: an expired message is rejected', async () => {
     const res = await verify(
-      await signed({ issuedAt: new Date(Date.now() - 120_000), expirationTime: new Date(Date.now() - 60_000) }),
+      await signed({
+        issuedAt: new Date(Date.now() - 120_000),
+        expirationTime: new Date(Date.now() - 60_000),
+      }),
     );
     expect(res.status).toBe(401);
     expect(await errorOf(res)).toMatchObject({ code: 'siwe_invalid' });
@@ -67,7 +71,10 @@ describe('sign-in with Ethereum', () => {
   test('error: a signature by another key is rejected', async () => {
     const body = await signed();
     const other = privateKeyToAccount(DEV_PRIVATE_KEYS[1]);
-    const res = await verify({ message: body.message, signature: await other.signMessage({ message: body.message }) });
+    const res = await verify({
+      message: body.message,
+      signature: await other.signMessage({ message: body.message }),
+    });
     expect(res.status).toBe(401);
     expect(await errorOf(res)).toMatchObject({ code: 'siwe_invalid' });
   });
@@ -80,7 +87,10 @@ describe('sign-in with Ethereum', () => {
 
 describe('authorization', () => {
   test('error: submitting needs a session or key', async () => {
-    const res = await api('/jobs', { method: 'POST', body: JSON.stringify({ runtime: 'js', source: 'x', inputs: [1] }) });
+    const res = await api('/jobs', {
+      method: 'POST',
+      body: JSON.stringify({ runtime: 'js', source: 'x', inputs: [1] }),
+    });
     expect(res.status).toBe(401);
     expect(await errorOf(res)).toMatchObject({ code: 'unauthorized' });
     const bad = await api('/jobs', { method: 'GET', token: 'not-a-token' });
@@ -94,7 +104,10 @@ describe('authorization', () => {
     expect((await api(`/jobs/${id}`, { token: key })).status).toBe(200);
     const { keys } = (await (await api('/auth/keys', { token: key })).json()) as { keys: { id: string }[] };
     expect(keys.length).toBeGreaterThan(0);
-    for (const k of keys) expect((await api(`/auth/keys/${k.id}`, { method: 'DELETE', token: await signIn(0) })).status).toBe(204);
+    for (const k of keys)
+      expect((await api(`/auth/keys/${k.id}`, { method: 'DELETE', token: await signIn(0) })).status).toBe(
+        204,
+      );
     expect((await api(`/jobs/${id}`, { token: key })).status).toBe(401);
   });
 

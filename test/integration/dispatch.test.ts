@@ -1,4 +1,5 @@
-import { env, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
+import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
+import { env } from 'cloudflare:workers';
 import { afterEach, describe, expect, test } from 'vitest';
 import type { HubToNode, JobStatus, LeasedTask, ResultsPage, TaskOutcome } from '../../protocol/index.ts';
 import { api, connectNode, type NodeSocket, signIn, submit, watch } from './helpers.ts';
@@ -48,7 +49,8 @@ const ok = (t: LeasedTask, output: unknown = (t.input as number) * 2): TaskOutco
   durationMs: 1,
 });
 
-const status = async (id: string, token: string) => (await (await api(`/jobs/${id}`, { token })).json()) as JobStatus;
+const status = async (id: string, token: string) =>
+  (await (await api(`/jobs/${id}`, { token })).json()) as JobStatus;
 const room = (id: string) => env.JOB_ROOM.get(env.JOB_ROOM.idFromName(id));
 
 describe('dispatch', () => {
@@ -68,7 +70,10 @@ describe('dispatch', () => {
     const page = (await (await api(`/jobs/${id}/results`, { token })).json()) as ResultsPage;
     expect(page.results.map((r) => r.output)).toEqual([10, 12, 14, 16]);
     expect(page.results.every((r) => r.nodeId === 'node-default-1' && r.attempts === 1)).toBe(true);
-    expect(await status(id, token)).toMatchObject({ state: 'succeeded', counts: { succeeded: 4, pending: 0 } });
+    expect(await status(id, token)).toMatchObject({
+      state: 'succeeded',
+      counts: { succeeded: 4, pending: 0 },
+    });
     watcher.close();
   });
 
@@ -141,15 +146,25 @@ describe('dispatch', () => {
     const res = await api(`/jobs/${id}/cancel`, { method: 'POST', token });
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ state: 'cancelled', counts: { cancelled: 4 } });
-    const revoked = await a.next((m): m is Extract<HubToNode, { type: 'lease.revoked' }> => m.type === 'lease.revoked');
+    const revoked = await a.next(
+      (m): m is Extract<HubToNode, { type: 'lease.revoked' }> => m.type === 'lease.revoked',
+    );
     expect(revoked.leases.map((l) => l.leaseId).sort()).toEqual(held.map((t) => t.leaseId).sort());
     const b = await node('node-cancel-b');
     b.send({ type: 'lease.request', credit: 10 });
     await new Promise((r) => setTimeout(r, 200));
-    expect(b.messages.filter(isLeased).flatMap((m) => m.tasks).filter((t) => t.jobId === id)).toEqual([]);
+    expect(
+      b.messages
+        .filter(isLeased)
+        .flatMap((m) => m.tasks)
+        .filter((t) => t.jobId === id),
+    ).toEqual([]);
     a.send({ type: 'task.results', results: held.map((t) => ok(t)), credit: 0 });
     expect((await a.next(isAck)).accepted).toBe(0);
-    expect(await status(id, token)).toMatchObject({ state: 'cancelled', counts: { succeeded: 0, cancelled: 4 } });
+    expect(await status(id, token)).toMatchObject({
+      state: 'cancelled',
+      counts: { succeeded: 0, cancelled: 4 },
+    });
     // Cancelling again is harmless.
     expect((await api(`/jobs/${id}/cancel`, { method: 'POST', token })).status).toBe(200);
   });
@@ -171,7 +186,11 @@ describe('dispatch', () => {
     n.send({ type: 'task.results', results: [fail(t0!, 'user_error'), fail(t1!, 'node_error')], credit: 0 });
     await n.next(isAck);
     let page = (await (await api(`/jobs/${id}/results`, { token })).json()) as ResultsPage;
-    expect(page.results[0]).toMatchObject({ state: 'failed', error: { kind: 'user_error', stack: expect.stringContaining('job.js:1:7') }, logs: 'some log' });
+    expect(page.results[0]).toMatchObject({
+      state: 'failed',
+      error: { kind: 'user_error', stack: expect.stringContaining('job.js:1:7') },
+      logs: 'some log',
+    });
     expect(page.results[1]).toMatchObject({ state: 'pending', attempts: 1 });
     await new Promise((r) => setTimeout(r, 300));
     await runDurableObjectAlarm(room(id));
@@ -212,12 +231,17 @@ describe('dispatch', () => {
     const first = (await (await api(`/jobs/${id}/results?limit=10`, { token })).json()) as ResultsPage;
     expect(first.results.map((r) => r.index)).toEqual(inputs.slice(0, 10));
     expect(first.nextCursor).toBe(10);
-    const last = (await (await api(`/jobs/${id}/results?cursor=20&limit=10`, { token })).json()) as ResultsPage;
+    const last = (await (
+      await api(`/jobs/${id}/results?cursor=20&limit=10`, { token })
+    ).json()) as ResultsPage;
     expect(last.results.map((r) => r.output)).toEqual(inputs.slice(20).map((x) => x * 2));
     expect(last.nextCursor).toBeUndefined();
     const nd = await api(`/jobs/${id}/results`, { token, headers: { accept: 'application/x-ndjson' } });
     expect(nd.headers.get('content-type')).toContain('application/x-ndjson');
-    const lines = (await nd.text()).trim().split('\n').map((l) => JSON.parse(l) as { index: number; output: number });
+    const lines = (await nd.text())
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { index: number; output: number });
     expect(lines.map((l) => l.output)).toEqual(inputs.map((x) => x * 2));
     const bad = await api(`/jobs/${id}/results?limit=100000`, { token });
     expect(bad.status).toBe(400);
@@ -244,7 +268,15 @@ describe('bad frames', () => {
       expect.stringMatching(/type/),
     ]);
     ws.send(
-      JSON.stringify({ type: 'node.hello', protocol: '/monadmesh/hub/1.0.0', nodeId: 'node-bad-frames', kind: 'headless', runtimes: ['js'], capacity: 1, version: 't' }),
+      JSON.stringify({
+        type: 'node.hello',
+        protocol: '/monadmesh/hub/1.0.0',
+        nodeId: 'node-bad-frames',
+        kind: 'headless',
+        runtimes: ['js'],
+        capacity: 1,
+        version: 't',
+      }),
     );
     await expect.poll(() => got.some((m) => m.type === 'hub.welcome')).toBe(true);
     ws.close();
@@ -258,7 +290,15 @@ describe('bad frames', () => {
     const closed = new Promise<number>((r) => ws.addEventListener('close', (e) => r(e.code)));
     ws.addEventListener('message', (e) => got.push(JSON.parse(e.data as string) as HubToNode));
     ws.send(
-      JSON.stringify({ type: 'node.hello', protocol: '/monadmesh/hub/2.0.0', nodeId: 'node-future', kind: 'headless', runtimes: ['js'], capacity: 1, version: 't' }),
+      JSON.stringify({
+        type: 'node.hello',
+        protocol: '/monadmesh/hub/2.0.0',
+        nodeId: 'node-future',
+        kind: 'headless',
+        runtimes: ['js'],
+        capacity: 1,
+        version: 't',
+      }),
     );
     expect(await closed).toBe(1008);
     expect(got[0]).toMatchObject({ type: 'error', message: expect.stringMatching(/not supported/) });

@@ -1,21 +1,32 @@
 import { exports } from 'cloudflare:workers';
-import { createApiKey, DEV_PRIVATE_KEYS, type FetchLike, signInWithPrivateKey } from '../../client/sign-in.ts';
+import {
+  createApiKey,
+  DEV_PRIVATE_KEYS,
+  type FetchLike,
+  signInWithPrivateKey,
+} from '../../client/sign-in.ts';
 import type { HubToNode, JobSpecInput, NodeToHub, RoomToWatcher } from '../../protocol/index.ts';
 
 export const ORIGIN = 'http://mesh.test';
 
 /** Call the Worker in-process, as a client on the network would. */
-export const call: FetchLike = (input, init) => exports.default.fetch(new Request(new URL(input, ORIGIN), init));
+export const call: FetchLike = (input, init) =>
+  exports.default.fetch(new Request(new URL(input, ORIGIN), init));
 
 export function api(path: string, init: RequestInit & { token?: string } = {}): Promise<Response> {
   const headers = new Headers(init.headers);
   if (init.token) headers.set('authorization', `Bearer ${init.token}`);
-  if (typeof init.body === 'string' && !headers.has('content-type')) headers.set('content-type', 'application/json');
+  if (typeof init.body === 'string' && !headers.has('content-type'))
+    headers.set('content-type', 'application/json');
   return call(`${ORIGIN}/api/v1${path}`, { ...init, headers });
 }
 
 export async function signIn(which = 0): Promise<string> {
-  const session = await signInWithPrivateKey({ url: ORIGIN, privateKey: DEV_PRIVATE_KEYS[which]!, fetch: call });
+  const session = await signInWithPrivateKey({
+    url: ORIGIN,
+    privateKey: DEV_PRIVATE_KEYS[which]!,
+    fetch: call,
+  });
   return session.token;
 }
 
@@ -27,7 +38,12 @@ export async function submit(token: string, spec: Partial<JobSpecInput>): Promis
   const res = await api('/jobs', {
     method: 'POST',
     token,
-    body: JSON.stringify({ runtime: 'js', source: 'export default (x) => x * 2', inputs: [1, 2, 3], ...spec }),
+    body: JSON.stringify({
+      runtime: 'js',
+      source: 'export default (x) => x * 2',
+      inputs: [1, 2, 3],
+      ...spec,
+    }),
   });
   const body = (await res.json()) as { id: string };
   if (res.status !== 201) throw new Error(`submit failed: ${res.status} ${JSON.stringify(body)}`);
@@ -38,7 +54,9 @@ export async function submit(token: string, spec: Partial<JobSpecInput>): Promis
 export class TestSocket<In, Out> {
   readonly messages: In[] = [];
   #waiters: (() => void)[] = [];
-  constructor(readonly ws: WebSocket) {
+  readonly ws: WebSocket;
+  constructor(ws: WebSocket) {
+    this.ws = ws;
     ws.accept();
     ws.addEventListener('message', (e) => {
       this.messages.push(JSON.parse(e.data as string) as In);
@@ -49,7 +67,7 @@ export class TestSocket<In, Out> {
     this.ws.send(typeof message === 'string' ? message : JSON.stringify(message));
   }
   /** Wait for the first message (after `from`) that matches, or fail after `timeoutMs`. */
-  async next<T extends In>(match: (m: In) => m is T, timeoutMs = 5000): Promise<T>;
+  async next<T extends In>(match: (m: In) => m is T, timeoutMs?: number): Promise<T>;
   async next(match: (m: In) => boolean, timeoutMs?: number): Promise<In>;
   async next(match: (m: In) => boolean, timeoutMs = 5000): Promise<In> {
     const deadline = Date.now() + timeoutMs;
@@ -93,7 +111,9 @@ export async function connectNode(
 }
 
 export async function watch(jobId: string, token: string): Promise<WatchSocket> {
-  const res = await api(`/jobs/${jobId}/events?token=${encodeURIComponent(token)}`, { headers: { upgrade: 'websocket' } });
+  const res = await api(`/jobs/${jobId}/events?token=${encodeURIComponent(token)}`, {
+    headers: { upgrade: 'websocket' },
+  });
   if (!res.webSocket) throw new Error(`no websocket: ${res.status} ${await res.text()}`);
   return new TestSocket<RoomToWatcher, { type: 'ping' }>(res.webSocket);
 }

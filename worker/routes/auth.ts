@@ -19,7 +19,10 @@ import { validationHook } from '../validation.ts';
 
 export const auth = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 
-const err = (description: string) => ({ description, content: { 'application/json': { schema: ApiErrorBody } } });
+const err = (description: string) => ({
+  description,
+  content: { 'application/json': { schema: ApiErrorBody } },
+});
 
 auth.openapi(
   createRoute({
@@ -53,8 +56,18 @@ auth.openapi(
   async (c) => {
     const { message, signature } = c.req.valid('json');
     const fields = parseSiweMessage(message);
-    if (!fields.address || !fields.nonce || !fields.domain || !fields.uri || !fields.version || !fields.chainId) {
-      throw new MeshError('siwe_invalid', 'not an EIP-4361 message: address, domain, uri, version, chain id and nonce are required');
+    if (
+      !fields.address ||
+      !fields.nonce ||
+      !fields.domain ||
+      !fields.uri ||
+      !fields.version ||
+      !fields.chainId
+    ) {
+      throw new MeshError(
+        'siwe_invalid',
+        'not an EIP-4361 message: address, domain, uri, version, chain id and nonce are required',
+      );
     }
     const host = new URL(c.req.url).host;
     if (fields.domain !== host) {
@@ -72,10 +85,14 @@ auth.openapi(
       message,
       signature: signature as `0x${string}`,
     }).catch(() => false);
-    if (!valid) throw new MeshError('siwe_invalid', 'the signature does not match the address in the message');
+    if (!valid)
+      throw new MeshError('siwe_invalid', 'the signature does not match the address in the message');
     // Consumed only after the signature checks out, so nobody can burn another wallet's nonce.
     if (!(await nonceStore(c.env, fields.nonce).consume(fields.nonce))) {
-      throw new MeshError('nonce_invalid', 'the nonce is unknown, expired or already used; get a new one from /auth/nonce');
+      throw new MeshError(
+        'nonce_invalid',
+        'the nonce is unknown, expired or already used; get a new one from /auth/nonce',
+      );
     }
     const address = fields.address.toLowerCase();
     const session = await issueSession(c.env, address);
@@ -121,7 +138,10 @@ auth.openapi(
     summary: "The signed-in wallet's API keys (without secrets)",
     security: [{ bearer: [] }],
     responses: {
-      200: { description: 'Keys', content: { 'application/json': { schema: z.object({ keys: z.array(ApiKeyInfo) }) } } },
+      200: {
+        description: 'Keys',
+        content: { 'application/json': { schema: z.object({ keys: z.array(ApiKeyInfo) }) } },
+      },
       401: err('Not signed in'),
     },
   }),

@@ -27,7 +27,12 @@ blobs.openapi(
     path: '/blobs',
     summary: 'Store bytes under their CIDv1 (raw, sha2-256); idempotent',
     security: [{ bearer: [] }],
-    request: { body: { required: true, content: { 'application/octet-stream': { schema: z.string().meta({ format: 'binary' }) } } } },
+    request: {
+      body: {
+        required: true,
+        content: { 'application/octet-stream': { schema: z.string().meta({ format: 'binary' }) } },
+      },
+    },
     responses: {
       201: { description: 'Stored', content: { 'application/json': { schema: BlobStored } } },
       413: { description: 'Too large', content: { 'application/json': { schema: ApiErrorBody } } },
@@ -50,9 +55,19 @@ blobs.openapi(
     method: 'get',
     path: '/blobs/{cid}',
     summary: 'Fetch a blob by CID (public: content addressing makes it self-verifying)',
-    request: { params: z.object({ cid: z.string().max(200).meta({ param: { name: 'cid', in: 'path' } }) }) },
+    request: {
+      params: z.object({
+        cid: z
+          .string()
+          .max(200)
+          .meta({ param: { name: 'cid', in: 'path' } }),
+      }),
+    },
     responses: {
-      200: { description: 'The bytes', content: { 'application/octet-stream': { schema: z.string().meta({ format: 'binary' }) } } },
+      200: {
+        description: 'The bytes',
+        content: { 'application/octet-stream': { schema: z.string().meta({ format: 'binary' }) } },
+      },
       400: { description: 'Not a CID', content: { 'application/json': { schema: ApiErrorBody } } },
       404: { description: 'Not stored', content: { 'application/json': { schema: ApiErrorBody } } },
     },

@@ -23,11 +23,19 @@ import { validationHook } from '../validation.ts';
 const errors = {
   400: { description: 'Invalid request', content: { 'application/json': { schema: ApiErrorBody } } },
   401: { description: 'Not signed in', content: { 'application/json': { schema: ApiErrorBody } } },
-  403: { description: 'The job belongs to another wallet', content: { 'application/json': { schema: ApiErrorBody } } },
+  403: {
+    description: 'The job belongs to another wallet',
+    content: { 'application/json': { schema: ApiErrorBody } },
+  },
   404: { description: 'No such job', content: { 'application/json': { schema: ApiErrorBody } } },
 } as const;
 
-const JobParams = z.object({ id: z.string().max(64).meta({ param: { name: 'id', in: 'path' } }) });
+const JobParams = z.object({
+  id: z
+    .string()
+    .max(64)
+    .meta({ param: { name: 'id', in: 'path' } }),
+});
 const utf8 = new TextEncoder();
 
 /** The room of a job the caller owns, with its status; 404 / 403 otherwise. */
@@ -43,7 +51,11 @@ async function ownedJob(env: Env, id: string, address: string) {
 /** Inputs from a blob holding a JSON array or JSON lines, checked like inline inputs. */
 async function inputsFromBlob(env: Env, cid: string): Promise<string[]> {
   const object = await env.BLOBS.get(cid);
-  if (!object) throw new MeshError('blob_not_found', `inputsCid ${cid} is not stored here; upload it with PUT /api/v1/blobs`);
+  if (!object)
+    throw new MeshError(
+      'blob_not_found',
+      `inputsCid ${cid} is not stored here; upload it with PUT /api/v1/blobs`,
+    );
   const text = await object.text();
   let values: unknown[];
   try {
@@ -55,20 +67,29 @@ async function inputsFromBlob(env: Env, cid: string): Promise<string[]> {
           .filter((line) => line.trim() !== '')
           .map((line) => JSON.parse(line) as unknown);
   } catch (err) {
-    throw new MeshError('validation_failed', `inputsCid ${cid} is neither a JSON array nor JSON lines: ${(err as Error).message}`);
+    throw new MeshError(
+      'validation_failed',
+      `inputsCid ${cid} is neither a JSON array nor JSON lines: ${(err as Error).message}`,
+    );
   }
   if (!Array.isArray(values) || values.length === 0) {
     throw new MeshError('validation_failed', `inputsCid ${cid} holds no inputs`);
   }
   if (values.length > limits.maxInputs) {
-    throw new MeshError('validation_failed', `inputsCid ${cid} holds ${values.length} inputs; the limit is ${limits.maxInputs}`);
+    throw new MeshError(
+      'validation_failed',
+      `inputsCid ${cid} holds ${values.length} inputs; the limit is ${limits.maxInputs}`,
+    );
   }
   return values.map((value, i) => {
     const parsed = JsonValue.safeParse(value);
     const json = JSON.stringify(value);
     if (!parsed.success) throw new MeshError('validation_failed', `input ${i} of ${cid} is not JSON`);
     if (utf8.encode(json).byteLength > limits.maxInputBytes) {
-      throw new MeshError('validation_failed', `input ${i} of ${cid} is over ${limits.maxInputBytes} bytes as JSON`);
+      throw new MeshError(
+        'validation_failed',
+        `input ${i} of ${cid} is over ${limits.maxInputBytes} bytes as JSON`,
+      );
     }
     return json;
   });
@@ -101,7 +122,10 @@ jobs.openapi(
     responses: {
       201: { description: 'Created', content: { 'application/json': { schema: JobCreated } } },
       413: { description: 'Body too large', content: { 'application/json': { schema: ApiErrorBody } } },
-      422: { description: 'Runtime unavailable or blob missing', content: { 'application/json': { schema: ApiErrorBody } } },
+      422: {
+        description: 'Runtime unavailable or blob missing',
+        content: { 'application/json': { schema: ApiErrorBody } },
+      },
       ...errors,
     },
   }),
@@ -120,9 +144,14 @@ jobs.openapi(
       codeCid = (await cidOf(bytes)).toString();
       await c.env.BLOBS.put(codeCid, bytes);
     } else if (codeCid && !(await c.env.BLOBS.head(codeCid))) {
-      throw new MeshError('blob_not_found', `codeCid ${codeCid} is not stored here; upload it with PUT /api/v1/blobs`);
+      throw new MeshError(
+        'blob_not_found',
+        `codeCid ${codeCid} is not stored here; upload it with PUT /api/v1/blobs`,
+      );
     }
-    const inputs = spec.inputs ? spec.inputs.map((v) => JSON.stringify(v)) : await inputsFromBlob(c.env, spec.inputsCid!);
+    const inputs = spec.inputs
+      ? spec.inputs.map((v) => JSON.stringify(v))
+      : await inputsFromBlob(c.env, spec.inputsCid!);
     const id = crypto.randomUUID();
     const status = await jobRoom(c.env, id).init({
       id,
@@ -174,7 +203,11 @@ jobs.openapi(
     responses: {
       200: {
         description: 'Jobs',
-        content: { 'application/json': { schema: z.object({ jobs: z.array(JobSummary), nextBefore: z.number().optional() }) } },
+        content: {
+          'application/json': {
+            schema: z.object({ jobs: z.array(JobSummary), nextBefore: z.number().optional() }),
+          },
+        },
       },
       ...errors,
     },
@@ -183,7 +216,10 @@ jobs.openapi(
     const { limit, before } = c.req.valid('query');
     const list = await account(c.env, c.get('address')).listJobs(limit, before);
     const last = list.at(-1);
-    return c.json(list.length === limit && last ? { jobs: list, nextBefore: last.createdAt } : { jobs: list }, 200);
+    return c.json(
+      list.length === limit && last ? { jobs: list, nextBefore: last.createdAt } : { jobs: list },
+      200,
+    );
   },
 );
 
@@ -194,7 +230,10 @@ jobs.openapi(
     summary: 'Status of a job, with counts per task state and why pending tasks wait',
     security: [{ bearer: [] }],
     request: { params: JobParams },
-    responses: { 200: { description: 'Status', content: { 'application/json': { schema: JobStatus } } }, ...errors },
+    responses: {
+      200: { description: 'Status', content: { 'application/json': { schema: JobStatus } } },
+      ...errors,
+    },
   }),
   async (c) => {
     const { status } = await ownedJob(c.env, c.req.valid('param').id, c.get('address'));
@@ -237,8 +276,12 @@ jobs.openapi(
     const { cursor, limit, format } = c.req.valid('query');
     const { room, status } = await ownedJob(c.env, id, c.get('address'));
     const waiting =
-      status.state === 'running' && status.counts.pending > 0 ? await meshHub(c.env).explain(status.runtime) : undefined;
-    const ndjson = format === 'ndjson' || (format === undefined && c.req.header('Accept')?.includes('application/x-ndjson'));
+      status.state === 'running' && status.counts.pending > 0
+        ? await meshHub(c.env).explain(status.runtime)
+        : undefined;
+    const ndjson =
+      format === 'ndjson' ||
+      (format === undefined && c.req.header('Accept')?.includes('application/x-ndjson'));
     if (!ndjson) {
       const page = await room.results(cursor, limit, waiting);
       return c.json(page!, 200);
@@ -255,7 +298,9 @@ jobs.openapi(
         controller.close();
       },
     });
-    return new Response(stream, { headers: { 'content-type': 'application/x-ndjson; charset=utf-8' } }) as never;
+    return new Response(stream, {
+      headers: { 'content-type': 'application/x-ndjson; charset=utf-8' },
+    }) as never;
   },
 );
 
@@ -267,8 +312,14 @@ jobs.openapi(
     security: [{ bearer: [] }],
     request: { params: JobParams },
     responses: {
-      200: { description: 'Cancelled (or already finished: the status says which)', content: { 'application/json': { schema: JobStatus } } },
-      409: { description: 'The job had already finished', content: { 'application/json': { schema: ApiErrorBody } } },
+      200: {
+        description: 'Cancelled (or already finished: the status says which)',
+        content: { 'application/json': { schema: JobStatus } },
+      },
+      409: {
+        description: 'The job had already finished',
+        content: { 'application/json': { schema: ApiErrorBody } },
+      },
       ...errors,
     },
   }),
@@ -287,18 +338,25 @@ jobs.openapi(
     method: 'get',
     path: '/jobs/{id}/events',
     summary: 'WebSocket of job events: a job.snapshot, then tasks.updated and job.finished',
-    description: 'Authenticate with the Authorization header or `?token=` (browsers cannot set headers on WebSockets).',
+    description:
+      'Authenticate with the Authorization header or `?token=` (browsers cannot set headers on WebSockets).',
     security: [{ bearer: [] }],
     request: { params: JobParams, query: z.object({ token: z.string().optional() }) },
     responses: {
       101: { description: 'Switching protocols' },
-      426: { description: 'Not a WebSocket upgrade', content: { 'application/json': { schema: ApiErrorBody } } },
+      426: {
+        description: 'Not a WebSocket upgrade',
+        content: { 'application/json': { schema: ApiErrorBody } },
+      },
       ...errors,
     },
   }),
   async (c) => {
     if (c.req.header('Upgrade')?.toLowerCase() !== 'websocket') {
-      return c.json(new MeshError('bad_request', 'this endpoint is a WebSocket: send Upgrade: websocket').toBody(), 426);
+      return c.json(
+        new MeshError('bad_request', 'this endpoint is a WebSocket: send Upgrade: websocket').toBody(),
+        426,
+      );
     }
     const { room } = await ownedJob(c.env, c.req.valid('param').id, c.get('address'));
     return (await room.fetch(c.req.raw)) as never;
@@ -308,6 +366,6 @@ jobs.openapi(
 /** Parse-and-check a CID path parameter. */
 export function requireCid(text: string): string {
   const cid = parseCid(text);
-  if (!cid || cid.version !== 1) throw new MeshError('invalid_cid', `'${text.slice(0, 100)}' is not a CIDv1`);
+  if (cid?.version !== 1) throw new MeshError('invalid_cid', `'${text.slice(0, 100)}' is not a CIDv1`);
   return cid.toString();
 }

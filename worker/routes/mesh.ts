@@ -9,7 +9,8 @@ export const mesh = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 /** Approximate location from Cloudflare's request metadata, rounded to about 10 km (city level). */
 function locationOf(request: Request): NodeLocation {
   const cf = (request as Request & { cf?: Record<string, unknown> }).cf ?? {};
-  const round = (v: unknown) => (typeof v === 'string' || typeof v === 'number' ? Math.round(Number(v) * 10) / 10 : undefined);
+  const round = (v: unknown) =>
+    typeof v === 'string' || typeof v === 'number' ? Math.round(Number(v) * 10) / 10 : undefined;
   const location: NodeLocation = {};
   if (typeof cf.country === 'string') location.country = cf.country;
   if (typeof cf.city === 'string') location.city = cf.city;
@@ -26,7 +27,10 @@ mesh.openapi(
     path: '/nodes',
     summary: 'Connected compute nodes with their approximate location',
     responses: {
-      200: { description: 'Nodes', content: { 'application/json': { schema: z.object({ nodes: z.array(NodeInfo) }) } } },
+      200: {
+        description: 'Nodes',
+        content: { 'application/json': { schema: z.object({ nodes: z.array(NodeInfo) }) } },
+      },
     },
   }),
   async (c) => c.json({ nodes: await meshHub(c.env).listNodes() }, 200),
@@ -39,12 +43,18 @@ mesh.openapi(
     summary: 'WebSocket for compute nodes (NodeToHub / HubToNode messages of protocol/mesh.ts)',
     responses: {
       101: { description: 'Switching protocols' },
-      426: { description: 'Not a WebSocket upgrade', content: { 'application/json': { schema: ApiErrorBody } } },
+      426: {
+        description: 'Not a WebSocket upgrade',
+        content: { 'application/json': { schema: ApiErrorBody } },
+      },
     },
   }),
   async (c) => {
     if (c.req.header('Upgrade')?.toLowerCase() !== 'websocket') {
-      return c.json(new MeshError('bad_request', 'this endpoint is a WebSocket: send Upgrade: websocket').toBody(), 426);
+      return c.json(
+        new MeshError('bad_request', 'this endpoint is a WebSocket: send Upgrade: websocket').toBody(),
+        426,
+      );
     }
     const headers = new Headers(c.req.raw.headers);
     headers.set('x-mm-location', JSON.stringify(locationOf(c.req.raw)));

@@ -1,0 +1,15 @@
+import { readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+// `npm run bench -- <name>` runs bench/<name>.ts. Benchmarks print a table and write JSON to bench/results/.
+const here = dirname(fileURLToPath(import.meta.url));
+const available = readdirSync(here)
+  .filter((f) => f.endsWith('.ts') && !['run.ts', 'report.ts'].includes(f) && !f.includes('worker'))
+  .map((f) => f.slice(0, -3));
+const name = process.argv[2];
+if (!name || !available.includes(name)) {
+  process.stderr.write(`usage: npm run bench -- <${available.join('|')}> [options]\n`);
+  process.exit(2);
+}
+await import(join(here, `${name}.ts`));

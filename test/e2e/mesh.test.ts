@@ -1,0 +1,186 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createApiKey, DEV_PRIVATE_KEYS } from '../../client/sign-in.ts';
+import { type JobStatus, ResultsPage, RoomToWatcher, TaskResult } from '../../protocol/index.ts';
+import { type ApiServer, type Proc, startApi, startNode } from '../../scripts/local-mesh.ts';
+
+// Real processes: `wrangler dev` (workerd) on a free port and two headless nodes (the CLI).
+let api: ApiServer;
+let key: string;
+const nodes: Proc[] = [];
+
+beforeAll(async () => {
+  api = await startApi();
+  key = (await createApiKey({ url: api.url, privateKey: DEV_PRIVATE_KEYS[0] })).key;
+  nodes.push(
+    ...(await Promise.all([startNode(api.url, { capacity: 2 }), startNode(api.url, { capacity: 2 })])),
+  );
+});
+
+afterAll(async () => {
+  await Promise.all(nodes.map((n) => n.stop('SIGKILL')));
+  await api?.stop();
+});
+
+async function call(path: string, init: RequestInit = {}): Promise<Response> {
+  const headers = new Headers(init.headers);
+  headers.set('authorization', `Bearer ${key}`);
+  if (init.body) headers.set('content-type', 'application/json');
+  return fetch(`${api.url}/api/v1${path}`, { ...init, headers });
+}
+
+async function submit(spec: Record<string, unknown>): Promise<string> {
+  const res = await call('/jobs', { method: 'POST', body: JSON.stringify({ runtime: 'js', ...spec }) });
+  const body = (await res.json()) as { id: string };
+  expect(res.status, JSON.stringify(body)).toBe(201);
+  return body.id;
+}
+
+async function status(id: string): Promise<JobStatus> {
+  return (await (await call(`/jobs/${id}`)).json()) as JobStatus;
+}
+
+async function waitDone(id: string, timeoutMs = 120_000): Promise<JobStatus> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const s = await status(id);
+    if (s.state !== 'running') return s;
+    if (Date.now() > deadline) throw new Error(`job ${id} still running: ${JSON.stringify(s)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function allResults(id: string): Promise<TaskResult[]> {
+  const res = await call(`/jobs/${id}/results?format=ndjson`);
+  return (await res.text())
+    .trim()
+    .split('\n')
+    .map((line) => TaskResult.parse(JSON.parse(line)));
+}
+
+const nodeAlive = (p: Proc) => p.child.exitCode === null && p.child.signalCode === null;
+
+describe('end to end', () => {
+  test('default: 1,000 inputs complete in order, and a watcher sees the snapshot and every event', async () => {
+    const source = `
+      export default async function (n) {
+        let a = 0, b = 1;
+        for (let i = 0; i < n % 50; i++) [a, b] = [b, (a + b) % 1000003];
+        console.log('fib', n);
+        return { n, fib: a, label: 'n=' + n };
+      }`;
+    const inputs = Array.from({ length: 1000 }, (_, i) => i);
+    const id = await submit({ source, inputs, label: 'fib-1000' });
+
+    const ws = new WebSocket(`${api.url.replace('http', 'ws')}/api/v1/jobs/${id}/events?token=${key}`);
+    const events: RoomToWatcher[] = [];
+    const finished = new Promise<void>((resolve, reject) => {
+      ws.addEventListener('message', (e) => {
+        const msg = RoomToWatcher.parse(JSON.parse(String(e.data)));
+        events.push(msg);
+        if (msg.type === 'job.finished') resolve();
+      });
+      ws.addEventListener('error', () => reject(new Error('watcher socket failed')));
+    });
+    await finished;
+    ws.close();
+
+    expect(events[0]?.type).toBe('job.snapshot');
+    const succeeded = new Set<number>();
+    for (const e of events)
+      if (e.type === 'tasks.updated')
+        for (const u of e.updates) if (u.state === 'succeeded') succeeded.add(u.index);
+    expect(succeeded.size).toBe(1000);
+    expect(events.at(-1)).toMatchObject({
+      type: 'job.finished',
+      state: 'succeeded',
+      counts: { succeeded: 1000 },
+    });
+
+    const fib = (n: number) => {
+      let a = 0;
+      let b = 1;
+      for (let i = 0; i < n % 50; i++) [a, b] = [b, (a + b) % 1000003];
+      return a;
+    };
+    const results = await allResults(id);
+    expect(results.map((r) => r.index)).toEqual(inputs);
+    for (const r of results) {
+      expect(r.state).toBe('succeeded');
+      expect(r.output).toEqual({ n: r.index, fib: fib(r.index), label: `n=${r.index}` });
+      expect(r.logs).toBe(`fib ${r.index}\n`);
+    }
+    // Both nodes did part of the work.
+    expect(new Set(results.map((r) => r.nodeId)).size).toBe(2);
+    const page = ResultsPage.parse(await (await call(`/jobs/${id}/results?cursor=990&limit=20`)).json());
+    expect(page.results.map((r) => r.index)).toEqual(inputs.slice(990));
+  });
+
+  test('behavior: killing a node with SIGKILL mid-job loses no task', async () => {
+    // About 15 ms of work per task, so the job is still running when the node dies.
+    const source = `export default (x) => { let s = 0; for (let i = 0; i < 3e6; i++) s = (s + i * x) % 1000003; return s; }`;
+    const inputs = Array.from({ length: 300 }, (_, i) => i);
+    const id = await submit({ source, inputs });
+    for (;;) {
+      const s = await status(id);
+      if (s.counts.succeeded >= 30) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const victim = nodes.shift()!;
+    await victim.stop('SIGKILL');
+    const final = await waitDone(id);
+    expect(final).toMatchObject({ state: 'succeeded', counts: { succeeded: 300, failed: 0 } });
+    const expected = (x: number) => {
+      let s = 0;
+      for (let i = 0; i < 3e6; i++) s = (s + i * x) % 1000003;
+      return s;
+    };
+    const results = await allResults(id);
+    expect(results.map((r) => r.output)).toEqual(inputs.map(expected));
+    // The dead node's leases were taken over: some tasks needed a second attempt.
+    expect(results.some((r) => r.attempts > 1)).toBe(true);
+    nodes.push(await startNode(api.url, { capacity: 2 }));
+  });
+
+  test('behavior: an infinite loop and a memory bomb fail only their own task, and the nodes keep serving', async () => {
+    const source = `
+      export default (x) => {
+        if (x === 3) { while (true) {} }
+        if (x === 5) { const hog = []; for (;;) hog.push(new Array(1e6).fill(x)); }
+        if (x === 7) { throw new RangeError('seven is not allowed'); }
+        return x * 10;
+      }`;
+    const id = await submit({
+      source,
+      inputs: Array.from({ length: 10 }, (_, i) => i),
+      timeoutMs: 2000,
+      memoryMb: 64,
+    });
+    const final = await waitDone(id);
+    expect(final).toMatchObject({ state: 'failed', counts: { succeeded: 7, failed: 3 } });
+    const results = await allResults(id);
+    expect(results[3]).toMatchObject({ state: 'failed', attempts: 1, error: { kind: 'timeout' } });
+    expect(results[3]?.error?.message).toMatch(/2000 ms/);
+    expect(results[5]).toMatchObject({ state: 'failed', attempts: 1, error: { kind: 'memory_limit' } });
+    expect(results[5]?.error?.message).toMatch(/64 MB/);
+    expect(results[7]).toMatchObject({
+      state: 'failed',
+      error: { kind: 'user_error', message: expect.stringContaining('seven is not allowed') },
+    });
+    expect(results[7]?.error?.stack).toMatch(/RangeError/);
+    for (const i of [0, 1, 2, 4, 6, 8, 9])
+      expect(results[i]).toMatchObject({ state: 'succeeded', output: i * 10 });
+
+    expect(nodes.every(nodeAlive)).toBe(true);
+    const next = await submit({ source: 'export default (x) => x + 1', inputs: [1, 2, 3] });
+    expect(await waitDone(next)).toMatchObject({ state: 'succeeded' });
+    expect((await allResults(next)).map((r) => r.output)).toEqual([2, 3, 4]);
+  });
+
+  test('behavior: the node list shows the connected nodes', async () => {
+    const body = (await (await fetch(`${api.url}/api/v1/nodes`)).json()) as {
+      nodes: { kind: string; runtimes: string[] }[];
+    };
+    expect(body.nodes.length).toBe(2);
+    expect(body.nodes.every((n) => n.kind === 'headless' && n.runtimes.includes('js'))).toBe(true);
+  });
+});
