@@ -11,6 +11,4 @@ export interface Env {
   NONCES: DurableObjectNamespace<NonceStore>;
   BLOBS: R2Bucket;
   SESSION_SECRET?: string;
-  HUB_SHARDS: string;
-  SIWE_STATEMENT: string;
 }

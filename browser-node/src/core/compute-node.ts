@@ -32,8 +32,10 @@ export interface ComputeNodeOptions {
   fetch?: typeof fetch;
 }
 
-/** Results wait this long for company before they are sent, so that trivial tasks report in batches. */
-const FLUSH_DELAY_MS = 4;
+/** Results wait at most this long for company before they are sent, so that trivial tasks report in batches. */
+const FLUSH_DELAY_MS = 25;
+/** ...or until this many are waiting. */
+const FLUSH_AT = 256;
 /** A node keeps enough tasks queued to stay busy for about this long without asking. */
 const TARGET_QUEUE_MS = 250;
 
@@ -238,9 +240,16 @@ export class ComputeNode {
     return Math.max(capacity * 2, Math.min(capacity * perSlot, limits.maxLeaseBatch));
   }
 
+  /**
+   * Credit to ask for now. Asking only once holdings fall to half the window, and then for the
+   * whole gap, keeps lease frames large (hundreds of trivial tasks) instead of topping up one
+   * finished task at a time: the control plane's cost is per frame, not per task.
+   */
   #wanted(): number {
     if (this.#stopped || !this.#connected) return 0;
-    return Math.max(0, this.#window() - this.#queue.length - this.#running.size - this.#granted);
+    const window = this.#window();
+    const held = this.#queue.length + this.#running.size + this.#granted;
+    return held > window / 2 ? 0 : window - held;
   }
 
   #askForWork(): void {
@@ -320,7 +329,8 @@ export class ComputeNode {
   }
 
   #scheduleFlush(): void {
-    if (this.#outbox.length >= 64) {
+    const idle = !this.#queue.length && this.#running.size === 0;
+    if (this.#outbox.length >= FLUSH_AT || idle || this.#wanted() > 0) {
       this.#flush();
       return;
     }

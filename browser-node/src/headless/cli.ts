@@ -17,6 +17,10 @@ Usage: npm run node -- [--api URL] [--capacity N] [--name NAME] [--node-id ID] [
   --help           this text
 `;
 
+// Local-time Date methods inside the sandbox follow the process's time zone; pin it so every
+// headless node formats dates the same way (Date.now() itself is already the task's clock).
+process.env.TZ = 'UTC';
+
 function main(): void {
   let args: ReturnType<typeof parse>;
   try {

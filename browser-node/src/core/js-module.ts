@@ -1,0 +1,195 @@
+import { type Node, type Program, parse } from 'acorn';
+
+/**
+ * A user's ES module rewritten as a script that an SES `Compartment#evaluate` can run without a
+ * module loader. Its completion value is a promise of the module's default export.
+ */
+export interface CompiledJsModule {
+  script: string;
+  /** The `//# sourceURL` of `script`, i.e. the file name its stack frames carry. */
+  sourceUrl: string;
+  /** Characters the wrapper adds in front of line 1; columns on line 1 are shifted by this much. */
+  line1Offset: number;
+}
+
+export interface CompileJsModuleOptions {
+  /** Name of the code in stack traces; default `task.js`. */
+  sourceUrl?: string;
+}
+
+/** The source cannot become a task: syntax error, imports, or no default export. */
+export class JsModuleError extends Error {
+  override readonly name = 'JsModuleError';
+  /** 1-based, like the positions in a V8 stack trace. Absent when the error has no one place. */
+  readonly line: number | undefined;
+  readonly column: number | undefined;
+
+  constructor(message: string, position?: { line: number; column: number }) {
+    super(position ? `${message} at ${position.line}:${position.column}` : message);
+    this.line = position?.line;
+    this.column = position?.column;
+  }
+}
+
+const IMPORTS_UNAVAILABLE = 'user code must be self-contained: imports are not available in the sandbox';
+const LINE_TERMINATORS = /\r\n|[\n\r\u2028\u2029]/g;
+
+/**
+ * Rewrites a module so it evaluates as a script:
+ *
+ * - `export default <expr>` and anonymous default functions/classes become a constant whose
+ *   value is read at the end (they keep the name `default`, as in a real module);
+ * - `export default function f…`, `export { f as default }` return the binding `f` at the end;
+ * - `export const/let/var/function/class` lose the `export` keyword;
+ * - `import`, `import()`, `import.meta` and `export … from` are rejected: there is no loader.
+ *
+ * The body runs inside an async function so top-level `await` works and `this` is `undefined` as
+ * in a module. Every removed piece of text leaves its line breaks behind and the wrapper's prefix
+ * sits on line 1, so line numbers in stack traces are the user's own.
+ *
+ * @example
+ * const { script } = compileJsModule('export default (x) => x * 2');
+ * const main = await compartment.evaluate(script); // main(21) === 42
+ */
+export function compileJsModule(source: string, options: CompileJsModuleOptions = {}): CompiledJsModule {
+  const sourceUrl = options.sourceUrl ?? 'task.js';
+  if (!/^[\w./:@-]+$/.test(sourceUrl)) throw new TypeError(`invalid sourceUrl: ${sourceUrl}`);
+
+  let program: Program;
+  try {
+    // preserveParens: `export default (a, b)` must keep its parentheses when its text is moved.
+    program = parse(source, {
+      ecmaVersion: 'latest',
+      sourceType: 'module',
+      locations: true,
+      preserveParens: true,
+    });
+  } catch (error) {
+    throw syntaxError(error);
+  }
+
+  rejectDynamicImports(program);
+
+  const edits: Edit[] = [];
+  // A hashbang is only legal at the very start of the source, which the wrapper no longer is.
+  if (source.startsWith('#!')) edits.push({ start: 0, end: 2, text: '//' });
+
+  // Short, so that `export default ` (15 characters) can become `$d={default:` in place.
+  const defaultName = uniqueName(source, '$d');
+  let defaultBinding: string | undefined;
+
+  for (const node of program.body) {
+    switch (node.type) {
+      case 'ImportDeclaration':
+      case 'ExportAllDeclaration':
+        throw new JsModuleError(IMPORTS_UNAVAILABLE, startOf(node));
+      case 'ExportNamedDeclaration': {
+        if (node.source) throw new JsModuleError(IMPORTS_UNAVAILABLE, startOf(node));
+        if (node.declaration) {
+          edits.push(remove(source, node.start, node.declaration.start));
+          break;
+        }
+        for (const specifier of node.specifiers) {
+          const exported =
+            specifier.exported.type === 'Identifier' ? specifier.exported.name : specifier.exported.value;
+          if (exported === 'default' && specifier.local.type === 'Identifier')
+            defaultBinding = specifier.local.name;
+        }
+        edits.push(remove(source, node.start, node.end));
+        break;
+      }
+      case 'ExportDefaultDeclaration': {
+        const declaration = node.declaration;
+        const named =
+          (declaration.type === 'FunctionDeclaration' || declaration.type === 'ClassDeclaration') &&
+          declaration.id;
+        if (named) {
+          edits.push(remove(source, node.start, declaration.start));
+          defaultBinding = named.name;
+        } else {
+          // `{ default: … }.default` gives an anonymous function or class the name `default`,
+          // which is what a real module would give it (and what stack traces then show).
+          edits.push(remove(source, node.start, declaration.start, `${defaultName}={default:`));
+          edits.push(remove(source, declaration.end, node.end, '}.default;'));
+          defaultBinding = defaultName;
+        }
+        break;
+      }
+    }
+  }
+
+  if (defaultBinding === undefined) {
+    throw new JsModuleError(
+      'the module has no default export: export the task function, e.g. `export default (input) => input`',
+    );
+  }
+
+  let body = source;
+  for (const edit of edits.sort((a, b) => b.start - a.start)) {
+    body = body.slice(0, edit.start) + edit.text + body.slice(edit.end);
+  }
+
+  // Strict whatever the evaluator is (SES's is strict anyway): modules are strict.
+  const prefix = `(async function () {'use strict';let ${defaultName};`;
+  const suffix = `\n;return ${defaultBinding};\n})()\n//# sourceURL=${sourceUrl}\n`;
+  return { script: prefix + body + suffix, sourceUrl, line1Offset: prefix.length };
+}
+
+interface Edit {
+  start: number;
+  end: number;
+  text: string;
+}
+
+/**
+ * Replaces `[start, end)` by `text`, then the line breaks of the removed text, then spaces, so that
+ * whatever follows keeps its line and, when `text` is not longer than what it replaces, its column.
+ */
+function remove(source: string, start: number, end: number, text = ''): Edit {
+  const removed = source.slice(start, end);
+  const breaks = removed.match(LINE_TERMINATORS)?.join('') ?? '';
+  if (breaks === '') return { start, end, text: text.padEnd(removed.length) };
+  const lastLine = removed.split(LINE_TERMINATORS).at(-1) ?? '';
+  return { start, end, text: text + breaks + ' '.repeat(lastLine.length) };
+}
+
+function uniqueName(source: string, base: string): string {
+  let name = base;
+  while (source.includes(name)) name += '_';
+  return name;
+}
+
+function startOf(node: Node): { line: number; column: number } {
+  const start = node.loc?.start ?? { line: 1, column: 0 };
+  return { line: start.line, column: start.column + 1 };
+}
+
+/** `import()` and `import.meta` can sit anywhere, so the whole tree is searched. */
+function rejectDynamicImports(program: Program): void {
+  const stack: unknown[] = [program];
+  while (stack.length > 0) {
+    const value = stack.pop();
+    if (Array.isArray(value)) {
+      stack.push(...value);
+      continue;
+    }
+    if (typeof value !== 'object' || value === null || typeof (value as Node).type !== 'string') continue;
+    const node = value as Node & { meta?: { name?: string } };
+    if (node.type === 'ImportExpression' || (node.type === 'MetaProperty' && node.meta?.name === 'import')) {
+      throw new JsModuleError(IMPORTS_UNAVAILABLE, startOf(node));
+    }
+    for (const [key, child] of Object.entries(node)) {
+      if (key !== 'loc' && typeof child === 'object' && child !== null) stack.push(child);
+    }
+  }
+}
+
+/** Acorn's SyntaxError carries `loc` (0-based column) and appends `(line:column)` to its message. */
+function syntaxError(error: unknown): JsModuleError {
+  if (error instanceof SyntaxError) {
+    const loc = (error as SyntaxError & { loc?: { line: number; column: number } }).loc;
+    const message = error.message.replace(/ \(\d+:\d+\)$/, '');
+    return new JsModuleError(`SyntaxError: ${message}`, loc && { line: loc.line, column: loc.column + 1 });
+  }
+  return new JsModuleError(`cannot parse the module: ${String(error)}`);
+}
