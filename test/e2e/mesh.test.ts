@@ -88,8 +88,10 @@ describe('end to end', () => {
     // Every task is seen succeeding, either already in the snapshot or in a later event.
     const succeeded = new Set<number>();
     for (const e of events) {
-      if (e.type === 'job.snapshot') for (const [index, state] of e.tasks) if (state === 'succeeded') succeeded.add(index);
-      if (e.type === 'tasks.updated') for (const u of e.updates) if (u.state === 'succeeded') succeeded.add(u.index);
+      if (e.type === 'job.snapshot')
+        for (const [index, state] of e.tasks) if (state === 'succeeded') succeeded.add(index);
+      if (e.type === 'tasks.updated')
+        for (const u of e.updates) if (u.state === 'succeeded') succeeded.add(u.index);
     }
     expect(succeeded.size).toBe(1000);
     expect(events.at(-1)).toMatchObject({

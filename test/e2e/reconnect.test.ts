@@ -51,7 +51,9 @@ test('behavior: a node reconnects with backoff after the API restarts, and jobs 
 
   // Same port, same state: the key still works, the node is back, and new work runs.
   api = await startApi({ port, persistTo: state });
-  await expect.poll(() => (node!.output().match(/connected to /g) ?? []).length, { timeout: 20_000 }).toBeGreaterThanOrEqual(2);
+  await expect
+    .poll(() => (node!.output().match(/connected to /g) ?? []).length, { timeout: 20_000 })
+    .toBeGreaterThanOrEqual(2);
   const after = await submit(api.url, [4, 5]);
   expect(await waitDone(api.url, after)).toMatchObject({ state: 'succeeded', counts: { succeeded: 2 } });
 });
