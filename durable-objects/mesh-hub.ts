@@ -173,6 +173,17 @@ export class MeshHub extends DurableObject<DoEnv> {
   }
 
   override async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
+    try {
+      await this.#onMessage(ws, data);
+    } catch (err) {
+      // A failure behind a frame (a room unreachable, say) is reported, never a dropped socket:
+      // the node keeps its leases and the rooms' alarms settle whatever was not recorded.
+      console.error('hub: frame failed', err);
+      send(ws, { type: 'error', code: 'internal', message: `the hub could not process the frame: ${(err as Error).message}` });
+    }
+  }
+
+  async #onMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
     const session = ws.deserializeAttachment() as NodeSession;
     const size = typeof data === 'string' ? data.length : data.byteLength;
     if (size > limits.maxFrameBytes) {
