@@ -27,26 +27,18 @@ export const LeasedTask = z.object({
 });
 export type LeasedTask = z.infer<typeof LeasedTask>;
 
+const outcomeBase = {
+  jobId: z.string(),
+  index: z.number().int().nonnegative(),
+  leaseId: z.string(),
+  logs: z.string().max(limits.maxLogBytes * 2),
+  durationMs: z.number().nonnegative(),
+};
+
 /** What a node reports for one lease. */
 export const TaskOutcome = z.discriminatedUnion('ok', [
-  z.object({
-    ok: z.literal(true),
-    jobId: z.string(),
-    index: z.number().int().nonnegative(),
-    leaseId: z.string(),
-    output: JsonValue,
-    logs: z.string().max(limits.maxLogBytes * 2),
-    durationMs: z.number().nonnegative(),
-  }),
-  z.object({
-    ok: z.literal(false),
-    jobId: z.string(),
-    index: z.number().int().nonnegative(),
-    leaseId: z.string(),
-    error: TaskError,
-    logs: z.string().max(limits.maxLogBytes * 2),
-    durationMs: z.number().nonnegative(),
-  }),
+  z.object({ ...outcomeBase, ok: z.literal(true), output: JsonValue }),
+  z.object({ ...outcomeBase, ok: z.literal(false), error: TaskError }),
 ]);
 export type TaskOutcome = z.infer<typeof TaskOutcome>;
 

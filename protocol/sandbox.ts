@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { TaskErrorKind } from './job.ts';
+import { TaskError, type TaskErrorKind } from './job.ts';
 
 /**
  * Messages between a node's host code and one sandbox worker (a `worker_threads` worker headless,
@@ -47,12 +47,8 @@ export type HostToSandbox = z.infer<typeof HostToSandbox>;
 export const SandboxErrorKind = z.enum(['user_error', 'output_invalid', 'node_error']);
 export type SandboxErrorKind = z.infer<typeof SandboxErrorKind>;
 
-/** Same shape and bounds as `TaskError`, restricted to what the sandbox reports. */
-export const SandboxError = z.object({
-  kind: SandboxErrorKind,
-  message: z.string().max(4096),
-  stack: z.string().max(16_384).optional(),
-});
+/** `TaskError`, restricted to what the sandbox reports. */
+export const SandboxError = TaskError.extend({ kind: SandboxErrorKind });
 export type SandboxError = z.infer<typeof SandboxError>;
 
 /** Sent once, after SES `lockdown()`, when the worker accepts `run` messages. */

@@ -286,16 +286,18 @@ jobs.openapi(
       const page = await room.results(cursor, limit, waiting);
       return c.json(page!, 200);
     }
+    // One page per pull: a slow reader holds back the room reads instead of buffering every result.
+    let next: number | undefined = cursor;
     const stream = new ReadableStream<Uint8Array>({
-      async start(controller) {
-        let next: number | undefined = cursor;
-        while (next !== undefined) {
-          const page = await room.results(next, limits.maxPageSize, waiting);
-          if (!page) break;
-          controller.enqueue(utf8.encode(page.results.map((r) => `${JSON.stringify(r)}\n`).join('')));
-          next = page.nextCursor;
+      async pull(controller) {
+        const page = next === undefined ? null : await room.results(next, limits.maxPageSize, waiting);
+        if (!page) {
+          controller.close();
+          return;
         }
-        controller.close();
+        controller.enqueue(utf8.encode(page.results.map((r) => `${JSON.stringify(r)}\n`).join('')));
+        next = page.nextCursor;
+        if (next === undefined) controller.close();
       },
     });
     return new Response(stream, {
