@@ -179,7 +179,11 @@ export class MeshHub extends DurableObject<DoEnv> {
       // A failure behind a frame (a room unreachable, say) is reported, never a dropped socket:
       // the node keeps its leases and the rooms' alarms settle whatever was not recorded.
       console.error('hub: frame failed', err);
-      send(ws, { type: 'error', code: 'internal', message: `the hub could not process the frame: ${(err as Error).message}` });
+      send(ws, {
+        type: 'error',
+        code: 'internal',
+        message: `the hub could not process the frame: ${(err as Error).message}`,
+      });
     }
   }
 

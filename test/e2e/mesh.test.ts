@@ -180,6 +180,28 @@ describe('end to end', () => {
     expect((await allResults(next)).map((r) => r.output)).toEqual([2, 3, 4]);
   });
 
+  test('behavior: cancelling a running job revokes the leases the nodes hold, and they move on', async () => {
+    const source = `export default (x) => { const end = Date.now(); let s = 0; for (let i = 0; i < 4e7; i++) s += i % 7; return s + x + end; }`;
+    const id = await submit({ source, inputs: Array.from({ length: 200 }, (_, i) => i) });
+    await expect.poll(async () => (await status(id)).counts.leased, { timeout: 20_000 }).toBeGreaterThan(0);
+    const res = await call(`/jobs/${id}/cancel`, { method: 'POST' });
+    expect(res.status).toBe(200);
+    const cancelled = (await res.json()) as JobStatus;
+    expect(cancelled.state).toBe('cancelled');
+    expect(cancelled.counts.cancelled).toBeGreaterThan(0);
+    await expect
+      .poll(() => nodes.some((n) => /lease\(s\) revoked: job cancelled/.test(n.output())), {
+        timeout: 10_000,
+      })
+      .toBe(true);
+    // Nothing of the cancelled job runs any more, and the next job gets the nodes.
+    const next = await submit({ source: 'export default (x) => -x', inputs: [1, 2] });
+    expect(await waitDone(next, 30_000)).toMatchObject({ state: 'succeeded' });
+    const after = await status(id);
+    expect(after.state).toBe('cancelled');
+    expect(after.counts.succeeded + after.counts.cancelled).toBe(200);
+  });
+
   test('behavior: the node list shows the connected nodes', async () => {
     const body = (await (await fetch(`${api.url}/api/v1/nodes`)).json()) as {
       nodes: { kind: string; runtimes: string[] }[];
