@@ -11,7 +11,14 @@ export default defineConfig({
         test: {
           name: 'unit',
           environment: 'node',
-          include: ['protocol/**/*.test.ts', 'browser-node/**/*.test.ts', 'scripts/**/*.test.ts'],
+          include: [
+            'protocol/**/*.test.ts',
+            'browser-node/**/*.test.ts',
+            'client/**/*.test.ts',
+            'cli/**/*.test.ts',
+            'scripts/**/*.test.ts',
+          ],
+          exclude: ['**/*.e2e.test.ts', '**/node_modules/**'],
           testTimeout: 30_000,
         },
       },
@@ -34,7 +41,7 @@ export default defineConfig({
         test: {
           name: 'e2e',
           environment: 'node',
-          include: ['test/e2e/**/*.test.ts'],
+          include: ['test/e2e/**/*.test.ts', 'client/**/*.e2e.test.ts', 'cli/**/*.e2e.test.ts'],
           testTimeout: 240_000,
           hookTimeout: 120_000,
           fileParallelism: false,

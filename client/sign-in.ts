@@ -1,8 +1,9 @@
 import { privateKeyToAccount } from 'viem/accounts';
 import { createSiweMessage } from 'viem/siwe';
-import { ApiErrorBody, ApiKeyCreated, NonceResponse, SessionResponse } from '../protocol/index.ts';
+import { ApiKeyCreated, NonceResponse, SessionResponse } from '../protocol/index.ts';
+import { decode, type FetchLike, send } from './http.ts';
 
-export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
+export type { FetchLike } from './http.ts';
 
 export interface SignInOptions {
   /** Base URL of the API, e.g. `http://127.0.0.1:8787`. */
@@ -15,14 +16,76 @@ export interface SignInOptions {
   fetch?: FetchLike;
 }
 
-/** Decode a response with a schema, or throw the API's error message. */
-export async function decode<T>(res: Response, schema: { parse(v: unknown): T }): Promise<T> {
-  const body: unknown = await res.json().catch(() => undefined);
-  if (!res.ok) {
-    const err = ApiErrorBody.safeParse(body);
-    throw new Error(err.success ? `${err.data.error.code}: ${err.data.error.message}` : `HTTP ${res.status}`);
-  }
-  return schema.parse(body);
+/** The part of an EIP-1193 provider (MetaMask, Coinbase Wallet, any injected wallet) sign-in needs. */
+export interface Eip1193Provider {
+  request(args: { method: string; params?: unknown[] }): Promise<unknown>;
+}
+
+/** The EIP-4361 message for `address` to sign, bound to the API's host and a fresh nonce. */
+async function siweMessage(
+  url: string,
+  address: `0x${string}`,
+  chainId: number,
+  ttlSeconds: number,
+  f: FetchLike,
+) {
+  const base = new URL(url);
+  const { nonce } = await decode(await send(f, `${base.origin}/api/v1/auth/nonce`), NonceResponse);
+  const issuedAt = new Date();
+  return createSiweMessage({
+    address,
+    chainId,
+    domain: base.host,
+    nonce,
+    uri: base.origin,
+    version: '1',
+    issuedAt,
+    expirationTime: new Date(issuedAt.getTime() + ttlSeconds * 1000),
+    statement: 'Sign in to MonadMesh',
+  });
+}
+
+async function verify(
+  url: string,
+  message: string,
+  signature: string,
+  f: FetchLike,
+): Promise<SessionResponse> {
+  return decode(
+    await send(f, `${new URL(url).origin}/api/v1/auth/verify`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ message, signature }),
+    }),
+    SessionResponse,
+  );
+}
+
+/**
+ * Sign in from a browser wallet: ask the provider for an account, have it sign the SIWE message
+ * (`personal_sign`), and exchange the signature for a session token.
+ *
+ * @example const { token } = await signInWithEip1193({ url: location.origin, provider: window.ethereum })
+ */
+export async function signInWithEip1193(options: {
+  url: string;
+  provider: Eip1193Provider;
+  chainId?: number;
+  fetch?: FetchLike;
+}): Promise<SessionResponse> {
+  const f = options.fetch ?? fetch;
+  const accounts = (await options.provider.request({ method: 'eth_requestAccounts' })) as string[];
+  const address = accounts[0] as `0x${string}` | undefined;
+  if (!address) throw new Error('the wallet returned no account');
+  const chainId =
+    options.chainId ??
+    Number.parseInt((await options.provider.request({ method: 'eth_chainId' })) as string, 16);
+  const message = await siweMessage(options.url, address, chainId, 300, f);
+  const signature = (await options.provider.request({
+    method: 'personal_sign',
+    params: [message, address],
+  })) as string;
+  return verify(options.url, message, signature, f);
 }
 
 /**
@@ -34,29 +97,14 @@ export async function decode<T>(res: Response, schema: { parse(v: unknown): T })
 export async function signInWithPrivateKey(options: SignInOptions): Promise<SessionResponse> {
   const f = options.fetch ?? fetch;
   const account = privateKeyToAccount(options.privateKey);
-  const base = new URL(options.url);
-  const { nonce } = await decode(await f(`${base.origin}/api/v1/auth/nonce`), NonceResponse);
-  const issuedAt = new Date();
-  const message = createSiweMessage({
-    address: account.address,
-    chainId: options.chainId ?? 31337,
-    domain: base.host,
-    nonce,
-    uri: base.origin,
-    version: '1',
-    issuedAt,
-    expirationTime: new Date(issuedAt.getTime() + (options.ttlSeconds ?? 300) * 1000),
-    statement: 'Sign in to MonadMesh',
-  });
-  const signature = await account.signMessage({ message });
-  return decode(
-    await f(`${base.origin}/api/v1/auth/verify`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ message, signature }),
-    }),
-    SessionResponse,
+  const message = await siweMessage(
+    options.url,
+    account.address,
+    options.chainId ?? 31337,
+    options.ttlSeconds ?? 300,
+    f,
   );
+  return verify(options.url, message, await account.signMessage({ message }), f);
 }
 
 /** Sign in and create an API key (`mmk_...`) for scripts. */
@@ -64,7 +112,7 @@ export async function createApiKey(options: SignInOptions & { label?: string }):
   const f = options.fetch ?? fetch;
   const session = await signInWithPrivateKey(options);
   return decode(
-    await f(`${new URL(options.url).origin}/api/v1/auth/keys`, {
+    await send(f, `${new URL(options.url).origin}/api/v1/auth/keys`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${session.token}` },
       body: JSON.stringify(options.label === undefined ? {} : { label: options.label }),

@@ -88,6 +88,8 @@ export class JobRoom extends DurableObject<DoEnv> {
   #meta: JobMeta | undefined;
   #counts: TaskCounts | undefined;
   #alarmAt: number | undefined;
+  /** Order in which tasks reached a final state, for results in completion order. */
+  #doneSeq = 0;
 
   constructor(ctx: DurableObjectState, env: DoEnv) {
     super(ctx, env);
@@ -106,10 +108,12 @@ export class JobRoom extends DurableObject<DoEnv> {
         error TEXT,
         logs TEXT,
         duration_ms REAL,
-        reason TEXT
+        reason TEXT,
+        done_seq INTEGER
       );
       CREATE INDEX IF NOT EXISTS tasks_by_state ON tasks (state, not_before, idx);
       CREATE INDEX IF NOT EXISTS tasks_by_node ON tasks (node_id) WHERE state = 'leased';
+      CREATE INDEX IF NOT EXISTS tasks_by_done ON tasks (done_seq) WHERE done_seq IS NOT NULL;
     `);
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('{"type":"ping"}', '{"type":"pong"}'));
   }
@@ -145,10 +149,15 @@ export class JobRoom extends DurableObject<DoEnv> {
     return this.#load() ? this.#status() : null;
   }
 
-  /** A page of results in input order, starting at task index `cursor`. */
-  results(cursor: number, limit: number, waiting?: string): ResultsPage | null {
+  /**
+   * A page of results. In `index` order the page starts at task index `cursor`; in `completion`
+   * order it holds finished tasks in the order they finished, after completion sequence `cursor`
+   * (0 for the start), and `nextCursor` continues from the last one.
+   */
+  results(cursor: number, limit: number, waiting?: string, order: 'index' | 'completion' = 'index'): ResultsPage | null {
     const meta = this.#load();
     if (!meta) return null;
+    const byCompletion = order === 'completion';
     const rows = this.ctx.storage.sql
       .exec<{
         idx: number;
@@ -161,9 +170,10 @@ export class JobRoom extends DurableObject<DoEnv> {
         duration_ms: number | null;
         not_before: number;
         reason: string | null;
+        done_seq: number | null;
       }>(
-        `SELECT idx, state, attempts, node_id, output, error, logs, duration_ms, not_before, reason
-         FROM tasks WHERE idx >= ? ORDER BY idx LIMIT ?`,
+        `SELECT idx, state, attempts, node_id, output, error, logs, duration_ms, not_before, reason, done_seq
+         FROM tasks WHERE ${byCompletion ? 'done_seq > ? ORDER BY done_seq' : 'idx >= ? ORDER BY idx'} LIMIT ?`,
         cursor,
         limit,
       )
@@ -186,7 +196,8 @@ export class JobRoom extends DurableObject<DoEnv> {
     });
     const last = rows.at(-1);
     const page: ResultsPage = { jobId: meta.id, state: meta.state, total: meta.total, results };
-    if (last && last.idx + 1 < meta.total) page.nextCursor = last.idx + 1;
+    if (byCompletion) page.nextCursor = last?.done_seq ?? cursor;
+    else if (last && last.idx + 1 < meta.total) page.nextCursor = last.idx + 1;
     return page;
   }
 
@@ -297,10 +308,11 @@ export class JobRoom extends DurableObject<DoEnv> {
         if (outcome.ok) {
           this.ctx.storage.sql.exec(
             `UPDATE tasks SET state = 'succeeded', output = ?, logs = ?, duration_ms = ?, lease_id = NULL,
-             lease_expires = NULL, error = NULL WHERE idx = ?`,
+             lease_expires = NULL, error = NULL, done_seq = ? WHERE idx = ?`,
             output!,
             logs,
             o.durationMs,
+            ++this.#doneSeq,
             o.index,
           );
           this.#move('leased', 'succeeded');
@@ -373,13 +385,13 @@ export class JobRoom extends DurableObject<DoEnv> {
           revoked.push({ nodeId: row.node_id, leaseId: row.lease_id });
         }
         this.#move(row.state, 'cancelled');
-        if (updates.length < 10_000)
-          updates.push({ index: row.idx, state: 'cancelled', attempt: row.attempts });
+        updates.push({ index: row.idx, state: 'cancelled', attempt: row.attempts });
+        this.ctx.storage.sql.exec(
+          `UPDATE tasks SET state = 'cancelled', lease_id = NULL, lease_expires = NULL, done_seq = ? WHERE idx = ?`,
+          ++this.#doneSeq,
+          row.idx,
+        );
       }
-      this.ctx.storage.sql.exec(
-        `UPDATE tasks SET state = 'cancelled', lease_id = NULL, lease_expires = NULL
-         WHERE state IN ('pending', 'leased')`,
-      );
     });
     this.#broadcast({ type: 'tasks.updated', updates, counts: this.#counts! });
     await this.#finish('cancelled', revoked);
@@ -471,6 +483,8 @@ export class JobRoom extends DurableObject<DoEnv> {
       counts[r.state] = r.n;
     }
     this.#counts = counts;
+    this.#doneSeq =
+      this.ctx.storage.sql.exec<{ s: number | null }>('SELECT MAX(done_seq) AS s FROM tasks').toArray()[0]?.s ?? 0;
     return this.#meta;
   }
 
@@ -534,11 +548,12 @@ export class JobRoom extends DurableObject<DoEnv> {
       ? { ...error, message: `${error.message} (gave up after ${row.attempts} attempts)` }
       : error;
     this.ctx.storage.sql.exec(
-      `UPDATE tasks SET state = 'failed', error = ?, logs = ?, duration_ms = ?, lease_id = NULL, lease_expires = NULL
-       WHERE idx = ?`,
+      `UPDATE tasks SET state = 'failed', error = ?, logs = ?, duration_ms = ?, lease_id = NULL, lease_expires = NULL,
+       done_seq = ? WHERE idx = ?`,
       JSON.stringify(finalError),
       extra.logs ?? null,
       extra.durationMs ?? null,
+      ++this.#doneSeq,
       row.idx,
     );
     this.#move('leased', 'failed');

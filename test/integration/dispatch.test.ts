@@ -246,6 +246,30 @@ describe('dispatch', () => {
     const bad = await api(`/jobs/${id}/results?limit=100000`, { token });
     expect(bad.status).toBe(400);
   });
+
+  test('behavior: results in completion order page by sequence', async () => {
+    const { id, token } = await newJob({ inputs: [0, 1, 2, 3, 4] });
+    const n = await node('node-order-1');
+    n.send({ type: 'lease.request', credit: 5 });
+    const tasks = (await take(n, id, 5)).sort((a, b) => b.index - a.index);
+    // Finish them in reverse: 4 and 3 first, then the rest.
+    n.send({ type: 'task.results', results: tasks.slice(0, 2).map((t) => ok(t)), credit: 0 });
+    await n.next(isAck);
+    const first = (await (
+      await api(`/jobs/${id}/results?order=completion`, { token })
+    ).json()) as ResultsPage;
+    expect(first.results.map((r) => r.index)).toEqual([4, 3]);
+    n.send({ type: 'task.results', results: tasks.slice(2).map((t) => ok(t)), credit: 0 });
+    await n.next(isAck);
+    const rest = (await (
+      await api(`/jobs/${id}/results?order=completion&cursor=${first.nextCursor}`, { token })
+    ).json()) as ResultsPage;
+    expect(rest.results.map((r) => r.index)).toEqual([2, 1, 0]);
+    const none = (await (
+      await api(`/jobs/${id}/results?order=completion&cursor=${rest.nextCursor}`, { token })
+    ).json()) as ResultsPage;
+    expect(none.results).toEqual([]);
+  });
 });
 
 describe('bad frames', () => {

@@ -258,6 +258,10 @@ jobs.openapi(
         cursor: z.coerce.number().int().min(0).default(0),
         limit: z.coerce.number().int().min(1).max(limits.maxPageSize).default(limits.defaultPageSize),
         format: z.enum(['json', 'ndjson']).optional(),
+        order: z
+          .enum(['index', 'completion'])
+          .default('index')
+          .meta({ description: '`completion`: finished tasks in the order they finished; `cursor` is then a sequence number' }),
       }),
     },
     responses: {
@@ -273,7 +277,7 @@ jobs.openapi(
   }),
   async (c) => {
     const { id } = c.req.valid('param');
-    const { cursor, limit, format } = c.req.valid('query');
+    const { cursor, limit, format, order } = c.req.valid('query');
     const { room, status } = await ownedJob(c.env, id, c.get('address'));
     const waiting =
       status.state === 'running' && status.counts.pending > 0
@@ -283,20 +287,21 @@ jobs.openapi(
       format === 'ndjson' ||
       (format === undefined && c.req.header('Accept')?.includes('application/x-ndjson'));
     if (!ndjson) {
-      const page = await room.results(cursor, limit, waiting);
+      const page = await room.results(cursor, limit, waiting, order);
       return c.json(page!, 200);
     }
     // One page per pull: a slow reader holds back the room reads instead of buffering every result.
     let next: number | undefined = cursor;
     const stream = new ReadableStream<Uint8Array>({
       async pull(controller) {
-        const page = next === undefined ? null : await room.results(next, limits.maxPageSize, waiting);
+        const page = next === undefined ? null : await room.results(next, limits.maxPageSize, waiting, order);
         if (!page) {
           controller.close();
           return;
         }
         controller.enqueue(utf8.encode(page.results.map((r) => `${JSON.stringify(r)}\n`).join('')));
-        next = page.nextCursor;
+        // In completion order the stream ends at the tasks finished so far.
+        next = order === 'completion' && page.results.length === 0 ? undefined : page.nextCursor;
         if (next === undefined) controller.close();
       },
     });

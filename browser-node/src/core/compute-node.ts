@@ -62,6 +62,12 @@ export class ComputeNode {
   readonly #running = new Map<string, { task: LeasedTask; abort: AbortController }>();
   /** Finished and not yet sent (kept across reconnects: the room decides whether they still count). */
   readonly #outbox: TaskOutcome[] = [];
+  /**
+   * Result frames sent and not yet acknowledged, oldest first (the hub acks each frame, in order).
+   * After a reconnect they are sent again: a frame lost with the old socket would otherwise leave
+   * its tasks leased until their leases expire. Resending is safe: the room ignores duplicates.
+   */
+  readonly #unacked: TaskOutcome[][] = [];
   /** Tasks asked for and not yet received. */
   #granted = 0;
   /** Moving average of task time, for the size of the lease window. */
@@ -139,6 +145,8 @@ export class ComputeNode {
     if (ws !== this.#ws) return;
     this.#connected = false;
     this.#granted = 0;
+    this.#outbox.unshift(...this.#unacked.flat());
+    this.#unacked.length = 0;
     clearInterval(this.#heartbeat);
     if (this.#stopped) return;
     const base = Math.min(250 * 2 ** this.#attempt, 10_000);
@@ -202,6 +210,7 @@ export class ComputeNode {
         return;
       }
       case 'results.ack':
+        this.#unacked.shift();
         if (msg.ignored.length) {
           this.#o.onEvent?.({
             type: 'ignored',
@@ -224,10 +233,13 @@ export class ComputeNode {
   }
 
   #sendHeartbeat(): void {
-    const leases = [...this.#queue, ...[...this.#running.values()].map((r) => r.task)].map((t) => ({
-      jobId: t.jobId,
-      leaseId: t.leaseId,
-    }));
+    // Everything whose lease we still need: queued, running, and finished but not yet acknowledged.
+    const leases = [
+      ...this.#queue,
+      ...[...this.#running.values()].map((r) => r.task),
+      ...this.#outbox,
+      ...this.#unacked.flat(),
+    ].map((t) => ({ jobId: t.jobId, leaseId: t.leaseId }));
     if (leases.length) this.#send({ type: 'node.heartbeat', leases });
   }
 
@@ -346,6 +358,7 @@ export class ComputeNode {
       const credit = Math.min(this.#wanted(), limits.maxLeaseBatch * 4);
       if (!this.#send({ type: 'task.results', results, credit })) return;
       this.#outbox.splice(0, results.length);
+      this.#unacked.push(results);
       this.#granted += credit;
     }
     if (!this.#outbox.length) this.#askForWork();
