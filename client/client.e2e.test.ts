@@ -1,6 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type ApiServer, type Proc, startApi, startNode } from '../scripts/local-mesh.ts';
 import {
@@ -102,6 +103,15 @@ export default function (x) {
     expect(cancelled.state).toBe('cancelled');
     expect((await job.wait()).state).toBe('cancelled');
     await expect(job.collect()).rejects.toBeInstanceOf(JobCancelledError);
+  });
+
+  test('behavior: the function can come from a module file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'monadmesh-module-'));
+    const file = join(dir, 'cube.mjs');
+    writeFileSync(file, 'export default (x) => x ** 3;\n');
+    const job = await mesh.map(pathToFileURL(file), [1, 2, 3]);
+    expect(await job.collect()).toEqual([1, 8, 27]);
+    rmSync(dir, { recursive: true });
   });
 
   test('behavior: big inputs go up as a blob automatically', async () => {

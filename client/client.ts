@@ -42,6 +42,17 @@ function isExpression(text: string): boolean {
   }
 }
 
+/** A module from a file (`file:` URL, Node only) or from the web (`http(s):`). */
+async function readModule(url: URL): Promise<string> {
+  if (url.protocol === 'file:') {
+    const { readFile } = await import('node:fs/promises');
+    return readFile(url, 'utf8');
+  }
+  const res = await fetch(url);
+  if (!res.ok) throw new TypeError(`cannot read ${url}: HTTP ${res.status}`);
+  return res.text();
+}
+
 /** JSON bodies above this size send their inputs as a blob instead (the job body limit is 8 MiB). */
 const INLINE_INPUTS_BYTES = 4 * 1024 * 1024;
 const utf8 = new TextEncoder();
@@ -87,11 +98,12 @@ export class MeshClient {
   }
 
   /**
-   * Submit `fn` over `inputs` as a job. Code over 256 KiB and inputs over 4 MiB are uploaded as
+   * Submit `fn` over `inputs` as a job. `fn` is a self-contained function, module source (its
+   * default export is called), or the URL of a module file. Code over 256 KiB and inputs over 4 MiB are uploaded as
    * content-addressed blobs first, so the job body stays small.
    */
   async map<Input, Output = unknown>(
-    fn: string | ((input: Input) => Output | Promise<Output>),
+    fn: string | URL | ((input: Input) => Output | Promise<Output>),
     inputs: readonly Input[],
     options: MapOptions = {},
   ): Promise<JobHandle<Awaited<Output>>> {
@@ -104,7 +116,7 @@ export class MeshClient {
         `a job takes at most ${limits.maxInputs} inputs, got ${inputs.length}`,
       );
     }
-    const source = moduleSource(fn as (input: never) => unknown);
+    const source = fn instanceof URL ? await readModule(fn) : moduleSource(fn as (input: never) => unknown);
     const spec: JobSpecInput = { runtime: options.runtime ?? 'js' };
     if (utf8.encode(source).byteLength > limits.maxSourceBytes)
       spec.codeCid = (await this.putBlob(source)).cid;

@@ -1,8 +1,8 @@
 import { privateKeyToAccount } from 'viem/accounts';
 import { createSiweMessage } from 'viem/siwe';
 import { describe, expect, test } from 'vitest';
-import { DEV_PRIVATE_KEYS } from '../../client/sign-in.ts';
-import { api, apiKey, ORIGIN, signIn, submit } from './helpers.ts';
+import { DEV_PRIVATE_KEYS, signInWithEip1193 } from '../../client/sign-in.ts';
+import { api, apiKey, call, ORIGIN, signIn, submit } from './helpers.ts';
 
 const wallet = privateKeyToAccount(DEV_PRIVATE_KEYS[0]);
 const errorOf = async (res: Response) =>
@@ -35,6 +35,24 @@ describe('sign-in with Ethereum', () => {
     const session = (await res.json()) as { token: string; address: string };
     expect(session.address).toBe(wallet.address.toLowerCase());
     expect(await submit(session.token, {})).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  test('behavior: a browser wallet (EIP-1193 provider) signs in with personal_sign', async () => {
+    const other = privateKeyToAccount(DEV_PRIVATE_KEYS[1]);
+    const calls: string[] = [];
+    const provider = {
+      async request({ method, params }: { method: string; params?: unknown[] }) {
+        calls.push(method);
+        if (method === 'eth_requestAccounts') return [other.address];
+        if (method === 'eth_chainId') return '0x7a69';
+        if (method === 'personal_sign') return other.signMessage({ message: params![0] as string });
+        throw new Error(`unexpected ${method}`);
+      },
+    };
+    const session = await signInWithEip1193({ url: ORIGIN, provider, fetch: call });
+    expect(session.address).toBe(other.address.toLowerCase());
+    expect(calls).toEqual(['eth_requestAccounts', 'eth_chainId', 'personal_sign']);
+    expect((await api('/jobs', { token: session.token })).status).toBe(200);
   });
 
   test('error: a replayed message is rejected (nonce is single-use)', async () => {
