@@ -3,16 +3,23 @@ import { parseArgs } from 'node:util';
 import { Tinypool } from 'tinypool';
 import { ThreadExecutor } from '../browser-node/src/headless/thread-executor.ts';
 import { createApiKey, DEV_PRIVATE_KEYS } from '../client/sign-in.ts';
-import { type JobStatus, RoomToWatcher } from '../protocol/index.ts';
+import {
+  HubToNode,
+  type JobStatus,
+  MESH_PROTOCOL,
+  type NodeToHub,
+  RoomToWatcher,
+} from '../protocol/index.ts';
 import { startApi, startNode } from '../scripts/local-mesh.ts';
 import { percentile, table, writeResult } from './report.ts';
 
 // npm run bench -- dispatch [--tasks 10000] [--latency-jobs 40]
 //
-// The same trivial function over the same inputs, three ways on this machine:
+// The same trivial function over the same inputs, four ways on this machine:
 //   1. tinypool: a local worker-thread pool calling the function directly (the floor);
 //   2. sandbox: our ThreadExecutor locally (SES compartments in worker threads), no network;
-//   3. mesh: submitted to `wrangler dev`, leased by two headless nodes over WebSockets.
+//   3. control plane: `wrangler dev` with a no-op node that answers every lease at once (the ceiling);
+//   4. mesh: submitted to `wrangler dev`, leased by two headless nodes over WebSockets.
 // Two nodes share the machine's cores, so every variant uses the same number of threads.
 
 const { values } = parseArgs({
@@ -74,6 +81,79 @@ async function runSandbox() {
   await executor.close();
   if (out.some((v, i) => v !== expected(i))) throw new Error('sandbox produced a wrong result');
   return { ms, firstMs: first };
+}
+
+/**
+ * The control plane alone: `wrangler dev` and one no-op node that answers every lease at once
+ * with made-up outputs. What remains is the Worker, the hub, the room and the WebSockets: the
+ * ceiling the mesh path can reach on this machine.
+ */
+async function runControlPlane() {
+  const api = await startApi();
+  try {
+    const { key } = await createApiKey({ url: api.url, privateKey: DEV_PRIVATE_KEYS[0] });
+    const ws = new WebSocket(`${api.url.replace('http', 'ws')}/api/v1/mesh/connect`);
+    const inbox: HubToNode[] = [];
+    let wake: (() => void) | undefined;
+    ws.addEventListener('message', (e) => {
+      inbox.push(HubToNode.parse(JSON.parse(String(e.data))));
+      wake?.();
+    });
+    const next = async <T extends HubToNode['type']>(type: T): Promise<Extract<HubToNode, { type: T }>> => {
+      for (;;) {
+        const i = inbox.findIndex((m) => m.type === type);
+        if (i >= 0) return inbox.splice(i, 1)[0] as Extract<HubToNode, { type: T }>;
+        await new Promise<void>((r) => {
+          wake = r;
+        });
+      }
+    };
+    const send = (m: NodeToHub) => ws.send(JSON.stringify(m));
+    await new Promise((r) => ws.addEventListener('open', r));
+    send({
+      type: 'node.hello',
+      protocol: MESH_PROTOCOL,
+      nodeId: 'bench-noop-node',
+      kind: 'headless',
+      runtimes: ['js'],
+      capacity: THREADS,
+      version: 'bench',
+    });
+    await next('hub.welcome');
+    const t0 = performance.now();
+    const res = await fetch(`${api.url}/api/v1/jobs`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ runtime: 'js', source: SOURCE, inputs }),
+    });
+    if (res.status !== 201) throw new Error(`submit failed: ${res.status}`);
+    send({ type: 'lease.request', credit: 256 });
+    let done = 0;
+    let firstMs = 0;
+    while (done < TASKS) {
+      const { tasks } = await next('task.leased');
+      firstMs ||= performance.now() - t0;
+      done += tasks.length;
+      send({
+        type: 'task.results',
+        results: tasks.map((t) => ({
+          ok: true,
+          jobId: t.jobId,
+          index: t.index,
+          leaseId: t.leaseId,
+          output: expected(t.index),
+          logs: '',
+          durationMs: 0,
+        })),
+        credit: tasks.length,
+      });
+    }
+    const ms = performance.now() - t0;
+    ws.close();
+    return { ms, firstMs };
+  } finally {
+    await api.stop();
+  }
 }
 
 async function runMesh() {
@@ -141,6 +221,7 @@ async function runMesh() {
 process.stderr.write(`dispatch: ${TASKS} tasks of ${JSON.stringify(SOURCE)} on ${THREADS} threads\n`);
 const pool = await runTinypool();
 const sandbox = await runSandbox();
+const control = await runControlPlane();
 const mesh = await runMesh();
 
 const row = (name: string, r: { ms: number; firstMs: number }) => ({
@@ -154,6 +235,7 @@ const row = (name: string, r: { ms: number; firstMs: number }) => ({
 const rows = [
   row('tinypool (direct)', pool),
   row('sandbox (local)', sandbox),
+  row('control plane only (no-op node)', control),
   row('mesh (wrangler dev + 2 nodes)', mesh),
 ];
 const latency = {
