@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createApiKey, DEV_PRIVATE_KEYS } from '../client/index.ts';
+import { buildTemplates } from '../scripts/build-wasm.ts';
 import { type ApiServer, freePort, type Proc, ROOT, startApi, startProcess } from '../scripts/local-mesh.ts';
 
 // The real binary (`bin/monadmesh.js` on Node 24) as a child process, against `wrangler dev` and a
@@ -186,6 +187,23 @@ describe('monadmesh CLI', () => {
       { index: 1, output: 16 },
       { index: 2, output: 25 },
     ]);
+  });
+
+  test('behavior: a .wasm module runs through the API and in a dry run with the same results', async () => {
+    const { cWasm } = await buildTemplates();
+    const inputs = join(dir, 'ranges.jsonl');
+    writeFileSync(inputs, '{"lo":0,"hi":1000}\n{"lo":1000,"hi":2000}\n');
+    const real = await cli(['run', cWasm, '--inputs', inputs, '--json']);
+    expect(real.code, real.stderr).toBe(0);
+    const doc = JSON.parse(real.stdout) as {
+      state: string;
+      results: { index: number; output: { count: number } }[];
+    };
+    expect(doc.state).toBe('succeeded');
+    expect(doc.results.map((r) => r.output.count)).toEqual([168, 135]);
+    const dry = await cli(['run', cWasm, '--inputs', inputs, '--json', '--dry-run'], {});
+    expect(dry.code, dry.stderr).toBe(0);
+    expect((JSON.parse(dry.stdout) as typeof doc).results).toEqual(doc.results);
   });
 
   test('error: a failing task exits 1 and shows its kind, remote stack and logs', async () => {

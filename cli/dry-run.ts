@@ -20,7 +20,8 @@ import { Throughput } from './throughput.ts';
 
 export interface DryRunOptions {
   runtime: Runtime;
-  source: string;
+  /** JS source text, or the bytes of a WebAssembly module. */
+  source: string | Uint8Array;
   inputs: JsonValue[];
   timeoutMs?: number | undefined;
   memoryMb?: number | undefined;
@@ -40,7 +41,9 @@ export const DRY_RUN_ID = 'dry-run';
  * Nothing is sent anywhere.
  */
 export async function startDryRun(options: DryRunOptions): Promise<RunningJob> {
-  const codeCid = (await cidOf(new TextEncoder().encode(options.source))).toString();
+  const bytes =
+    typeof options.source === 'string' ? new TextEncoder().encode(options.source) : options.source;
+  const codeCid = (await cidOf(bytes)).toString();
   // Validate as the API would (with the code by CID: big code is uploaded as a blob, not refused).
   const spec = JobSpec.safeParse({
     runtime: options.runtime,
@@ -57,6 +60,7 @@ export async function startDryRun(options: DryRunOptions): Promise<RunningJob> {
   // As on headless nodes: local-time Date methods must not depend on this machine's time zone.
   process.env.TZ = 'UTC';
   return new LocalJob({
+    runtime: options.runtime,
     source: options.source,
     codeCid,
     inputs: spec.data.inputs!,
@@ -68,7 +72,8 @@ export async function startDryRun(options: DryRunOptions): Promise<RunningJob> {
 }
 
 interface LocalJobOptions {
-  source: string;
+  runtime: Runtime;
+  source: string | Uint8Array;
   codeCid: string;
   inputs: JsonValue[];
   timeoutMs: number;
@@ -158,7 +163,7 @@ class LocalJob implements RunningJob {
     for (let attempt = 1; ; attempt++) {
       const exec: ExecResult = await this.#executor.run(
         {
-          runtime: 'js',
+          runtime: this.#o.runtime,
           code: this.#o.source,
           codeCid: this.#o.codeCid,
           input: this.#o.inputs[index]!,

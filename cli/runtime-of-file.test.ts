@@ -3,24 +3,24 @@ import { CliError } from './cli-error.ts';
 import { runtimeOfFile } from './runtime-of-file.ts';
 
 describe('runtimeOfFile', () => {
-  test('default: .js and .mjs are JavaScript', () => {
+  test('default: .js and .mjs are JavaScript, .wasm is WebAssembly', () => {
     expect(runtimeOfFile('a/square.js')).toBe('js');
     expect(runtimeOfFile('B.MJS')).toBe('js');
+    expect(runtimeOfFile('sieve.wasm')).toBe('wasm');
   });
 
-  test('behavior: .py and .wasm work once their runtimes are available', () => {
+  test('behavior: .py works once its runtime is available', () => {
     expect(runtimeOfFile('f.py', ['js', 'python'])).toBe('python');
-    expect(runtimeOfFile('f.wasm', ['js', 'wasm'])).toBe('wasm');
   });
 
-  test('error: .py and .wasm are not available yet (exit 2)', () => {
-    for (const [file, runtime] of [
-      ['f.py', 'python'],
-      ['f.wasm', 'wasm'],
+  test('error: runtimes that are not available yet exit 2', () => {
+    for (const [file, runtime, available] of [
+      ['f.py', 'python', undefined],
+      ['f.wasm', 'wasm', ['js']],
     ] as const) {
       const error = (() => {
         try {
-          runtimeOfFile(file);
+          runtimeOfFile(file, available);
         } catch (e) {
           return e as CliError;
         }

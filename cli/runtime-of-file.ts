@@ -10,11 +10,8 @@ const byExtension: Record<string, Runtime> = {
   '.wasm': 'wasm',
 };
 
-/**
- * Runtimes the CLI can submit and dry-run: the platform's available runtimes that the CLI reads
- * as text. A `.wasm` module is bytes, which `client.map()` (source text only) cannot send yet.
- */
-export const cliRuntimes: readonly Runtime[] = availableRuntimes.filter((r) => r === 'js');
+/** Runtimes the CLI can submit and dry-run: the platform's available ones that a node here runs. */
+export const cliRuntimes: readonly Runtime[] = availableRuntimes.filter((r) => r === 'js' || r === 'wasm');
 
 /**
  * The runtime a code file runs on, from its extension. Runtimes the platform knows but cannot
@@ -25,7 +22,7 @@ export function runtimeOfFile(path: string, available: readonly Runtime[] = cliR
   const runtime = byExtension[ext];
   if (!runtime) {
     throw usageError(
-      `cannot tell the runtime of ${path}: expected a .js or .mjs file (.py and .wasm once those runtimes land)`,
+      `cannot tell the runtime of ${path}: expected a .js, .mjs or .wasm file (.py once that runtime lands)`,
     );
   }
   if (!available.includes(runtime)) {

@@ -1,6 +1,7 @@
 import { parseExpressionAt } from 'acorn';
 import { z } from 'zod';
 import {
+  isWasm,
   type JobCreated,
   JobCreated as JobCreatedSchema,
   type JobSpecInput,
@@ -42,15 +43,24 @@ function isExpression(text: string): boolean {
   }
 }
 
-/** A module from a file (`file:` URL, Node only) or from the web (`http(s):`). */
-async function readModule(url: URL): Promise<string> {
+/**
+ * A module from a file (`file:` URL, Node only) or from the web (`http(s):`): the bytes of a
+ * WebAssembly module (by its `\0asm` magic, whatever the name), or else JS source text.
+ */
+async function readModule(url: URL): Promise<string | Uint8Array> {
+  let bytes: Uint8Array;
   if (url.protocol === 'file:') {
     const { readFile } = await import('node:fs/promises');
-    return readFile(url, 'utf8');
+    bytes = new Uint8Array(await readFile(url));
+  } else {
+    const res = await fetch(url);
+    if (!res.ok) throw new TypeError(`cannot read ${url}: HTTP ${res.status}`);
+    bytes = new Uint8Array(await res.arrayBuffer());
   }
-  const res = await fetch(url);
-  if (!res.ok) throw new TypeError(`cannot read ${url}: HTTP ${res.status}`);
-  return res.text();
+  if (isWasm(bytes)) return bytes;
+  if (url.pathname.endsWith('.wasm'))
+    throw new TypeError(`${url} is not a WebAssembly module (no \\0asm header)`);
+  return new TextDecoder().decode(bytes);
 }
 
 /** JSON bodies above this size send their inputs as a blob instead (the job body limit is 8 MiB). */
@@ -101,9 +111,16 @@ export class MeshClient {
    * Submit `fn` over `inputs` as a job. `fn` is a self-contained function, module source (its
    * default export is called), or the URL of a module file. Code over 256 KiB and inputs over 4 MiB are uploaded as
    * content-addressed blobs first, so the job body stays small.
+   *
+   * A WebAssembly module (a WASI command: input JSON on stdin, output JSON on stdout) is given as
+   * its bytes or the URL of its `.wasm` file; it is always uploaded as a blob, and the job's
+   * runtime is `wasm`.
+   *
+   * @example
+   * const job = await mesh.map(new URL('./prime-sieve.wasm', import.meta.url), [{ lo: 0, hi: 1e6 }]);
    */
   async map<Input, Output = unknown>(
-    fn: string | URL | ((input: Input) => Output | Promise<Output>),
+    fn: string | URL | Uint8Array | ((input: Input) => Output | Promise<Output>),
     inputs: readonly Input[],
     options: MapOptions = {},
   ): Promise<JobHandle<Awaited<Output>>> {
@@ -116,11 +133,24 @@ export class MeshClient {
         `a job takes at most ${limits.maxInputs} inputs, got ${inputs.length}`,
       );
     }
-    const source = fn instanceof URL ? await readModule(fn) : moduleSource(fn as (input: never) => unknown);
-    const spec: JobSpecInput = { runtime: options.runtime ?? 'js' };
-    if (utf8.encode(source).byteLength > limits.maxSourceBytes)
-      spec.codeCid = (await this.putBlob(source)).cid;
-    else spec.source = source;
+    const code =
+      fn instanceof URL
+        ? await readModule(fn)
+        : fn instanceof Uint8Array
+          ? fn
+          : moduleSource(fn as (input: never) => unknown);
+    let spec: JobSpecInput;
+    if (typeof code === 'string') {
+      spec = { runtime: options.runtime ?? 'js' };
+      if (utf8.encode(code).byteLength > limits.maxSourceBytes) spec.codeCid = (await this.putBlob(code)).cid;
+      else spec.source = code;
+    } else {
+      if (!isWasm(code)) throw new TypeError('these bytes are not a WebAssembly module (no \\0asm header)');
+      if ((options.runtime ?? 'wasm') !== 'wasm') {
+        throw new TypeError(`a WebAssembly module runs on the wasm runtime, not ${options.runtime}`);
+      }
+      spec = { runtime: 'wasm', codeCid: (await this.putBlob(code)).cid };
+    }
     const inline = JSON.stringify(inputs);
     if (inline.length > INLINE_INPUTS_BYTES) {
       spec.inputsCid = (await this.putBlob(inputs.map((i) => JSON.stringify(i)).join('\n'))).cid;

@@ -154,7 +154,12 @@ export class JobRoom extends DurableObject<DoEnv> {
    * order it holds finished tasks in the order they finished, after completion sequence `cursor`
    * (0 for the start), and `nextCursor` continues from the last one.
    */
-  results(cursor: number, limit: number, waiting?: string, order: 'index' | 'completion' = 'index'): ResultsPage | null {
+  results(
+    cursor: number,
+    limit: number,
+    waiting?: string,
+    order: 'index' | 'completion' = 'index',
+  ): ResultsPage | null {
     const meta = this.#load();
     if (!meta) return null;
     const byCompletion = order === 'completion';
@@ -484,7 +489,8 @@ export class JobRoom extends DurableObject<DoEnv> {
     }
     this.#counts = counts;
     this.#doneSeq =
-      this.ctx.storage.sql.exec<{ s: number | null }>('SELECT MAX(done_seq) AS s FROM tasks').toArray()[0]?.s ?? 0;
+      this.ctx.storage.sql.exec<{ s: number | null }>('SELECT MAX(done_seq) AS s FROM tasks').toArray()[0]
+        ?.s ?? 0;
     return this.#meta;
   }
 

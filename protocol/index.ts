@@ -5,4 +5,5 @@ export * from './job.ts';
 export * from './limits.ts';
 export * from './mesh.ts';
 export * from './sandbox.ts';
+export * from './wasm.ts';
 export * from './watch.ts';

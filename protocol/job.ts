@@ -7,7 +7,7 @@ export const Runtime = z.enum(['js', 'wasm', 'python', 'circom']);
 export type Runtime = z.infer<typeof Runtime>;
 
 /** Runtimes a node can run today; the API refuses the others with `runtime_unavailable`. */
-export const availableRuntimes: readonly Runtime[] = ['js'];
+export const availableRuntimes: readonly Runtime[] = ['js', 'wasm'];
 
 const utf8 = new TextEncoder();
 const byteLength = (s: string) => utf8.encode(s).byteLength;
@@ -40,8 +40,9 @@ export const JsonValue = z
   .meta({ description: 'any JSON value', type: ['object', 'array', 'string', 'number', 'boolean', 'null'] });
 
 /**
- * What a user submits. Code is inline `source` or a `codeCid` from `PUT /blobs`; inputs are an
- * inline array or an `inputsCid` whose blob holds a JSON array or JSON lines.
+ * What a user submits. Code is inline `source` or a `codeCid` from `PUT /blobs` (always a `codeCid`
+ * for `wasm`: a module is binary); inputs are an inline array or an `inputsCid` whose blob holds a
+ * JSON array or JSON lines.
  */
 export const JobSpec = z
   .strictObject({
@@ -68,6 +69,13 @@ export const JobSpec = z
   .superRefine((spec, ctx) => {
     if ((spec.source === undefined) === (spec.codeCid === undefined)) {
       ctx.addIssue({ code: 'custom', path: ['source'], message: 'give exactly one of source or codeCid' });
+    } else if (spec.runtime === 'wasm' && spec.source !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['source'],
+        message:
+          'a wasm job runs a compiled module, which is binary: upload the .wasm file with PUT /api/v1/blobs and pass its cid as codeCid',
+      });
     }
     if ((spec.inputs === undefined) === (spec.inputsCid === undefined)) {
       ctx.addIssue({ code: 'custom', path: ['inputs'], message: 'give exactly one of inputs or inputsCid' });

@@ -18,7 +18,7 @@ const SharedBuffer = z.custom<SharedArrayBuffer>(
   { message: 'expected a SharedArrayBuffer' },
 );
 
-/** Run one task: evaluate `code` (an ES module) in a fresh compartment and call its default export. */
+/** Run one JS task: evaluate `code` (an ES module) in a fresh compartment and call its default export. */
 export const SandboxRun = z.object({
   type: z.literal('run'),
   /** Chosen by the host, echoed in the result. */
@@ -34,17 +34,43 @@ export const SandboxRun = z.object({
   clock: z.number().finite(),
   /**
    * Optional mirror of the task's console output, so the host can still report the logs of a task
-   * it had to kill (timeout, memory). Layout: see `js-sandbox.ts` (`LogMirror`).
+   * it had to kill (timeout, memory). Layout: see `task-logs.ts` (`LogMirror`).
    */
   logMirror: SharedBuffer.optional(),
 });
 export type SandboxRun = z.infer<typeof SandboxRun>;
 
-export const HostToSandbox = z.discriminatedUnion('type', [SandboxRun]);
+/**
+ * Run one WebAssembly task: instantiate `code` (a WASI command module) with the input JSON on
+ * stdin, call `_start`, and take the output JSON from stdout and the logs from stderr.
+ */
+export const SandboxRunWasm = z.object({
+  type: z.literal('run.wasm'),
+  id: z.string().min(1).max(128),
+  /** The module's bytes (a copy: structured clone). */
+  code: z.custom<Uint8Array>((value) => value instanceof Uint8Array, { message: 'expected a Uint8Array' }),
+  /** Cache key for the compiled module. */
+  codeCid: z.string().min(1).max(256),
+  inputJson: z.string(),
+  /** Seed of WASI `random_get`. */
+  seed: z.string().max(1024),
+  /** WASI's realtime clock, in ms since the epoch. */
+  clock: z.number().finite(),
+  /** The task's memory limit: the module's linear memory may not grow beyond this many pages. */
+  maxMemoryPages: z.number().int().min(1).max(65_536),
+  /** Mirror of stderr, as for JS (`task-logs.ts`). */
+  logMirror: SharedBuffer.optional(),
+});
+export type SandboxRunWasm = z.infer<typeof SandboxRunWasm>;
+
+export const HostToSandbox = z.discriminatedUnion('type', [SandboxRun, SandboxRunWasm]);
 export type HostToSandbox = z.infer<typeof HostToSandbox>;
 
-/** Failure kinds the sandbox itself can observe; `timeout` and `memory_limit` are the host's call. */
-export const SandboxErrorKind = z.enum(['user_error', 'output_invalid', 'node_error']);
+/**
+ * Failure kinds the sandbox itself can observe. `timeout` is always the host's call, and so is
+ * `memory_limit` for JS; a wasm module's memory is bounded inside the sandbox, which sees it fill up.
+ */
+export const SandboxErrorKind = z.enum(['user_error', 'output_invalid', 'memory_limit', 'node_error']);
 export type SandboxErrorKind = z.infer<typeof SandboxErrorKind>;
 
 /** `TaskError`, restricted to what the sandbox reports. */

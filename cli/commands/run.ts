@@ -129,9 +129,11 @@ export const run: Command = {
       return ExitCode.ok;
     }
     const runtime = runtimeOfFile(args.file);
-    let source: string;
+    let source: string | Uint8Array;
     try {
-      source = await readFile(args.file, 'utf8');
+      // A WebAssembly module is bytes (uploaded as a blob by the client); JS is source text.
+      source =
+        runtime === 'wasm' ? new Uint8Array(await readFile(args.file)) : await readFile(args.file, 'utf8');
     } catch (error) {
       throw usageError(`cannot read ${args.file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
     }

@@ -170,3 +170,110 @@ describe('blobs', () => {
     expect(await res.json()).toMatchObject({ total: 3, codeCid });
   });
 });
+
+describe('wasm jobs', () => {
+  /** The smallest WASI command: `_start` and a memory. Nodes check it fully; the API checks the magic. */
+  const module = new Uint8Array([
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    0x01,
+    0x00,
+    0x00,
+    0x00, // \0asm, version 1
+    0x01,
+    0x04,
+    0x01,
+    0x60,
+    0x00,
+    0x00, // type section: () -> ()
+    0x03,
+    0x02,
+    0x01,
+    0x00, // function section: one function of type 0
+    0x05,
+    0x03,
+    0x01,
+    0x00,
+    0x01, // memory section: min 1 page
+    0x07,
+    0x13,
+    0x02,
+    0x06,
+    0x5f,
+    0x73,
+    0x74,
+    0x61,
+    0x72,
+    0x74,
+    0x00,
+    0x00, // export "_start"
+    0x06,
+    0x6d,
+    0x65,
+    0x6d,
+    0x6f,
+    0x72,
+    0x79,
+    0x02,
+    0x00, // export "memory"
+    0x0a,
+    0x04,
+    0x01,
+    0x02,
+    0x00,
+    0x0b, // code section: an empty body
+  ]);
+  const upload = async (token: string, body: Uint8Array<ArrayBuffer> | string) =>
+    ((await (await api('/blobs', { method: 'PUT', token, body })).json()) as { cid: string }).cid;
+
+  test('default: a module uploaded as a blob and submitted by codeCid is accepted', async () => {
+    expect(WebAssembly.validate(module)).toBe(true);
+    const token = await signIn();
+    const codeCid = await upload(token, module);
+    const res = await api('/jobs', {
+      method: 'POST',
+      token,
+      body: JSON.stringify({ runtime: 'wasm', codeCid, inputs: [{ lo: 0, hi: 10 }] }),
+    });
+    expect(res.status).toBe(201);
+    expect(await res.json()).toMatchObject({ total: 1, codeCid, state: 'running' });
+  });
+
+  test('error: inline source is refused with a message saying to upload the module', async () => {
+    const res = await api('/jobs', {
+      method: 'POST',
+      token: await signIn(),
+      body: JSON.stringify({ runtime: 'wasm', source: '(module)', inputs: [1] }),
+    });
+    expect(res.status).toBe(400);
+    const error = await errorOf(res);
+    expect(error.code).toBe('validation_failed');
+    expect(error.message).toMatch(
+      /upload the \.wasm file with PUT \/api\/v1\/blobs and pass its cid as codeCid/,
+    );
+  });
+
+  test('error: a codeCid whose blob is not a WebAssembly module is refused at submission', async () => {
+    const token = await signIn();
+    const codeCid = await upload(token, 'export default (x) => x');
+    const res = await api('/jobs', {
+      method: 'POST',
+      token,
+      body: JSON.stringify({ runtime: 'wasm', codeCid, inputs: [1] }),
+    });
+    expect(res.status).toBe(400);
+    expect((await errorOf(res)).message).toMatch(/is not a WebAssembly module/);
+    const missing = await api('/jobs', {
+      method: 'POST',
+      token,
+      body: JSON.stringify({
+        runtime: 'wasm',
+        codeCid: 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy',
+        inputs: [1],
+      }),
+    });
+    expect(await errorOf(missing)).toMatchObject({ code: 'blob_not_found' });
+  });
+});

@@ -5,6 +5,7 @@ import {
   ApiErrorBody,
   availableRuntimes,
   cidOf,
+  isWasm,
   JobCreated,
   JobSpec,
   JobStatus,
@@ -143,11 +144,18 @@ jobs.openapi(
       const bytes = utf8.encode(spec.source);
       codeCid = (await cidOf(bytes)).toString();
       await c.env.BLOBS.put(codeCid, bytes);
+    } else if (codeCid && spec.runtime === 'wasm') {
+      // The first bytes only: enough to refuse, at submission, a wasm job whose code is no module.
+      const head = await c.env.BLOBS.get(codeCid, { range: { offset: 0, length: 8 } });
+      if (!head) throw codeNotFound(codeCid);
+      if (!isWasm(new Uint8Array(await head.arrayBuffer()))) {
+        throw new MeshError(
+          'validation_failed',
+          `codeCid ${codeCid} is not a WebAssembly module (it does not start with \\0asm); upload the .wasm file's bytes`,
+        );
+      }
     } else if (codeCid && !(await c.env.BLOBS.head(codeCid))) {
-      throw new MeshError(
-        'blob_not_found',
-        `codeCid ${codeCid} is not stored here; upload it with PUT /api/v1/blobs`,
-      );
+      throw codeNotFound(codeCid);
     }
     const inputs = spec.inputs
       ? spec.inputs.map((v) => JSON.stringify(v))
@@ -258,10 +266,10 @@ jobs.openapi(
         cursor: z.coerce.number().int().min(0).default(0),
         limit: z.coerce.number().int().min(1).max(limits.maxPageSize).default(limits.defaultPageSize),
         format: z.enum(['json', 'ndjson']).optional(),
-        order: z
-          .enum(['index', 'completion'])
-          .default('index')
-          .meta({ description: '`completion`: finished tasks in the order they finished; `cursor` is then a sequence number' }),
+        order: z.enum(['index', 'completion']).default('index').meta({
+          description:
+            '`completion`: finished tasks in the order they finished; `cursor` is then a sequence number',
+        }),
       }),
     },
     responses: {
@@ -369,6 +377,13 @@ jobs.openapi(
     return (await room.fetch(c.req.raw)) as never;
   },
 );
+
+function codeNotFound(cid: string): MeshError {
+  return new MeshError(
+    'blob_not_found',
+    `codeCid ${cid} is not stored here; upload it with PUT /api/v1/blobs`,
+  );
+}
 
 /** Parse-and-check a CID path parameter. */
 export function requireCid(text: string): string {

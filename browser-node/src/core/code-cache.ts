@@ -1,11 +1,28 @@
 import { verifyCid } from '../../../protocol/index.ts';
 
+/** A blob of code as fetched: its bytes (wasm modules run from these) and, lazily, its text (JS). */
+export class CodeBlob {
+  readonly bytes: Uint8Array;
+  #text: string | undefined;
+
+  constructor(bytes: Uint8Array) {
+    this.bytes = bytes;
+  }
+
+  /** The bytes decoded as UTF-8, once: every task of a JS job reuses it. */
+  get text(): string {
+    this.#text ??= new TextDecoder().decode(this.bytes);
+    return this.#text;
+  }
+}
+
 /**
  * Code by CID, fetched once from the origin and hash-checked on receipt. Concurrent requests for
- * the same CID share one fetch; the most recently used `max` entries are kept.
+ * the same CID share one fetch; the most recently used `max` entries are kept. Entries keep the
+ * bytes, since a WebAssembly module is binary; JS reads `text`.
  */
 export class CodeCache {
-  readonly #entries = new Map<string, Promise<string>>();
+  readonly #entries = new Map<string, Promise<CodeBlob>>();
   readonly #api: string;
   readonly #fetch: typeof fetch;
   readonly #max: number;
@@ -16,7 +33,7 @@ export class CodeCache {
     this.#max = max;
   }
 
-  get(cid: string): Promise<string> {
+  get(cid: string): Promise<CodeBlob> {
     const hit = this.#entries.get(cid);
     if (hit) {
       // Re-insert to mark as most recently used.
@@ -31,13 +48,13 @@ export class CodeCache {
     return loading;
   }
 
-  async #load(cid: string): Promise<string> {
+  async #load(cid: string): Promise<CodeBlob> {
     const res = await this.#fetch(new URL(`/api/v1/blobs/${cid}`, this.#api), {
       signal: AbortSignal.timeout(30_000),
     });
     if (!res.ok) throw new Error(`code ${cid} could not be fetched: HTTP ${res.status}`);
     const bytes = new Uint8Array(await res.arrayBuffer());
     if (!(await verifyCid(cid, bytes))) throw new Error(`code ${cid} failed its hash check`);
-    return new TextDecoder().decode(bytes);
+    return new CodeBlob(bytes);
   }
 }

@@ -282,11 +282,11 @@ export class ComputeNode {
     const started = performance.now();
     let result: ExecResult;
     try {
-      const code = await this.#code.get(task.codeCid);
+      const blob = await this.#code.get(task.codeCid);
       result = await this.#o.executor.run(
         {
           runtime: task.runtime,
-          code,
+          code: task.runtime === 'wasm' ? blob.bytes : blob.text,
           codeCid: task.codeCid,
           input: task.input,
           timeoutMs: task.timeoutMs,

@@ -3,18 +3,21 @@ import type { JsonValue, Runtime, TaskError } from '../../../protocol/index.ts';
 /** One execution of user code on one input, as the core hands it to a host's sandbox. */
 export interface ExecRequest {
   runtime: Runtime;
-  /** The user's code (for `js`: ES module source whose `export default` is `(input) => output`). */
-  code: string;
+  /**
+   * The user's code. `js`: ES module source whose `export default` is `(input) => output`, as text
+   * (or its UTF-8 bytes). `wasm`: the bytes of a WASI command module.
+   */
+  code: string | Uint8Array;
   /** CID of `code`, usable as a cache key for compiled forms. */
   codeCid: string;
   input: JsonValue;
   /** CPU/wall-time limit; the sandbox is terminated when it runs out. */
   timeoutMs: number;
-  /** Heap limit of the sandbox. */
+  /** Memory limit of the task: the JS heap limit, or the most a wasm module's memory may grow to. */
   memoryMb: number;
-  /** Seed of the task's `Math.random`. */
+  /** Seed of the task's `Math.random` (JS) or `random_get` (WASI). */
   seed: string;
-  /** What `Date.now()` returns inside the sandbox (ms since epoch). */
+  /** What `Date.now()` (JS) or the WASI realtime clock returns inside the sandbox (ms since epoch). */
   clock: number;
 }
 

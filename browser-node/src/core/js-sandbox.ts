@@ -1,6 +1,8 @@
 import { limits } from '../../../protocol/limits.ts';
 import type { SandboxError, SandboxResult, SandboxRun } from '../../../protocol/sandbox.ts';
 import { type CompiledJsModule, compileJsModule, JsModuleError } from './js-module.ts';
+import { seededUint32 } from './seeded-random.ts';
+import { LogBuffer, LogMirror, utf8Length } from './task-logs.ts';
 
 /**
  * Runs JS tasks inside a worker (a `worker_threads` worker or a Web Worker) after SES `lockdown()`.
@@ -275,7 +277,7 @@ function makeDate(clock: number): DateConstructor {
 
 /** `Math` with a seeded `random`: same seed, same sequence, on every node and in every browser. */
 function makeMath(seed: string): Math {
-  const next = sfc32(...cyrb128(seed));
+  const next = seededUint32(seed);
   const methods = {
     random() {
       // 53 random bits, like V8's own Math.random.
@@ -287,54 +289,6 @@ function makeMath(seed: string): Math {
   const descriptors: PropertyDescriptorMap = Object.getOwnPropertyDescriptors(Math);
   descriptors.random = { value: methods.random, writable: false, enumerable: false, configurable: false };
   return Object.create(Object.getPrototypeOf(Math), descriptors) as Math;
-}
-
-/**
- * Hand-written rather than from a package: the generator is an endowment, so it must be a plain
- * function we create and harden ourselves (not code that expects a host Math.random or a mutable
- * module), and it must give the same sequence in Node and in browsers. sfc32 (Chris Doty-Humphrey's
- * Small Fast Counter, public domain) passes PractRand; cyrb128 spreads any seed string over its
- * 128-bit state. Not cryptographic, and Math.random never was.
- */
-function sfc32(seedA: number, seedB: number, seedC: number, seedD: number): () => number {
-  let a = seedA;
-  let b = seedB;
-  let c = seedC;
-  let d = seedD;
-  const next = () => {
-    const t = (((a + b) | 0) + d) | 0;
-    d = (d + 1) | 0;
-    a = b ^ (b >>> 9);
-    b = (c + (c << 3)) | 0;
-    c = (c << 21) | (c >>> 11);
-    c = (c + t) | 0;
-    return t >>> 0;
-  };
-  for (let i = 0; i < 15; i++) next(); // mix the seed in before the first output
-  return next;
-}
-
-function cyrb128(text: string): [number, number, number, number] {
-  let h1 = 1779033703;
-  let h2 = 3144134277;
-  let h3 = 1013904242;
-  let h4 = 2773480762;
-  for (let i = 0; i < text.length; i++) {
-    const k = text.charCodeAt(i);
-    h1 = h2 ^ Math.imul(h1 ^ k, 597399067);
-    h2 = h3 ^ Math.imul(h2 ^ k, 2869860233);
-    h3 = h4 ^ Math.imul(h3 ^ k, 951274213);
-    h4 = h1 ^ Math.imul(h4 ^ k, 2716044179);
-  }
-  h1 = Math.imul(h3 ^ (h1 >>> 18), 597399067);
-  h2 = Math.imul(h4 ^ (h2 >>> 22), 2869860233);
-  h3 = Math.imul(h1 ^ (h3 >>> 17), 951274213);
-  h4 = Math.imul(h2 ^ (h4 >>> 19), 2716044179);
-  h1 ^= h2 ^ h3 ^ h4;
-  h2 ^= h1;
-  h3 ^= h1;
-  h4 ^= h1;
-  return [h1 >>> 0, h2 >>> 0, h3 >>> 0, h4 >>> 0];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -535,164 +489,4 @@ function functionName(fn: unknown): string {
   } catch {
     return '(anonymous)';
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Logs: at most `limits.maxLogBytes` of UTF-8, counted as written so that a flood costs little.
-
-/** Room kept for the truncation marker, so the final text never exceeds the limit. */
-const MARKER_ROOM = 64;
-
-class LogBuffer {
-  readonly #chunks: string[] = [];
-  #bytes = 0;
-  #dropped = 0;
-  readonly #mirror: LogMirror | undefined;
-
-  constructor(mirror?: LogMirror) {
-    this.#mirror = mirror;
-    mirror?.reset();
-  }
-
-  /** One console call: its parts are joined by spaces and end with a line break. */
-  appendLine(parts: string[]): void {
-    if (this.#bytes >= limits.maxLogBytes) {
-      // Full: only count, without building the line (a flood then costs a scan per part).
-      let size = parts.length; // the separators and the line break
-      for (const part of parts) size += utf8Length(part);
-      this.#dropped += size;
-      this.#mirror?.setDropped(this.#dropped);
-      return;
-    }
-    this.append(`${parts.join(' ')}\n`);
-  }
-
-  append(text: string): void {
-    const room = limits.maxLogBytes - this.#bytes;
-    const size = utf8Length(text);
-    if (size <= room) {
-      this.#accept(text, size);
-      return;
-    }
-    if (room > 0) {
-      const head = cutToBytes(text, room);
-      const headSize = utf8Length(head);
-      this.#accept(head, headSize);
-      this.#dropped += size - headSize;
-    } else {
-      this.#dropped += size;
-    }
-    this.#mirror?.setDropped(this.#dropped);
-  }
-
-  text(): string {
-    return finalizeLogs(this.#chunks.join(''), this.#dropped);
-  }
-
-  #accept(text: string, size: number): void {
-    this.#chunks.push(text);
-    this.#mirror?.write(text, this.#bytes);
-    this.#bytes += size;
-  }
-}
-
-/** The logs as reported: the accepted text, cut to leave room for a `…[truncated N bytes]` marker. */
-function finalizeLogs(accepted: string, droppedBytes: number): string {
-  if (droppedBytes === 0) return accepted;
-  const kept = cutToBytes(accepted, limits.maxLogBytes - MARKER_ROOM);
-  const cut = utf8Length(accepted) - utf8Length(kept) + droppedBytes;
-  return `${kept}${kept.endsWith('\n') || kept === '' ? '' : '\n'}…[truncated ${cut} bytes]`;
-}
-
-const MIRROR_HEADER_BYTES = 16;
-
-/**
- * A task's accepted log bytes, mirrored into a SharedArrayBuffer as they are written, so the host
- * can report them even when it had to terminate the worker. Layout: two float64 (accepted bytes,
- * dropped bytes), then the UTF-8 text. Only the worker's host code holds it, never the task.
- */
-export class LogMirror {
-  readonly #header: Float64Array;
-  readonly #bytes: Uint8Array;
-  readonly #encoder = new TextEncoder();
-
-  constructor(buffer: SharedArrayBuffer) {
-    if (buffer.byteLength < MIRROR_HEADER_BYTES + limits.maxLogBytes)
-      throw new RangeError('log mirror too small');
-    this.#header = new Float64Array(buffer, 0, 2);
-    this.#bytes = new Uint8Array(buffer, MIRROR_HEADER_BYTES, limits.maxLogBytes);
-  }
-
-  /** A buffer of the right size for `new LogMirror`. */
-  static allocate(): SharedArrayBuffer {
-    return new SharedArrayBuffer(MIRROR_HEADER_BYTES + limits.maxLogBytes);
-  }
-
-  /** What a (possibly dead) worker had written: the logs as `finalizeLogs` reports them. */
-  static read(buffer: SharedArrayBuffer): string {
-    const [accepted = 0, dropped = 0] = new Float64Array(buffer, 0, 2);
-    const length = Math.min(accepted, limits.maxLogBytes);
-    // TextDecoder cannot decode a view of shared memory; copy it first.
-    const bytes = new Uint8Array(buffer, MIRROR_HEADER_BYTES, length).slice();
-    return finalizeLogs(new TextDecoder().decode(bytes), dropped);
-  }
-
-  reset(): void {
-    this.#header[0] = 0;
-    this.#header[1] = 0;
-  }
-
-  write(text: string, offset: number): void {
-    const { written } = this.#encoder.encodeInto(text, this.#bytes.subarray(offset));
-    this.#header[0] = offset + written;
-  }
-
-  setDropped(bytes: number): void {
-    this.#header[1] = bytes;
-  }
-}
-
-const NON_ASCII = /[\u0080-\uffff]/;
-
-/** UTF-8 length without allocating (lone surrogates count 3, as TextEncoder writes U+FFFD). */
-function utf8Length(text: string): number {
-  // A log flood is mostly ASCII, and a regexp scans it far faster than a loop.
-  if (!NON_ASCII.test(text)) return text.length;
-  let bytes = 0;
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (code < 0x80) bytes += 1;
-    else if (code < 0x800) bytes += 2;
-    else if (code >= 0xd800 && code <= 0xdbff && i + 1 < text.length) {
-      const low = text.charCodeAt(i + 1);
-      if (low >= 0xdc00 && low <= 0xdfff) {
-        bytes += 4;
-        i++;
-      } else bytes += 3;
-    } else bytes += 3;
-  }
-  return bytes;
-}
-
-/** The longest prefix of `text` that fits in `maxBytes` of UTF-8, never splitting a pair. */
-function cutToBytes(text: string, maxBytes: number): string {
-  if (text.length * 3 <= maxBytes) return text;
-  let bytes = 0;
-  let i = 0;
-  while (i < text.length) {
-    const code = text.charCodeAt(i);
-    let size = code < 0x80 ? 1 : code < 0x800 ? 2 : 3;
-    let width = 1;
-    if (code >= 0xd800 && code <= 0xdbff && i + 1 < text.length) {
-      const low = text.charCodeAt(i + 1);
-      if (low >= 0xdc00 && low <= 0xdfff) {
-        size = 4;
-        width = 2;
-      }
-    }
-    if (bytes + size > maxBytes) break;
-    bytes += size;
-    i += width;
-  }
-  return text.slice(0, i);
 }

@@ -1,13 +1,19 @@
 /**
  * Entry point of a sandbox `worker_threads` worker (see `thread-executor.ts`). Lockdown runs once,
  * at start: that is the expensive part, and why the host keeps workers warm between tasks. Each
- * task then gets its own fresh Compartment from `JsSandbox`. One task at a time: the host never
- * sends the next `run` before the previous result, and a queue here keeps that true regardless.
+ * JS task then gets its own fresh Compartment from `JsSandbox`; each WebAssembly task its own
+ * instance from `WasmSandbox`. One task at a time: the host never sends the next `run` before the
+ * previous result, and a queue here keeps that true regardless.
+ *
+ * One kind of worker runs both runtimes, so the pool stays warm whatever mix of jobs a node leases.
+ * WebAssembly needs no SES, and lockdown does not get in its way: the wasm host code runs in the
+ * start compartment, where `WebAssembly` is intact, and a module reaches nothing but its imports.
  */
 import 'ses';
 import { parentPort } from 'node:worker_threads';
 import { HostToSandbox, type SandboxToHost } from '../../../protocol/sandbox.ts';
 import { JsSandbox, sandboxLockdownOptions } from '../core/js-sandbox.ts';
+import { WasmSandbox } from '../core/wasm-sandbox.ts';
 
 const started = performance.now();
 
@@ -21,6 +27,7 @@ lockdown(sandboxLockdownOptions);
 process.on('unhandledRejection', () => {});
 
 const sandbox = new JsSandbox({ macrotask: () => new Promise((resolve) => setImmediate(resolve)) });
+const wasm = new WasmSandbox();
 const send = (message: SandboxToHost) => port.postMessage(message);
 
 let queue: Promise<void> = Promise.resolve();
@@ -40,6 +47,9 @@ port.on('message', (raw: unknown) => {
       switch (message.type) {
         case 'run':
           send(await sandbox.run(message));
+          break;
+        case 'run.wasm':
+          send(await wasm.run(message));
           break;
       }
     })

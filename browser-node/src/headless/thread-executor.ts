@@ -2,9 +2,10 @@ import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { JsonValue, Runtime, TaskError } from '../../../protocol/job.ts';
 import { jobDefaults } from '../../../protocol/limits.ts';
-import { type SandboxResult, type SandboxRun, SandboxToHost } from '../../../protocol/sandbox.ts';
+import { type HostToSandbox, type SandboxResult, SandboxToHost } from '../../../protocol/sandbox.ts';
+import { WASM_PAGE_BYTES } from '../../../protocol/wasm.ts';
 import type { ExecRequest, ExecResult, Executor } from '../core/executor.ts';
-import { LogMirror } from '../core/js-sandbox.ts';
+import { LogMirror } from '../core/task-logs.ts';
 
 export interface ThreadExecutorOptions {
   /** Worker threads, i.e. tasks at once. Default: `os.availableParallelism()`. */
@@ -25,12 +26,15 @@ export interface ThreadExecutorOptions {
 }
 
 /**
- * Runs JS tasks in a pool of `worker_threads` workers, each locked down by SES once and kept warm;
- * every task gets a new Compartment inside a warm worker (see `js-sandbox.ts`). Limits the worker
- * cannot enforce on itself are enforced here, from outside: time (a timer, then `terminate()`),
- * heap (V8 `resourceLimits`, the worker dies with `ERR_WORKER_OUT_OF_MEMORY`) and off-heap memory
- * (ArrayBuffers are not in the V8 heap limit, so a watchdog polls the worker's heap statistics).
- * A worker that was terminated or died is replaced at once, so the pool stays warm.
+ * Runs JS and WebAssembly tasks in a pool of `worker_threads` workers, each locked down by SES once
+ * and kept warm; every JS task gets a new Compartment inside a warm worker (see `js-sandbox.ts`),
+ * every wasm task a new instance of its module, compiled once per worker (`wasm-sandbox.ts`).
+ * Limits the worker cannot enforce on itself are enforced here, from outside: time (a timer, then
+ * `terminate()`: this stops a wasm loop as well as a JS one), heap (V8 `resourceLimits`, the worker
+ * dies with `ERR_WORKER_OUT_OF_MEMORY`) and off-heap memory (ArrayBuffers are not in the V8 heap
+ * limit, so a watchdog polls the worker's heap statistics). A wasm module's memory is bounded inside
+ * the worker instead, by its maximum (see `wasm-memory-limit.ts`). A worker that was terminated or
+ * died is replaced at once, so the pool stays warm.
  *
  * @example
  * const executor = new ThreadExecutor({ threads: 2 });
@@ -39,7 +43,7 @@ export interface ThreadExecutorOptions {
  * await executor.close();
  */
 export class ThreadExecutor implements Executor {
-  readonly runtimes: readonly Runtime[] = ['js'];
+  readonly runtimes: readonly Runtime[] = ['js', 'wasm'];
   readonly capacity: number;
   readonly #options: Required<Omit<ThreadExecutorOptions, 'threads' | 'prewarm'>>;
   readonly #slots: Slot[];
@@ -62,7 +66,7 @@ export class ThreadExecutor implements Executor {
 
   run(request: ExecRequest, signal?: AbortSignal): Promise<ExecResult> {
     if (this.#closed) return Promise.resolve(nodeError('the executor is closed'));
-    if (request.runtime !== 'js') {
+    if (!this.runtimes.includes(request.runtime)) {
       return Promise.resolve(nodeError(`runtime ${request.runtime} is not supported by this executor`));
     }
     if (signal?.aborted) return Promise.resolve(nodeError('aborted'));
@@ -166,6 +170,10 @@ class SandboxThread {
   #onResult: ((result: SandboxResult) => void) | undefined;
   #onExit: (() => void) | undefined;
   #externalBaseline = 0;
+  /** The worker's own external memory when it became ready. */
+  #startBaseline = 0;
+  /** A wasm task ran since the baseline was taken (see `#rebaseline`). */
+  #ranWasm = false;
 
   constructor(memoryMb: number, options: Options) {
     this.memoryMb = memoryMb;
@@ -216,6 +224,7 @@ class SandboxThread {
             .getHeapStatistics()
             .then((stats) => {
               this.#externalBaseline = stats.external_memory;
+              this.#startBaseline = stats.external_memory;
             })
             .catch(() => {})
             .finally(markReady);
@@ -259,18 +268,53 @@ class SandboxThread {
   }
 
   /** Runs one task; the worker must be ready and idle. */
-  run(request: ExecRequest, signal: AbortSignal | undefined): Promise<ExecResult> {
+  async run(request: ExecRequest, signal: AbortSignal | undefined): Promise<ExecResult> {
     const id = `t${++nextTaskId}`;
-    const started = performance.now();
-    const elapsed = () => performance.now() - started;
-    const memoryLimitBytes = this.#externalBaseline + this.memoryMb * 1024 * 1024;
 
     let inputJson: string;
     try {
       inputJson = JSON.stringify(request.input) ?? 'null';
     } catch (error) {
-      return Promise.resolve(nodeError(`the input is not JSON: ${String(error)}`));
+      return nodeError(`the input is not JSON: ${String(error)}`);
     }
+    let message: HostToSandbox;
+    if (request.runtime === 'wasm') {
+      if (typeof request.code === 'string') return nodeError('the code of a wasm task must be bytes');
+      message = {
+        type: 'run.wasm',
+        id,
+        code: request.code,
+        codeCid: request.codeCid,
+        inputJson,
+        seed: request.seed,
+        clock: request.clock,
+        maxMemoryPages: Math.floor((request.memoryMb * 1024 * 1024) / WASM_PAGE_BYTES),
+        logMirror: this.#logMirror,
+      };
+      this.#ranWasm = true;
+    } else {
+      if (this.#ranWasm) {
+        await this.#rebaseline();
+        if (signal?.aborted) return nodeError('aborted');
+      }
+      message = {
+        type: 'run',
+        id,
+        code: typeof request.code === 'string' ? request.code : new TextDecoder().decode(request.code),
+        codeCid: request.codeCid,
+        inputJson,
+        seed: request.seed,
+        clock: request.clock,
+        logMirror: this.#logMirror,
+      };
+    }
+    // A wasm module's memory is capped by its maximum inside the worker; it is external memory
+    // too, so the off-heap watchdog would count it twice (and count the memories of finished
+    // tasks that V8 has not collected yet). The watchdog is for JS tasks' ArrayBuffers.
+    const watchMemory = request.runtime !== 'wasm';
+    const started = performance.now();
+    const elapsed = () => performance.now() - started;
+    const memoryLimitBytes = this.#externalBaseline + this.memoryMb * 1024 * 1024;
 
     return new Promise<ExecResult>((resolve) => {
       let settled = false;
@@ -314,7 +358,7 @@ class SandboxThread {
       );
       let polling = false;
       const poll = setInterval(() => {
-        if (polling) return;
+        if (polling || !watchMemory) return;
         polling = true;
         this.#worker
           .getHeapStatistics()
@@ -337,18 +381,24 @@ class SandboxThread {
         endWithDeath();
         return;
       }
-      const message: SandboxRun = {
-        type: 'run',
-        id,
-        code: request.code,
-        codeCid: request.codeCid,
-        inputJson,
-        seed: request.seed,
-        clock: request.clock,
-        logMirror: this.#logMirror,
-      };
       this.#worker.postMessage(message);
     });
+  }
+
+  /**
+   * Wasm memories of finished tasks stay in the worker's external memory until V8 collects them,
+   * which a JS task's watchdog would charge to the JS task. So the first JS task after wasm ones
+   * measures from what is there now (never less than the worker's own, taken at start). This errs
+   * on the lenient side by what V8 has yet to collect; the heap limit still holds.
+   */
+  async #rebaseline(): Promise<void> {
+    this.#ranWasm = false;
+    try {
+      const stats = await this.#worker.getHeapStatistics();
+      this.#externalBaseline = Math.max(this.#startBaseline, stats.external_memory);
+    } catch {
+      // The worker is gone; the task will find out.
+    }
   }
 }
 
