@@ -7,6 +7,7 @@ import { createClient } from '../../client/index.ts';
 import { createApiKey, DEV_PRIVATE_KEYS } from '../../client/sign-in.ts';
 import { type JobStatus, TaskResult } from '../../protocol/index.ts';
 import { type BuiltTemplates, buildTemplates } from '../../scripts/build-wasm.ts';
+import { collatzReference } from '../../scripts/collatz-reference.ts';
 import { type ApiServer, type Proc, startApi, startNode } from '../../scripts/local-mesh.ts';
 
 // WebAssembly end to end: `wrangler dev` and one headless node (the CLI). The templates are built
@@ -76,29 +77,6 @@ async function results(
 /** The C template compiled natively and run on the same input. */
 function nativePrimeSieve(input: unknown): unknown {
   return JSON.parse(execFileSync(built.cNative, { input: JSON.stringify(input), encoding: 'utf8' }));
-}
-
-function collatzReference(from: number, to: number) {
-  let bestStart = 0;
-  let bestSteps = 0;
-  let peak = 0;
-  let totalSteps = 0;
-  for (let start = from; start < to; start++) {
-    let n = start;
-    let steps = 0;
-    while (n !== 1) {
-      n = n % 2 === 1 ? 3 * n + 1 : n / 2;
-      if (n > peak) peak = n;
-      steps++;
-    }
-    if (start > peak) peak = start;
-    totalSteps += steps;
-    if (steps > bestSteps || bestStart === 0) {
-      bestSteps = steps;
-      bestStart = start;
-    }
-  }
-  return { from, to, longest: { start: bestStart, steps: bestSteps }, peak, totalSteps };
 }
 
 describe('WebAssembly end to end', () => {

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { JsonValue } from '../../../protocol/job.ts';
 import { type BuiltTemplates, buildTemplates } from '../../../scripts/build-wasm.ts';
+import { collatzReference } from '../../../scripts/collatz-reference.ts';
 import type { ExecRequest, ExecResult } from '../core/executor.ts';
 import { ThreadExecutor } from './thread-executor.ts';
 import { buildWasmFixtures, type WasmFixtures } from './wasm-fixtures/fixtures.ts';
@@ -53,36 +54,6 @@ function nativePrimeSieve(input: JsonValue): JsonValue {
   return JSON.parse(
     execFileSync(built.cNative, { input: JSON.stringify(input), encoding: 'utf8' }),
   ) as JsonValue;
-}
-
-/** The AssemblyScript template's computation, written again in TypeScript. */
-function collatzReference(from: number, to: number) {
-  let bestStart = 0;
-  let bestSteps = 0;
-  let peak = 0;
-  let totalSteps = 0;
-  for (let start = from; start < to; start++) {
-    let n = start;
-    let steps = 0;
-    while (n !== 1) {
-      n = n % 2 === 1 ? 3 * n + 1 : n / 2;
-      if (n > peak) peak = n;
-      steps++;
-    }
-    if (start > peak) peak = start;
-    totalSteps += steps;
-    if (steps > bestSteps || bestStart === 0) {
-      bestSteps = steps;
-      bestStart = start;
-    }
-  }
-  return {
-    from,
-    to,
-    longest: bestStart === 0 ? null : { start: bestStart, steps: bestSteps },
-    peak: bestStart === 0 ? null : peak,
-    totalSteps,
-  };
 }
 
 describe('ThreadExecutor: WebAssembly', () => {
