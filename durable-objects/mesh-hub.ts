@@ -10,6 +10,7 @@ import {
   type NodeLocation,
   NodeToHub,
   type Runtime,
+  type RuntimeFingerprint,
   type TaskOutcome,
 } from '../protocol/index.ts';
 import { type DoEnv, jobRoom } from './stubs.ts';
@@ -22,6 +23,7 @@ interface NodeSession {
   runtimes: Runtime[];
   capacity: number;
   version?: string;
+  fingerprint?: RuntimeFingerprint;
   connectedAt: number;
   lastSeenAt: number;
   location: NodeLocation;
@@ -138,6 +140,7 @@ export class MeshHub extends DurableObject<DoEnv> {
         location: s.location,
       };
       if (s.name) info.name = s.name;
+      if (s.fingerprint) info.fingerprint = s.fingerprint;
       out.push(info);
     }
     return out;
@@ -223,6 +226,7 @@ export class MeshHub extends DurableObject<DoEnv> {
         runtimes: msg.runtimes,
         capacity: msg.capacity,
         version: msg.version,
+        fingerprint: msg.fingerprint,
       });
       ws.serializeAttachment(session);
       send(ws, {

@@ -10,6 +10,30 @@ export const MESH_PROTOCOL = '/monadmesh/hub/1.0.0';
 export const NodeKind = z.enum(['headless', 'browser']);
 export type NodeKind = z.infer<typeof NodeKind>;
 
+/**
+ * What a node's sandboxes compute with: engine versions and a hash of fixed floating-point probes
+ * (transcendental Math functions are not correctly rounded, so engines may differ in the last
+ * bit). Verification compares replicas only within one `class`.
+ */
+export const RuntimeFingerprint = z.object({
+  /** Short id of the probe results: the first 16 hex digits of `probeHash`. */
+  class: z.string().regex(/^[0-9a-f]{16}$/),
+  /** SHA-256 (hex) of the probe results, serialized as the IEEE-754 bits of each. */
+  probeHash: z.string().regex(/^[0-9a-f]{64}$/),
+  engine: z.object({
+    /** The host: `node` headless, the browser's name in a tab. */
+    name: z.string().max(64),
+    version: z.string().max(64).optional(),
+    v8: z.string().max(64).optional(),
+    pyodide: z.string().max(64).optional(),
+    /** The WASI implementation, `name@version`. */
+    wasiHost: z.string().max(64).optional(),
+    platform: z.string().max(64).optional(),
+    arch: z.string().max(64).optional(),
+  }),
+});
+export type RuntimeFingerprint = z.infer<typeof RuntimeFingerprint>;
+
 /** One task handed to a node. `seed` and `clock` make `Math.random` and `Date` deterministic. */
 export const LeasedTask = z.object({
   jobId: z.string(),
@@ -56,6 +80,8 @@ export const NodeToHub = z.discriminatedUnion('type', [
     runtimes: z.array(Runtime).min(1),
     capacity: z.number().int().min(1).max(256),
     version: z.string().max(64),
+    /** Optional so that older nodes still connect; ours always send it. */
+    fingerprint: RuntimeFingerprint.optional(),
   }),
   /** Ask for `credit` more tasks beyond those already granted. */
   z.object({
@@ -122,6 +148,7 @@ export const NodeInfo = z
     connectedAt: z.number().int(),
     lastSeenAt: z.number().int(),
     location: NodeLocation,
+    fingerprint: RuntimeFingerprint.optional(),
   })
   .meta({ id: 'NodeInfo' });
 export type NodeInfo = z.infer<typeof NodeInfo>;

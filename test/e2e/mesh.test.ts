@@ -204,9 +204,14 @@ describe('end to end', () => {
 
   test('behavior: the node list shows the connected nodes', async () => {
     const body = (await (await fetch(`${api.url}/api/v1/nodes`)).json()) as {
-      nodes: { kind: string; runtimes: string[] }[];
+      nodes: { kind: string; runtimes: string[]; fingerprint?: { class: string; engine: { v8?: string } } }[];
     };
     expect(body.nodes.length).toBe(2);
     expect(body.nodes.every((n) => n.kind === 'headless' && n.runtimes.includes('js'))).toBe(true);
+    // Same machine, same Node: both nodes' float probes agree bit for bit.
+    const classes = body.nodes.map((n) => n.fingerprint?.class);
+    expect(classes[0]).toMatch(/^[0-9a-f]{16}$/);
+    expect(classes[1]).toBe(classes[0]);
+    expect(body.nodes[0]?.fingerprint?.engine.v8).toBe(process.versions.v8);
   });
 });

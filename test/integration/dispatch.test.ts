@@ -1,7 +1,15 @@
 import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { afterEach, describe, expect, test } from 'vitest';
-import type { HubToNode, JobStatus, LeasedTask, ResultsPage, TaskOutcome } from '../../protocol/index.ts';
+import type {
+  HubToNode,
+  JobStatus,
+  LeasedTask,
+  NodeInfo,
+  ResultsPage,
+  RuntimeFingerprint,
+  TaskOutcome,
+} from '../../protocol/index.ts';
 import { api, connectNode, type NodeSocket, signIn, submit, watch } from './helpers.ts';
 
 type Leased = Extract<HubToNode, { type: 'task.leased' }>;
@@ -220,6 +228,21 @@ describe('dispatch', () => {
     await take(js, id, 1);
   });
 
+  test("behavior: the node list shows each node's runtime fingerprint, and nodes without one still join", async () => {
+    const fingerprint: RuntimeFingerprint = {
+      class: '0123456789abcdef',
+      probeHash: `0123456789abcdef${'a'.repeat(48)}`,
+      engine: { name: 'node', version: '24.0.0', v8: '13.6', wasiHost: '@bjorn3/browser_wasi_shim@0.4.2' },
+    };
+    await node('node-with-fingerprint', { fingerprint });
+    await node('node-without-fingerprint');
+    const { nodes } = (await (await api('/nodes')).json()) as { nodes: NodeInfo[] };
+    expect(nodes.find((n) => n.nodeId === 'node-with-fingerprint')?.fingerprint).toEqual(fingerprint);
+    const bare = nodes.find((n) => n.nodeId === 'node-without-fingerprint');
+    expect(bare).toBeDefined();
+    expect(bare).not.toHaveProperty('fingerprint');
+  });
+
   test('behavior: results page in input order and stream as NDJSON', async () => {
     const inputs = Array.from({ length: 25 }, (_, i) => i);
     const { id, token } = await newJob({ inputs });
@@ -283,13 +306,26 @@ describe('bad frames', () => {
     ws.send(JSON.stringify({ type: 'lease.request', credit: 1 }));
     ws.send(JSON.stringify({ type: 'node.hello', nodeId: 'x' }));
     ws.send(JSON.stringify({ type: 'teleport' }));
-    await expect.poll(() => got.length).toBe(4);
+    ws.send(
+      JSON.stringify({
+        type: 'node.hello',
+        protocol: '/monadmesh/hub/1.0.0',
+        nodeId: 'node-bad-fingerprint',
+        kind: 'headless',
+        runtimes: ['js'],
+        capacity: 1,
+        version: 't',
+        fingerprint: { class: 'not-hex', probeHash: 'x', engine: {} },
+      }),
+    );
+    await expect.poll(() => got.length).toBe(5);
     expect(got.every((m) => m.type === 'error' && m.code === 'bad_message')).toBe(true);
     expect(got.map((m) => (m.type === 'error' ? m.message : ''))).toEqual([
       'frame is not valid JSON',
       'send node.hello first',
       expect.stringMatching(/protocol|runtimes|capacity/),
       expect.stringMatching(/type/),
+      expect.stringMatching(/fingerprint/),
     ]);
     ws.send(
       JSON.stringify({

@@ -5,7 +5,13 @@ import {
   type FetchLike,
   signInWithPrivateKey,
 } from '../../client/sign-in.ts';
-import type { HubToNode, JobSpecInput, NodeToHub, RoomToWatcher } from '../../protocol/index.ts';
+import type {
+  HubToNode,
+  JobSpecInput,
+  NodeToHub,
+  RoomToWatcher,
+  RuntimeFingerprint,
+} from '../../protocol/index.ts';
 
 export const ORIGIN = 'http://mesh.test';
 
@@ -92,7 +98,7 @@ export type WatchSocket = TestSocket<RoomToWatcher, { type: 'ping' }>;
 
 export async function connectNode(
   nodeId: string,
-  options: { capacity?: number; runtimes?: ('js' | 'python')[] } = {},
+  options: { capacity?: number; runtimes?: ('js' | 'python')[]; fingerprint?: RuntimeFingerprint } = {},
 ): Promise<NodeSocket> {
   const res = await api('/mesh/connect', { headers: { upgrade: 'websocket' } });
   if (!res.webSocket) throw new Error(`no websocket: ${res.status}`);
@@ -105,6 +111,7 @@ export async function connectNode(
     runtimes: options.runtimes ?? ['js'],
     capacity: options.capacity ?? 4,
     version: 'test',
+    ...(options.fingerprint ? { fingerprint: options.fingerprint } : {}),
   });
   await socket.next((m) => m.type === 'hub.welcome');
   return socket;

@@ -5,6 +5,7 @@ import {
   MESH_PROTOCOL,
   type NodeKind,
   type NodeToHub,
+  type RuntimeFingerprint,
   type TaskOutcome,
 } from '../../../protocol/index.ts';
 import { CodeCache } from './code-cache.ts';
@@ -26,6 +27,8 @@ export interface ComputeNodeOptions {
   kind: NodeKind;
   name?: string;
   version: string;
+  /** What the node's sandboxes compute with (see `computeFingerprint`), sent in `node.hello`. */
+  fingerprint?: RuntimeFingerprint;
   onEvent?: (event: NodeEvent) => void;
   /** Injected for tests and hosts without globals; defaults to the global ones. */
   WebSocket?: typeof WebSocket;
@@ -132,6 +135,7 @@ export class ComputeNode {
         runtimes: [...this.#o.executor.runtimes],
         capacity: this.#o.executor.capacity,
         version: this.#o.version,
+        ...(this.#o.fingerprint ? { fingerprint: this.#o.fingerprint } : {}),
       });
     });
     ws.addEventListener('message', (e) => this.#onMessage(e.data));

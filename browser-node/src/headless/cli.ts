@@ -3,6 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ComputeNode, type NodeEvent } from '../core/compute-node.ts';
+import { computeFingerprint } from '../core/fingerprint.ts';
+import { headlessEngine } from './headless-engine.ts';
 import { ThreadExecutor } from './thread-executor.ts';
 
 const USAGE = `monadmesh-node: lend this machine's CPU to a MonadMesh API
@@ -21,7 +23,7 @@ Usage: npm run node -- [--api URL] [--capacity N] [--name NAME] [--node-id ID] [
 // headless node formats dates the same way (Date.now() itself is already the task's clock).
 process.env.TZ = 'UTC';
 
-function main(): void {
+async function main(): Promise<void> {
   let args: ReturnType<typeof parse>;
   try {
     args = parse();
@@ -48,6 +50,9 @@ function main(): void {
   const nodeId = args['node-id'] ?? `headless-${randomBytes(6).toString('hex')}`;
   const log = (line: string) => process.stderr.write(`[${new Date().toISOString()}] ${line}\n`);
   const executor = new ThreadExecutor({ threads: capacity });
+  // Measured in a sandbox worker before joining, so the hub can group this node with its peers.
+  const fingerprint = await computeFingerprint({ executor, engine: headlessEngine() });
+  log(`runtime class ${fingerprint.class} (node ${fingerprint.engine.version}, V8 ${fingerprint.engine.v8})`);
   const node = new ComputeNode({
     api,
     executor,
@@ -55,6 +60,7 @@ function main(): void {
     kind: 'headless',
     ...(args.name ? { name: args.name } : {}),
     version: '0.1.0',
+    fingerprint,
     onEvent: (e: NodeEvent) => {
       switch (e.type) {
         case 'connected':
@@ -120,4 +126,4 @@ function parse() {
   }).values;
 }
 
-main();
+await main();
