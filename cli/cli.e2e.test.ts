@@ -206,6 +206,14 @@ describe('monadmesh CLI', () => {
     expect((JSON.parse(dry.stdout) as typeof doc).results).toEqual(doc.results);
   });
 
+  test('behavior: a .py file runs as Python', async () => {
+    writeFileSync(join(dir, 'double.py'), 'def main(x):\n    print("got", x)\n    return x * 2\n');
+    const r = await cli(['run', join(dir, 'double.py'), '--inputs', 'range:0..4', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout) as { results: unknown[] };
+    expect(doc.results).toEqual([0, 1, 2, 3].map((i) => ({ index: i, output: i * 2 })));
+  });
+
   test('error: a failing task exits 1 and shows its kind, remote stack and logs', async () => {
     const { code, stdout, stderr } = await cli(['run', file('fail'), '--inputs', 'range:0..6']);
     expect(code, stderr).toBe(1);
@@ -279,18 +287,17 @@ describe('monadmesh CLI', () => {
       expect(r.stderr).toMatch(/Usage: monadmesh/);
       expect(r.stdout).toBe('');
     });
-    writeFileSync(join(dir, 'f.py'), 'def main(x): return x\n');
-    const python = await cli(['run', join(dir, 'f.py'), '--inputs', 'range:0..3', '--json']);
-    expect(python.code).toBe(2);
-    expect(JSON.parse(python.stdout)).toEqual({
-      error: {
-        code: 'runtime_unavailable',
-        message: expect.stringMatching(/the python runtime \(\.py\) is not available yet/),
-      },
+    writeFileSync(join(dir, 'f.rb'), 'puts 1\n');
+    const ruby = await cli(['run', join(dir, 'f.rb'), '--inputs', 'range:0..3', '--json']);
+    expect(ruby.code).toBe(2);
+    expect(JSON.parse(ruby.stdout)).toMatchObject({
+      error: { message: expect.stringMatching(/cannot tell the runtime/) },
     });
     const help = await cli(['run', '--help']);
     expect(help.code).toBe(0);
-    expect(help.stdout).toMatch(/Usage: monadmesh run <file\.js\|file\.mjs> --inputs <SPEC>/);
+    expect(help.stdout).toMatch(
+      /Usage: monadmesh run <file\.js\|file\.mjs\|file\.py\|file\.wasm> --inputs <SPEC>/,
+    );
     expect(help.stdout).toMatch(/Examples:/);
     expect(help.stdout).toMatch(/Exit codes:/);
   });

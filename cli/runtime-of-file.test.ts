@@ -9,13 +9,13 @@ describe('runtimeOfFile', () => {
     expect(runtimeOfFile('sieve.wasm')).toBe('wasm');
   });
 
-  test('behavior: .py works once its runtime is available', () => {
-    expect(runtimeOfFile('f.py', ['js', 'python'])).toBe('python');
+  test('behavior: .py is Python', () => {
+    expect(runtimeOfFile('f.py')).toBe('python');
   });
 
   test('error: runtimes that are not available yet exit 2', () => {
     for (const [file, runtime, available] of [
-      ['f.py', 'python', undefined],
+      ['f.py', 'python', ['js']],
       ['f.wasm', 'wasm', ['js']],
     ] as const) {
       const error = (() => {

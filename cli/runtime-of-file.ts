@@ -11,7 +11,9 @@ const byExtension: Record<string, Runtime> = {
 };
 
 /** Runtimes the CLI can submit and dry-run: the platform's available ones that a node here runs. */
-export const cliRuntimes: readonly Runtime[] = availableRuntimes.filter((r) => r === 'js' || r === 'wasm');
+export const cliRuntimes: readonly Runtime[] = availableRuntimes.filter(
+  (r) => r === 'js' || r === 'wasm' || r === 'python',
+);
 
 /**
  * The runtime a code file runs on, from its extension. Runtimes the platform knows but cannot
@@ -21,9 +23,7 @@ export function runtimeOfFile(path: string, available: readonly Runtime[] = cliR
   const ext = extname(path).toLowerCase();
   const runtime = byExtension[ext];
   if (!runtime) {
-    throw usageError(
-      `cannot tell the runtime of ${path}: expected a .js, .mjs or .wasm file (.py once that runtime lands)`,
-    );
+    throw usageError(`cannot tell the runtime of ${path}: expected a .js, .mjs, .py or .wasm file`);
   }
   if (!available.includes(runtime)) {
     throw new CliError(

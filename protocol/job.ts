@@ -7,7 +7,7 @@ export const Runtime = z.enum(['js', 'wasm', 'python', 'circom']);
 export type Runtime = z.infer<typeof Runtime>;
 
 /** Runtimes a node can run today; the API refuses the others with `runtime_unavailable`. */
-export const availableRuntimes: readonly Runtime[] = ['js', 'wasm'];
+export const availableRuntimes: readonly Runtime[] = ['js', 'wasm', 'python'];
 
 const utf8 = new TextEncoder();
 const byteLength = (s: string) => utf8.encode(s).byteLength;

@@ -63,7 +63,25 @@ export const SandboxRunWasm = z.object({
 });
 export type SandboxRunWasm = z.infer<typeof SandboxRunWasm>;
 
-export const HostToSandbox = z.discriminatedUnion('type', [SandboxRun, SandboxRunWasm]);
+/**
+ * Run one Python task in the worker's warm Pyodide: execute `code` in fresh globals and call its
+ * `main(input)`. Python runs in its own kind of worker (Pyodide does not load after SES lockdown).
+ */
+export const SandboxRunPython = z.object({
+  type: z.literal('run.python'),
+  id: z.string().min(1).max(128),
+  code: z.string(),
+  codeCid: z.string().min(1).max(256),
+  inputJson: z.string(),
+  /** Seed of the task's `random` module. */
+  seed: z.string().max(1024),
+  /** What `time.time()` returns inside the task, in ms since the epoch. */
+  clock: z.number().finite(),
+  logMirror: SharedBuffer.optional(),
+});
+export type SandboxRunPython = z.infer<typeof SandboxRunPython>;
+
+export const HostToSandbox = z.discriminatedUnion('type', [SandboxRun, SandboxRunWasm, SandboxRunPython]);
 export type HostToSandbox = z.infer<typeof HostToSandbox>;
 
 /**
@@ -90,6 +108,8 @@ const resultBase = {
   logs: z.string(),
   /** Time spent in user code (evaluation, the call and serialization), measured inside the worker. */
   durationMs: z.number().nonnegative(),
+  /** The worker cannot run another task (e.g. Pyodide after a fatal error): the host replaces it. */
+  retire: z.literal(true).optional(),
 };
 
 export const SandboxResult = z.discriminatedUnion('ok', [

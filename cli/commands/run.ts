@@ -14,10 +14,10 @@ import { runtimeOfFile } from '../runtime-of-file.ts';
 
 const help = `monadmesh run: run a function file over a list of inputs
 
-Usage: monadmesh run <file.js|file.mjs> --inputs <SPEC> [options]
+Usage: monadmesh run <file.js|file.mjs|file.py|file.wasm> --inputs <SPEC> [options]
 
 The file is an ES module whose default export is the function, called once per input.
-The runtime comes from the extension: .js/.mjs now (.py and .wasm once those runtimes land).
+The runtime comes from the extension: .js/.mjs (JavaScript), .py (Python), .wasm (WASI module).
 
 Inputs (--inputs SPEC):
   range:A..B        the integers A to B-1 (range:A..=B includes B), e.g. range:0..1000

@@ -58,7 +58,7 @@ describe('job validation', () => {
   });
 
   test('error: known runtime that no node runs yet', async () => {
-    const res = await post({ runtime: 'python', source: 'def main(x): return x', inputs: [1] });
+    const res = await post({ runtime: 'circom', source: 'x', inputs: [1] });
     expect(res.status).toBe(422);
     expect(await errorOf(res)).toMatchObject({ code: 'runtime_unavailable' });
   });

@@ -5,7 +5,8 @@ export interface ExecRequest {
   runtime: Runtime;
   /**
    * The user's code. `js`: ES module source whose `export default` is `(input) => output`, as text
-   * (or its UTF-8 bytes). `wasm`: the bytes of a WASI command module.
+   * (or its UTF-8 bytes). `wasm`: the bytes of a WASI command module. `python`: Python source that
+   * defines `main(input)`, as text.
    */
   code: string | Uint8Array;
   /** CID of `code`, usable as a cache key for compiled forms. */
@@ -13,11 +14,14 @@ export interface ExecRequest {
   input: JsonValue;
   /** CPU/wall-time limit; the sandbox is terminated when it runs out. */
   timeoutMs: number;
-  /** Memory limit of the task: the JS heap limit, or the most a wasm module's memory may grow to. */
+  /**
+   * Memory limit of the task: the JS heap limit, the most a wasm module's memory may grow to, or
+   * how far Pyodide's memory may grow during a Python task.
+   */
   memoryMb: number;
-  /** Seed of the task's `Math.random` (JS) or `random_get` (WASI). */
+  /** Seed of the task's `Math.random` (JS), `random_get` (WASI) or `random` module (Python). */
   seed: string;
-  /** What `Date.now()` (JS) or the WASI realtime clock returns inside the sandbox (ms since epoch). */
+  /** What `Date.now()` (JS), the WASI realtime clock or `time.time()` (Python) returns (ms since epoch). */
   clock: number;
 }
 

@@ -51,6 +51,9 @@ port.on('message', (raw: unknown) => {
         case 'run.wasm':
           send(await wasm.run(message));
           break;
+        case 'run.python':
+          send({ type: 'fatal', message: 'Python tasks run in python-worker.ts, not here' });
+          break;
       }
     })
     // Keeps the queue going; the host replaces a worker that reports a fatal error.

@@ -58,7 +58,7 @@ function nativePrimeSieve(input: JsonValue): JsonValue {
 
 describe('ThreadExecutor: WebAssembly', () => {
   test('default', async () => {
-    expect(executor.runtimes).toEqual(['js', 'wasm']);
+    expect(executor.runtimes).toEqual(['js', 'wasm', 'python']);
     const result = await run(templates.c, 'prime-sieve', { lo: 0, hi: 100 });
     expect(result).toMatchObject({
       ok: true,

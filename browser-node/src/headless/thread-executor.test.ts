@@ -45,7 +45,7 @@ function expectError(result: ExecResult, kind: string) {
 
 describe('ThreadExecutor', () => {
   test('default', async () => {
-    expect(executor.runtimes).toEqual(['js', 'wasm']);
+    expect(executor.runtimes).toEqual(['js', 'wasm', 'python']);
     expect(executor.capacity).toBe(2);
     const result = await run('export default (x) => x * 2', 21);
     expect(result).toMatchObject({ ok: true, output: 42, logs: '' });
@@ -386,8 +386,8 @@ describe('ThreadExecutor', () => {
       for (const blocker of blockers) expectError(await blocker, 'timeout');
     });
 
-    test('error: runtimes other than js and wasm are refused', async () => {
-      const result = await executor.run({ ...request('x'), runtime: 'python' });
+    test('error: runtimes the executor does not run are refused', async () => {
+      const result = await executor.run({ ...request('x'), runtime: 'circom' });
       expect(expectError(result, 'node_error').message).toMatch(/not supported/);
     });
 

@@ -43,7 +43,7 @@ export interface ThreadExecutorOptions {
  * await executor.close();
  */
 export class ThreadExecutor implements Executor {
-  readonly runtimes: readonly Runtime[] = ['js', 'wasm'];
+  readonly runtimes: readonly Runtime[] = ['js', 'wasm', 'python'];
   readonly capacity: number;
   readonly #options: Required<Omit<ThreadExecutorOptions, 'threads' | 'prewarm'>>;
   readonly #slots: Slot[];
@@ -100,9 +100,10 @@ export class ThreadExecutor implements Executor {
       const entry = this.#queue.shift()!;
       entry.signal?.removeEventListener('abort', entry.onAbort);
       const { memoryMb } = entry.request;
-      // Prefer a warm worker with the right heap limit; respawning one costs a cold start.
+      const kind = workerKindOf(entry.request.runtime);
+      // Prefer a warm worker of the right kind and heap limit; respawning one costs a cold start.
       const slot =
-        free.find((s) => s.thread?.alive && s.thread.memoryMb === memoryMb) ??
+        free.find((s) => s.thread?.alive && s.thread.kind === kind && s.thread.memoryMb === memoryMb) ??
         free.find((s) => !s.thread?.alive) ??
         free[0]!;
       slot.busy = true;
@@ -118,9 +119,10 @@ export class ThreadExecutor implements Executor {
 
   async #execute(slot: Slot, request: ExecRequest, signal: AbortSignal | undefined): Promise<ExecResult> {
     if (signal?.aborted) return nodeError('aborted');
-    if (!slot.thread?.alive || slot.thread.memoryMb !== request.memoryMb) {
+    const kind = workerKindOf(request.runtime);
+    if (!slot.thread?.alive || slot.thread.memoryMb !== request.memoryMb || slot.thread.kind !== kind) {
       void slot.thread?.kill(nodeErrorOf('replaced'));
-      slot.thread = this.#spawn(request.memoryMb);
+      slot.thread = this.#spawn(request.memoryMb, kind);
     }
     const thread = slot.thread;
     try {
@@ -131,13 +133,25 @@ export class ThreadExecutor implements Executor {
       return nodeError(`the sandbox worker failed to start: ${String(error)}`);
     }
     const result = await thread.run(request, signal);
-    if (!thread.alive && slot.thread === thread && !this.#closed) slot.thread = this.#spawn(thread.memoryMb);
+    if (!thread.alive && slot.thread === thread && !this.#closed) {
+      slot.thread = this.#spawn(thread.memoryMb, thread.kind);
+    }
     return result;
   }
 
-  #spawn(memoryMb: number): SandboxThread {
-    return new SandboxThread(memoryMb, this.#options);
+  #spawn(memoryMb: number, kind: WorkerKind = 'ses'): SandboxThread {
+    return new SandboxThread(memoryMb, kind, this.#options);
   }
+}
+
+/**
+ * JS and wasm tasks share SES workers; Python has workers of its own (Pyodide does not load after
+ * lockdown, see `python-worker.ts`), started lazily since Pyodide costs seconds to load.
+ */
+type WorkerKind = 'ses' | 'python';
+
+function workerKindOf(runtime: Runtime): WorkerKind {
+  return runtime === 'python' ? 'python' : 'ses';
 }
 
 interface Slot {
@@ -159,6 +173,7 @@ let nextTaskId = 0;
 /** One worker and the task it runs, if any. */
 class SandboxThread {
   readonly memoryMb: number;
+  readonly kind: WorkerKind;
   readonly ready: Promise<void>;
   readonly #worker: Worker;
   readonly #options: Options;
@@ -175,11 +190,13 @@ class SandboxThread {
   /** A wasm task ran since the baseline was taken (see `#rebaseline`). */
   #ranWasm = false;
 
-  constructor(memoryMb: number, options: Options) {
+  constructor(memoryMb: number, kind: WorkerKind, options: Options) {
     this.memoryMb = memoryMb;
+    this.kind = kind;
     this.#options = options;
-    this.#worker = new Worker(new URL('./sandbox-worker.ts', import.meta.url), {
-      name: 'monadmesh-sandbox',
+    const entry = kind === 'python' ? './python-worker.ts' : './sandbox-worker.ts';
+    this.#worker = new Worker(new URL(entry, import.meta.url), {
+      name: `monadmesh-sandbox-${kind}`,
       // Nothing of the host's process leaks in, even to the worker's own (non-task) code.
       env: {},
       argv: [],
@@ -292,6 +309,21 @@ class SandboxThread {
         logMirror: this.#logMirror,
       };
       this.#ranWasm = true;
+    } else if (request.runtime === 'python') {
+      // Pyodide's wasm memory never shrinks: a task may use `memoryMb` beyond what is there now.
+      this.#ranWasm = true;
+      await this.#rebaseline();
+      if (signal?.aborted) return nodeError('aborted');
+      message = {
+        type: 'run.python',
+        id,
+        code: typeof request.code === 'string' ? request.code : new TextDecoder().decode(request.code),
+        codeCid: request.codeCid,
+        inputJson,
+        seed: request.seed,
+        clock: request.clock,
+        logMirror: this.#logMirror,
+      };
     } else {
       if (this.#ranWasm) {
         await this.#rebaseline();
@@ -348,6 +380,7 @@ class SandboxThread {
           return;
         }
         cleanup();
+        if (result.retire) void this.kill(nodeErrorOf('the sandbox asked to be replaced'));
         resolve(toExecResult(result));
       };
 

@@ -1,0 +1,50 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { ExecResult, Executor } from '../../browser-node/src/core/executor.ts';
+import type { JsonValue } from '../../protocol/index.ts';
+
+/** The source of `templates/python/<name>.py`, as a job would upload it. */
+export function pythonTemplateSource(name: string): string {
+  return readFileSync(new URL(`./${name}.py`, import.meta.url), 'utf8');
+}
+
+/** The example inputs of a Python template (`<name>.inputs.jsonl`). */
+export function pythonTemplateInputs(name: string): JsonValue[] {
+  return readFileSync(new URL(`./${name}.inputs.jsonl`, import.meta.url), 'utf8')
+    .split('\n')
+    .filter((line) => line.trim())
+    .map((line) => JSON.parse(line) as JsonValue);
+}
+
+/** Run a Python template on one input the way a node runs a task (`seed` as the room makes it). */
+export function runPythonTemplate(
+  executor: Executor,
+  name: string,
+  input: JsonValue,
+  seed: string,
+): Promise<ExecResult> {
+  return executor.run({
+    runtime: 'python',
+    code: pythonTemplateSource(name),
+    codeCid: `template-${name}`,
+    input,
+    timeoutMs: 60_000,
+    memoryMb: 128,
+    seed,
+    clock: 0,
+  });
+}
+
+/**
+ * The outputs of a template under the machine's CPython (`python3`, through `run-cpython.py`),
+ * as JSON text serialized the way the node serializes them, one per task.
+ */
+export function cpythonOutputs(name: string, tasks: { input: JsonValue; seed: string }[]): string[] {
+  const runner = fileURLToPath(new URL('./run-cpython.py', import.meta.url));
+  const template = fileURLToPath(new URL(`./${name}.py`, import.meta.url));
+  const stdin = tasks.map((task) => JSON.stringify({ ...task, clock: 0 })).join('\n');
+  return execFileSync('python3', [runner, template], { input: stdin, encoding: 'utf8' })
+    .split('\n')
+    .filter((line) => line.trim());
+}
