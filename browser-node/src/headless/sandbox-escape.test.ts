@@ -635,7 +635,9 @@ export default function () {
       throw { get message() { const spin = () => Promise.resolve().then(spin); spin(); return 'm'; } };
     }`;
     const result = await run(code, null, 500);
-    expect(!result.ok && result.error.kind).toBe('timeout');
+    // The endless promise chain ends this task: by its time limit, or, when a busy machine lets the
+    // chain outgrow the garbage collector first, by its memory limit. Either way the next task is clean.
+    expect(!result.ok && ['timeout', 'memory_limit'].includes(result.error.kind)).toBe(true);
     await expectHealthy();
   });
 
