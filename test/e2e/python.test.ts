@@ -1,65 +1,24 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createApiKey, DEV_PRIVATE_KEYS } from '../../client/sign-in.ts';
-import { type JobStatus, type JsonValue, TaskResult } from '../../protocol/index.ts';
-import { type ApiServer, type Proc, startApi, startNode } from '../../scripts/local-mesh.ts';
+import { describe, expect, test } from 'vitest';
+import type { JsonValue } from '../../protocol/index.ts';
 import {
   cpythonOutputs,
   pythonTemplateInputs,
   pythonTemplateSource,
 } from '../../templates/python/run-template.ts';
+import { type Finished, useLocalMesh } from './local-mesh-fixture.ts';
 
 // Python end to end: `wrangler dev` and one headless node running Pyodide. Outputs are checked
 // byte for byte against the machine's CPython run with the seed the job room gives each task
 // (`<job id>:<index>`).
-let api: ApiServer;
-let key: string;
-let node: Proc;
-
-beforeAll(async () => {
-  api = await startApi();
-  key = (await createApiKey({ url: api.url, privateKey: DEV_PRIVATE_KEYS[0] })).key;
-  node = await startNode(api.url, { capacity: 2 });
-});
-
-afterAll(async () => {
-  await node?.stop('SIGKILL');
-  await api?.stop();
-});
-
-async function call(path: string, init: RequestInit = {}): Promise<Response> {
-  const headers = new Headers(init.headers);
-  headers.set('authorization', `Bearer ${key}`);
-  return fetch(`${api.url}/api/v1${path}`, { ...init, headers });
-}
+const mesh = useLocalMesh({ capacity: 2 });
 
 /** Submit Python source with inputs and wait for the results, in input order. */
-async function runPythonJob(
+function runPythonJob(
   source: string,
   inputs: JsonValue[],
   extra: Record<string, JsonValue> = {},
-): Promise<{ id: string; status: JobStatus; results: TaskResult[] }> {
-  const res = await call('/jobs', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ runtime: 'python', source, inputs, ...extra }),
-  });
-  const body = (await res.json()) as { id: string };
-  expect(res.status, JSON.stringify(body)).toBe(201);
-  const { id } = body;
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    const status = (await (await call(`/jobs/${id}`)).json()) as JobStatus;
-    if (status.state !== 'running') {
-      const text = await (await call(`/jobs/${id}/results?format=ndjson`)).text();
-      const results = text
-        .trim()
-        .split('\n')
-        .map((line) => TaskResult.parse(JSON.parse(line)));
-      return { id, status, results };
-    }
-    if (Date.now() > deadline) throw new Error(`job ${id} still running: ${JSON.stringify(status)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+): Promise<Finished> {
+  return mesh.run({ runtime: 'python', source, inputs, ...extra });
 }
 
 describe('Python end to end', () => {

@@ -1,64 +1,16 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { seededUint32 } from '../../browser-node/src/core/seeded-random.ts';
-import { createApiKey, DEV_PRIVATE_KEYS } from '../../client/sign-in.ts';
-import { type JobStatus, TaskResult } from '../../protocol/index.ts';
-import { type ApiServer, type Proc, startApi, startNode } from '../../scripts/local-mesh.ts';
 import { templateInputs, templateSource } from '../../templates/js/run-template.ts';
+import { type Finished, useLocalMesh } from './local-mesh-fixture.ts';
 
 // The JavaScript templates end to end, with their example inputs: `wrangler dev` and one headless
 // node. The Monte Carlo outputs are recomputed here with the seed the job room gives each task
 // (`<job id>:<index>`), which is what lets anyone re-check a result.
-let api: ApiServer;
-let key: string;
-let node: Proc;
-
-beforeAll(async () => {
-  api = await startApi();
-  key = (await createApiKey({ url: api.url, privateKey: DEV_PRIVATE_KEYS[0] })).key;
-  node = await startNode(api.url, { capacity: 2 });
-});
-
-afterAll(async () => {
-  await node?.stop('SIGKILL');
-  await api?.stop();
-});
-
-async function call(path: string, init: RequestInit = {}): Promise<Response> {
-  const headers = new Headers(init.headers);
-  headers.set('authorization', `Bearer ${key}`);
-  return fetch(`${api.url}/api/v1${path}`, { ...init, headers });
-}
+const mesh = useLocalMesh({ capacity: 2 });
 
 /** Submit a template with its example inputs and wait for the results, in input order. */
-async function runTemplateJob(
-  name: string,
-): Promise<{ id: string; status: JobStatus; results: TaskResult[] }> {
-  const res = await call('/jobs', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      runtime: 'js',
-      source: templateSource(name),
-      inputs: templateInputs(name),
-      label: name,
-    }),
-  });
-  const { id } = (await res.json()) as { id: string };
-  expect(res.status).toBe(201);
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    const status = (await (await call(`/jobs/${id}`)).json()) as JobStatus;
-    if (status.state !== 'running') {
-      const text = await (await call(`/jobs/${id}/results?format=ndjson`)).text();
-      const results = text
-        .trim()
-        .split('\n')
-        .map((line) => TaskResult.parse(JSON.parse(line)));
-      return { id, status, results };
-    }
-    if (Date.now() > deadline) throw new Error(`job ${id} still running: ${JSON.stringify(status)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+function runTemplateJob(name: string): Promise<Finished> {
+  return mesh.run({ runtime: 'js', source: templateSource(name), inputs: templateInputs(name), label: name });
 }
 
 describe('JavaScript templates end to end', () => {

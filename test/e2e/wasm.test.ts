@@ -1,78 +1,33 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { buildWasmFixtures } from '../../browser-node/src/headless/wasm-fixtures/fixtures.ts';
 import { createClient } from '../../client/index.ts';
-import { createApiKey, DEV_PRIVATE_KEYS } from '../../client/sign-in.ts';
-import { type JobStatus, TaskResult } from '../../protocol/index.ts';
 import { type BuiltTemplates, buildTemplates } from '../../scripts/build-wasm.ts';
 import { collatzReference } from '../../scripts/collatz-reference.ts';
-import { type ApiServer, type Proc, startApi, startNode } from '../../scripts/local-mesh.ts';
+import { useLocalMesh } from './local-mesh-fixture.ts';
 
 // WebAssembly end to end: `wrangler dev` and one headless node (the CLI). The templates are built
 // from source first (clang-14 + wasi-libc, AssemblyScript); the modules go up with PUT /blobs and
 // run by codeCid, and their outputs are checked against independent computations.
-let api: ApiServer;
-let key: string;
-let node: Proc;
 let built: BuiltTemplates;
-
-beforeAll(async () => {
-  // Fails (saying what to apt-get install) when the WASI toolchain is missing.
-  built = await buildTemplates();
-  api = await startApi();
-  key = (await createApiKey({ url: api.url, privateKey: DEV_PRIVATE_KEYS[0] })).key;
-  node = await startNode(api.url, { capacity: 2 });
+// Building first fails (saying what to apt-get install) when the WASI toolchain is missing.
+const local = useLocalMesh({
+  capacity: 2,
+  before: async () => {
+    built = await buildTemplates();
+  },
 });
-
-afterAll(async () => {
-  await node?.stop('SIGKILL');
-  await api?.stop();
-});
-
-async function call(path: string, init: RequestInit = {}): Promise<Response> {
-  const headers = new Headers(init.headers);
-  headers.set('authorization', `Bearer ${key}`);
-  return fetch(`${api.url}/api/v1${path}`, { ...init, headers });
-}
 
 async function upload(bytes: Uint8Array): Promise<string> {
-  const res = await call('/blobs', { method: 'PUT', body: bytes as Uint8Array<ArrayBuffer> });
+  const res = await local.call('/blobs', { method: 'PUT', body: bytes as Uint8Array<ArrayBuffer> });
   expect(res.status).toBe(201);
   return ((await res.json()) as { cid: string }).cid;
 }
 
-async function submit(spec: Record<string, unknown>): Promise<string> {
-  const res = await call('/jobs', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ runtime: 'wasm', ...spec }),
-  });
-  const body = (await res.json()) as { id: string };
-  expect(res.status, JSON.stringify(body)).toBe(201);
-  return body.id;
-}
-
-async function results(
-  id: string,
-  timeoutMs = 120_000,
-): Promise<{ status: JobStatus; results: TaskResult[] }> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const status = (await (await call(`/jobs/${id}`)).json()) as JobStatus;
-    if (status.state !== 'running') {
-      const text = await (await call(`/jobs/${id}/results?format=ndjson`)).text();
-      const list = text
-        .trim()
-        .split('\n')
-        .map((line) => TaskResult.parse(JSON.parse(line)));
-      return { status, results: list };
-    }
-    if (Date.now() > deadline) throw new Error(`job ${id} still running: ${JSON.stringify(status)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const submit = (spec: Record<string, unknown>) => local.submit({ runtime: 'wasm', ...spec });
+const results = (id: string) => local.finished(id);
 
 /** The C template compiled natively and run on the same input. */
 function nativePrimeSieve(input: unknown): unknown {
@@ -109,7 +64,7 @@ describe('WebAssembly end to end', () => {
   });
 
   test('behavior: the client maps a .wasm file URL, and the same job twice gives identical results', async () => {
-    const mesh = createClient({ url: api.url, apiKey: key });
+    const mesh = createClient({ url: local.url, apiKey: local.key });
     const inputs = [
       { lo: 0, hi: 1000 },
       { lo: 1_000_000_000, hi: 1_000_010_000 },
@@ -153,7 +108,7 @@ describe('WebAssembly end to end', () => {
     expect(byAttack.args).toMatchObject({ state: 'succeeded', output: { argc: 1, argv0: 'task' } });
     // Failures of the code are final: no task was retried.
     expect(list.every((r) => r.attempts === 1)).toBe(true);
-    expect(node.child.exitCode).toBeNull();
+    expect(local.node.child.exitCode).toBeNull();
 
     const after = await submit({
       codeCid: await upload(readFileSync(built.cWasm)),
