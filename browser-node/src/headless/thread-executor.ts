@@ -294,19 +294,25 @@ class SandboxThread {
     } catch (error) {
       return nodeError(`the input is not JSON: ${String(error)}`);
     }
+    // What every runtime's message carries; JS and Python code travel as text, wasm as bytes.
+    const common = {
+      id,
+      codeCid: request.codeCid,
+      inputJson,
+      seed: request.seed,
+      clock: request.clock,
+      logMirror: this.#logMirror,
+    };
+    const text = () =>
+      typeof request.code === 'string' ? request.code : new TextDecoder().decode(request.code);
     let message: HostToSandbox;
     if (request.runtime === 'wasm') {
       if (typeof request.code === 'string') return nodeError('the code of a wasm task must be bytes');
       message = {
         type: 'run.wasm',
-        id,
+        ...common,
         code: request.code,
-        codeCid: request.codeCid,
-        inputJson,
-        seed: request.seed,
-        clock: request.clock,
         maxMemoryPages: Math.floor((request.memoryMb * 1024 * 1024) / WASM_PAGE_BYTES),
-        logMirror: this.#logMirror,
       };
       this.#ranWasm = true;
     } else if (request.runtime === 'python') {
@@ -314,31 +320,13 @@ class SandboxThread {
       this.#ranWasm = true;
       await this.#rebaseline();
       if (signal?.aborted) return nodeError('aborted');
-      message = {
-        type: 'run.python',
-        id,
-        code: typeof request.code === 'string' ? request.code : new TextDecoder().decode(request.code),
-        codeCid: request.codeCid,
-        inputJson,
-        seed: request.seed,
-        clock: request.clock,
-        logMirror: this.#logMirror,
-      };
+      message = { type: 'run.python', ...common, code: text() };
     } else {
       if (this.#ranWasm) {
         await this.#rebaseline();
         if (signal?.aborted) return nodeError('aborted');
       }
-      message = {
-        type: 'run',
-        id,
-        code: typeof request.code === 'string' ? request.code : new TextDecoder().decode(request.code),
-        codeCid: request.codeCid,
-        inputJson,
-        seed: request.seed,
-        clock: request.clock,
-        logMirror: this.#logMirror,
-      };
+      message = { type: 'run', ...common, code: text() };
     }
     // A wasm module's memory is capped by its maximum inside the worker; it is external memory
     // too, so the off-heap watchdog would count it twice (and count the memories of finished
