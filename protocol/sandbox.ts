@@ -18,26 +18,27 @@ const SharedBuffer = z.custom<SharedArrayBuffer>(
   { message: 'expected a SharedArrayBuffer' },
 );
 
-/** Run one JS task: evaluate `code` (an ES module) in a fresh compartment and call its default export. */
-export const SandboxRun = z.object({
-  type: z.literal('run'),
+/** What every run message carries, whatever the runtime. */
+const runBase = {
   /** Chosen by the host, echoed in the result. */
   id: z.string().min(1).max(128),
-  code: z.string(),
   /** Cache key for the compiled form of `code`. */
   codeCid: z.string().min(1).max(256),
   /** The task input as JSON text. */
   inputJson: z.string(),
-  /** Seed of the task's `Math.random`. */
+  /** Seed of the task's randomness (`Math.random`, WASI `random_get`, Python's `random`). */
   seed: z.string().max(1024),
-  /** What `Date.now()` returns inside the task. */
+  /** The task's clock in ms since the epoch (`Date.now()`, WASI realtime, `time.time()`). */
   clock: z.number().finite(),
   /**
-   * Optional mirror of the task's console output, so the host can still report the logs of a task
-   * it had to kill (timeout, memory). Layout: see `task-logs.ts` (`LogMirror`).
+   * Optional mirror of the task's console output (stderr for wasm), so the host can still report
+   * the logs of a task it had to kill (timeout, memory). Layout: see `task-logs.ts` (`LogMirror`).
    */
   logMirror: SharedBuffer.optional(),
-});
+};
+
+/** Run one JS task: evaluate `code` (an ES module) in a fresh compartment and call its default export. */
+export const SandboxRun = z.object({ ...runBase, type: z.literal('run'), code: z.string() });
 export type SandboxRun = z.infer<typeof SandboxRun>;
 
 /**
@@ -45,21 +46,12 @@ export type SandboxRun = z.infer<typeof SandboxRun>;
  * stdin, call `_start`, and take the output JSON from stdout and the logs from stderr.
  */
 export const SandboxRunWasm = z.object({
+  ...runBase,
   type: z.literal('run.wasm'),
-  id: z.string().min(1).max(128),
   /** The module's bytes (a copy: structured clone). */
   code: z.custom<Uint8Array>((value) => value instanceof Uint8Array, { message: 'expected a Uint8Array' }),
-  /** Cache key for the compiled module. */
-  codeCid: z.string().min(1).max(256),
-  inputJson: z.string(),
-  /** Seed of WASI `random_get`. */
-  seed: z.string().max(1024),
-  /** WASI's realtime clock, in ms since the epoch. */
-  clock: z.number().finite(),
   /** The task's memory limit: the module's linear memory may not grow beyond this many pages. */
   maxMemoryPages: z.number().int().min(1).max(65_536),
-  /** Mirror of stderr, as for JS (`task-logs.ts`). */
-  logMirror: SharedBuffer.optional(),
 });
 export type SandboxRunWasm = z.infer<typeof SandboxRunWasm>;
 
@@ -67,18 +59,7 @@ export type SandboxRunWasm = z.infer<typeof SandboxRunWasm>;
  * Run one Python task in the worker's warm Pyodide: execute `code` in fresh globals and call its
  * `main(input)`. Python runs in its own kind of worker (Pyodide does not load after SES lockdown).
  */
-export const SandboxRunPython = z.object({
-  type: z.literal('run.python'),
-  id: z.string().min(1).max(128),
-  code: z.string(),
-  codeCid: z.string().min(1).max(256),
-  inputJson: z.string(),
-  /** Seed of the task's `random` module. */
-  seed: z.string().max(1024),
-  /** What `time.time()` returns inside the task, in ms since the epoch. */
-  clock: z.number().finite(),
-  logMirror: SharedBuffer.optional(),
-});
+export const SandboxRunPython = z.object({ ...runBase, type: z.literal('run.python'), code: z.string() });
 export type SandboxRunPython = z.infer<typeof SandboxRunPython>;
 
 export const HostToSandbox = z.discriminatedUnion('type', [SandboxRun, SandboxRunWasm, SandboxRunPython]);

@@ -1,40 +1,22 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { ExecResult, Executor } from '../../browser-node/src/core/executor.ts';
 import type { JsonValue } from '../../protocol/index.ts';
+import { runTemplateCode, templateFile, templateInputsOf } from '../template-files.ts';
 
 /** The source of `templates/python/<name>.py`, as a job would upload it. */
-export function pythonTemplateSource(name: string): string {
-  return readFileSync(new URL(`./${name}.py`, import.meta.url), 'utf8');
-}
+export const pythonTemplateSource = (name: string): string => templateFile('python', `${name}.py`);
 
 /** The example inputs of a Python template (`<name>.inputs.jsonl`). */
-export function pythonTemplateInputs(name: string): JsonValue[] {
-  return readFileSync(new URL(`./${name}.inputs.jsonl`, import.meta.url), 'utf8')
-    .split('\n')
-    .filter((line) => line.trim())
-    .map((line) => JSON.parse(line) as JsonValue);
-}
+export const pythonTemplateInputs = (name: string): JsonValue[] => templateInputsOf('python', name);
 
 /** Run a Python template on one input the way a node runs a task (`seed` as the room makes it). */
-export function runPythonTemplate(
+export const runPythonTemplate = (
   executor: Executor,
   name: string,
   input: JsonValue,
   seed: string,
-): Promise<ExecResult> {
-  return executor.run({
-    runtime: 'python',
-    code: pythonTemplateSource(name),
-    codeCid: `template-${name}`,
-    input,
-    timeoutMs: 60_000,
-    memoryMb: 128,
-    seed,
-    clock: 0,
-  });
-}
+): Promise<ExecResult> => runTemplateCode(executor, 'python', name, pythonTemplateSource(name), input, seed);
 
 /**
  * The outputs of a template under the machine's CPython (`python3`, through `run-cpython.py`),
