@@ -1,0 +1,482 @@
+import type { JsonValue, Runtime, TaskError } from '../../../protocol/job.ts';
+import { jobDefaults } from '../../../protocol/limits.ts';
+import { type HostToSandbox, type SandboxResult, SandboxToHost } from '../../../protocol/sandbox.ts';
+import { WASM_PAGE_BYTES } from '../../../protocol/wasm.ts';
+import type { ExecRequest, ExecResult, Executor } from './executor.ts';
+import { LogMirror } from './task-logs.ts';
+
+/**
+ * JS and wasm tasks share SES workers; Python has workers of its own (Pyodide does not load after
+ * lockdown), started lazily since Pyodide costs seconds to load.
+ */
+export type SandboxKind = 'ses' | 'python';
+
+export function sandboxKindOf(runtime: Runtime): SandboxKind {
+  return runtime === 'python' ? 'python' : 'ses';
+}
+
+/** What a worker tells its host, already translated from the host's own event API. */
+export interface HostWorkerEvents {
+  message(raw: unknown): void;
+  /** The worker failed in a way that ends it (out of memory, an uncaught error). */
+  crash(error: TaskError): void;
+  /** The worker is gone. Called once, after `terminate()` too. */
+  exit(): void;
+}
+
+/** One worker of a host: a `worker_threads` worker headless, a Web Worker in a tab. */
+export interface HostWorker {
+  post(message: HostToSandbox): void;
+  /** Ends the worker; resolves once it is gone (and `exit` was called). */
+  terminate(): Promise<void>;
+  /**
+   * Bytes of the worker's memory outside its JS heap (ArrayBuffers, wasm memories), where the host
+   * can read it from outside while the worker is busy (Node: `getHeapStatistics`). Without it,
+   * only the limits the worker enforces itself apply.
+   */
+  externalMemory?(): Promise<number>;
+}
+
+/** How a host starts workers: the only part of a pool that differs between Node and a browser. */
+export interface SandboxHost {
+  spawn(kind: SandboxKind, memoryMb: number, events: HostWorkerEvents): HostWorker;
+  /** A log mirror for a new worker, if the host has shared memory (see `LogMirror`). */
+  logMirror(): SharedArrayBuffer | undefined;
+}
+
+export interface SandboxPoolOptions {
+  /** Tasks at once (one worker each). */
+  capacity: number;
+  runtimes: readonly Runtime[];
+  /** Memory limit (MB) of workers started before any task asks; default the job default (128). */
+  warmMemoryMb?: number;
+  /** Start the workers at once rather than at the first task. Default true. */
+  prewarm?: boolean;
+  /** How often a running task's off-heap memory is checked (hosts with `externalMemory`), in ms. Default 20. */
+  memoryPollMs?: number;
+  /** A worker that is not ready after this long is given up. Default 30 000 ms. */
+  startupTimeoutMs?: number;
+}
+
+type Limits = Required<Pick<SandboxPoolOptions, 'memoryPollMs' | 'startupTimeoutMs'>>;
+
+/**
+ * A pool of sandbox workers that runs tasks, the same in every host. The host only starts workers
+ * (`SandboxHost`); everything else is here: a queue, warm workers kept per kind and memory limit,
+ * the run protocol (`protocol/sandbox.ts`, decoded on receipt), the time limit (a timer, then
+ * `terminate()`: this stops a wasm or Python loop as well as a JS one), an off-heap memory
+ * watchdog where the host can measure it, aborts, and replacing a worker that was terminated or
+ * died at once, so the pool stays warm.
+ */
+export class SandboxPool implements Executor {
+  readonly runtimes: readonly Runtime[];
+  readonly capacity: number;
+  readonly #host: SandboxHost;
+  readonly #limits: Limits;
+  readonly #slots: Slot[];
+  readonly #queue: Queued[] = [];
+  #closed = false;
+
+  constructor(host: SandboxHost, options: SandboxPoolOptions) {
+    this.#host = host;
+    this.runtimes = options.runtimes;
+    this.capacity = Math.max(1, Math.floor(options.capacity));
+    this.#limits = {
+      memoryPollMs: options.memoryPollMs ?? 20,
+      startupTimeoutMs: options.startupTimeoutMs ?? 30_000,
+    };
+    this.#slots = Array.from({ length: this.capacity }, () => ({ busy: false, worker: undefined }));
+    if (options.prewarm ?? true) {
+      const memoryMb = options.warmMemoryMb ?? jobDefaults.memoryMb;
+      const kind = this.runtimes.includes('js') || this.runtimes.includes('wasm') ? 'ses' : 'python';
+      for (const slot of this.#slots) slot.worker = this.#spawn(kind, memoryMb);
+    }
+  }
+
+  run(request: ExecRequest, signal?: AbortSignal): Promise<ExecResult> {
+    if (this.#closed) return Promise.resolve(nodeError('the executor is closed'));
+    if (!this.runtimes.includes(request.runtime)) {
+      return Promise.resolve(nodeError(`runtime ${request.runtime} is not supported by this executor`));
+    }
+    if (signal?.aborted) return Promise.resolve(nodeError('aborted'));
+    return new Promise((resolve) => {
+      const entry: Queued = { request, signal, resolve, onAbort: () => {} };
+      entry.onAbort = () => {
+        const index = this.#queue.indexOf(entry);
+        if (index === -1) return;
+        this.#queue.splice(index, 1);
+        resolve(nodeError('aborted'));
+      };
+      signal?.addEventListener('abort', entry.onAbort, { once: true });
+      this.#queue.push(entry);
+      this.#pump();
+    });
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const entry of this.#queue.splice(0)) {
+      entry.signal?.removeEventListener('abort', entry.onAbort);
+      entry.resolve(nodeError('the executor is closed'));
+    }
+    await Promise.all(this.#slots.map((slot) => slot.worker?.kill(nodeErrorOf('the executor is closed'))));
+  }
+
+  #pump(): void {
+    while (this.#queue.length > 0 && !this.#closed) {
+      const free = this.#slots.filter((slot) => !slot.busy);
+      if (free.length === 0) return;
+      const entry = this.#queue.shift()!;
+      entry.signal?.removeEventListener('abort', entry.onAbort);
+      const { memoryMb } = entry.request;
+      const kind = sandboxKindOf(entry.request.runtime);
+      // Prefer a warm worker of the right kind and memory limit; starting one costs a cold start.
+      const slot =
+        free.find((s) => s.worker?.alive && s.worker.kind === kind && s.worker.memoryMb === memoryMb) ??
+        free.find((s) => !s.worker?.alive) ??
+        free[0]!;
+      slot.busy = true;
+      this.#execute(slot, entry.request, entry.signal)
+        .catch((error: unknown) => nodeError(`sandbox failure: ${String(error)}`))
+        .then((result) => {
+          slot.busy = false;
+          entry.resolve(result);
+          this.#pump();
+        });
+    }
+  }
+
+  async #execute(slot: Slot, request: ExecRequest, signal: AbortSignal | undefined): Promise<ExecResult> {
+    if (signal?.aborted) return nodeError('aborted');
+    const kind = sandboxKindOf(request.runtime);
+    if (!slot.worker?.alive || slot.worker.memoryMb !== request.memoryMb || slot.worker.kind !== kind) {
+      void slot.worker?.kill(nodeErrorOf('replaced'));
+      slot.worker = this.#spawn(kind, request.memoryMb);
+    }
+    const worker = slot.worker;
+    try {
+      await withAbort(worker.ready, signal);
+    } catch (error) {
+      if (signal?.aborted) return nodeError('aborted');
+      slot.worker = undefined; // started again by the next task, not in a loop
+      return nodeError(`the sandbox worker failed to start: ${String(error)}`);
+    }
+    const result = await worker.run(request, signal);
+    if (!worker.alive && slot.worker === worker && !this.#closed) {
+      slot.worker = this.#spawn(worker.kind, worker.memoryMb);
+    }
+    return result;
+  }
+
+  #spawn(kind: SandboxKind, memoryMb: number): SandboxWorker {
+    return new SandboxWorker(this.#host, kind, memoryMb, this.#limits);
+  }
+}
+
+interface Slot {
+  busy: boolean;
+  worker: SandboxWorker | undefined;
+}
+
+interface Queued {
+  request: ExecRequest;
+  signal: AbortSignal | undefined;
+  resolve: (result: ExecResult) => void;
+  onAbort: () => void;
+}
+
+let nextTaskId = 0;
+
+/** One worker and the task it runs, if any. */
+class SandboxWorker {
+  readonly memoryMb: number;
+  readonly kind: SandboxKind;
+  readonly ready: Promise<void>;
+  readonly #worker: HostWorker;
+  readonly #limits: Limits;
+  readonly #logMirror: SharedArrayBuffer | undefined;
+  #alive = true;
+  /** Why the worker is going away, when we know better than its exit. */
+  #death: TaskError | undefined;
+  readonly #exited: Promise<void>;
+  #onResult: ((result: SandboxResult) => void) | undefined;
+  #onExit: (() => void) | undefined;
+  #externalBaseline = 0;
+  /** The worker's own external memory when it became ready. */
+  #startBaseline = 0;
+  /** A wasm or Python task ran since the baseline was taken (see `#rebaseline`). */
+  #ranWasm = false;
+
+  constructor(host: SandboxHost, kind: SandboxKind, memoryMb: number, limits: Limits) {
+    this.memoryMb = memoryMb;
+    this.kind = kind;
+    this.#limits = limits;
+    this.#logMirror = host.logMirror();
+
+    let markReady: () => void = () => {};
+    let failStart: (error: Error) => void = () => {};
+    this.ready = new Promise<void>((resolve, reject) => {
+      markReady = resolve;
+      failStart = reject;
+    });
+    this.ready.catch(() => {}); // observed by whoever awaits it
+    const startTimer = unrefTimer(
+      setTimeout(() => {
+        failStart(new Error(`not ready after ${limits.startupTimeoutMs} ms`));
+        void this.kill(nodeErrorOf('the sandbox worker did not start'));
+      }, limits.startupTimeoutMs),
+    );
+    let markExited: () => void = () => {};
+    this.#exited = new Promise((resolve) => {
+      markExited = resolve;
+    });
+
+    this.#worker = host.spawn(kind, memoryMb, {
+      message: (raw) => {
+        const decoded = SandboxToHost.safeParse(raw);
+        if (!decoded.success) {
+          void this.kill(
+            nodeErrorOf(`the sandbox sent a malformed message: ${decoded.error.message.slice(0, 500)}`),
+          );
+          return;
+        }
+        const message = decoded.data;
+        switch (message.type) {
+          case 'ready':
+            clearTimeout(startTimer);
+            this.#measure()
+              .then((bytes) => {
+                this.#externalBaseline = bytes;
+                this.#startBaseline = bytes;
+              })
+              .catch(() => {})
+              .finally(markReady);
+            break;
+          case 'result':
+            this.#onResult?.(message);
+            break;
+          case 'fatal':
+            void this.kill(nodeErrorOf(`the sandbox failed: ${message.message}`));
+            break;
+        }
+      },
+      crash: (error) => {
+        this.#death ??= error;
+        // A host whose workers outlive their errors (Web Workers) relies on this to end them.
+        void this.kill(error);
+      },
+      exit: () => {
+        clearTimeout(startTimer);
+        this.#alive = false;
+        this.#death ??= nodeErrorOf('the sandbox worker exited unexpectedly');
+        failStart(new Error(this.#death.message));
+        markExited();
+        this.#onExit?.();
+      },
+    });
+  }
+
+  get alive(): boolean {
+    return this.#alive;
+  }
+
+  /** Terminates the worker; a running task ends with `reason`. */
+  async kill(reason: TaskError): Promise<void> {
+    this.#death ??= reason;
+    this.#alive = false;
+    await this.#worker.terminate();
+    await this.#exited;
+  }
+
+  /** Runs one task; the worker must be ready and idle. */
+  async run(request: ExecRequest, signal: AbortSignal | undefined): Promise<ExecResult> {
+    const id = `t${++nextTaskId}`;
+    const message = sandboxMessage(request, id, this.#logMirror);
+    if (typeof message === 'string') return nodeError(message);
+    if (message.type === 'run.wasm' || message.type === 'run.python') {
+      // Pyodide's memory never shrinks: a Python task may use `memoryMb` beyond what is there now.
+      if (message.type === 'run.python') await this.#rebaseline();
+      else this.#ranWasm = true;
+    } else if (this.#ranWasm) {
+      await this.#rebaseline();
+    }
+    if (signal?.aborted) return nodeError('aborted');
+    // A wasm module's memory is capped by its maximum inside the worker; it is external memory
+    // too, so the off-heap watchdog would count it twice (and count the memories of finished
+    // tasks that V8 has not collected yet). The watchdog is for JS ArrayBuffers and Pyodide.
+    const watchMemory = request.runtime !== 'wasm' && this.#worker.externalMemory !== undefined;
+    const started = performance.now();
+    const elapsed = () => performance.now() - started;
+    const memoryLimitBytes = this.#externalBaseline + this.memoryMb * 1024 * 1024;
+    const mirrorLogs = () => (this.#logMirror ? LogMirror.read(this.#logMirror) : '');
+
+    return new Promise<ExecResult>((resolve) => {
+      let settled = false;
+      const cleanup = () => {
+        settled = true;
+        clearTimeout(timer);
+        clearInterval(poll);
+        signal?.removeEventListener('abort', onAbort);
+        this.#onResult = undefined;
+        this.#onExit = undefined;
+      };
+      // Logs of a task that did not report are read from the mirror once its worker is gone.
+      const endWithDeath = () => {
+        if (settled) return;
+        cleanup();
+        const error = this.#death ?? nodeErrorOf('the sandbox worker died');
+        resolve({ ok: false, error, logs: mirrorLogs(), durationMs: elapsed() });
+      };
+      const stop = (reason: TaskError) => {
+        if (settled) return;
+        this.#death ??= reason;
+        this.kill(reason).then(endWithDeath, endWithDeath);
+      };
+      const onAbort = () => stop(nodeErrorOf('aborted'));
+
+      this.#onExit = endWithDeath;
+      this.#onResult = (result) => {
+        if (settled || this.#death) return;
+        if (result.id !== id) {
+          stop(nodeErrorOf(`the sandbox answered task ${result.id} while running ${id}`));
+          return;
+        }
+        cleanup();
+        if (result.retire) void this.kill(nodeErrorOf('the sandbox asked to be replaced'));
+        resolve(toExecResult(result));
+      };
+
+      const timeoutMs = Math.min(Math.max(1, request.timeoutMs), 2 ** 31 - 1);
+      const timer = setTimeout(
+        () => stop({ kind: 'timeout', message: `task exceeded its time limit of ${request.timeoutMs} ms` }),
+        timeoutMs,
+      );
+      let polling = false;
+      const poll = setInterval(() => {
+        if (polling || !watchMemory) return;
+        polling = true;
+        this.#measure()
+          .then((bytes) => {
+            if (bytes > memoryLimitBytes) {
+              stop({
+                kind: 'memory_limit',
+                message: `task exceeded its memory limit of ${this.memoryMb} MB`,
+              });
+            }
+          })
+          .catch(() => {})
+          .finally(() => {
+            polling = false;
+          });
+      }, this.#limits.memoryPollMs);
+      signal?.addEventListener('abort', onAbort, { once: true });
+
+      if (!this.#alive) {
+        endWithDeath();
+        return;
+      }
+      this.#worker.post(message);
+    });
+  }
+
+  #measure(): Promise<number> {
+    return this.#worker.externalMemory?.() ?? Promise.resolve(0);
+  }
+
+  /**
+   * Wasm memories of finished tasks stay in the worker's external memory until V8 collects them,
+   * which a JS task's watchdog would charge to the JS task. So the first JS task after wasm ones
+   * measures from what is there now (never less than the worker's own, taken at start). This errs
+   * on the lenient side by what V8 has yet to collect; the heap limit still holds.
+   */
+  async #rebaseline(): Promise<void> {
+    this.#ranWasm = false;
+    try {
+      this.#externalBaseline = Math.max(this.#startBaseline, await this.#measure());
+    } catch {
+      // The worker is gone; the task will find out.
+    }
+  }
+}
+
+/** The run message for `request`, or why there is none. */
+function sandboxMessage(
+  request: ExecRequest,
+  id: string,
+  logMirror: SharedArrayBuffer | undefined,
+): HostToSandbox | string {
+  let inputJson: string;
+  try {
+    inputJson = JSON.stringify(request.input) ?? 'null';
+  } catch (error) {
+    return `the input is not JSON: ${String(error)}`;
+  }
+  // What every runtime's message carries; JS and Python code travel as text, wasm as bytes.
+  const common = {
+    id,
+    codeCid: request.codeCid,
+    inputJson,
+    seed: request.seed,
+    clock: request.clock,
+    ...(logMirror ? { logMirror } : {}),
+  };
+  const text = () =>
+    typeof request.code === 'string' ? request.code : new TextDecoder().decode(request.code);
+  switch (request.runtime) {
+    case 'wasm':
+      if (typeof request.code === 'string') return 'the code of a wasm task must be bytes';
+      return {
+        type: 'run.wasm',
+        ...common,
+        code: request.code,
+        maxMemoryPages: Math.floor((request.memoryMb * 1024 * 1024) / WASM_PAGE_BYTES),
+      };
+    case 'python':
+      return { type: 'run.python', ...common, code: text() };
+    case 'js':
+      return { type: 'run', ...common, code: text() };
+    default:
+      return `runtime ${request.runtime} has no sandbox`;
+  }
+}
+
+function toExecResult(result: SandboxResult): ExecResult {
+  if (!result.ok) return { ok: false, error: result.error, logs: result.logs, durationMs: result.durationMs };
+  let output: JsonValue;
+  try {
+    output = JSON.parse(result.outputJson) as JsonValue;
+  } catch {
+    return {
+      ok: false,
+      error: nodeErrorOf('the sandbox sent invalid JSON'),
+      logs: result.logs,
+      durationMs: 0,
+    };
+  }
+  return { ok: true, output, logs: result.logs, durationMs: result.durationMs };
+}
+
+export function nodeErrorOf(message: string): TaskError {
+  return { kind: 'node_error', message };
+}
+
+function nodeError(message: string): ExecResult {
+  return { ok: false, error: nodeErrorOf(message), logs: '', durationMs: 0 };
+}
+
+/** Node's timers keep the process alive unless unref'd; a browser's are numbers. */
+function unrefTimer<T>(timer: T): T {
+  (timer as { unref?: () => void }).unref?.();
+  return timer;
+}
+
+/** `promise`, or a rejection as soon as `signal` aborts. */
+function withAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new Error('aborted'));
+    if (signal.aborted) onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
