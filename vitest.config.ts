@@ -1,5 +1,20 @@
 import { cloudflareTest } from '@cloudflare/vitest-plugin';
+import react from '@vitejs/plugin-react';
+import { playwright } from '@vitest/browser-playwright';
 import { defineConfig } from 'vitest/config';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+// Flags that work on a machine with a closed network (see ENVIRONMENT.md).
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-features=WebRtcHideLocalIpsWithMdns',
+];
 
 // Three projects: `unit` (plain Node: protocol, node core, sandboxes), `workers` (inside workerd
 // with the real Durable Objects, R2 and SQLite of wrangler.toml) and `e2e` (real processes:
@@ -19,7 +34,55 @@ export default defineConfig({
             'scripts/**/*.test.ts',
             'templates/**/*.test.ts',
           ],
-          exclude: ['**/*.e2e.test.ts', '**/node_modules/**'],
+          exclude: ['**/*.e2e.test.ts', '**/*.browser.test.ts', '**/node_modules/**'],
+          testTimeout: 30_000,
+        },
+      },
+      {
+        // The browser host of the node (Web Workers) in real headless Chromium (Debian's package).
+        // Dependencies of the worker entries are listed so Vite does not discover them mid-run and reload.
+        // Cross-origin isolation (as the web app serves it): shared memory, so the logs of a task
+        // whose worker was terminated survive (LogMirror).
+        server: {
+          headers: {
+            'Cross-Origin-Opener-Policy': 'same-origin',
+            'Cross-Origin-Embedder-Policy': 'require-corp',
+          },
+        },
+        optimizeDeps: {
+          include: [
+            'pyodide',
+            'ses',
+            'zod',
+            'acorn',
+            '@bjorn3/browser_wasi_shim',
+            'multiformats/bases/base64',
+          ],
+        },
+        test: {
+          name: 'browser',
+          include: ['browser-node/**/*.browser.test.ts'],
+          globalSetup: ['browser-node/src/browser/executors.global-setup.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+          browser: {
+            enabled: true,
+            headless: true,
+            screenshotFailures: false,
+            provider: playwright({
+              launchOptions: { executablePath: CHROMIUM, args: CHROMIUM_ARGS },
+            }),
+            instances: [{ browser: 'chromium' }],
+          },
+        },
+      },
+      {
+        // The web app's components and hooks (jsdom); its end-to-end test is in the e2e project.
+        plugins: [react()],
+        test: {
+          name: 'frontend',
+          environment: 'jsdom',
+          include: ['frontend/src/**/*.test.{ts,tsx}'],
           testTimeout: 30_000,
         },
       },

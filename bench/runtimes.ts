@@ -1,10 +1,15 @@
+import { type ChildProcessByStdio, execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import type { Readable, Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { ConsoleStdout, File, OpenFile, WASI } from '@bjorn3/browser_wasi_shim';
 import type { ExecRequest } from '../browser-node/src/core/executor.ts';
 import { seededUint32 } from '../browser-node/src/core/seeded-random.ts';
 import { ThreadExecutor } from '../browser-node/src/headless/thread-executor.ts';
 import type { JsonValue } from '../protocol/job.ts';
 import { buildTemplates } from '../scripts/build-wasm.ts';
+import { pythonTemplateInputs, pythonTemplateSource } from '../templates/python/run-template.ts';
 import { percentile, table, writeResult } from './report.ts';
 
 // `npm run bench -- runtimes`: what each runtime costs a headless node beside the same code run
@@ -15,7 +20,15 @@ import { percentile, table, writeResult } from './report.ts';
 // - overhead: trivial inputs; cold = the first task of new code (ours also with a fresh worker),
 //   warm = p50 of one task at a time once compiled;
 // - throughput: a CPU-bound template, tasks per second on one thread.
-// (CPython beside Pyodide comes with the Python runtime.)
+// Python: "ours" is Pyodide in a ThreadExecutor Python worker, "native" the machine's CPython
+// (`python3`) in a long-lived process (bench/cpython-runner.py) that gets one JSON task per line on
+// stdin and answers one line on stdout. Its times are round trips from Node through the pipe, the
+// native counterpart of our message round trip to the worker, except "inside the runtime", which
+// is the time spent in the interpreter process: for ours the worker's `durationMs` (the per-task
+// reset, compiling and executing the code, `main`, JSON in and out), for CPython the runner's own
+// count (parsing the line, `main`, JSON out; it executes the code once per new code, not per task).
+// Pyodide's cold start (a new worker loading Pyodide from node_modules, to its first result) is
+// measured on its own, the p50 of a few, beside a new python3 process to its first result.
 
 const WARM_RUNS = 300;
 const THROUGHPUT_TASKS = Number(process.env.BENCH_TASKS ?? 40);
@@ -28,7 +41,7 @@ const cWasm = new Uint8Array(readFileSync(built.cWasm));
 const asWasm = new Uint8Array(readFileSync(built.asWasm));
 
 interface Workload {
-  runtime: 'js' | 'wasm';
+  runtime: 'js' | 'wasm' | 'python';
   code: string | Uint8Array;
   input: (i: number) => JsonValue;
 }
@@ -163,6 +176,183 @@ async function throughput(name: string, w: Workload): Promise<Row> {
   return row(name, 'CPU-bound template, 1 thread', ours, native, 'tasks/s');
 }
 
+// ---- Python: Pyodide beside CPython -------------------------------------------------------------
+
+const COLD_STARTS = 3;
+/** New code in a warm worker is timed a few times (each a different text), as one sample is noisy. */
+const NEW_CODES = 5;
+const [cpythonExecutable, cpythonVersion] = execFileSync(
+  'python3',
+  ['-c', 'import sys; print(sys.executable); print(sys.version.split()[0])'],
+  { encoding: 'utf8' },
+)
+  .trim()
+  .split('\n') as [string, string];
+const cpythonRunner = fileURLToPath(new URL('./cpython-runner.py', import.meta.url));
+const readJson = (path: string) => JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8'));
+const pyodideVersion = (readJson('../node_modules/pyodide/package.json') as { version: string }).version;
+const pyodidePython = (readJson('../node_modules/pyodide/pyodide-lock.json') as { info: { python: string } })
+  .info.python;
+
+/** A CPython process running `cpython-runner.py` (the real executable, not the pyenv shim). */
+class CPython {
+  readonly #child: ChildProcessByStdio<Writable, Readable, null>;
+  readonly #waiting: { resolve: (line: string) => void; reject: (error: Error) => void }[] = [];
+  #buffered = '';
+
+  constructor() {
+    this.#child = spawn(cpythonExecutable, [cpythonRunner], { stdio: ['pipe', 'pipe', 'inherit'] });
+    this.#child.stdout.setEncoding('utf8');
+    this.#child.stdout.on('data', (chunk: string) => {
+      this.#buffered += chunk;
+      for (let end = this.#buffered.indexOf('\n'); end !== -1; end = this.#buffered.indexOf('\n')) {
+        const line = this.#buffered.slice(0, end);
+        this.#buffered = this.#buffered.slice(end + 1);
+        this.#waiting.shift()?.resolve(line);
+      }
+    });
+    this.#child.on('exit', (code) => {
+      for (const w of this.#waiting.splice(0)) w.reject(new Error(`cpython-runner exited with ${code}`));
+    });
+  }
+
+  /** One task; `code` when it is new code. `us`: the time spent in the Python process. */
+  async run(task: {
+    code?: string;
+    input: JsonValue;
+    seed: string;
+  }): Promise<{ us: number; output: JsonValue }> {
+    const line = await new Promise<string>((resolve, reject) => {
+      this.#waiting.push({ resolve, reject });
+      this.#child.stdin.write(`${JSON.stringify(task)}\n`);
+    });
+    const tab = line.indexOf('\t');
+    return { us: Number(line.slice(0, tab)), output: JSON.parse(line.slice(tab + 1)) as JsonValue };
+  }
+
+  async close(): Promise<void> {
+    const exited = once(this.#child, 'exit');
+    this.#child.stdin.end();
+    await exited;
+  }
+}
+
+const pythonExecutor = () => new ThreadExecutor({ threads: 1, prewarm: false, warmMemoryMb: 128 });
+
+async function pythonOk(executor: ThreadExecutor, req: ExecRequest, what: string) {
+  const result = await executor.run(req);
+  if (!result.ok) throw new Error(`${what}: ${JSON.stringify(result.error)}`);
+  return result;
+}
+
+async function pythonOverhead(name: string, w: Workload): Promise<Row[]> {
+  const code = w.code as string;
+  // Cold start: a new worker (Pyodide loaded from node_modules) / a new python3 process.
+  const coldStart: number[] = [];
+  const nativeColdStart: number[] = [];
+  for (let r = 0; r < COLD_STARTS; r++) {
+    const executor = pythonExecutor();
+    let t = now();
+    await pythonOk(executor, request(w, `${name}-start-${r}`, 0), name);
+    coldStart.push(now() - t);
+    await executor.close();
+    t = now();
+    const cpython = new CPython();
+    await cpython.run({ code, input: w.input(0), seed: 'bench:0' });
+    nativeColdStart.push(now() - t);
+    await cpython.close();
+  }
+
+  const executor = pythonExecutor();
+  await pythonOk(executor, request(w, `${name}-a`, 0), name);
+  const newCode = (k: number) => `${code}# ${k}\n`;
+  const coldCode: number[] = [];
+  let t = 0;
+  for (let k = 0; k < NEW_CODES; k++) {
+    t = now();
+    await pythonOk(executor, { ...request(w, `${name}-new-${k}`, 0), code: newCode(k) }, name);
+    coldCode.push(now() - t);
+  }
+  const warm: number[] = [];
+  const warmInside: number[] = [];
+  for (let i = 0; i < WARM_RUNS; i++) {
+    t = now();
+    const result = await executor.run(request(w, `${name}-b`, i));
+    warm.push(now() - t);
+    if (!result.ok) throw new Error(`${name}: ${JSON.stringify(result.error)}`);
+    warmInside.push(result.durationMs);
+  }
+  await executor.close();
+
+  const cpython = new CPython();
+  await cpython.run({ code, input: w.input(0), seed: 'bench:0' });
+  const nativeColdCode: number[] = [];
+  for (let k = 0; k < NEW_CODES; k++) {
+    t = now();
+    await cpython.run({ code: newCode(k), input: w.input(0), seed: 'bench:0' });
+    nativeColdCode.push(now() - t);
+  }
+  const nativeWarm: number[] = [];
+  const nativeInside: number[] = [];
+  for (let i = 0; i < WARM_RUNS; i++) {
+    t = now();
+    const { us } = await cpython.run({ input: w.input(i), seed: `bench:${i}` });
+    nativeWarm.push(now() - t);
+    nativeInside.push(us);
+  }
+  await cpython.close();
+  return [
+    row(
+      name,
+      `cold start: new worker / process, p50 of ${COLD_STARTS}`,
+      percentile(coldStart, 50),
+      percentile(nativeColdStart, 50),
+      'ms',
+    ),
+    row(
+      name,
+      `cold: new code, warm worker, p50 of ${NEW_CODES}`,
+      percentile(coldCode, 50),
+      percentile(nativeColdCode, 50),
+      'ms',
+    ),
+    row(name, 'warm task p50', percentile(warm, 50) * 1000, percentile(nativeWarm, 50) * 1000, 'µs'),
+    row(
+      name,
+      'warm task p50, inside the runtime',
+      percentile(warmInside, 50) * 1000,
+      percentile(nativeInside, 50),
+      'µs',
+    ),
+  ];
+}
+
+async function pythonThroughput(name: string, w: Workload): Promise<Row> {
+  const code = w.code as string;
+  const executor = pythonExecutor();
+  const check = await pythonOk(executor, request(w, name, 0), name);
+  let t = now();
+  for (let i = 0; i < THROUGHPUT_TASKS; i++) await pythonOk(executor, request(w, name, i), name);
+  const ours = THROUGHPUT_TASKS / ((now() - t) / 1000);
+  await executor.close();
+
+  const cpython = new CPython();
+  const same = await cpython.run({ code, input: w.input(0), seed: 'bench:0' });
+  if (JSON.stringify(same.output) !== JSON.stringify(check.output)) {
+    throw new Error(
+      `${name}: CPython output ${JSON.stringify(same.output)} differs from ours ${JSON.stringify(check.output)}`,
+    );
+  }
+  t = now();
+  for (let i = 0; i < THROUGHPUT_TASKS; i++) await cpython.run({ input: w.input(i), seed: `bench:${i}` });
+  const native = THROUGHPUT_TASKS / ((now() - t) / 1000);
+  await cpython.close();
+  return row(name, 'CPU-bound template, 1 thread', ours, native, 'tasks/s');
+}
+
+const piPyInputs = pythonTemplateInputs('monte-carlo-pi');
+const piPySamples = (piPyInputs[0] as { samples: number }).samples;
+
 const rows: Row[] = [
   ...(await overhead('js (x => x)', { runtime: 'js', code: 'export default (x) => x', input: (i) => i })),
   ...(await overhead('wasm C (prime sieve)', {
@@ -190,6 +380,22 @@ const rows: Row[] = [
     code: asWasm,
     input: () => ({ from: 1, to: 200_000 }),
   }),
+  ...(await pythonOverhead('python (main(x): x)', {
+    runtime: 'python',
+    code: 'def main(x):\n    return x\n',
+    input: (i) => i,
+  })),
+  await pythonThroughput(`python monte-carlo-pi (${piPySamples.toExponential().replace('+', '')} samples)`, {
+    runtime: 'python',
+    code: pythonTemplateSource('monte-carlo-pi'),
+    input: (i) => piPyInputs[i % piPyInputs.length]!,
+  }),
 ];
 process.stdout.write(`${table(rows)}\n`);
-process.stderr.write(`wrote ${writeResult('runtimes', { tasksPerThroughputRun: THROUGHPUT_TASKS, rows })}\n`);
+process.stderr.write(
+  `wrote ${writeResult('runtimes', {
+    tasksPerThroughputRun: THROUGHPUT_TASKS,
+    python: { cpython: cpythonVersion, pyodide: pyodideVersion, pyodidePython },
+    rows,
+  })}\n`,
+);

@@ -62,7 +62,26 @@ export type SandboxRunWasm = z.infer<typeof SandboxRunWasm>;
 export const SandboxRunPython = z.object({ ...runBase, type: z.literal('run.python'), code: z.string() });
 export type SandboxRunPython = z.infer<typeof SandboxRunPython>;
 
-export const HostToSandbox = z.discriminatedUnion('type', [SandboxRun, SandboxRunWasm, SandboxRunPython]);
+/**
+ * Sent once, first, by hosts that cannot configure a worker when they start it (a browser's
+ * `new Worker` takes no arguments): where the Python worker loads Pyodide from, and the memory
+ * limit of the worker's tasks. Workers that need nothing from it ignore it.
+ */
+export const SandboxConfigure = z.object({
+  type: z.literal('configure'),
+  /** Absolute URL of Pyodide's files (`pyodide.asm.wasm`, `python_stdlib.zip`, …), ending in `/`. */
+  pyodideUrl: z.url().endsWith('/'),
+  /** The most a task may grow the worker's wasm memory by (Pyodide), in MB. */
+  memoryMb: z.number().int().min(1).max(4096),
+});
+export type SandboxConfigure = z.infer<typeof SandboxConfigure>;
+
+export const HostToSandbox = z.discriminatedUnion('type', [
+  SandboxRun,
+  SandboxRunWasm,
+  SandboxRunPython,
+  SandboxConfigure,
+]);
 export type HostToSandbox = z.infer<typeof HostToSandbox>;
 
 /**

@@ -234,3 +234,17 @@ export class PythonSandbox {
     }
   }
 }
+
+/**
+ * Call once Pyodide is loaded, in every host: closes what is behind Python on the JS side.
+ * Emscripten's `emscripten_run_script` (reachable from ctypes) is `eval`, and a JS object that
+ * Python got hold of anyway must not lead to `Function` through `.constructor`.
+ */
+export function sealJavaScriptBehindPython(): void {
+  globalThis.eval = () => {
+    throw new Error('eval is not available to sandboxed tasks');
+  };
+  for (const fn of [() => {}, async () => {}, function* () {}, async function* () {}]) {
+    Object.defineProperty(Object.getPrototypeOf(fn), 'constructor', { value: undefined });
+  }
+}

@@ -109,8 +109,11 @@ export class LogMirror {
   }
 
   write(text: string, offset: number): void {
-    const { written } = this.#encoder.encodeInto(text, this.#bytes.subarray(offset));
-    this.#header[0] = offset + written;
+    // Browsers refuse `encodeInto` a view of shared memory: encode, then copy. `text` is what the
+    // LogBuffer accepted, so it fits; a cut would only drop the tail of what is mirrored.
+    const encoded = this.#encoder.encode(text).subarray(0, Math.max(0, this.#bytes.length - offset));
+    this.#bytes.set(encoded, offset);
+    this.#header[0] = offset + encoded.length;
   }
 
   setDropped(bytes: number): void {

@@ -1,0 +1,72 @@
+import { base64 } from 'multiformats/bases/base64';
+import type { JsonValue } from '../../../../protocol/job.ts';
+import type { Executor } from '../executor.ts';
+
+/**
+ * The executor test list (`js.ts`, `wasm.ts`, `python.ts`, `isolation.ts` here) is written once
+ * and run against each host: `headless/executors.test.ts` (worker threads under Node) and
+ * `browser/executors.browser.test.ts` (Web Workers in headless Chromium). A host gives the suites
+ * a way to make executors and the compiled test programs, built in Node (clang-14, asc) and, for
+ * the browser, shipped to the page as base64.
+ */
+export interface ExecutorTestContext {
+  host: 'node' | 'browser';
+  /** A new executor with `capacity` workers; the suite closes it. */
+  create(options: { capacity: number; warmMemoryMb: number; prewarm: boolean }): Executor;
+  /** The built programs; called in `beforeAll`, after the host's own set-up. */
+  fixtures(): ExecutorFixtures;
+}
+
+export interface ExecutorFixtures {
+  /** The C template (clang-14 + wasi-libc) and the AssemblyScript template (asc), as WASI modules. */
+  templates: { c: Uint8Array; as: Uint8Array };
+  /** Test programs from `headless/wasm-fixtures/` (see `WasmFixtures`). */
+  wasm: Record<WasmFixtureName, Uint8Array>;
+  /** The C template compiled natively and run on `primeSieveInputs`: `[input, output]` pairs. */
+  primeSieveNative: [JsonValue, JsonValue][];
+}
+
+export type WasmFixtureName =
+  | 'abuse'
+  | 'socketImport'
+  | 'hostImport'
+  | 'reactor'
+  | 'hugeInitialMemory'
+  | 'bigMaximumMemory';
+
+/** Inputs of the C template compared with the native build. */
+export const primeSieveInputs: JsonValue[] = [
+  { lo: 0, hi: 2 },
+  { lo: 0, hi: 1_000_000 },
+  { lo: 65_530, hi: 65_560 }, // across a segment boundary
+  { lo: 999_000_000, hi: 1_000_000_000 },
+  { lo: 4_294_967_000, hi: 4_294_968_000 }, // past 2^32: 64-bit arithmetic in wasm32
+  { lo: 10, hi: 10 },
+];
+
+/** Fixtures as text, to cross from Node to a browser page (vitest `provide`/`inject`). */
+export function encodeFixtures(fixtures: ExecutorFixtures): string {
+  const bytes = (b: Uint8Array) => base64.baseEncode(b);
+  return JSON.stringify({
+    templates: { c: bytes(fixtures.templates.c), as: bytes(fixtures.templates.as) },
+    wasm: Object.fromEntries(Object.entries(fixtures.wasm).map(([name, b]) => [name, bytes(b)])),
+    primeSieveNative: fixtures.primeSieveNative,
+  });
+}
+
+export function decodeFixtures(text: string): ExecutorFixtures {
+  const raw = JSON.parse(text) as {
+    templates: { c: string; as: string };
+    wasm: Record<WasmFixtureName, string>;
+    primeSieveNative: [JsonValue, JsonValue][];
+  };
+  const bytes = (s: string) => base64.baseDecode(s);
+  return {
+    templates: { c: bytes(raw.templates.c), as: bytes(raw.templates.as) },
+    wasm: Object.fromEntries(Object.entries(raw.wasm).map(([name, s]) => [name, bytes(s)])) as Record<
+      WasmFixtureName,
+      Uint8Array
+    >,
+    primeSieveNative: raw.primeSieveNative,
+  };
+}
