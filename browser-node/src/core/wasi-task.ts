@@ -1,6 +1,13 @@
 import { Fd, WASI, wasi } from '@bjorn3/browser_wasi_shim';
 import { seededUint32 } from './seeded-random.ts';
 
+/**
+ * The version of @bjorn3/browser_wasi_shim this code is written against, for runtime fingerprints.
+ * The package's `exports` hide its package.json from bundlers and `import`, so it is a constant,
+ * and `wasi-task.test.ts` fails when it differs from the installed package.
+ */
+export const WASI_SHIM_VERSION = '0.4.2';
+
 /** The WASI module name a WebAssembly function may import from (WASI preview 1). */
 export const WASI_MODULE = 'wasi_snapshot_preview1';
 

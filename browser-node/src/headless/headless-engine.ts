@@ -1,32 +1,21 @@
-import { readFileSync } from 'node:fs';
 import { arch, platform } from 'node:os';
+import { version as pyodideVersion } from 'pyodide';
 import type { RuntimeFingerprint } from '../../../protocol/index.ts';
+import { WASI_SHIM_VERSION } from '../core/wasi-task.ts';
 
 /**
- * The engine facts of a headless node, for its runtime fingerprint. The WASI host's version is
- * read from the installed package (its `exports` hide `package.json` from `import`), so it follows
- * upgrades without a constant to forget.
+ * The engine facts of a headless node, for its runtime fingerprint: Node and V8 versions, the
+ * platform, Pyodide's version and the WASI shim's.
  */
 export function headlessEngine(): RuntimeFingerprint['engine'] {
   const engine: RuntimeFingerprint['engine'] = {
     name: 'node',
     version: process.versions.node,
     v8: process.versions.v8,
+    pyodide: pyodideVersion,
+    wasiHost: `@bjorn3/browser_wasi_shim@${WASI_SHIM_VERSION}`,
     platform: platform(),
     arch: arch(),
   };
-  const wasi = wasiShimVersion();
-  if (wasi) engine.wasiHost = `@bjorn3/browser_wasi_shim@${wasi}`;
   return engine;
-}
-
-function wasiShimVersion(): string | undefined {
-  try {
-    // …/node_modules/@bjorn3/browser_wasi_shim/dist/index.js → …/browser_wasi_shim/package.json
-    const entry = import.meta.resolve('@bjorn3/browser_wasi_shim');
-    const pkg = JSON.parse(readFileSync(new URL('../package.json', entry), 'utf8')) as { version?: unknown };
-    return typeof pkg.version === 'string' ? pkg.version : undefined;
-  } catch {
-    return undefined;
-  }
 }
