@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -114,11 +114,20 @@ export interface ApiServer {
  * with state in a fresh temporary folder unless `persistTo` is given.
  */
 export async function startApi(
-  options: { port?: number; persistTo?: string; echo?: string; secret?: string } = {},
+  options: {
+    port?: number;
+    persistTo?: string;
+    echo?: string;
+    secret?: string;
+    /** Worker vars (`--var NAME:VALUE`), e.g. `chainVars(anvil)` for the web app's chain. */
+    vars?: Record<string, string>;
+  } = {},
 ): Promise<ApiServer> {
   const port = options.port ?? (await freePort());
   const inspector = await freePort();
   const state = options.persistTo ?? mkdtempSync(join(tmpdir(), 'monadmesh-state-'));
+  // wrangler refuses to start when the static assets folder is missing (the web app not built).
+  mkdirSync(join(ROOT, 'frontend/dist'), { recursive: true });
   const proc = startProcess(
     process.execPath,
     [
@@ -135,6 +144,7 @@ export async function startApi(
       '--show-interactive-dev-session=false',
       '--var',
       `SESSION_SECRET:${options.secret ?? 'local-dev-secret-not-for-production'}`,
+      ...Object.entries(options.vars ?? {}).flatMap(([name, value]) => ['--var', `${name}:${value}`]),
     ],
     {
       ...(options.echo ? { echo: options.echo } : {}),
@@ -179,4 +189,78 @@ export async function startNode(
   const proc = startProcess(process.execPath, args, options.echo ? { echo: options.echo } : {});
   await proc.waitFor(/connected to /, 60_000);
   return proc;
+}
+
+export interface Anvil {
+  /** JSON-RPC URL on loopback. */
+  rpcUrl: string;
+  port: number;
+  chainId: number;
+  proc: Proc;
+  stop(): Promise<void>;
+}
+
+/**
+ * A local EVM chain (Foundry's anvil) with its ten well-known dev accounts (10,000 ETH each; the
+ * first two keys are `DEV_PRIVATE_KEYS`). Anvil answers CORS requests, so the web app's faucet
+ * can call `anvil_setBalance` on it from the page.
+ */
+export async function startAnvil(
+  options: { port?: number; chainId?: number; echo?: string } = {},
+): Promise<Anvil> {
+  const port = options.port ?? (await freePort());
+  const chainId = options.chainId ?? 31337;
+  const proc = startProcess(
+    join(ROOT, 'node_modules/.bin/anvil'),
+    ['--host', '127.0.0.1', '--port', String(port), '--chain-id', String(chainId)],
+    options.echo ? { echo: options.echo } : {},
+  );
+  await proc.waitFor(/Listening on/, 30_000);
+  return { rpcUrl: `http://127.0.0.1:${port}`, port, chainId, proc, stop: () => proc.stop() };
+}
+
+/** The Worker vars that point the web app at a local anvil, with the dev faucet on. */
+export function chainVars(anvil: Pick<Anvil, 'rpcUrl' | 'chainId'>): Record<string, string> {
+  return {
+    CHAIN_ID: String(anvil.chainId),
+    CHAIN_NAME: 'Anvil (local)',
+    RPC_URL: anvil.rpcUrl,
+    FAUCET: 'true',
+  };
+}
+
+/**
+ * Build the web app (frontend/ → frontend/dist) with Vite, in this process. With `watch`, keeps
+ * rebuilding on changes (wrangler dev serves the new files at once) until `close()`.
+ */
+export async function buildWebApp(
+  options: { watch?: boolean; logLevel?: 'info' | 'warn' | 'error' | 'silent' } = {},
+): Promise<{ close(): Promise<void> }> {
+  const { build } = await import('vite');
+  // Vite takes React's build flavour from NODE_ENV, which vitest sets to "test": force production.
+  const nodeEnv = process.env.NODE_ENV;
+  process.env.NODE_ENV = 'production';
+  const result = await build({
+    configFile: join(ROOT, 'frontend/vite.config.ts'),
+    mode: 'production',
+    logLevel: options.logLevel ?? 'warn',
+    ...(options.watch ? { build: { watch: {} } } : {}),
+  }).finally(() => {
+    if (!options.watch) process.env.NODE_ENV = nodeEnv;
+  });
+  const watcher = 'close' in result && typeof result.close === 'function' ? result : undefined;
+  if (watcher && 'on' in watcher) {
+    // With watch, build() returns before the first build ends; wait for it (a failed first build
+    // is reported and the watcher keeps going, so fixing the file recovers).
+    await new Promise<void>((resolve) => {
+      (watcher as unknown as { on(e: 'event', f: (ev: { code: string; error?: Error }) => void): void }).on(
+        'event',
+        (ev) => {
+          if (ev.code === 'ERROR') process.stderr.write(`[web] build failed: ${ev.error?.message}\n`);
+          if (ev.code === 'END' || ev.code === 'ERROR') resolve();
+        },
+      );
+    });
+  }
+  return { close: async () => void (await watcher?.close()) };
 }

@@ -4,13 +4,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from './local-mesh.ts';
 
-// `npm test`: types and lint, every vitest project (unit, workers, e2e), then the production
+// `npm test`: types and lint, the web app's build, every vitest project (unit, workers, e2e,
+// browser, frontend), then the production
 // bundle of the Worker (`wrangler deploy --dry-run`), so what passes here also deploys.
 const report = join(mkdtempSync(join(tmpdir(), 'monadmesh-test-')), 'vitest.json');
 const bin = (name: string) => join(ROOT, 'node_modules', name);
 const steps: [string, string[]][] = [
   ['typecheck', [bin('typescript/bin/tsc'), '-p', '.']],
   ['lint', [bin('@biomejs/biome/bin/biome'), 'check', '.']],
+  // The Worker serves the web app as static assets: workerd (tests, wrangler) needs the build.
+  [
+    'web app build',
+    [bin('vite/bin/vite.js'), 'build', '--config', 'frontend/vite.config.ts', '--logLevel', 'warn'],
+  ],
   [
     'tests',
     [bin('vitest/vitest.mjs'), 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`],

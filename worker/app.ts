@@ -4,6 +4,7 @@ import type { AppEnv } from './app-env.ts';
 import { toErrorResponse } from './errors.ts';
 import { auth } from './routes/auth.ts';
 import { blobs } from './routes/blobs.ts';
+import { config } from './routes/config.ts';
 import { jobs } from './routes/jobs.ts';
 import { mesh } from './routes/mesh.ts';
 import { validationHook } from './validation.ts';
@@ -35,6 +36,7 @@ app.openapi(
 );
 app.route('/', auth);
 app.route('/', blobs);
+app.route('/', config);
 app.route('/', jobs);
 app.route('/', mesh);
 

@@ -1,0 +1,270 @@
+import { useEffect, useMemo, useRef, useState } from 'react';
+import { useNavigate } from 'react-router';
+import { isWasm, type JsonValue } from '../../../protocol/index.ts';
+import { reportIfUnauthorized, useSession } from '../api/session.tsx';
+import { PreviewPanel, type PreviewState } from '../preview/preview-panel.tsx';
+import { runPreview } from '../preview/run-preview.ts';
+import { describeError } from '../ui/status.tsx';
+import { Tabs } from '../ui/tabs.tsx';
+import { compileAssemblyScript } from './assemblyscript.ts';
+import { CodeEditor } from './code-editor.tsx';
+import { InputsPanel, type InputsState, sourceOf } from './inputs-panel.tsx';
+import { defaultOptions, type JobOptions, OptionsPanel } from './options-panel.tsx';
+import { parseInputs } from './parse-inputs.ts';
+import { type EditorRuntime, MONACO_LANGUAGE, RUNTIME_LABELS, templatesFor } from './templates.ts';
+
+const RUNTIMES: EditorRuntime[] = ['python', 'js', 'wasm'];
+const PREVIEW_INPUTS = 5;
+
+const first = (runtime: EditorRuntime) => templatesFor(runtime)[0]!;
+
+/** Write a function, give inputs and options, preview it in this tab, and submit it as a job. */
+export function EditorPage() {
+  const { client, session } = useSession();
+  const navigate = useNavigate();
+  const [runtime, setRuntime] = useState<EditorRuntime>('python');
+  const [code, setCode] = useState<Record<EditorRuntime, string>>(() => ({
+    js: first('js').code,
+    python: first('python').code,
+    wasm: first('wasm').code,
+  }));
+  const [templateId, setTemplateId] = useState<Record<EditorRuntime, string>>(() => ({
+    js: first('js').id,
+    python: first('python').id,
+    wasm: first('wasm').id,
+  }));
+  const [wasmSource, setWasmSource] = useState<'assemblyscript' | 'upload'>('assemblyscript');
+  const [upload, setUpload] = useState<{ name: string; bytes: Uint8Array } | undefined>();
+  const [inputs, setInputs] = useState<InputsState>(() => ({
+    mode: 'json',
+    json: first('python').inputs,
+    jsonl: undefined,
+    range: { start: 0, end: 10, step: 1, inclusive: false },
+  }));
+  const [options, setOptions] = useState<JobOptions>(defaultOptions);
+  const [previewState, setPreviewState] = useState<PreviewState>({ status: 'idle' });
+  const [busy, setBusy] = useState<'compiling' | 'previewing' | 'submitting' | undefined>();
+  const [error, setError] = useState<{ title: string; message: string } | undefined>();
+  const previewAbort = useRef<AbortController | undefined>(undefined);
+  // Leaving the page stops a preview that is still running (its workers are terminated).
+  useEffect(() => () => previewAbort.current?.abort(), []);
+
+  // Parsed once per change of the inputs (a file may hold 100,000 lines), not once per render.
+  const parsed = useMemo(() => {
+    const source = sourceOf(inputs);
+    return source ? parseInputs(source) : undefined;
+  }, [inputs]);
+
+  const chooseTemplate = (id: string) => {
+    const t = templatesFor(runtime).find((x) => x.id === id);
+    if (!t) return;
+    setTemplateId({ ...templateId, [runtime]: id });
+    setCode({ ...code, [runtime]: t.code });
+    setInputs({ ...inputs, mode: 'json', json: t.inputs });
+  };
+
+  const switchRuntime = (next: EditorRuntime) => {
+    setRuntime(next);
+    setPreviewState({ status: 'idle' });
+    setError(undefined);
+    const t = templatesFor(next).find((x) => x.id === templateId[next]);
+    if (t && inputs.mode === 'json') setInputs({ ...inputs, json: t.inputs });
+  };
+
+  /** The code to run: source text, or a module compiled from AssemblyScript or uploaded. */
+  const buildCode = async (): Promise<string | Uint8Array | undefined> => {
+    if (runtime !== 'wasm') return code[runtime];
+    if (wasmSource === 'upload') {
+      if (!upload) {
+        setError({ title: 'No module', message: 'Choose a .wasm file (a WASI command module) first.' });
+        return undefined;
+      }
+      return upload.bytes;
+    }
+    setBusy('compiling');
+    const compiled = await compileAssemblyScript(code.wasm);
+    if (!compiled.ok) {
+      setError({ title: 'AssemblyScript did not compile', message: compiled.error });
+      return undefined;
+    }
+    return compiled.wasm;
+  };
+
+  const inputsOrError = (): JsonValue[] | undefined => {
+    if (parsed?.ok) return parsed.inputs;
+    setError({
+      title: 'The inputs are not ready',
+      message: parsed ? parsed.error : 'Choose a JSON-lines file.',
+    });
+    return undefined;
+  };
+
+  const onPreview = async () => {
+    setError(undefined);
+    const list = inputsOrError();
+    if (!list) return;
+    previewAbort.current?.abort();
+    const abort = new AbortController();
+    previewAbort.current = abort;
+    try {
+      const built = await buildCode();
+      if (!built) return;
+      setBusy('previewing');
+      setPreviewState({ status: 'running' });
+      const tasks = await runPreview(
+        {
+          runtime,
+          code: built,
+          inputs: list.slice(0, PREVIEW_INPUTS),
+          timeoutMs: options.timeoutMs,
+          memoryMb: options.memoryMb,
+        },
+        { maxInputs: PREVIEW_INPUTS, signal: abort.signal },
+      );
+      if (!abort.signal.aborted) setPreviewState({ status: 'done', tasks });
+    } catch (e) {
+      if (!abort.signal.aborted) setPreviewState({ status: 'error', error: e });
+    } finally {
+      setBusy(undefined);
+    }
+  };
+
+  const onSubmit = async () => {
+    setError(undefined);
+    if (!client) {
+      setError({ title: 'Not signed in', message: 'Connect your wallet and sign in to submit a job.' });
+      return;
+    }
+    const list = inputsOrError();
+    if (!list) return;
+    try {
+      const built = await buildCode();
+      if (!built) return;
+      if (typeof built !== 'string' && !isWasm(built)) {
+        setError({
+          title: 'Not a WebAssembly module',
+          message: 'The file does not start with the \\0asm header.',
+        });
+        return;
+      }
+      setBusy('submitting');
+      const job = await client.map(built, list, {
+        runtime,
+        timeoutMs: options.timeoutMs,
+        memoryMb: options.memoryMb,
+        maxAttempts: options.maxAttempts,
+        ...(options.label.trim() ? { label: options.label.trim() } : {}),
+      });
+      navigate(`/jobs/${job.id}`);
+    } catch (e) {
+      reportIfUnauthorized(e);
+      setError({ title: 'The job was not accepted', message: describeError(e) });
+    } finally {
+      setBusy(undefined);
+    }
+  };
+
+  const templates = templatesFor(runtime);
+  return (
+    <div className="editor-page">
+      <h1 className="visually-hidden">New job</h1>
+      <section className="editor-column" aria-label="Code">
+        <div className="toolbar">
+          <Tabs
+            label="Runtime"
+            tabs={RUNTIMES.map((r) => [r, RUNTIME_LABELS[r]] as const)}
+            value={runtime}
+            onChange={switchRuntime}
+          />
+          {runtime === 'wasm' ? (
+            <label>
+              Source
+              <select
+                value={wasmSource}
+                onChange={(e) => setWasmSource(e.target.value as 'assemblyscript' | 'upload')}
+              >
+                <option value="assemblyscript">AssemblyScript (compiled here)</option>
+                <option value="upload">Upload a .wasm file</option>
+              </select>
+            </label>
+          ) : null}
+          {runtime !== 'wasm' || wasmSource === 'assemblyscript' ? (
+            <label>
+              Template
+              <select value={templateId[runtime]} onChange={(e) => chooseTemplate(e.target.value)}>
+                {templates.map((t) => (
+                  <option key={t.id} value={t.id}>
+                    {t.name}
+                  </option>
+                ))}
+              </select>
+            </label>
+          ) : null}
+        </div>
+        <p className="hint">{CONTRACT[runtime]}</p>
+        {runtime === 'wasm' && wasmSource === 'upload' ? (
+          <div className="panel upload">
+            <label>
+              WASI command module (.wasm)
+              <input
+                type="file"
+                accept=".wasm,application/wasm"
+                onChange={async (e) => {
+                  const file = e.target.files?.[0];
+                  if (file) setUpload({ name: file.name, bytes: new Uint8Array(await file.arrayBuffer()) });
+                }}
+              />
+            </label>
+            <p className="muted" role="status">
+              {upload
+                ? `${upload.name}: ${upload.bytes.byteLength.toLocaleString()} bytes${isWasm(upload.bytes) ? '' : ' (not a WebAssembly module!)'}`
+                : 'No file chosen.'}
+            </p>
+          </div>
+        ) : (
+          <CodeEditor
+            key={runtime}
+            label={`${RUNTIME_LABELS[runtime]} code`}
+            language={MONACO_LANGUAGE[runtime]}
+            value={code[runtime]}
+            onChange={(v) => setCode((c) => ({ ...c, [runtime]: v }))}
+          />
+        )}
+      </section>
+      <section className="side-column" aria-label="Inputs and options">
+        <InputsPanel state={inputs} onChange={setInputs} parsed={parsed} />
+        <OptionsPanel runtime={runtime} options={options} onChange={setOptions} />
+        <div className="actions">
+          <button
+            type="button"
+            onClick={onPreview}
+            disabled={Boolean(busy)}
+            title={`Run on the first ${PREVIEW_INPUTS} inputs in this tab, before submitting`}
+          >
+            {busy === 'previewing' ? 'Previewing…' : `Preview (first ${PREVIEW_INPUTS} inputs)`}
+          </button>
+          <button type="button" className="primary" onClick={onSubmit} disabled={Boolean(busy)}>
+            {busy === 'submitting' ? 'Submitting…' : 'Submit job'}
+          </button>
+        </div>
+        <p className="muted" role="status">
+          {busy === 'compiling' ? 'Compiling AssemblyScript…' : null}
+          {!session ? 'Sign in with your wallet to submit; preview works without signing in.' : null}
+        </p>
+        {error ? (
+          <div className="status status-error" role="alert">
+            <strong>{error.title}</strong>
+            <pre>{error.message}</pre>
+          </div>
+        ) : null}
+        <PreviewPanel state={previewState} />
+      </section>
+    </div>
+  );
+}
+
+const CONTRACT: Record<EditorRuntime, string> = {
+  python: 'Define main(input): it gets one JSON input and returns a JSON value. print() goes to the logs.',
+  js: 'export default a function (input) => output (may be async). console.log goes to the logs.',
+  wasm: 'A WASI command: read the input JSON on stdin, write the output JSON on stdout; stderr is the log.',
+};

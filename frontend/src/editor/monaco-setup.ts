@@ -1,0 +1,19 @@
+import { loader } from '@monaco-editor/react';
+import * as monaco from 'monaco-editor';
+import EditorWorker from 'monaco-editor/editor/editor.worker.js?worker';
+import TsWorker from 'monaco-editor/language/typescript/ts.worker.js?worker';
+
+// Monaco from our own bundle, never from a CDN (@monaco-editor/react's default). Its language
+// workers are bundled too: the TypeScript worker serves JavaScript and AssemblyScript, the
+// plain editor worker everything else (Python has no worker).
+self.MonacoEnvironment = {
+  getWorker(_workerId: string, label: string) {
+    return label === 'typescript' || label === 'javascript' ? new TsWorker() : new EditorWorker();
+  },
+};
+loader.config({ monaco });
+
+// AssemblyScript types (i32, u64, process, String.UTF8…) are not TypeScript's: no red squiggles for them.
+monaco.typescript.typescriptDefaults.setDiagnosticsOptions({ noSemanticValidation: true });
+
+export { monaco };

@@ -1,0 +1,80 @@
+import { useQuery } from '@tanstack/react-query';
+import type { FetchPage } from '../api/results.ts';
+import { formatDuration } from '../ui/format.ts';
+import { ErrorBox, Loading } from '../ui/status.tsx';
+import type { TaskView } from './watch-state.ts';
+
+/**
+ * Everything known about one task: the live view (state, attempts, node, error) and, from the
+ * results endpoint, its output, logs and why it waits. Refetched when its live state changes.
+ */
+export function TaskDetail({
+  jobId,
+  index,
+  live,
+  fetchPage,
+  jobWaiting,
+}: {
+  jobId: string;
+  index: number;
+  live: TaskView | undefined;
+  fetchPage: FetchPage;
+  jobWaiting: string | undefined;
+}) {
+  const result = useQuery({
+    queryKey: ['task', jobId, index, live?.state, live?.attempts],
+    queryFn: async () => (await fetchPage(index, 1)).results[0],
+  });
+  const r = result.data;
+  const state = live?.state ?? r?.state;
+  const error = r?.error ?? live?.error;
+  const waiting = r?.waiting ?? live?.reason ?? (state === 'pending' ? jobWaiting : undefined);
+  return (
+    <section className="panel task-detail" aria-label={`Task ${index}`} aria-live="polite">
+      <h3>
+        Task {index} <span className={`badge badge-${state}`}>{state === 'leased' ? 'running' : state}</span>
+      </h3>
+      <dl className="facts">
+        <div>
+          <dt>Attempts</dt>
+          <dd>{r?.attempts ?? live?.attempts ?? 0}</dd>
+        </div>
+        <div>
+          <dt>Node</dt>
+          <dd>{r?.nodeId ?? live?.nodeId ?? '–'}</dd>
+        </div>
+        <div>
+          <dt>Duration</dt>
+          <dd>{formatDuration(r?.durationMs ?? live?.durationMs)}</dd>
+        </div>
+      </dl>
+      {waiting && state === 'pending' ? (
+        <p className="waiting">
+          <strong>Waiting:</strong> {waiting}
+        </p>
+      ) : null}
+      {result.isPending ? <Loading>Loading the task…</Loading> : null}
+      {result.isError ? <ErrorBox title="The task could not be loaded" error={result.error} /> : null}
+      {error ? (
+        <div className="task-error" role="alert">
+          <strong className="error-message">
+            {error.kind}: {error.message}
+          </strong>
+          {error.stack ? <pre>{error.stack}</pre> : null}
+        </div>
+      ) : null}
+      {r?.output !== undefined ? (
+        <>
+          <h4>Output</h4>
+          <pre className="output">{JSON.stringify(r.output, null, 2)}</pre>
+        </>
+      ) : null}
+      {r?.logs ? (
+        <>
+          <h4>Logs</h4>
+          <pre className="logs">{r.logs}</pre>
+        </>
+      ) : null}
+    </section>
+  );
+}

@@ -1,0 +1,91 @@
+import { createReadStream, existsSync } from 'node:fs';
+import { copyFile, mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import react from '@vitejs/plugin-react';
+import { createLogger, defineConfig, type Plugin } from 'vite';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..');
+const pyodideDir = join(root, 'node_modules/pyodide');
+
+/** The Pyodide files a browser sandbox loads (names differ between releases: copy those that exist). */
+const PYODIDE_FILES = [
+  'pyodide.mjs',
+  'pyodide.js',
+  'pyodide.asm.js',
+  'pyodide.asm.mjs',
+  'pyodide.asm.wasm',
+  'python_stdlib.zip',
+  'pyodide-lock.json',
+];
+
+const mime: Record<string, string> = {
+  '.mjs': 'text/javascript',
+  '.js': 'text/javascript',
+  '.wasm': 'application/wasm',
+  '.zip': 'application/zip',
+  '.json': 'application/json',
+};
+
+/**
+ * Pyodide must come from our own origin (no CDN): copy its files to `/pyodide/` of the build, and
+ * serve them from node_modules under `vite dev`. Copied after the bundle is written rather than
+ * emitted through Rollup, so ~15 MB of binaries never pass through the bundler.
+ */
+function pyodideAssets(): Plugin {
+  let outDir = '';
+  return {
+    name: 'monadmesh-pyodide-assets',
+    configResolved(config) {
+      outDir = config.build.outDir;
+    },
+    configureServer(server) {
+      server.middlewares.use('/pyodide/', (req, res, next) => {
+        const name = (req.url ?? '').split('?')[0]!.replace(/^\//, '');
+        if (!PYODIDE_FILES.includes(name) || !existsSync(join(pyodideDir, name))) return next();
+        const ext = name.slice(name.lastIndexOf('.'));
+        res.setHeader('content-type', mime[ext] ?? 'application/octet-stream');
+        createReadStream(join(pyodideDir, name)).pipe(res);
+      });
+    },
+    async writeBundle() {
+      await mkdir(join(outDir, 'pyodide'), { recursive: true });
+      for (const name of PYODIDE_FILES) {
+        if (existsSync(join(pyodideDir, name)))
+          await copyFile(join(pyodideDir, name), join(outDir, 'pyodide', name));
+      }
+    },
+  };
+}
+
+// Pyodide, Binaryen (the AssemblyScript compiler) and ox import Node built-ins on code paths
+// that only run under Node; Vite warns about each one on every build. Nothing else is hidden.
+const logger = createLogger();
+const warn = logger.warn.bind(logger);
+logger.warn = (message, options) => {
+  if (!/has been externalized for browser compatibility/.test(message)) warn(message, options);
+};
+
+/** The web app: root `frontend/`, built to `frontend/dist`, served by the Worker as static assets. */
+export default defineConfig({
+  root: here,
+  base: '/',
+  customLogger: logger,
+  plugins: [react(), pyodideAssets()],
+  server: {
+    // The app imports protocol/, client/ and templates/ from the repository root.
+    fs: { allow: [root] },
+    // `npm run dev:web` (hot reload) talks to the API of `npm run dev`, as one origin.
+    proxy: { '/api': { target: process.env.MONADMESH_API ?? 'http://127.0.0.1:8787', ws: true } },
+  },
+  worker: { format: 'es' },
+  build: {
+    outDir: join(here, 'dist'),
+    emptyOutDir: true,
+    target: 'es2022',
+    // Monaco and the AssemblyScript compiler are large by nature; they load lazily.
+    chunkSizeWarningLimit: 16_000,
+    reportCompressedSize: false,
+  },
+});

@@ -1,0 +1,38 @@
+import { describe, expect, test } from 'vitest';
+import { AppConfig } from '../../protocol/config.ts';
+import { appConfigFrom } from '../../worker/routes/config.ts';
+import { api } from './helpers.ts';
+
+describe('config', () => {
+  test('default: Monad testnet from wrangler.toml, no faucet, decodes with AppConfig', async () => {
+    const res = await api('/config');
+    expect(res.status).toBe(200);
+    const body = AppConfig.parse(await res.json());
+    expect(body).toEqual({
+      chainId: 10143,
+      chainName: 'Monad Testnet',
+      rpcUrl: 'https://testnet-rpc.monad.xyz',
+      faucet: false,
+    });
+  });
+
+  test('behavior: local development vars give anvil and the faucet', () => {
+    expect(
+      appConfigFrom({
+        CHAIN_ID: '31337',
+        CHAIN_NAME: 'Anvil (local)',
+        RPC_URL: 'http://127.0.0.1:8545',
+        FAUCET: 'true',
+      }),
+    ).toEqual({ chainId: 31337, chainName: 'Anvil (local)', rpcUrl: 'http://127.0.0.1:8545', faucet: true });
+  });
+
+  test('behavior: a malformed chain id falls back to Monad testnet; only "true" enables the faucet', () => {
+    expect(appConfigFrom({ CHAIN_ID: 'abc', FAUCET: '1' })).toMatchObject({ chainId: 10143, faucet: false });
+  });
+
+  test('default: listed in the OpenAPI document', async () => {
+    const doc = (await (await api('/openapi.json')).json()) as { paths: Record<string, unknown> };
+    expect(doc.paths).toHaveProperty(['/api/v1/config']);
+  });
+});
