@@ -6,6 +6,7 @@ import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { DEV_PRIVATE_KEYS } from '../../client/sign-in.ts';
 import { TaskResult } from '../../protocol/index.ts';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../../scripts/chromium.ts';
 import {
   type Anvil,
   type ApiServer,
@@ -156,19 +157,7 @@ beforeAll(async () => {
   [anvil] = await Promise.all([startAnvil(), buildWebApp({ logLevel: 'error' })]);
   api = await startApi({ vars: chainVars(anvil) });
   node = await startNode(api.url, { capacity: 2 });
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
   const context = await browser.newContext({
     viewport: { width: 1400, height: 1000 },
     acceptDownloads: true,

@@ -1,5 +1,4 @@
 import type { Runtime } from '../../../protocol/job.ts';
-import type { ExecRequest, ExecResult, Executor } from '../core/executor.ts';
 import {
   type HostWorker,
   type HostWorkerEvents,
@@ -43,34 +42,15 @@ export interface WebWorkerExecutorOptions {
  * const result = await executor.run({ runtime: 'python', code: 'def main(x):\n    return x * 2',
  *   codeCid, input: 21, timeoutMs: 5000, memoryMb: 64, seed: 's', clock: Date.now() });
  */
-export class WebWorkerExecutor implements Executor {
-  readonly #pool: SandboxPool;
-
+export class WebWorkerExecutor extends SandboxPool {
   constructor(options: WebWorkerExecutorOptions = {}) {
-    const pyodideUrl = new URL(options.pyodideUrl ?? '/pyodide/', globalThis.location?.href).href;
-    this.#pool = new SandboxPool(new WebWorkerHost(pyodideUrl), {
+    super(new WebWorkerHost(new URL(options.pyodideUrl ?? '/pyodide/', globalThis.location?.href).href), {
+      ...options,
       capacity: options.workers ?? Math.max(1, (globalThis.navigator?.hardwareConcurrency ?? 2) - 1),
       runtimes: options.runtimes ?? ['js', 'wasm', 'python'],
       prewarm: options.prewarm ?? false,
       startupTimeoutMs: options.startupTimeoutMs ?? 60_000,
-      ...(options.warmMemoryMb !== undefined ? { warmMemoryMb: options.warmMemoryMb } : {}),
     });
-  }
-
-  get runtimes() {
-    return this.#pool.runtimes;
-  }
-
-  get capacity() {
-    return this.#pool.capacity;
-  }
-
-  run(request: ExecRequest, signal?: AbortSignal): Promise<ExecResult> {
-    return this.#pool.run(request, signal);
-  }
-
-  close(): Promise<void> {
-    return this.#pool.close();
   }
 }
 

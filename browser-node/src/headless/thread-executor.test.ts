@@ -1,46 +1,15 @@
 import { afterAll, describe, expect, test } from 'vitest';
 import type { JsonValue } from '../../../protocol/job.ts';
-import type { ExecRequest, ExecResult } from '../core/executor.ts';
+import type { ExecRequest } from '../core/executor.ts';
+import { expectError, expectOk, taskRequest } from '../core/executor-tests/expect.ts';
 import { ThreadExecutor } from './thread-executor.ts';
 
 // One pool for the whole file: workers stay warm, as they do in a node.
 const executor = new ThreadExecutor({ threads: 2, warmMemoryMb: 64 });
 afterAll(() => executor.close());
 
-let cid = 0;
-function request(code: string, input: JsonValue = null, overrides: Partial<ExecRequest> = {}): ExecRequest {
-  return {
-    runtime: 'js',
-    code,
-    codeCid: `code-${++cid}`,
-    input,
-    timeoutMs: 5_000,
-    memoryMb: 64,
-    seed: 'seed-1',
-    clock: 1_700_000_000_000,
-    ...overrides,
-  };
-}
-
-function run(
-  code: string,
-  input: JsonValue = null,
-  overrides: Partial<ExecRequest> = {},
-  signal?: AbortSignal,
-) {
-  return executor.run(request(code, input, overrides), signal);
-}
-
-function expectOk(result: ExecResult): JsonValue {
-  if (!result.ok) throw new Error(`expected success, got ${JSON.stringify(result.error)}`);
-  return result.output;
-}
-
-function expectError(result: ExecResult, kind: string) {
-  if (result.ok) throw new Error(`expected ${kind}, got output ${JSON.stringify(result.output)}`);
-  expect(result.error.kind).toBe(kind);
-  return result.error;
-}
+const run = (code: string, input: JsonValue = null, overrides: Partial<ExecRequest> = {}) =>
+  executor.run(taskRequest('js', code, input, overrides));
 
 describe('ThreadExecutor: limits only a worker thread can enforce', () => {
   test('error: heap exhaustion is memory_limit, and the executor keeps working', async () => {

@@ -1,6 +1,5 @@
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { ExecRequest, ExecResult, Executor } from '../core/executor.ts';
 import {
   type HostWorker,
   type HostWorkerEvents,
@@ -46,35 +45,13 @@ export interface ThreadExecutorOptions {
  *   input: 41, timeoutMs: 1000, memoryMb: 64, seed: 's', clock: Date.now() });
  * await executor.close();
  */
-export class ThreadExecutor implements Executor {
-  readonly #pool: SandboxPool;
-
+export class ThreadExecutor extends SandboxPool {
   constructor(options: ThreadExecutorOptions = {}) {
-    const runtimeHeapMb = options.runtimeHeapMb ?? 24;
-    this.#pool = new SandboxPool(new ThreadHost(runtimeHeapMb), {
+    super(new ThreadHost(options.runtimeHeapMb ?? 24), {
+      ...options,
       capacity: options.threads ?? os.availableParallelism(),
       runtimes: ['js', 'wasm', 'python'],
-      ...(options.warmMemoryMb !== undefined ? { warmMemoryMb: options.warmMemoryMb } : {}),
-      ...(options.prewarm !== undefined ? { prewarm: options.prewarm } : {}),
-      ...(options.memoryPollMs !== undefined ? { memoryPollMs: options.memoryPollMs } : {}),
-      ...(options.startupTimeoutMs !== undefined ? { startupTimeoutMs: options.startupTimeoutMs } : {}),
     });
-  }
-
-  get runtimes() {
-    return this.#pool.runtimes;
-  }
-
-  get capacity() {
-    return this.#pool.capacity;
-  }
-
-  run(request: ExecRequest, signal?: AbortSignal): Promise<ExecResult> {
-    return this.#pool.run(request, signal);
-  }
-
-  close(): Promise<void> {
-    return this.#pool.close();
   }
 }
 

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { JsonValue, Runtime } from '../../../../protocol/job.ts';
 import type { ExecResult, Executor } from '../executor.ts';
 import type { ExecutorFixtures, ExecutorTestContext } from './context.ts';
+import { expectOk, taskRequest } from './expect.ts';
 
 /**
  * What a task can reach, checked the same way in every host: no network, no host globals (DOM,
@@ -19,26 +20,17 @@ export function isolationExecutorTests(context: ExecutorTestContext): void {
   afterAll(() => executor.close());
 
   const run = (runtime: Runtime, code: string | Uint8Array, input: JsonValue = null): Promise<ExecResult> =>
-    executor.run({
-      runtime,
-      code,
-      codeCid: `isolation-${runtime}-${typeof code === 'string' ? code.length : code.byteLength}`,
-      input,
-      timeoutMs: 10_000,
-      memoryMb: 64,
-      seed: 's',
-      clock: 0,
-    });
-
-  const outputOf = (result: ExecResult) => {
-    if (!result.ok) throw new Error(`expected success, got ${JSON.stringify(result.error)}\n${result.logs}`);
-    return result.output;
-  };
+    executor.run(
+      taskRequest(runtime, code, input, {
+        codeCid: `isolation-${runtime}-${typeof code === 'string' ? code.length : code.byteLength}`,
+        timeoutMs: 10_000,
+      }),
+    );
 
   /** The executor still runs ordinary tasks of every runtime. */
   const expectHealthy = async () => {
-    expect(outputOf(await run('js', 'export default (x) => x + 1', 1))).toBe(2);
-    expect(outputOf(await run('python', 'def main(x):\n    return x + 1', 2))).toBe(3);
+    expect(expectOk(await run('js', 'export default (x) => x + 1', 1))).toBe(2);
+    expect(expectOk(await run('python', 'def main(x):\n    return x + 1', 2))).toBe(3);
   };
 
   describe(`${context.host} executor: isolation`, () => {
@@ -68,7 +60,7 @@ export function isolationExecutorTests(context: ExecutorTestContext): void {
         'Buffer',
       ];
       const code = `export default (names) => Object.fromEntries(names.map((n) => [n, typeof globalThis[n]]))`;
-      const seen = outputOf(await run('js', code, names)) as Record<string, string>;
+      const seen = expectOk(await run('js', code, names)) as Record<string, string>;
       expect(seen).toEqual(Object.fromEntries(names.map((n) => [n, 'undefined'])));
     });
 
@@ -81,7 +73,7 @@ export function isolationExecutorTests(context: ExecutorTestContext): void {
         tryIt('viaAsyncConstructor', () => (async () => {}).constructor);
         return attempts;
       }`;
-      const result = outputOf(await run('js', code)) as Record<string, string>;
+      const result = expectOk(await run('js', code)) as Record<string, string>;
       for (const value of Object.values(result)) expect(['threw', 'undefined']).toContain(value);
       await expectHealthy();
     });
@@ -117,7 +109,7 @@ export function isolationExecutorTests(context: ExecutorTestContext): void {
         '        out["urllib"] = type(e).__name__',
         '    return out',
       ].join('\n');
-      const seen = outputOf(await run('python', code)) as Record<string, string>;
+      const seen = expectOk(await run('python', code)) as Record<string, string>;
       expect(seen.socket).not.toBe('connected');
       expect(seen.urllib).not.toBe('fetched');
       await expectHealthy();
@@ -132,7 +124,7 @@ export function isolationExecutorTests(context: ExecutorTestContext): void {
         '        found[path] = os.path.exists(path)',
         '    return {"found": found, "env": dict(os.environ).get("HOME"), "cwd": os.getcwd()}',
       ].join('\n');
-      const seen = outputOf(await run('python', code)) as { found: Record<string, boolean>; cwd: string };
+      const seen = expectOk(await run('python', code)) as { found: Record<string, boolean>; cwd: string };
       expect(seen.found['/etc/passwd']).toBe(false);
       expect(seen.cwd).toBe('/task');
     });

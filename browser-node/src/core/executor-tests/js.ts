@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { JsonValue } from '../../../../protocol/job.ts';
 import { limits } from '../../../../protocol/limits.ts';
-import type { ExecRequest, ExecResult, Executor } from '../executor.ts';
+import type { ExecRequest, Executor } from '../executor.ts';
 import type { ExecutorTestContext } from './context.ts';
+import { expectError, expectOk, taskRequest } from './expect.ts';
 
 /** JavaScript tasks: the contract of a JS function, errors, limits and the pool (see `context.ts`). */
 export function jsExecutorTests(context: ExecutorTestContext): void {
@@ -14,19 +15,8 @@ export function jsExecutorTests(context: ExecutorTestContext): void {
   afterAll(() => executor.close());
 
   let cid = 0;
-  function request(code: string, input: JsonValue = null, overrides: Partial<ExecRequest> = {}): ExecRequest {
-    return {
-      runtime: 'js',
-      code,
-      codeCid: `code-${++cid}`,
-      input,
-      timeoutMs: 5_000,
-      memoryMb: 64,
-      seed: 'seed-1',
-      clock: 1_700_000_000_000,
-      ...overrides,
-    };
-  }
+  const request = (code: string, input: JsonValue = null, overrides: Partial<ExecRequest> = {}) =>
+    taskRequest('js', code, input, { codeCid: `code-${++cid}`, ...overrides });
 
   function run(
     code: string,
@@ -35,17 +25,6 @@ export function jsExecutorTests(context: ExecutorTestContext): void {
     signal?: AbortSignal,
   ) {
     return executor.run(request(code, input, overrides), signal);
-  }
-
-  function expectOk(result: ExecResult): JsonValue {
-    if (!result.ok) throw new Error(`expected success, got ${JSON.stringify(result.error)}`);
-    return result.output;
-  }
-
-  function expectError(result: ExecResult, kind: string) {
-    if (result.ok) throw new Error(`expected ${kind}, got output ${JSON.stringify(result.output)}`);
-    expect(result.error.kind).toBe(kind);
-    return result.error;
   }
 
   describe(`${context.host} executor: JavaScript`, () => {

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { JsonValue } from '../../../../protocol/job.ts';
 import { collatzReference } from '../../../../scripts/collatz-reference.ts';
-import type { ExecRequest, ExecResult, Executor } from '../executor.ts';
+import type { ExecRequest, Executor } from '../executor.ts';
 import { type ExecutorFixtures, type ExecutorTestContext, primeSieveInputs } from './context.ts';
+import { expectOk, taskRequest } from './expect.ts';
 
 /**
  * WebAssembly tasks: the templates (C built with clang-14 + wasi-libc, AssemblyScript built with its
@@ -27,25 +28,16 @@ export function wasmExecutorTests(context: ExecutorTestContext): void {
     return found[1];
   }
 
-  function run(code: Uint8Array, codeCid: string, input: JsonValue, overrides: Partial<ExecRequest> = {}) {
-    return executor.run({
-      runtime: 'wasm',
-      code,
-      codeCid,
-      input,
-      timeoutMs: 10_000,
-      memoryMb: 64,
-      seed: 'job-1:0',
-      clock: 1_700_000_000_123,
-      ...overrides,
-    });
-  }
-
-  function expectOk(result: ExecResult): JsonValue {
-    if (!result.ok)
-      throw new Error(`expected success, got ${JSON.stringify(result.error)}\nlogs: ${result.logs}`);
-    return result.output;
-  }
+  const run = (code: Uint8Array, codeCid: string, input: JsonValue, overrides: Partial<ExecRequest> = {}) =>
+    executor.run(
+      taskRequest('wasm', code, input, {
+        codeCid,
+        timeoutMs: 10_000,
+        seed: 'job-1:0',
+        clock: 1_700_000_000_123,
+        ...overrides,
+      }),
+    );
 
   describe(`${context.host} executor: WebAssembly`, () => {
     test('default', async () => {
