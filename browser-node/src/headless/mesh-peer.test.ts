@@ -1,0 +1,175 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { unixfs } from '@helia/unixfs';
+import { generateKeyPair } from '@libp2p/crypto/keys';
+import { fixedSize } from 'ipfs-unixfs-importer/chunker';
+import type { CID } from 'multiformats/cid';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { BoundedBlockstore } from '../core/p2p/bounded-blockstore.ts';
+import { MeshPeer } from '../core/p2p/mesh-peer.ts';
+import { headlessTransports } from './p2p-host.ts';
+
+// Two real libp2p peers over TCP in this process, with bitswap, and a local HTTP origin that
+// serves blocks the way `GET /api/v1/blobs/{cid}` does and counts what it served.
+
+const MiB = 1024 * 1024;
+const origin = new Map<string, Uint8Array>();
+let served: string[] = [];
+let server: Server;
+let originUrl: string;
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    const cid = /^\/api\/v1\/blobs\/([a-z0-9]+)$/.exec(req.url ?? '')?.[1];
+    const bytes = cid ? origin.get(cid) : undefined;
+    if (!cid || !bytes) {
+      res.writeHead(404).end();
+      return;
+    }
+    served.push(cid);
+    res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(bytes);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  originUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+const peers: MeshPeer[] = [];
+afterEach(async () => {
+  await Promise.all(peers.splice(0).map((p) => p.stop().catch(() => {})));
+  served = [];
+});
+
+async function peer(blockstore = new BoundedBlockstore({ maxBytes: 256 * MiB }), graceMs = 1_500) {
+  const p = await MeshPeer.create({
+    privateKey: await generateKeyPair('Ed25519'),
+    host: headlessTransports({ relay: false }),
+    blockstore,
+    origin: originUrl,
+    peerGraceMs: graceMs,
+    blockTimeoutMs: 20_000,
+  });
+  peers.push(p);
+  return p;
+}
+
+/** Deterministic bytes (xorshift), so every block differs. */
+function bytesOf(length: number, seed: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+/** Adds `bytes` on `holder` as UnixFS (1 MiB raw leaves) and puts every block at the origin too. */
+async function addBlob(holder: MeshPeer, bytes: Uint8Array): Promise<{ root: CID; leaves: CID[] }> {
+  const root = await unixfs(holder.helia).addBytes(bytes, {
+    cidVersion: 1,
+    rawLeaves: true,
+    chunker: fixedSize({ chunkSize: MiB }),
+  });
+  const leaves: CID[] = [];
+  for await (const { cid, bytes: chunks } of holder.helia.blockstore.getAll()) {
+    const parts: Uint8Array[] = [];
+    for await (const part of chunks) parts.push(part);
+    origin.set(cid.toString(), Buffer.concat(parts));
+    if (!cid.equals(root)) leaves.push(cid);
+  }
+  return { root, leaves };
+}
+
+async function connect(from: MeshPeer, to: MeshPeer) {
+  expect(await from.dial(to.multiaddrs())).toBe(true);
+}
+
+describe('MeshPeer block exchange', () => {
+  test('default: a blob held by a connected peer comes over bitswap, not from the origin', async () => {
+    const [a, b] = [await peer(), await peer()];
+    const blob = bytesOf(5 * MiB + 123, 1);
+    const { root } = await addBlob(a, blob);
+    await connect(b, a);
+    const { bytes, stats } = await b.getBlob(root.toString(), { providers: [a.peerId.toString()] });
+    expect(Buffer.compare(bytes, blob)).toBe(0);
+    expect(served).toEqual([]);
+    expect(stats.fromOrigin).toBe(0);
+    expect(await b.hasBlob(root.toString())).toBe(true);
+  });
+
+  test('behavior: with no provider the origin serves every block at once, each block once', async () => {
+    const [a, b] = [await peer(), await peer()];
+    const { root, leaves } = await addBlob(a, bytesOf(3 * MiB, 2));
+    const started = performance.now();
+    const { bytes } = await b.getBlob(root.toString());
+    expect(bytes.byteLength).toBe(3 * MiB);
+    expect(performance.now() - started).toBeLessThan(1_500); // no grace period to wait out
+    expect(served.sort()).toEqual([root, ...leaves].map(String).sort());
+  });
+
+  test('error: a corrupt block from a peer is rejected and fetched again from the origin', async () => {
+    const corrupt = new Set<string>();
+    class Corrupting extends BoundedBlockstore {
+      override *get(cid: CID): Generator<Uint8Array> {
+        for (const part of super.get(cid)) {
+          if (!corrupt.has(cid.toString())) {
+            yield part;
+            continue;
+          }
+          const bad = part.slice();
+          bad[7] = (bad[7] ?? 0) ^ 0xff;
+          yield bad;
+        }
+      }
+    }
+    const a = await peer(new Corrupting({ maxBytes: 256 * MiB }));
+    const b = await peer();
+    const blob = bytesOf(4 * MiB, 3);
+    const { root, leaves } = await addBlob(a, blob);
+    corrupt.add(leaves[2]!.toString());
+    await connect(b, a);
+    const { bytes } = await b.getBlob(root.toString(), { providers: [a.peerId.toString()] });
+    expect(Buffer.compare(bytes, blob)).toBe(0);
+    // Only the corrupt block came from the origin; the peer gave the rest.
+    expect(served).toEqual([leaves[2]!.toString()]);
+  });
+
+  test('behavior: a peer that disappears mid-transfer does not fail the fetch', async () => {
+    let sent = 0;
+    let stopA: () => void = () => {};
+    class Vanishing extends BoundedBlockstore {
+      override *get(cid: CID): Generator<Uint8Array> {
+        if (++sent === 3) stopA(); // the third block it serves is its last
+        yield* super.get(cid);
+      }
+    }
+    const a = await peer(new Vanishing({ maxBytes: 256 * MiB }));
+    stopA = () => void a.stop();
+    const b = await peer();
+    const blob = bytesOf(6 * MiB, 4);
+    const { root } = await addBlob(a, blob);
+    await connect(b, a);
+    const { bytes } = await b.getBlob(root.toString(), { providers: [a.peerId.toString()] });
+    expect(Buffer.compare(bytes, blob)).toBe(0);
+    expect(served.length).toBeGreaterThan(0);
+    expect(served.length).toBeLessThan(7);
+  });
+
+  test('behavior: the block cache is bounded: a blob bigger than the cache is not kept whole', async () => {
+    const evicted: string[] = [];
+    const store = new BoundedBlockstore({
+      maxBytes: 2.5 * MiB,
+      onEvict: (cid) => evicted.push(cid.toString()),
+    });
+    const a = await peer();
+    const b = await peer(store);
+    const { root } = await addBlob(a, bytesOf(4 * MiB, 5));
+    expect((await b.getBlob(root.toString())).bytes.byteLength).toBe(4 * MiB);
+    expect(store.size).toBeLessThanOrEqual(2.5 * MiB);
+    expect(evicted.length).toBeGreaterThanOrEqual(2);
+    expect(await b.hasBlob(root.toString())).toBe(false);
+  });
+});

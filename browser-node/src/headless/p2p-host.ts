@@ -1,0 +1,62 @@
+import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2';
+import { tcp } from '@libp2p/tcp';
+import { webRTC } from '@libp2p/webrtc';
+import { webSockets } from '@libp2p/websockets';
+import type { MeshTransports } from '../core/p2p/mesh-peer.ts';
+
+export interface HeadlessTransportOptions {
+  /** Interface to listen on. Default `127.0.0.1`; `0.0.0.0` to be reachable from other machines. */
+  host?: string;
+  /** TCP port for libp2p over TCP (node to node); 0 = any free port. */
+  tcpPort?: number;
+  /** TCP port for libp2p over WebSockets (browsers reach relays this way); 0 = any free port. */
+  wsPort?: number;
+  /** Act as a circuit-relay-v2 relay for browsers (bounded reservations). Default true. */
+  relay?: boolean;
+  /** ICE servers for WebRTC (STUN/TURN URLs); none by default (loopback and LAN need none). */
+  iceServers?: RTCIceServer[];
+}
+
+/**
+ * The transports of a headless node: TCP and WebSockets listeners, WebRTC through
+ * `node-datachannel`, circuit relay v2 (as a client, and as a relay server for browsers with
+ * bounded reservations: relayed connections are limited to signalling, 1 MiB and 2 minutes, so
+ * data always flows over the direct WebRTC connection they set up).
+ */
+export function headlessTransports(options: HeadlessTransportOptions = {}): MeshTransports {
+  const host = options.host ?? '127.0.0.1';
+  const relay = options.relay ?? true;
+  return {
+    transports: [
+      tcp(),
+      webSockets(),
+      webRTC({
+        rtcConfiguration: { iceServers: options.iceServers ?? [] },
+        // Not in the type, passed to every data channel stream: the default 4 MiB read buffer is
+        // overrun by a bitswap burst from node-datachannel, which resets the stream.
+        dataChannel: { maxReadBufferLength: 64 * 1024 * 1024 },
+      } as Parameters<typeof webRTC>[0]),
+      circuitRelayTransport({ reservationCompletionTimeout: 10_000 }),
+    ],
+    listen: [
+      `/ip4/${host}/tcp/${options.tcpPort ?? 0}`,
+      `/ip4/${host}/tcp/${options.wsPort ?? 0}/ws`,
+      '/webrtc',
+    ],
+    ...(relay
+      ? {
+          services: {
+            relay: circuitRelayServer({
+              reservations: {
+                maxReservations: 128,
+                reservationTtl: 10 * 60_000,
+                applyDefaultLimit: true,
+                defaultDurationLimit: 2 * 60_000,
+                defaultDataLimit: 1n << 20n,
+              },
+            }),
+          },
+        }
+      : {}),
+  };
+}
