@@ -65,14 +65,14 @@ describe('Python sandbox escapes', () => {
       });
     }
 
-    test('behavior: no module that reaches JavaScript is left in sys.modules or sys.meta_path', async () => {
+    test('behavior: no module that reaches JavaScript is left in sys.modules, sys.meta_path or sys.path_hooks', async () => {
       const result = await run(
         [
           'import sys',
           'def main(x):',
           "    bad = ('js', 'pyodide', '_pyodide', 'pyodide_js', '_pyodide_core')",
           "    mods = sorted(m for m in sys.modules if m.split('.')[0] in bad)",
-          '    finders = [type(f).__module__ for f in sys.meta_path]',
+          "    finders = [m for f in sys.meta_path + sys.path_hooks for m in (type(f).__module__, getattr(f, '__module__', None))]",
           "    return {'modules': mods, 'pyodideFinders': [f for f in finders if 'pyodide' in (f or '')]}",
         ].join('\n'),
       );
@@ -196,10 +196,11 @@ describe('Python sandbox escapes', () => {
         [
           'import os',
           'def main(x):',
-          "    for p in ('/tmp/left', 'left', '/home/pyodide/left', '/lib/python3.14/evil.py'):",
+          "    for p in ('/tmp/left', 'left', '/home/pyodide/left', '/tmp/dir/sub/left'):",
           '        os.makedirs(os.path.dirname(os.path.abspath(p)), exist_ok=True)',
           "        open(p, 'w').write('x = 1')",
-          "    os.makedirs('/newdir/sub', exist_ok=True)",
+          "    os.chmod('/tmp/dir/sub', 0)",
+          "    os.symlink('/lib', '/tmp/lib')",
           '    return 1',
         ].join('\n'),
       );
@@ -208,10 +209,34 @@ describe('Python sandbox escapes', () => {
         [
           'import os',
           'def main(x):',
-          "    return [os.path.exists(p) for p in ('/tmp/left', 'left', '/home/pyodide/left', '/lib/python3.14/evil.py', '/newdir')]",
+          "    return [os.path.exists(p) for p in ('/tmp/left', 'left', '/home/pyodide/left', '/tmp/dir', '/tmp/lib', '/lib/python314.zip')]",
         ].join('\n'),
       );
-      expect(read.ok ? read.output : read.error).toEqual([false, false, false, false, false]);
+      expect(read.ok ? read.output : read.error).toEqual([false, false, false, false, false, true]);
+    });
+
+    test('error: nothing can be written outside /tmp, the home directories and the working directory', async () => {
+      const result = await run(
+        [
+          'import os',
+          'def main(x):',
+          '    refused = []',
+          "    for p in ('/lib/python3.14/evil.py', '/evil', '/dev/evil', '/proc/self/evil', '/home/evil'):",
+          '        try:',
+          "            open(p, 'w').close()",
+          '        except PermissionError:',
+          '            refused.append(p)',
+          '    return refused',
+        ].join('\n'),
+      );
+      expect(result.ok ? result.output : result.error).toEqual([
+        '/lib/python3.14/evil.py',
+        '/evil',
+        '/dev/evil',
+        '/proc/self/evil',
+        '/home/evil',
+      ]);
+      await expectHealthy();
     });
   });
 
