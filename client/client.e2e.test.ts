@@ -5,6 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type ApiServer, type Proc, startApi, startNode } from '../scripts/local-mesh.ts';
 import {
+  type ConnectionState,
   createClient,
   DEV_PRIVATE_KEYS,
   JobCancelledError,
@@ -131,6 +132,39 @@ export default function (x) {
     await expect(unreachable.jobs()).rejects.toMatchObject({ code: 'unreachable' });
     const noKey = createClient({ url: api.url });
     await expect(noKey.jobs()).rejects.toMatchObject({ code: 'unauthorized' });
+  });
+
+  test('behavior: watch() hears every message and connection change; resultsPage() reads pages now', async () => {
+    const job = await mesh.map((x: number) => x * 2, range(250));
+    const events = job.watch();
+    const types: string[] = [];
+    const states: ConnectionState[] = [];
+    events.onMessage((m) => types.push(m.type));
+    events.onConnection((c) => states.push(c));
+    await job.wait();
+    await expect.poll(() => events.connection).toBe('finished');
+    expect(states).toEqual(['open', 'finished']);
+    expect(types[0]).toBe('job.snapshot');
+    expect(types.filter((t) => !['job.snapshot', 'tasks.updated', 'job.finished'].includes(t))).toEqual([]);
+    events.close();
+
+    const outputs: unknown[] = [];
+    let cursor: number | undefined = 0;
+    let pages = 0;
+    while (cursor !== undefined) {
+      const page = await job.resultsPage({ cursor, limit: 100 });
+      expect(page.total).toBe(250);
+      outputs.push(...page.results.map((r) => r.output));
+      cursor = page.nextCursor;
+      pages++;
+    }
+    expect(pages).toBe(3);
+    expect(outputs).toEqual(range(250).map((x) => x * 2));
+    const byCompletion = await job.resultsPage({ order: 'completion', limit: 1000 });
+    expect(new Set(byCompletion.results.map((r) => r.index)).size).toBe(250);
+    await expect(job.resultsPage({ signal: AbortSignal.abort() })).rejects.toMatchObject({
+      name: 'AbortError',
+    });
   });
 
   // Last: it restarts the API.

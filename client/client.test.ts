@@ -2,8 +2,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { describe, expect, test } from 'vitest';
+import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
+import type { ResultsPage, RoomToWatcher } from '../protocol/index.ts';
 import { createClient, moduleSource } from './client.ts';
+import { MeshApiError } from './errors.ts';
+import type { FetchLike } from './http.ts';
+import type { ConnectionState } from './job-events.ts';
+import { FakeSocket, FakeWebSocket, jobStatus } from './watch-fixtures.ts';
 
 describe('moduleSource', () => {
   test('default: arrow and function expressions become the default export', () => {
@@ -125,5 +130,274 @@ describe('map with WebAssembly', () => {
       /runs on the wasm runtime, not js/,
     );
     expect(requests).toEqual([]);
+  });
+});
+
+describe('JobHandle.watch (JobEvents)', () => {
+  beforeEach(() => {
+    FakeSocket.instances = [];
+    vi.useFakeTimers();
+  });
+  afterEach(() => vi.useRealTimers());
+
+  /** A stream on job-1 that records every message and connection change. */
+  async function watched(
+    options: { url?: string; apiKey?: string; baseDelayMs?: number; maxDelayMs?: number } = {},
+  ) {
+    const { url = 'http://mesh.test', apiKey = 'tok', ...delays } = options;
+    const client = createClient({ url, ...(apiKey ? { apiKey } : {}), WebSocket: FakeWebSocket });
+    const events = client.job('job-1').watch(delays);
+    const messages: RoomToWatcher['type'][] = [];
+    const states: ConnectionState[] = [];
+    events.onMessage((m) => messages.push(m.type));
+    events.onConnection((c) => states.push(c));
+    await vi.advanceTimersByTimeAsync(0); // the token resolves; the first socket opens
+    return { events, messages, states };
+  }
+  const last = () => FakeSocket.instances.at(-1)!;
+  const snapshot = (
+    tasks: [number, 'pending' | 'leased' | 'succeeded', number][],
+    over = {},
+  ): RoomToWatcher => ({
+    type: 'job.snapshot',
+    job: jobStatus(over),
+    tasks,
+  });
+
+  test('default: every decoded message in order, connection changes, and the stream closes once the job is finished', async () => {
+    const { events, messages, states } = await watched();
+    const progress: number[] = [];
+    events.onProgress((p) => progress.push(p.counts.succeeded));
+    const ws = last();
+    expect(ws.url).toBe('ws://mesh.test/api/v1/jobs/job-1/events?token=tok');
+    expect(events.connection).toBe('connecting');
+    ws.open();
+    ws.send(
+      snapshot([
+        [0, 'pending', 0],
+        [1, 'pending', 0],
+        [2, 'pending', 0],
+      ]),
+    );
+    ws.send({ type: 'pong' });
+    ws.send('not json');
+    ws.send('{"type":"mystery"}');
+    ws.send({
+      type: 'tasks.updated',
+      updates: [{ index: 0, state: 'succeeded', attempt: 1, nodeId: 'n1', durationMs: 5 }],
+      counts: { pending: 2, leased: 0, succeeded: 1, failed: 0, cancelled: 0 },
+    });
+    expect(events.finalRun(0, 3)).toBe(1);
+    ws.send({
+      type: 'job.finished',
+      state: 'succeeded',
+      counts: { pending: 0, leased: 0, succeeded: 3, failed: 0, cancelled: 0 },
+      finishedAt: 10,
+    });
+    expect(messages).toEqual(['job.snapshot', 'pong', 'tasks.updated', 'job.finished']);
+    expect(states).toEqual(['open', 'finished']);
+    expect(progress).toEqual([0, 1, 3]);
+    expect(events).toMatchObject({ state: 'succeeded', connection: 'finished', connects: 1 });
+    expect(ws.closed).toBe(true);
+    ws.drop();
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(FakeSocket.instances).toHaveLength(1);
+  });
+
+  test('behavior: reconnects with backoff while running, and the new snapshot resyncs', async () => {
+    const { events, states } = await watched({ url: 'https://mesh.test', baseDelayMs: 100, maxDelayMs: 400 });
+    const first = last();
+    expect(first.url.startsWith('wss://')).toBe(true);
+    first.open();
+    first.send(
+      snapshot([
+        [0, 'leased', 1],
+        [1, 'pending', 0],
+        [2, 'pending', 0],
+      ]),
+    );
+    first.drop();
+    expect(events.connection).toBe('reconnecting');
+    await vi.advanceTimersByTimeAsync(99);
+    expect(FakeSocket.instances).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(FakeSocket.instances).toHaveLength(2);
+    // Dropped again before any message: the delay doubles.
+    last().drop();
+    await vi.advanceTimersByTimeAsync(199);
+    expect(FakeSocket.instances).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(1);
+    const third = last();
+    // Tasks finished while we were away: the snapshot says so.
+    third.open();
+    third.send(
+      snapshot(
+        [
+          [0, 'succeeded', 1],
+          [1, 'succeeded', 1],
+          [2, 'pending', 0],
+        ],
+        {
+          counts: { pending: 1, leased: 0, succeeded: 2, failed: 0, cancelled: 0 },
+        },
+      ),
+    );
+    expect(events.finalRun(0, 3)).toBe(2);
+    expect(states).toEqual(['open', 'reconnecting', 'open']);
+    expect(events.connects).toBe(2);
+    events.close();
+  });
+
+  test('behavior: the delay is capped and resets after any message; the default starts at 250 ms', async () => {
+    await watched({ baseDelayMs: 100, maxDelayMs: 300 });
+    for (const wait of [100, 200, 300, 300]) {
+      last().drop();
+      const before = FakeSocket.instances.length;
+      await vi.advanceTimersByTimeAsync(wait);
+      expect(FakeSocket.instances.length).toBe(before + 1);
+    }
+    last().send({ type: 'pong' });
+    last().drop();
+    const before = FakeSocket.instances.length;
+    await vi.advanceTimersByTimeAsync(100);
+    expect(FakeSocket.instances.length).toBe(before + 1);
+
+    FakeSocket.instances = [];
+    const { events } = await watched();
+    last().drop();
+    await vi.advanceTimersByTimeAsync(249);
+    expect(FakeSocket.instances).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(FakeSocket.instances).toHaveLength(2);
+    events.close();
+  });
+
+  test('error: an error frame stops reconnecting and says why', async () => {
+    const { events, messages, states } = await watched();
+    last().send({ type: 'error', code: 'not_found', message: 'no job nope' });
+    last().drop();
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(FakeSocket.instances).toHaveLength(1);
+    expect(last().closed).toBe(true);
+    expect(messages).toEqual(['error']);
+    expect(states).toEqual(['failed']);
+    expect(events.error).toBeInstanceOf(MeshApiError);
+    expect(events.error).toMatchObject({ code: 'not_found', status: 404, message: 'no job nope' });
+  });
+
+  test('error: without credentials the stream fails and opens no socket', async () => {
+    const { events, states } = await watched({ apiKey: '' });
+    expect(FakeSocket.instances).toHaveLength(0);
+    expect(states).toEqual(['failed']);
+    expect(events.error).toMatchObject({ code: 'unauthorized' });
+  });
+
+  test('behavior: close() closes the socket, cancels a pending reconnect and stops the listeners', async () => {
+    const { events, states } = await watched();
+    last().drop();
+    events.close();
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(FakeSocket.instances).toHaveLength(1);
+    expect(states).toEqual(['reconnecting']);
+  });
+});
+
+describe('JobHandle.resultsPage', () => {
+  const page: ResultsPage = {
+    jobId: 'job-1',
+    state: 'running',
+    total: 250,
+    results: [{ index: 100, state: 'succeeded', output: 1e4, attempts: 1 }],
+    nextCursor: 101,
+  };
+  const json = (body: unknown, status = 200) => new Response(JSON.stringify(body), { status });
+
+  /** A client whose fetch answers with `answers` in turn (the last one repeats), recording requests. */
+  function paging(...answers: (() => Response | Promise<Response>)[]) {
+    const requests: { url: string; auth: string | null }[] = [];
+    const fetch: FetchLike = async (url, init) => {
+      requests.push({ url, auth: new Headers(init?.headers).get('authorization') });
+      const answer = answers[Math.min(requests.length - 1, answers.length - 1)]!;
+      if (init?.signal?.aborted) throw init.signal.reason;
+      return answer();
+    };
+    const job = createClient({ url: 'http://api.test', apiKey: 'mmk_test', fetch }).job('job-1');
+    return { job, requests };
+  }
+
+  test('default: the page at cursor, limit and order, with the bearer token, decoded', async () => {
+    const { job, requests } = paging(() => json(page));
+    expect(await job.resultsPage({ cursor: 100, limit: 1 })).toEqual(page);
+    await job.resultsPage({ cursor: 7, limit: 50, order: 'completion' });
+    await job.resultsPage();
+    expect(requests).toEqual([
+      {
+        url: 'http://api.test/api/v1/jobs/job-1/results?cursor=100&limit=1&order=index',
+        auth: 'Bearer mmk_test',
+      },
+      {
+        url: 'http://api.test/api/v1/jobs/job-1/results?cursor=7&limit=50&order=completion',
+        auth: 'Bearer mmk_test',
+      },
+      {
+        url: 'http://api.test/api/v1/jobs/job-1/results?cursor=0&limit=100&order=index',
+        auth: 'Bearer mmk_test',
+      },
+    ]);
+  });
+
+  test('behavior: retries while the API is unreachable or answers 5xx, then returns the page', async () => {
+    const { job, requests } = paging(
+      () => Promise.reject(new TypeError('fetch failed')),
+      () => json({ error: { code: 'internal', message: 'restarting' } }, 503),
+      () => json(page),
+    );
+    expect(await job.resultsPage({ cursor: 100, limit: 1 })).toEqual(page);
+    expect(requests).toHaveLength(3);
+  });
+
+  test('error: an API error is a MeshApiError with its code, at once', async () => {
+    const { job, requests } = paging(() =>
+      json({ error: { code: 'not_found', message: 'no job job-1' } }, 404),
+    );
+    const err = await job.resultsPage().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MeshApiError);
+    expect(err).toMatchObject({ code: 'not_found', status: 404, message: 'no job job-1' });
+    expect(requests).toHaveLength(1);
+  });
+
+  test('behavior: an aborted signal stops the read, in flight or between retries', async () => {
+    // In flight: like fetch, the fake rejects with the signal's reason when it is aborted.
+    const requests: string[] = [];
+    const hanging = createClient({
+      url: 'http://api.test',
+      apiKey: 'mmk_test',
+      fetch: (url, init) =>
+        new Promise<Response>((_, reject) => {
+          requests.push(url);
+          init?.signal?.addEventListener('abort', () => reject(init.signal!.reason));
+        }),
+    }).job('job-1');
+    const abort = new AbortController();
+    const pending = hanging.resultsPage({ signal: abort.signal });
+    await vi.waitFor(() => expect(requests).toHaveLength(1));
+    abort.abort();
+    await expect(pending).rejects.toMatchObject({ name: 'AbortError' });
+    expect(requests).toHaveLength(1);
+
+    // Between retries: the backoff ends at once.
+    const down = paging(() => json({ error: { code: 'internal', message: 'down' } }, 503));
+    const retrying = new AbortController();
+    const read = down.job.resultsPage({ signal: retrying.signal });
+    await vi.waitFor(() => expect(down.requests).toHaveLength(1));
+    const t0 = Date.now();
+    retrying.abort();
+    await expect(read).rejects.toMatchObject({ name: 'AbortError' });
+    expect(Date.now() - t0).toBeLessThan(150);
+    expect(down.requests).toHaveLength(1);
+    await expect(down.job.resultsPage({ signal: retrying.signal })).rejects.toMatchObject({
+      name: 'AbortError',
+    });
+    expect(down.requests).toHaveLength(1);
   });
 });

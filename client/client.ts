@@ -1,6 +1,8 @@
 import { parseExpressionAt } from 'acorn';
 import { z } from 'zod';
 import {
+  BlockCodec,
+  isJsonValue,
   isWasm,
   type JobCreated,
   JobCreated as JobCreatedSchema,
@@ -11,7 +13,7 @@ import {
   type Runtime,
 } from '../protocol/index.ts';
 import { MeshApiError } from './errors.ts';
-import { decode, type FetchLike, send } from './http.ts';
+import { decode, type FetchLike, retrying, send } from './http.ts';
 import { JobHandle } from './job-handle.ts';
 import { createApiKey } from './sign-in.ts';
 
@@ -33,6 +35,36 @@ export interface MapOptions {
   memoryMb?: number;
   label?: string;
 }
+
+export interface PutBlobOptions {
+  /** Send a string as JSON (`JSON.stringify`, so the blob is a JSON string) rather than as its UTF-8 text. */
+  json?: boolean;
+  /** Blocks in flight at once (default 4). */
+  concurrency?: number;
+  /** Stops the upload; blocks already stored stay stored (a later `putBlob` skips them). */
+  signal?: AbortSignal;
+  /** After each block is stored or found already stored. */
+  onProgress?: (progress: { blocks: number; totalBlocks: number }) => void;
+}
+
+/** A blob stored block by block: pass `url` as a job input and the node that runs the task resolves it. */
+export interface BlobRef {
+  /** The root CID: a raw block (`bafkrei…`) up to 1 MiB, else a UnixFS dag-pb root (`bafybei…`). */
+  cid: string;
+  /** `ipfs://<cid>`. */
+  url: `ipfs://${string}`;
+  /** The blob's length in bytes. */
+  size: number;
+  /** Distinct blocks in its DAG. */
+  blocks: number;
+  /** Blocks this call sent (the others were stored already). */
+  uploaded: number;
+}
+
+const BlockStored = z.object({ cid: z.string(), size: z.number(), codec: BlockCodec });
+
+/** How long each block's request is retried while the API is unreachable or failing. */
+const BLOCK_RETRY_MS = 30_000;
 
 function isExpression(text: string): boolean {
   try {
@@ -112,6 +144,10 @@ export class MeshClient {
    * default export is called), or the URL of a module file. Code over 256 KiB and inputs over 4 MiB are uploaded as
    * content-addressed blobs first, so the job body stays small.
    *
+   * An input may be the `url` of a blob from `putBlob` (`ipfs://<cid>`): the node that runs the
+   * task fetches the blob and passes the JSON it holds to `fn`, so large inputs need not travel in
+   * the job.
+   *
    * A WebAssembly module (a WASI command: input JSON on stdin, output JSON on stdout) is given as
    * its bytes or the URL of its `.wasm` file; it is always uploaded as a blob, and the job's
    * runtime is `wasm`.
@@ -121,7 +157,7 @@ export class MeshClient {
    */
   async map<Input, Output = unknown>(
     fn: string | URL | Uint8Array | ((input: Input) => Output | Promise<Output>),
-    inputs: readonly Input[],
+    inputs: readonly (Input | BlobRef['url'])[],
     options: MapOptions = {},
   ): Promise<JobHandle<Awaited<Output>>> {
     if (inputs.length === 0)
@@ -142,18 +178,19 @@ export class MeshClient {
     let spec: JobSpecInput;
     if (typeof code === 'string') {
       spec = { runtime: options.runtime ?? 'js' };
-      if (utf8.encode(code).byteLength > limits.maxSourceBytes) spec.codeCid = (await this.putBlob(code)).cid;
+      if (utf8.encode(code).byteLength > limits.maxSourceBytes)
+        spec.codeCid = (await this.#putWhole(code)).cid;
       else spec.source = code;
     } else {
       if (!isWasm(code)) throw new TypeError('these bytes are not a WebAssembly module (no \\0asm header)');
       if ((options.runtime ?? 'wasm') !== 'wasm') {
         throw new TypeError(`a WebAssembly module runs on the wasm runtime, not ${options.runtime}`);
       }
-      spec = { runtime: 'wasm', codeCid: (await this.putBlob(code)).cid };
+      spec = { runtime: 'wasm', codeCid: (await this.#putWhole(code)).cid };
     }
     const inline = JSON.stringify(inputs);
     if (inline.length > INLINE_INPUTS_BYTES) {
-      spec.inputsCid = (await this.putBlob(inputs.map((i) => JSON.stringify(i)).join('\n'))).cid;
+      spec.inputsCid = (await this.#putWhole(inputs.map((i) => JSON.stringify(i)).join('\n'))).cid;
     } else {
       spec.inputs = inputs as unknown as JobSpecInput['inputs'];
     }
@@ -186,8 +223,107 @@ export class MeshClient {
     return body.jobs;
   }
 
-  /** Store bytes (or text) as a content-addressed blob; returns its CID. */
-  async putBlob(data: Uint8Array | string): Promise<{ cid: string; size: number }> {
+  /**
+   * Store a blob as content-addressed blocks, for `ipfs://` inputs: bytes as they are, a string as
+   * its UTF-8 text (or as JSON with `{ json: true }`), any other JSON value as `JSON.stringify`.
+   * The blob is chunked in memory exactly as nodes and IPFS chunk it (UnixFS, 1 MiB raw leaves,
+   * `protocol/blob-dag.ts`), and the blocks go up leaves first, the root last, a few at a time;
+   * blocks the API already has are skipped, and a blob whose root is stored is not sent at all.
+   *
+   * A task whose input is `url` gets the blob parsed as UTF-8 JSON, so upload JSON for inputs.
+   * (`codeCid` and `inputsCid` take whole blobs: `map` uploads those itself.)
+   *
+   * @example
+   * const table = await mesh.putBlob({ rows: bigArray });         // 40 MiB of JSON → 40 leaves + root
+   * const job = await mesh.map((t) => t.rows.length, [table.url]); // the node fetches and parses it
+   */
+  async putBlob(data: Uint8Array | string | unknown, options: PutBlobOptions = {}): Promise<BlobRef> {
+    let bytes: Uint8Array;
+    if (data instanceof Uint8Array) bytes = data;
+    else if (typeof data === 'string' && !options.json) bytes = utf8.encode(data);
+    else if (isJsonValue(data)) bytes = utf8.encode(JSON.stringify(data));
+    else
+      throw new TypeError(
+        'putBlob takes bytes, a string or a JSON value (no undefined, NaN, Map, class instances, …)',
+      );
+    const { chunkBlob } = await import('../protocol/blob-dag.ts');
+    const { root, size, blocks } = await chunkBlob(bytes);
+    const cid = root.toString();
+    const result: BlobRef = { cid, url: `ipfs://${cid}`, size, blocks: blocks.length, uploaded: 0 };
+    const { signal, onProgress } = options;
+    let done = 0;
+    const progress = () => onProgress?.({ blocks: ++done, totalBlocks: blocks.length });
+    // A stored root means the whole DAG is stored (the API checks links before storing a node).
+    if (await this.#hasBlock(cid, signal)) {
+      done = blocks.length - 1;
+      progress();
+      return result;
+    }
+    const concurrency = Math.max(1, options.concurrency ?? 4);
+    // One height at a time: a node goes up only after every block it links to.
+    for (let height = 0, at = 0; at < blocks.length; height++) {
+      let end = at;
+      while (end < blocks.length && blocks[end]!.height === height) end++;
+      const level = blocks.slice(at, end);
+      at = end;
+      let next = 0;
+      const worker = async () => {
+        while (next < level.length) {
+          const block = level[next++]!;
+          const key = block.cid.toString();
+          if (key === cid || !(await this.#hasBlock(key, signal))) {
+            await this.#putBlock(key, block.bytes, signal);
+            result.uploaded++;
+          }
+          progress();
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(concurrency, level.length) }, worker));
+    }
+    return result;
+  }
+
+  /** Whether the API stores a block (`HEAD /blobs/{cid}`). */
+  async #hasBlock(cid: string, signal?: AbortSignal): Promise<boolean> {
+    return retrying(
+      async () => {
+        const res = await this.#request(`/api/v1/blobs/${cid}`, {
+          method: 'HEAD',
+          ...(signal ? { signal } : {}),
+        });
+        if (res.status === 200) return true;
+        if (res.status === 404) return false;
+        throw new MeshApiError(
+          res.status >= 500 ? 'internal' : 'bad_request',
+          res.status,
+          `HEAD /api/v1/blobs/${cid}: HTTP ${res.status}`,
+        );
+      },
+      BLOCK_RETRY_MS,
+      signal,
+    );
+  }
+
+  /** Store one block (`PUT /blobs/{cid}`; idempotent, so it is retried like a read). */
+  async #putBlock(cid: string, bytes: Uint8Array, signal?: AbortSignal): Promise<void> {
+    await retrying(
+      async () =>
+        decode(
+          await this.#request(`/api/v1/blobs/${cid}`, {
+            method: 'PUT',
+            body: bytes as Uint8Array<ArrayBuffer>,
+            headers: { 'content-type': 'application/octet-stream' },
+            ...(signal ? { signal } : {}),
+          }),
+          BlockStored,
+        ),
+      BLOCK_RETRY_MS,
+      signal,
+    );
+  }
+
+  /** Store bytes (or text) whole, under their raw CID (`PUT /blobs`): what `codeCid` and `inputsCid` take. */
+  async #putWhole(data: Uint8Array | string): Promise<{ cid: string; size: number }> {
     const body = (typeof data === 'string' ? utf8.encode(data) : data) as Uint8Array<ArrayBuffer>;
     return decode(
       await this.#request('/api/v1/blobs', {
@@ -230,7 +366,13 @@ export class MeshClient {
 
   async #request(
     path: string,
-    init: { method?: string; json?: unknown; body?: BodyInit; headers?: Record<string, string> } = {},
+    init: {
+      method?: string;
+      json?: unknown;
+      body?: BodyInit;
+      headers?: Record<string, string>;
+      signal?: AbortSignal;
+    } = {},
   ) {
     const headers = new Headers(init.headers);
     headers.set('authorization', `Bearer ${await this.#auth()}`);
@@ -243,6 +385,7 @@ export class MeshClient {
       method: init.method ?? 'GET',
       headers,
       ...(body ? { body } : {}),
+      ...(init.signal ? { signal: init.signal } : {}),
     });
   }
 }

@@ -31,11 +31,15 @@ export async function decode<T>(res: Response, schema: z.ZodType<T>): Promise<T>
   return parsed.data;
 }
 
-/** `fetch` that turns network failures into `MeshApiError('unreachable')`. */
+/**
+ * `fetch` that turns network failures into `MeshApiError('unreachable')`. A request stopped by
+ * its `signal` rejects with the signal's reason, as `fetch` does.
+ */
 export async function send(f: FetchLike, url: string, init?: RequestInit): Promise<Response> {
   try {
     return await f(url, init);
   } catch (cause) {
+    if (init?.signal?.aborted) throw init.signal.reason;
     throw new MeshApiError(
       'unreachable',
       0,
@@ -51,16 +55,42 @@ const transient = (err: unknown) =>
 
 /**
  * Run an idempotent read, retrying while the API is unreachable or answering 5xx / garbage (a
- * Worker restarting, a network blip) with exponential backoff, for up to `budgetMs`.
+ * Worker restarting, a network blip) with exponential backoff, for up to `budgetMs`. An aborted
+ * `signal` stops it at once (also between attempts), rejecting with the signal's reason.
  */
-export async function retrying<T>(read: () => Promise<T>, budgetMs = 60_000): Promise<T> {
+export async function retrying<T>(
+  read: () => Promise<T>,
+  budgetMs = 60_000,
+  signal?: AbortSignal,
+): Promise<T> {
   const deadline = Date.now() + budgetMs;
   for (let attempt = 0; ; attempt++) {
+    signal?.throwIfAborted();
     try {
       return await read();
     } catch (err) {
+      if (signal?.aborted) throw signal.reason;
       if (!transient(err) || Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, Math.min(200 * 2 ** attempt, 3000)));
+      await pause(Math.min(200 * 2 ** attempt, 3000), signal);
     }
   }
+}
+
+/** Resolves after `ms`, or rejects with the signal's reason as soon as it is aborted. */
+function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', stop);
+    };
+    const stop = () => {
+      done();
+      reject(signal!.reason);
+    };
+    const timer = setTimeout(() => {
+      done();
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', stop, { once: true });
+  });
 }

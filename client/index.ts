@@ -1,8 +1,22 @@
-export { type ClientOptions, createClient, type MapOptions, MeshClient, moduleSource } from './client.ts';
+export {
+  type BlobRef,
+  type ClientOptions,
+  createClient,
+  type MapOptions,
+  MeshClient,
+  moduleSource,
+  type PutBlobOptions,
+} from './client.ts';
 export { JobCancelledError, MeshApiError, TaskFailedError } from './errors.ts';
 export type { FetchLike } from './http.ts';
-export type { Progress } from './job-events.ts';
-export { JobHandle } from './job-handle.ts';
+export {
+  type ConnectionState,
+  JobEvents,
+  type JobEventsOptions,
+  type Progress,
+  type WatchOptions,
+} from './job-events.ts';
+export { JobHandle, type JobHandleOptions, type ResultsPageOptions } from './job-handle.ts';
 export {
   createApiKey,
   DEV_PRIVATE_KEYS,

@@ -1,4 +1,11 @@
-import { type JobState, RoomToWatcher, type TaskCounts, type TaskState } from '../protocol/index.ts';
+import {
+  errorStatus,
+  type JobState,
+  RoomToWatcher,
+  type TaskCounts,
+  type TaskState,
+} from '../protocol/index.ts';
+import { MeshApiError } from './errors.ts';
 
 const terminal = (s: TaskState) => s === 'succeeded' || s === 'failed' || s === 'cancelled';
 
@@ -13,17 +20,52 @@ export interface Progress {
   etaSeconds?: number;
 }
 
-export interface JobEventsOptions {
+/**
+ * Where an event stream is:
+ * - `connecting`: opening its first connection;
+ * - `open`: connected (a snapshot comes first, then updates);
+ * - `reconnecting`: the connection dropped while the job runs; a new one opens after a backoff;
+ * - `finished`: the job is finished, so the stream closed for good (nothing more will happen);
+ * - `failed`: the room refused the stream with an error frame, or there are no credentials; it
+ *   does not retry (see `JobEvents.error`).
+ */
+export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'finished' | 'failed';
+
+/** How an event stream connects (see `JobHandle.watch`). */
+export interface WatchOptions {
+  /** The WebSocket class to use (default the global one), e.g. a fake in tests. */
+  WebSocket?: typeof WebSocket;
+  /** First reconnect delay in ms (default 250); it doubles per failed attempt up to `maxDelayMs`. */
+  baseDelayMs?: number;
+  /** Longest reconnect delay in ms (default 5000). */
+  maxDelayMs?: number;
+}
+
+export interface JobEventsOptions extends WatchOptions {
+  /** Base URL of the API; `http(s):` becomes `ws(s):`. */
   url: string;
   jobId: string;
+  /** The bearer token (API key or session), asked for before each connection. */
   token: () => Promise<string>;
-  WebSocket?: typeof WebSocket;
 }
 
 /**
- * One job's event stream, kept open across disconnects: it reconnects with exponential backoff
- * and the snapshot that starts every connection brings the local view back in sync, so nothing
- * missed while away is lost. Keeps which tasks are final (for ordered reads) and progress.
+ * One job's event stream (`GET /api/v1/jobs/:id/events`), kept open across disconnects: it
+ * reconnects with exponential backoff (reset by any message) and the snapshot that starts every
+ * connection brings the local view back in sync, so nothing missed while away is lost. Once the
+ * job is finished, or the room answers with an error frame, it stays closed.
+ *
+ * Listeners see every decoded message (`onMessage`: `RoomToWatcher` from protocol/watch.ts; frames
+ * that do not decode are dropped), connection changes (`onConnection`) and progress
+ * (`onProgress`). The first connection opens asynchronously, so listeners added right after
+ * creating the stream miss nothing. Get one with `JobHandle.watch()`; close it when done.
+ *
+ * @example
+ * const events = mesh.job(id).watch();
+ * events.onMessage((msg) => { if (msg.type === 'tasks.updated') console.log(msg.updates) });
+ * events.onConnection((state) => console.log(state, events.error?.message));
+ * // …later
+ * events.close();
  */
 export class JobEvents {
   readonly #o: JobEventsOptions;
@@ -35,9 +77,13 @@ export class JobEvents {
   #total = 0;
   #state: JobState | undefined;
   #counts: TaskCounts | undefined;
+  #connection: ConnectionState = 'connecting';
+  #error: MeshApiError | undefined;
   #samples: { at: number; finished: number }[] = [];
   #waiters = new Set<() => void>();
   #progress = new Set<(p: Progress) => void>();
+  #messages = new Set<(msg: RoomToWatcher) => void>();
+  #connections = new Set<(state: ConnectionState) => void>();
   /** Connections made so far (1 + reconnects). */
   connects = 0;
 
@@ -46,8 +92,22 @@ export class JobEvents {
     void this.#connect();
   }
 
+  /** The job's state as last heard (undefined before the first snapshot). */
   get state(): JobState | undefined {
     return this.#state;
+  }
+
+  /** Where the stream is now. */
+  get connection(): ConnectionState {
+    return this.#connection;
+  }
+
+  /**
+   * Why the stream failed (`connection === 'failed'`): the room's error frame (its `code`, with
+   * the HTTP status that code has elsewhere in the API) or the credentials' error.
+   */
+  get error(): MeshApiError | undefined {
+    return this.#error;
   }
 
   /** True when task `index` is known to be final. */
@@ -75,11 +135,28 @@ export class JobEvents {
     });
   }
 
+  /** Progress after each snapshot, update and finish; returns the unsubscribe function. */
   onProgress(listener: (p: Progress) => void): () => void {
     this.#progress.add(listener);
     return () => this.#progress.delete(listener);
   }
 
+  /**
+   * Every decoded message, in order: a `job.snapshot` first on each connection, then
+   * `tasks.updated`, `job.finished`, and `pong` or `error` frames. Returns the unsubscribe function.
+   */
+  onMessage(listener: (msg: RoomToWatcher) => void): () => void {
+    this.#messages.add(listener);
+    return () => this.#messages.delete(listener);
+  }
+
+  /** Each change of `connection`; returns the unsubscribe function. */
+  onConnection(listener: (state: ConnectionState) => void): () => void {
+    this.#connections.add(listener);
+    return () => this.#connections.delete(listener);
+  }
+
+  /** Close the connection and cancel any pending reconnect. Listeners hear nothing more. */
   close(): void {
     this.#closed = true;
     clearTimeout(this.#timer);
@@ -91,21 +168,32 @@ export class JobEvents {
     let token: string;
     try {
       token = await this.#o.token();
-    } catch {
-      // No credentials: the HTTP calls will say why; events stay quiet.
+    } catch (err) {
+      // No credentials: the stream cannot open (the HTTP calls say why too).
+      if (this.#closed) return;
+      this.#error =
+        err instanceof MeshApiError
+          ? err
+          : new MeshApiError('unauthorized', 401, `no credentials: ${(err as Error).message}`, {
+              cause: err,
+            });
+      this.#setConnection('failed');
       return;
     }
     if (this.#closed) return;
     const Ws = this.#o.WebSocket ?? WebSocket;
-    const url = new URL(`/api/v1/jobs/${this.#o.jobId}/events`, this.#o.url);
+    const url = new URL(`/api/v1/jobs/${encodeURIComponent(this.#o.jobId)}/events`, this.#o.url);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     url.searchParams.set('token', token);
     const ws = new Ws(url);
     this.#ws = ws;
     ws.addEventListener('open', () => {
+      if (ws !== this.#ws || this.#closed) return;
       this.connects++;
+      this.#setConnection('open');
     });
     ws.addEventListener('message', (e) => {
+      if (ws !== this.#ws || this.#closed) return;
       this.#attempt = 0;
       const parsed = (() => {
         try {
@@ -114,12 +202,14 @@ export class JobEvents {
           return undefined;
         }
       })();
-      if (parsed?.success) this.#apply(parsed.data);
+      if (parsed?.success) this.#receive(parsed.data);
     });
     ws.addEventListener('close', () => {
       if (ws !== this.#ws || this.#closed) return;
-      if (this.#state !== undefined && this.#state !== 'running') return; // finished: nothing more to hear
-      const delay = Math.min(250 * 2 ** this.#attempt++, 5000);
+      if (this.#connection === 'finished' || this.#connection === 'failed') return; // nothing more to hear
+      const { baseDelayMs = 250, maxDelayMs = 5000 } = this.#o;
+      const delay = Math.min(baseDelayMs * 2 ** this.#attempt++, maxDelayMs);
+      this.#setConnection('reconnecting');
       this.#timer = setTimeout(() => void this.#connect(), delay);
     });
     ws.addEventListener('error', () => {
@@ -127,7 +217,27 @@ export class JobEvents {
     });
   }
 
-  #apply(msg: RoomToWatcher): void {
+  #receive(msg: RoomToWatcher): void {
+    if (msg.type === 'error') {
+      // The room refused us: retrying would only repeat that.
+      this.#error = new MeshApiError(msg.code, errorStatus[msg.code], msg.message);
+      for (const l of [...this.#messages]) l(msg);
+      this.#setConnection('failed');
+      this.#ws?.close(1000, 'refused');
+      return;
+    }
+    const changed = this.#apply(msg);
+    for (const l of [...this.#messages]) l(msg);
+    if (!changed) return;
+    this.#emit();
+    if (this.#state !== undefined && this.#state !== 'running') {
+      this.#setConnection('finished');
+      this.#ws?.close(1000, 'job finished');
+    }
+  }
+
+  /** Updates which tasks are final and the counts; false for messages that change nothing. */
+  #apply(msg: RoomToWatcher): boolean {
     switch (msg.type) {
       case 'job.snapshot':
         this.#total = msg.job.total;
@@ -135,20 +245,25 @@ export class JobEvents {
         for (const [index, state] of msg.tasks) if (terminal(state)) this.#done[index] = 1;
         this.#state = msg.job.state;
         this.#counts = msg.job.counts;
-        break;
+        return true;
       case 'tasks.updated':
         for (const u of msg.updates) this.#done[u.index] = terminal(u.state) ? 1 : 0;
         this.#counts = msg.counts;
-        break;
+        return true;
       case 'job.finished':
         this.#state = msg.state;
         this.#counts = msg.counts;
-        break;
+        return true;
       default:
-        return;
+        return false;
     }
-    this.#emit();
-    if (this.#state !== 'running') this.#ws?.close(1000, 'job finished');
+  }
+
+  #setConnection(state: ConnectionState): void {
+    if (this.#connection === state) return;
+    this.#connection = state;
+    for (const w of [...this.#waiters]) w();
+    for (const l of [...this.#connections]) l(state);
   }
 
   #emit(): void {

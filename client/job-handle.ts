@@ -1,7 +1,7 @@
 import { JobStatus, limits, ResultsPage, type TaskResult } from '../protocol/index.ts';
 import { JobCancelledError, TaskFailedError } from './errors.ts';
 import { decode, type FetchLike, retrying, send } from './http.ts';
-import { JobEvents, type Progress } from './job-events.ts';
+import { JobEvents, type Progress, type WatchOptions } from './job-events.ts';
 
 export interface JobHandleOptions {
   url: string;
@@ -11,6 +11,21 @@ export interface JobHandleOptions {
   WebSocket?: typeof WebSocket;
 }
 
+/** Which page of results `JobHandle.resultsPage` reads. */
+export interface ResultsPageOptions {
+  /**
+   * Where the page starts (default 0): the first task index for `order: 'index'`, or a sequence
+   * number for `order: 'completion'`. The next page starts at the page's `nextCursor`.
+   */
+  cursor?: number;
+  /** Results per page, 1 to 1000 (default 100). */
+  limit?: number;
+  /** `index` (input order, every task: default) or `completion` (finished tasks as they finished). */
+  order?: 'index' | 'completion';
+  /** Stops the read (and its retries); the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
 const finished = (r: TaskResult) =>
   r.state === 'succeeded' || r.state === 'failed' || r.state === 'cancelled';
 
@@ -18,7 +33,8 @@ const finished = (r: TaskResult) =>
  * A submitted job. Iterate it for outputs in input order (a failed task throws its
  * `TaskFailedError`), or use `results()` / `unordered()` for every task's result. The event
  * stream opens on first use, reconnects by itself, and drives the reads: pages are fetched when
- * events say they are ready, with a slow poll as a safety net.
+ * events say they are ready, with a slow poll as a safety net. For views of the job (a UI),
+ * `resultsPage()` reads any page now and `watch()` gives every event and connection change.
  *
  * @example
  * const job = await client.map((x) => x * x, [1, 2, 3]);
@@ -37,7 +53,9 @@ export class JobHandle<Output = unknown> implements AsyncIterable<Output> {
 
   /** Current status from the API (counts per state, and why pending tasks wait). */
   async status(): Promise<JobStatus> {
-    return retrying(async () => decode(await this.#get(`/api/v1/jobs/${this.id}`), JobStatus));
+    return retrying(async () =>
+      decode(await this.#get(`/api/v1/jobs/${encodeURIComponent(this.id)}`), JobStatus),
+    );
   }
 
   /** Resolves with the final status once every task is final. */
@@ -64,6 +82,45 @@ export class JobHandle<Output = unknown> implements AsyncIterable<Output> {
   /** Progress as events arrive; returns the unsubscribe function. */
   onProgress(listener: (progress: Progress) => void): () => void {
     return this.#stream().onProgress(listener);
+  }
+
+  /**
+   * A new event stream for this job, owned by the caller (close it when done): every decoded
+   * message, connection changes and progress, reconnecting with backoff until the job is
+   * finished. Independent of the stream the handle's own iterators use.
+   *
+   * @example
+   * const events = job.watch();
+   * events.onMessage((msg) => console.log(msg.type));
+   * events.onConnection((state) => console.log('connection', state));
+   * await job.wait();
+   * events.close();
+   */
+  watch(options: WatchOptions = {}): JobEvents {
+    const Ws = options.WebSocket ?? this.#o.WebSocket;
+    return new JobEvents({
+      ...options,
+      url: this.#o.url,
+      jobId: this.id,
+      token: this.#o.auth,
+      ...(Ws ? { WebSocket: Ws } : {}),
+    });
+  }
+
+  /**
+   * One page of results as the API has them now, without waiting: in input order every task is
+   * listed (pending and running ones without output), with `total` and `nextCursor` (absent on the
+   * last page). Retries while the API is unreachable or restarting, like every read of the client.
+   *
+   * @example
+   * const page = await job.resultsPage({ cursor: 200, limit: 100 });
+   * page.results.map((r) => r.output); // tasks 200 to 299
+   * const next = page.nextCursor !== undefined ? await job.resultsPage({ cursor: page.nextCursor }) : undefined;
+   */
+  async resultsPage(options: ResultsPageOptions = {}): Promise<ResultsPage> {
+    const { cursor = 0, limit = limits.defaultPageSize, order = 'index', signal } = options;
+    const path = `/api/v1/jobs/${encodeURIComponent(this.id)}/results?cursor=${cursor}&limit=${limit}&order=${order}`;
+    return retrying(async () => decode(await this.#get(path, signal), ResultsPage), undefined, signal);
   }
 
   /** Every task's result in input order (failed and cancelled ones included), waiting for running ones. */
@@ -152,18 +209,14 @@ export class JobHandle<Output = unknown> implements AsyncIterable<Output> {
     return this.#events;
   }
 
-  async #page(cursor: number, limit: number, order: 'index' | 'completion'): Promise<ResultsPage> {
-    return retrying(async () =>
-      decode(
-        await this.#get(`/api/v1/jobs/${this.id}/results?cursor=${cursor}&limit=${limit}&order=${order}`),
-        ResultsPage,
-      ),
-    );
+  #page(cursor: number, limit: number, order: 'index' | 'completion'): Promise<ResultsPage> {
+    return this.resultsPage({ cursor, limit, order });
   }
 
-  async #get(path: string): Promise<Response> {
+  async #get(path: string, signal?: AbortSignal): Promise<Response> {
     return send(this.#o.fetch, `${this.#o.url}${path}`, {
       headers: { authorization: `Bearer ${await this.#o.auth()}` },
+      ...(signal ? { signal } : {}),
     });
   }
 }

@@ -1,4 +1,4 @@
-import { createReadStream, existsSync } from 'node:fs';
+import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { copyFile, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +19,27 @@ const PYODIDE_FILES = [
   'python_stdlib.zip',
   'pyodide-lock.json',
 ];
+
+/**
+ * The headers every page and asset of the app gets, from `public/_headers` (the file Workers
+ * static assets apply in production and under `wrangler dev`): cross-origin isolation. Read here
+ * too so `vite dev` and `vite preview` serve the app the same way.
+ */
+function appHeaders(): Record<string, string> {
+  const headers: Record<string, string> = {};
+  let all = false;
+  for (const line of readFileSync(join(here, 'public/_headers'), 'utf8').split('\n')) {
+    if (line.trim() === '' || line.trimStart().startsWith('#')) continue;
+    if (!/^\s/.test(line)) {
+      all = line.trim() === '/*';
+      continue;
+    }
+    const colon = line.indexOf(':');
+    if (all && colon > 0) headers[line.slice(0, colon).trim()] = line.slice(colon + 1).trim();
+  }
+  return headers;
+}
+const headers = appHeaders();
 
 const mime: Record<string, string> = {
   '.mjs': 'text/javascript',
@@ -46,6 +67,7 @@ function pyodideAssets(): Plugin {
         if (!PYODIDE_FILES.includes(name) || !existsSync(join(pyodideDir, name))) return next();
         const ext = name.slice(name.lastIndexOf('.'));
         res.setHeader('content-type', mime[ext] ?? 'application/octet-stream');
+        for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
         createReadStream(join(pyodideDir, name)).pipe(res);
       });
     },
@@ -74,11 +96,13 @@ export default defineConfig({
   customLogger: logger,
   plugins: [react(), pyodideAssets()],
   server: {
+    headers,
     // The app imports protocol/, client/ and templates/ from the repository root.
     fs: { allow: [root] },
     // `npm run dev:web` (hot reload) talks to the API of `npm run dev`, as one origin.
     proxy: { '/api': { target: process.env.MONADMESH_API ?? 'http://127.0.0.1:8787', ws: true } },
   },
+  preview: { headers },
   worker: { format: 'es' },
   build: {
     outDir: join(here, 'dist'),

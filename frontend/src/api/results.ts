@@ -1,40 +1,12 @@
-import { MeshApiError } from '../../../client/index.ts';
-import { ApiErrorBody, limits, ResultsPage, type TaskResult } from '../../../protocol/index.ts';
+import type { JobHandle } from '../../../client/index.ts';
+import { limits, type ResultsPage, type TaskResult } from '../../../protocol/index.ts';
 
 /** Fetches one page of a job's results in input order. */
 export type FetchPage = (cursor: number, limit: number, signal?: AbortSignal) => Promise<ResultsPage>;
 
-/**
- * `GET /api/v1/jobs/:id/results?cursor&limit`, decoded with `ResultsPage`. (The client's
- * JobHandle reads pages privately, for its iterators; the app needs random access for paging.)
- */
-export function resultsFetcher(origin: string, token: string, jobId: string): FetchPage {
-  return async (cursor, limit, signal) => {
-    const url = `${origin}/api/v1/jobs/${encodeURIComponent(jobId)}/results?cursor=${cursor}&limit=${limit}`;
-    let res: Response;
-    try {
-      res = await fetch(url, {
-        headers: { authorization: `Bearer ${token}` },
-        ...(signal ? { signal } : {}),
-      });
-    } catch (cause) {
-      if (signal?.aborted) throw cause;
-      throw new MeshApiError('unreachable', 0, `cannot reach ${origin}: ${(cause as Error).message}`, {
-        cause,
-      });
-    }
-    const body: unknown = await res.json().catch(() => undefined);
-    if (!res.ok) {
-      const err = ApiErrorBody.safeParse(body);
-      if (err.success) throw new MeshApiError(err.data.error.code, res.status, err.data.error.message);
-      throw new MeshApiError(
-        res.status >= 500 ? 'internal' : 'bad_request',
-        res.status,
-        `HTTP ${res.status} from the API`,
-      );
-    }
-    return ResultsPage.parse(body);
-  };
+/** The job's results pages in input order, read by the client (`JobHandle.resultsPage`). */
+export function resultsFetcher(job: JobHandle): FetchPage {
+  return (cursor, limit, signal) => job.resultsPage({ cursor, limit, ...(signal ? { signal } : {}) });
 }
 
 /** Every result from the first, page by page (for downloads and charts), up to `max`. */

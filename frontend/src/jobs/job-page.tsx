@@ -18,7 +18,7 @@ export function JobPage() {
   const { id = '' } = useParams();
   const { client, session } = useSession();
   const queries = useQueryClient();
-  const { watch, connection, error: watchError } = useJobWatch(location.origin, id, session?.token);
+  const { watch, connection, error: watchError } = useJobWatch(client, id);
   const [selected, setSelected] = useState<number | undefined>();
   const [gridPage, setGridPage] = useState(0);
   const [cancelling, setCancelling] = useState(false);
@@ -32,10 +32,7 @@ export function JobPage() {
     enabled: Boolean(client),
     refetchInterval: running ? 3000 : false,
   });
-  const fetchPage = useMemo(
-    () => (session ? resultsFetcher(location.origin, session.token, id) : undefined),
-    [session, id],
-  );
+  const fetchPage = useMemo(() => (client ? resultsFetcher(client.job(id)) : undefined), [client, id]);
 
   const progress = progressOf(watch);
   const counts = watch.counts;

@@ -1,52 +1,20 @@
 import { act, cleanup, renderHook } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
-import type { JobStatus, RoomToWatcher } from '../../../protocol/index.ts';
+import { createClient, type MeshClient } from '../../../client/index.ts';
+import { FakeSocket, FakeWebSocket, jobStatus } from '../../../client/watch-fixtures.ts';
 import { useJobWatch } from './use-job-watch.ts';
 import { progressOf } from './watch-state.ts';
 
 // No vitest globals here, so Testing Library cannot unmount by itself between tests.
 afterEach(cleanup);
 
-/** A WebSocket the test drives: it records every instance and lets the test open, feed and drop it. */
-class FakeSocket extends EventTarget {
-  static instances: FakeSocket[] = [];
-  readonly url: string;
-  closed = false;
-  constructor(url: string | URL) {
-    super();
-    this.url = String(url);
-    FakeSocket.instances.push(this);
-  }
-  open() {
-    this.dispatchEvent(new Event('open'));
-  }
-  send(msg: RoomToWatcher) {
-    this.dispatchEvent(new MessageEvent('message', { data: JSON.stringify(msg) }));
-  }
-  drop() {
-    this.dispatchEvent(new CloseEvent('close', { code: 1006 }));
-  }
-  close() {
-    this.closed = true;
-  }
-}
+// Reconnection, backoff and error frames are the client's (JobEvents, tested in
+// client/client.test.ts); this hook folds its messages into a WatchState and follows the connection.
+const client: MeshClient = createClient({ url: 'http://mesh.test', apiKey: 'tok' });
+const options = { WebSocket: FakeWebSocket, baseDelayMs: 100 };
 
-const job = (over: Partial<JobStatus> = {}): JobStatus => ({
-  id: 'job-1',
-  owner: '0xabc',
-  state: 'running',
-  runtime: 'python',
-  codeCid: 'bafkreibnoelefnzgwbcacyt4vh52ymxvzbjq7mmqhtcnwarfq4lzegsiqe',
-  total: 3,
-  counts: { pending: 3, leased: 0, succeeded: 0, failed: 0, cancelled: 0 },
-  timeoutMs: 30_000,
-  maxAttempts: 3,
-  memoryMb: 128,
-  createdAt: 0,
-  ...over,
-});
-
-const Ws = FakeSocket as unknown as typeof WebSocket;
+/** Lets the client resolve its token and open the socket. */
+const connected = () => act(() => vi.advanceTimersByTimeAsync(0));
 
 describe('useJobWatch', () => {
   beforeEach(() => {
@@ -55,15 +23,17 @@ describe('useJobWatch', () => {
   });
   afterEach(() => vi.useRealTimers());
 
-  test('default: snapshot, updates and finish; the socket closes once the job is finished', () => {
-    const { result } = renderHook(() => useJobWatch('http://mesh.test', 'job-1', 'tok', { WebSocket: Ws }));
+  test('default: snapshot, updates and finish; the socket closes once the job is finished', async () => {
+    const { result } = renderHook(() => useJobWatch(client, 'job-1', options));
+    expect(result.current.connection).toBe('connecting');
+    await connected();
     const ws = FakeSocket.instances[0]!;
     expect(ws.url).toBe('ws://mesh.test/api/v1/jobs/job-1/events?token=tok');
     act(() => {
       ws.open();
       ws.send({
         type: 'job.snapshot',
-        job: job(),
+        job: jobStatus(),
         tasks: [
           [0, 'pending', 0],
           [1, 'pending', 0],
@@ -101,51 +71,26 @@ describe('useJobWatch', () => {
     expect(result.current.connection).toBe('finished');
     expect(ws.closed).toBe(true);
     expect(progressOf(result.current.watch)).toMatchObject({ total: 3, finished: 3, fraction: 1 });
-    act(() => ws.drop());
-    vi.advanceTimersByTime(10_000);
-    expect(FakeSocket.instances).toHaveLength(1);
   });
 
-  test('behavior: reconnects with backoff while running, and the new snapshot resyncs', () => {
-    const { result } = renderHook(() =>
-      useJobWatch('https://mesh.test', 'job-1', 'tok', { WebSocket: Ws, baseDelayMs: 100, maxDelayMs: 400 }),
-    );
-    const first = FakeSocket.instances[0]!;
-    expect(first.url.startsWith('wss://')).toBe(true);
+  test('behavior: a dropped connection shows as reconnecting, and the next snapshot resyncs the view', async () => {
+    const { result } = renderHook(() => useJobWatch(client, 'job-1', options));
+    await connected();
     act(() => {
-      first.open();
-      first.send({
-        type: 'job.snapshot',
-        job: job(),
-        tasks: [
-          [0, 'leased', 1],
-          [1, 'pending', 0],
-          [2, 'pending', 0],
-        ],
-      });
-      first.drop();
+      FakeSocket.instances[0]!.open();
+      FakeSocket.instances[0]!.send({ type: 'job.snapshot', job: jobStatus(), tasks: [[0, 'leased', 1]] });
+      FakeSocket.instances[0]!.drop();
     });
     expect(result.current.connection).toBe('reconnecting');
-    act(() => vi.advanceTimersByTime(99));
-    expect(FakeSocket.instances).toHaveLength(1);
-    act(() => vi.advanceTimersByTime(1));
-    expect(FakeSocket.instances).toHaveLength(2);
-    // Dropped again before any message: the delay doubles.
-    act(() => FakeSocket.instances[1]!.drop());
-    act(() => vi.advanceTimersByTime(199));
-    expect(FakeSocket.instances).toHaveLength(2);
-    act(() => vi.advanceTimersByTime(1));
-    const third = FakeSocket.instances[2]!;
-    // Tasks finished while we were away: the snapshot says so.
+    await act(() => vi.advanceTimersByTimeAsync(100));
     act(() => {
-      third.open();
-      third.send({
+      FakeSocket.instances[1]!.open();
+      FakeSocket.instances[1]!.send({
         type: 'job.snapshot',
-        job: job({ counts: { pending: 1, leased: 0, succeeded: 2, failed: 0, cancelled: 0 } }),
+        job: jobStatus({ counts: { pending: 1, leased: 0, succeeded: 2, failed: 0, cancelled: 0 } }),
         tasks: [
           [0, 'succeeded', 1],
           [1, 'succeeded', 1],
-          [2, 'pending', 0],
         ],
       });
     });
@@ -153,47 +98,30 @@ describe('useJobWatch', () => {
     expect(result.current.watch.tasks.map((t) => t.state)).toEqual(['succeeded', 'succeeded', 'pending']);
   });
 
-  test('behavior: the delay is capped and resets after a message', () => {
-    renderHook(() =>
-      useJobWatch('http://mesh.test', 'job-1', 'tok', { WebSocket: Ws, baseDelayMs: 100, maxDelayMs: 300 }),
-    );
-    for (const wait of [100, 200, 300, 300]) {
-      act(() => FakeSocket.instances.at(-1)!.drop());
-      const before = FakeSocket.instances.length;
-      act(() => vi.advanceTimersByTime(wait));
-      expect(FakeSocket.instances.length).toBe(before + 1);
-    }
-    const ws = FakeSocket.instances.at(-1)!;
-    act(() => {
-      ws.send({ type: 'pong' });
-      ws.drop();
-    });
-    const before = FakeSocket.instances.length;
-    act(() => vi.advanceTimersByTime(100));
-    expect(FakeSocket.instances.length).toBe(before + 1);
-  });
-
-  test('error: an error frame stops reconnecting and is reported', () => {
-    const { result } = renderHook(() => useJobWatch('http://mesh.test', 'nope', 'tok', { WebSocket: Ws }));
+  test('error: an error frame is reported and the hook stays failed', async () => {
+    const { result } = renderHook(() => useJobWatch(client, 'nope', options));
+    await connected();
     act(() => {
       FakeSocket.instances[0]!.send({ type: 'error', code: 'not_found', message: 'no job nope' });
       FakeSocket.instances[0]!.drop();
     });
-    act(() => vi.advanceTimersByTime(10_000));
+    await act(() => vi.advanceTimersByTimeAsync(10_000));
     expect(result.current).toMatchObject({ connection: 'failed', error: 'no job nope' });
     expect(FakeSocket.instances).toHaveLength(1);
   });
 
-  test('behavior: unmounting closes the socket and cancels a pending reconnect', () => {
-    const { unmount } = renderHook(() => useJobWatch('http://mesh.test', 'job-1', 'tok', { WebSocket: Ws }));
+  test('behavior: unmounting closes the socket and cancels a pending reconnect', async () => {
+    const { unmount } = renderHook(() => useJobWatch(client, 'job-1', options));
+    await connected();
     act(() => FakeSocket.instances[0]!.drop());
     unmount();
-    act(() => vi.advanceTimersByTime(10_000));
+    await act(() => vi.advanceTimersByTimeAsync(10_000));
     expect(FakeSocket.instances).toHaveLength(1);
   });
 
-  test('default: without a token nothing connects', () => {
-    renderHook(() => useJobWatch('http://mesh.test', 'job-1', undefined, { WebSocket: Ws }));
+  test('default: without a client (nobody signed in) nothing connects', async () => {
+    renderHook(() => useJobWatch(undefined, 'job-1', options));
+    await connected();
     expect(FakeSocket.instances).toHaveLength(0);
   });
 });

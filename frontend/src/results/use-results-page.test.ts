@@ -1,7 +1,8 @@
 import { act, cleanup, renderHook, waitFor } from '@testing-library/react';
 import { afterEach, describe, expect, test } from 'vitest';
+import { createClient } from '../../../client/index.ts';
 import type { ResultsPage } from '../../../protocol/index.ts';
-import { type FetchPage, fetchAllResults } from '../api/results.ts';
+import { type FetchPage, fetchAllResults, resultsFetcher } from '../api/results.ts';
 import { useResultsPage } from './use-results-page.ts';
 
 // No vitest globals here, so Testing Library cannot unmount by itself between tests.
@@ -110,6 +111,26 @@ describe('fetchAllResults', () => {
     expect(api.calls).toEqual([
       [0, 1000],
       [1000, 200],
+    ]);
+  });
+});
+
+describe('resultsFetcher', () => {
+  test('default: pages come from the client (JobHandle.resultsPage), with the signal passed on', async () => {
+    const seen: { url: string; signal: AbortSignal | undefined }[] = [];
+    const client = createClient({
+      url: 'http://mesh.test',
+      apiKey: 'tok',
+      fetch: async (url, init) => {
+        seen.push({ url, signal: init?.signal ?? undefined });
+        return new Response(JSON.stringify({ jobId: 'j', state: 'running', total: 0, results: [] }));
+      },
+    });
+    const abort = new AbortController();
+    const page = await resultsFetcher(client.job('j'))(20, 10, abort.signal);
+    expect(page).toEqual({ jobId: 'j', state: 'running', total: 0, results: [] });
+    expect(seen).toEqual([
+      { url: 'http://mesh.test/api/v1/jobs/j/results?cursor=20&limit=10&order=index', signal: abort.signal },
     ]);
   });
 });
