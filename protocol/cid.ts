@@ -43,3 +43,45 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
+
+/** Codecs of the blocks the origin stores: raw bytes (leaves, small blobs) and dag-pb (UnixFS nodes). */
+export const blockCodecs = { raw: 0x55, 'dag-pb': 0x70 } as const;
+export const BlockCodec = z.enum(['raw', 'dag-pb']);
+export type BlockCodec = z.infer<typeof BlockCodec>;
+
+/** The name of a block codec we store, or undefined for any other codec. */
+export function blockCodecName(code: number): BlockCodec | undefined {
+  return code === blockCodecs.raw ? 'raw' : code === blockCodecs['dag-pb'] ? 'dag-pb' : undefined;
+}
+
+/**
+ * Why `cid` cannot name a block of ours, or undefined when it can: a CIDv1 whose multihash is
+ * sha2-256 (32 bytes) and whose codec is raw (0x55) or dag-pb (0x70).
+ */
+export function blockCidProblem(cid: CID): string | undefined {
+  if (cid.version !== 1) return `${cid} is a CIDv${cid.version}; blocks are named by CIDv1`;
+  if (cid.multihash.code !== sha256.code || cid.multihash.digest.byteLength !== 32) {
+    return `${cid} is not hashed with sha2-256 (multihash 0x${cid.multihash.code.toString(16)})`;
+  }
+  if (!blockCodecName(cid.code)) {
+    return `${cid} has codec 0x${cid.code.toString(16)}; blocks are raw (0x55) or dag-pb (0x70)`;
+  }
+  return undefined;
+}
+
+/** The scheme of an input that names a content-addressed blob instead of holding the value. */
+export const IPFS_URL_PREFIX = 'ipfs://';
+
+/**
+ * An `ipfs://<CID>` input: the root CID when it names a block we can store, or the reason it
+ * cannot. Anything that is not a string starting with `ipfs://` is an ordinary inline input
+ * (`undefined`).
+ */
+export function parseIpfsUrl(value: unknown): { cid: CID } | { problem: string } | undefined {
+  if (typeof value !== 'string' || !value.startsWith(IPFS_URL_PREFIX)) return undefined;
+  const text = value.slice(IPFS_URL_PREFIX.length);
+  const cid = parseCid(text);
+  if (!cid) return { problem: `'${value.slice(0, 120)}' is not ipfs:// followed by a CID` };
+  const problem = blockCidProblem(cid);
+  return problem ? { problem } : { cid };
+}

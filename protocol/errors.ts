@@ -17,6 +17,8 @@ export const ErrorCode = z.enum([
   'conflict',
   'runtime_unavailable',
   'blob_not_found',
+  'hash_mismatch',
+  'missing_block',
   'siwe_invalid',
   'nonce_invalid',
   'bad_message',
@@ -39,6 +41,10 @@ export const errorStatus: Record<ErrorCode, number> = {
   conflict: 409,
   runtime_unavailable: 422,
   blob_not_found: 422,
+  /** A block whose bytes do not hash to the CID it was sent under. */
+  hash_mismatch: 400,
+  /** A dag-pb block that links to a block the origin does not have yet (upload leaves first). */
+  missing_block: 409,
   siwe_invalid: 401,
   nonce_invalid: 401,
   bad_message: 400,

@@ -18,6 +18,12 @@ export const limits = {
   maxLogBytes: 16 * 1024,
   /** One blob in `PUT /blobs`. */
   maxBlobBytes: 32 * 1024 * 1024,
+  /** One block in `PUT /blobs/{cid}`: a 1 MiB leaf of a chunked blob, or a dag-pb node, with room to spare. */
+  maxBlockBytes: 2 * 1024 * 1024,
+  /** Links of one dag-pb block (the importer's widest node; the API checks each link is stored). */
+  maxBlockLinks: 1024,
+  /** Distinct `ipfs://` inputs of one job (the API checks each root is stored before accepting it). */
+  maxIpfsInputs: 1000,
   /** One frame from a node or a watcher. */
   maxFrameBytes: 16 * 1024 * 1024,
   /** Tasks in one lease batch. */

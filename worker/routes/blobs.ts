@@ -1,8 +1,22 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import * as dagPb from '@ipld/dag-pb';
 import { bodyLimit } from 'hono/body-limit';
-import { ApiErrorBody, Cid, cidOf, limits, MeshError } from '../../protocol/index.ts';
+import type { CID } from 'multiformats/cid';
+import {
+  ApiErrorBody,
+  BlockCodec,
+  blockCidProblem,
+  blockCodecName,
+  Cid,
+  cidOf,
+  limits,
+  MeshError,
+  parseCid,
+  verifyCid,
+} from '../../protocol/index.ts';
 import type { AppEnv } from '../app-env.ts';
 import { requireAuth } from '../auth.ts';
+import { firstMissing } from '../blob-store.ts';
 import { validationHook } from '../validation.ts';
 import { requireCid } from './jobs.ts';
 
@@ -50,19 +64,139 @@ blobs.openapi(
   },
 );
 
+const CidParam = z.object({
+  cid: z
+    .string()
+    .max(200)
+    .meta({ param: { name: 'cid', in: 'path' } }),
+});
+
+const BlockStored = z
+  .object({
+    cid: Cid,
+    size: z.number().int(),
+    codec: BlockCodec,
+    /** Links of a dag-pb block (all of them already stored); 0 for raw. */
+    links: z.number().int(),
+  })
+  .meta({ id: 'BlockStored' });
+
+/** The links of a dag-pb block, checked: each a block CID we could store. */
+function dagPbLinks(cid: CID, bytes: Uint8Array): string[] {
+  let node: dagPb.PBNode;
+  try {
+    node = dagPb.decode(bytes);
+  } catch (err) {
+    throw new MeshError('validation_failed', `block ${cid} is not valid dag-pb: ${(err as Error).message}`);
+  }
+  if (node.Links.length > limits.maxBlockLinks) {
+    throw new MeshError(
+      'validation_failed',
+      `block ${cid} has ${node.Links.length} links; the limit is ${limits.maxBlockLinks} (maxBlockLinks)`,
+    );
+  }
+  return node.Links.map((link, i) => {
+    const problem = blockCidProblem(link.Hash);
+    if (problem) throw new MeshError('validation_failed', `link ${i} of block ${cid}: ${problem}`);
+    return link.Hash.toString();
+  });
+}
+
+blobs.put(
+  '/blobs/:cid',
+  requireAuth,
+  bodyLimit({
+    maxSize: limits.maxBlockBytes,
+    onError: () => {
+      throw new MeshError(
+        'payload_too_large',
+        `block is over the limit of ${limits.maxBlockBytes} bytes (maxBlockBytes); chunk blobs into 1 MiB leaves`,
+      );
+    },
+  }),
+);
+
+blobs.openapi(
+  createRoute({
+    method: 'put',
+    path: '/blobs/{cid}',
+    summary: 'Store one block of a chunked blob under its CID; idempotent',
+    description: `The body is the block's bytes. The CID must be a CIDv1 with sha2-256 and codec raw (0x55) or dag-pb (0x70), and the body must hash to it. A block is at most ${limits.maxBlockBytes} bytes. A dag-pb block is stored only when every block it links to is already stored (upload leaves first, the root last), so a stored root is always a complete DAG. 201 when stored, 200 when it already was.`,
+    security: [{ bearer: [] }],
+    request: {
+      params: CidParam,
+      body: {
+        required: true,
+        content: { 'application/octet-stream': { schema: z.string().meta({ format: 'binary' }) } },
+      },
+    },
+    responses: {
+      201: { description: 'Stored', content: { 'application/json': { schema: BlockStored } } },
+      200: { description: 'Already stored', content: { 'application/json': { schema: BlockStored } } },
+      400: {
+        description: 'Not a block CID, unsupported codec, or bytes that do not hash to the CID',
+        content: { 'application/json': { schema: ApiErrorBody } },
+      },
+      401: { description: 'Not signed in', content: { 'application/json': { schema: ApiErrorBody } } },
+      409: {
+        description: 'A dag-pb block links to a block that is not stored yet',
+        content: { 'application/json': { schema: ApiErrorBody } },
+      },
+      413: { description: 'Block too large', content: { 'application/json': { schema: ApiErrorBody } } },
+    },
+  }),
+  async (c) => {
+    const text = c.req.valid('param').cid;
+    const cid = parseCid(text);
+    if (!cid) throw new MeshError('invalid_cid', `'${text.slice(0, 100)}' is not a CID`);
+    const problem = blockCidProblem(cid);
+    if (problem) throw new MeshError('invalid_cid', problem);
+    const key = cid.toString();
+    const bytes = new Uint8Array(await c.req.arrayBuffer());
+    if (!(await verifyCid(cid, bytes))) {
+      throw new MeshError(
+        'hash_mismatch',
+        `the ${bytes.byteLength} bytes sent do not hash (sha2-256) to ${key}; the block is corrupted or sent under the wrong CID`,
+      );
+    }
+    const codec = blockCodecName(cid.code)!;
+    const links = codec === 'dag-pb' ? dagPbLinks(cid, bytes) : [];
+    const body = { cid: key, size: bytes.byteLength, codec, links: links.length };
+    // Stored means complete (links were checked when it was stored): nothing to do.
+    if (await c.env.BLOBS.head(key)) return c.json(body, 200);
+    const missing = await firstMissing(c.env, links);
+    if (missing !== undefined) {
+      throw new MeshError(
+        'missing_block',
+        `block ${key} links to ${missing}, which is not stored; upload the blocks it links to first (PUT /api/v1/blobs/${missing})`,
+        { missing },
+      );
+    }
+    // R2 checks the SHA-256 on write, so a corrupted upload cannot be stored under this CID.
+    await c.env.BLOBS.put(key, bytes, { sha256: cid.multihash.digest });
+    return c.json(body, 201);
+  },
+);
+
+// Documentation only: Hono answers HEAD with the GET route below (without reading the object).
+blobs.openAPIRegistry.registerPath({
+  method: 'head',
+  path: '/blobs/{cid}',
+  summary: 'Whether a blob or block is stored (for a dag-pb root: the whole DAG is)',
+  request: { params: CidParam },
+  responses: {
+    200: { description: 'Stored; content-length is its size' },
+    400: { description: 'Not a CID' },
+    404: { description: 'Not stored' },
+  },
+});
+
 blobs.openapi(
   createRoute({
     method: 'get',
     path: '/blobs/{cid}',
-    summary: 'Fetch a blob by CID (public: content addressing makes it self-verifying)',
-    request: {
-      params: z.object({
-        cid: z
-          .string()
-          .max(200)
-          .meta({ param: { name: 'cid', in: 'path' } }),
-      }),
-    },
+    summary: 'Fetch a blob or block by CID (public: content addressing makes it self-verifying)',
+    request: { params: CidParam },
     responses: {
       200: {
         description: 'The bytes',
@@ -74,15 +208,19 @@ blobs.openapi(
   }),
   async (c) => {
     const cid = requireCid(c.req.valid('param').cid);
+    const headers = (size: number) => ({
+      'content-type': 'application/octet-stream',
+      'content-length': String(size),
+      'cache-control': 'public, max-age=31536000, immutable',
+      etag: `"${cid}"`,
+    });
+    if (c.req.method === 'HEAD') {
+      const head = await c.env.BLOBS.head(cid);
+      if (!head) throw new MeshError('not_found', `no blob ${cid}`);
+      return new Response(null, { headers: headers(head.size) }) as never;
+    }
     const object = await c.env.BLOBS.get(cid);
     if (!object) throw new MeshError('not_found', `no blob ${cid}`);
-    return new Response(object.body, {
-      headers: {
-        'content-type': 'application/octet-stream',
-        'content-length': String(object.size),
-        'cache-control': 'public, max-age=31536000, immutable',
-        etag: `"${cid}"`,
-      },
-    }) as never;
+    return new Response(object.body, { headers: headers(object.size) }) as never;
   },
 );

@@ -14,10 +14,12 @@ import {
   limits,
   MeshError,
   parseCid,
+  parseIpfsUrl,
   ResultsPage,
 } from '../../protocol/index.ts';
 import type { AppEnv } from '../app-env.ts';
 import { requireAuth } from '../auth.ts';
+import { firstMissing } from '../blob-store.ts';
 import type { Env } from '../env.ts';
 import { validationHook } from '../validation.ts';
 
@@ -49,8 +51,54 @@ async function ownedJob(env: Env, id: string, address: string) {
   return { room, status };
 }
 
+/** An `ipfs://` input: its index and root CID. */
+interface IpfsInput {
+  index: number;
+  cid: string;
+}
+
+/** The `ipfs://` inputs among `values`; a malformed one fails with its index (`where` names the inputs). */
+function ipfsInputs(values: readonly unknown[], where = ''): IpfsInput[] {
+  const refs: IpfsInput[] = [];
+  values.forEach((value, index) => {
+    const ref = parseIpfsUrl(value);
+    if (!ref) return;
+    if ('problem' in ref) {
+      throw new MeshError(
+        'validation_failed',
+        `input ${index}${where} starts with ipfs:// but is not ipfs://<CIDv1, sha2-256, raw or dag-pb>: ${ref.problem}`,
+        { index },
+      );
+    }
+    refs.push({ index, cid: ref.cid.toString() });
+  });
+  return refs;
+}
+
+/**
+ * Refuse a job whose `ipfs://` inputs name a blob that is not stored: a stored root is a complete
+ * DAG (`PUT /blobs/{cid}` checks links), so no task waits on a blob nobody has.
+ */
+async function requireStoredInputs(env: Env, refs: readonly IpfsInput[]): Promise<void> {
+  const distinct = new Set(refs.map((r) => r.cid));
+  if (distinct.size > limits.maxIpfsInputs) {
+    throw new MeshError(
+      'validation_failed',
+      `the job names ${distinct.size} distinct ipfs:// blobs; the limit is ${limits.maxIpfsInputs} (maxIpfsInputs)`,
+    );
+  }
+  const missing = await firstMissing(env, [...distinct]);
+  if (missing === undefined) return;
+  const index = refs.find((r) => r.cid === missing)!.index;
+  throw new MeshError(
+    'not_found',
+    `input ${index}: ipfs://${missing} is not stored here; upload it first (the client's putBlob, or PUT /api/v1/blobs/{cid} for each block, the root last)`,
+    { index, cid: missing },
+  );
+}
+
 /** Inputs from a blob holding a JSON array or JSON lines, checked like inline inputs. */
-async function inputsFromBlob(env: Env, cid: string): Promise<string[]> {
+async function inputsFromBlob(env: Env, cid: string): Promise<{ inputs: string[]; refs: IpfsInput[] }> {
   const object = await env.BLOBS.get(cid);
   if (!object)
     throw new MeshError(
@@ -82,7 +130,8 @@ async function inputsFromBlob(env: Env, cid: string): Promise<string[]> {
       `inputsCid ${cid} holds ${values.length} inputs; the limit is ${limits.maxInputs}`,
     );
   }
-  return values.map((value, i) => {
+  const refs = ipfsInputs(values, ` of ${cid}`);
+  const inputs = values.map((value, i) => {
     const parsed = JsonValue.safeParse(value);
     const json = JSON.stringify(value);
     if (!parsed.success) throw new MeshError('validation_failed', `input ${i} of ${cid} is not JSON`);
@@ -94,6 +143,7 @@ async function inputsFromBlob(env: Env, cid: string): Promise<string[]> {
     }
     return json;
   });
+  return { inputs, refs };
 }
 
 export const jobs = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
@@ -118,6 +168,8 @@ jobs.openapi(
     method: 'post',
     path: '/jobs',
     summary: 'Submit a job: a function and its inputs',
+    description:
+      'An input that is a string `ipfs://<CID>` (CIDv1, sha2-256, raw or dag-pb) is resolved by the node that runs the task: it fetches the blob and parses it as UTF-8 JSON. The root must be stored (`PUT /api/v1/blobs/{cid}`), else the job is refused with 404 `not_found` naming the input.',
     security: [{ bearer: [] }],
     request: { body: { required: true, content: { 'application/json': { schema: JobSpec } } } },
     responses: {
@@ -128,6 +180,10 @@ jobs.openapi(
         content: { 'application/json': { schema: ApiErrorBody } },
       },
       ...errors,
+      404: {
+        description: 'An ipfs:// input names a blob that is not stored (upload it first)',
+        content: { 'application/json': { schema: ApiErrorBody } },
+      },
     },
   }),
   async (c) => {
@@ -157,9 +213,10 @@ jobs.openapi(
     } else if (codeCid && !(await c.env.BLOBS.head(codeCid))) {
       throw codeNotFound(codeCid);
     }
-    const inputs = spec.inputs
-      ? spec.inputs.map((v) => JSON.stringify(v))
+    const { inputs, refs } = spec.inputs
+      ? { inputs: spec.inputs.map((v) => JSON.stringify(v)), refs: ipfsInputs(spec.inputs) }
       : await inputsFromBlob(c.env, spec.inputsCid!);
+    await requireStoredInputs(c.env, refs);
     const id = crypto.randomUUID();
     const status = await jobRoom(c.env, id).init({
       id,
