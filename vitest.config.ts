@@ -45,6 +45,8 @@ export default defineConfig({
             'acorn',
             '@bjorn3/browser_wasi_shim',
             'multiformats/bases/base64',
+            '@libp2p/crypto/keys',
+            '@libp2p/peer-id',
           ],
         },
         test: {

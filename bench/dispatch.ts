@@ -1,6 +1,9 @@
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
+import { generateKeyPair } from '@libp2p/crypto/keys';
 import { Tinypool } from 'tinypool';
+import { identityFromKey } from '../browser-node/src/core/identity.ts';
+import { signOutcome } from '../browser-node/src/core/sign-outcome.ts';
 import { ThreadExecutor } from '../browser-node/src/headless/thread-executor.ts';
 import { createApiKey, DEV_PRIVATE_KEYS } from '../client/sign-in.ts';
 import {
@@ -9,6 +12,7 @@ import {
   MESH_PROTOCOL,
   type NodeToHub,
   RoomToWatcher,
+  type TaskOutcome,
 } from '../protocol/index.ts';
 import { startApi, startNode } from '../scripts/local-mesh.ts';
 import { percentile, table, writeResult } from './report.ts';
@@ -85,11 +89,12 @@ async function runSandbox() {
 
 /**
  * The control plane alone: `wrangler dev` and one no-op node that answers every lease at once
- * with made-up outputs. What remains is the Worker, the hub, the room and the WebSockets: the
- * ceiling the mesh path can reach on this machine.
+ * with made-up outputs, signed as a real node signs them. What remains is the Worker, the hub,
+ * the room and the WebSockets: the ceiling the mesh path can reach on this machine.
  */
 async function runControlPlane() {
   const api = await startApi();
+  const identity = identityFromKey(await generateKeyPair('Ed25519'));
   try {
     const { key } = await createApiKey({ url: api.url, privateKey: DEV_PRIVATE_KEYS[0] });
     const ws = new WebSocket(`${api.url.replace('http', 'ws')}/api/v1/mesh/connect`);
@@ -118,6 +123,7 @@ async function runControlPlane() {
       runtimes: ['js'],
       capacity: THREADS,
       version: 'bench',
+      peerId: identity.peerId.toString(),
     });
     await next('hub.welcome');
     const t0 = performance.now();
@@ -134,21 +140,30 @@ async function runControlPlane() {
       const { tasks } = await next('task.leased');
       firstMs ||= performance.now() - t0;
       done += tasks.length;
-      send({
-        type: 'task.results',
-        results: tasks.map((t) => ({
-          ok: true,
-          jobId: t.jobId,
-          index: t.index,
-          leaseId: t.leaseId,
-          output: expected(t.index),
-          logs: '',
-          durationMs: 0,
-        })),
-        credit: tasks.length,
-      });
+      const results = await Promise.all(
+        tasks.map(async (t): Promise<TaskOutcome> => {
+          const output = expected(t.index);
+          const receipt = await signOutcome(identity, t, { ok: true, output });
+          return {
+            ok: true,
+            jobId: t.jobId,
+            index: t.index,
+            leaseId: t.leaseId,
+            output,
+            logs: '',
+            durationMs: 0,
+            receipt,
+          };
+        }),
+      );
+      send({ type: 'task.results', results, credit: tasks.length });
     }
     const ms = performance.now() - t0;
+    for (let accepted = 0; accepted < TASKS; ) {
+      const ack = await next('results.ack');
+      if (ack.ignored.length) throw new Error(`results not counted: ${ack.ignored[0]!.reason}`);
+      accepted += ack.accepted;
+    }
     ws.close();
     return { ms, firstMs };
   } finally {

@@ -218,7 +218,7 @@ describe('monadmesh CLI', () => {
     const { code, stdout, stderr } = await cli(['run', file('fail'), '--inputs', 'range:0..6']);
     expect(code, stderr).toBe(1);
     expect(stderr).toMatch(
-      /task 3 failed: user_error \(attempt 1, node headless-[0-9a-f]+\)\n {2}Error: three is not allowed\n {6}at main \(task\.js:3:\d+\)\n {2}logs:\n {4}about to look at 3\n/,
+      /task 3 failed: user_error \(attempt 1, node 12D3KooW[1-9A-HJ-NP-Za-km-z]+\)\n {2}Error: three is not allowed\n {6}at main \(task\.js:3:\d+\)\n {2}logs:\n {4}about to look at 3\n/,
     );
     expect(stderr).toMatch(/failed: 1 of 6 tasks failed, 5 succeeded in/);
     const records = lines(stdout);
@@ -378,7 +378,7 @@ describe('monadmesh CLI', () => {
     });
     expect(logsOne.code).toBe(0);
     expect(logsOne.stdout).toMatch(
-      /^── task 3 · failed · 1 attempt · node headless-[0-9a-f]+ · [\d.]+ ms\nerror: user_error\n {2}Error: three is not allowed\n {6}at main \(task\.js:3:\d+\)\nlogs:\n {2}about to look at 3\n$/,
+      /^── task 3 · failed · 1 attempt · node 12D3KooW[1-9A-HJ-NP-Za-km-z]+ · [\d.]+ ms\nerror: user_error\n {2}Error: three is not allowed\n {6}at main \(task\.js:3:\d+\)\nlogs:\n {2}about to look at 3\n$/,
     );
     const all = JSON.parse(logsAll.stdout) as { id: string; tasks: { index: number; logs: string }[] };
     expect(all.tasks.map((t) => [t.index, t.logs])).toEqual(

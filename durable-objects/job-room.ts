@@ -3,9 +3,12 @@ import {
   type JobState,
   type JobStatus,
   type JsonValue,
+  jsonCid,
   type LeasedTask,
   leaseTiming,
   limits,
+  outcomeJson,
+  parseCid,
   type ResultsPage,
   type RoomToWatcher,
   type Runtime,
@@ -14,11 +17,13 @@ import {
   type TaskCounts,
   type TaskError,
   type TaskOutcome,
+  type TaskReceipt,
   type TaskResult,
   type TaskState,
   type TaskUpdate,
   WatcherToRoom,
 } from '../protocol/index.ts';
+import { receiptVerifier } from './receipt-verifier.ts';
 import { account, type DoEnv, meshHub } from './stubs.ts';
 
 /** What the Worker hands a new room: the validated spec with code already stored as a blob. */
@@ -55,6 +60,14 @@ export interface ReportResult {
   more: boolean;
 }
 
+/** Who sent a batch of results, as the hub knows it from the node's hello. */
+export interface ResultSigner {
+  /** The node's libp2p Ed25519 peer id; without one no result counts. */
+  peerId?: string;
+  /** The node's runtime fingerprint class, part of what it signs. */
+  fingerprintClass?: string;
+}
+
 export interface CancelResult {
   status: JobStatus;
   revoked: { nodeId: string; leaseId: string }[];
@@ -68,6 +81,11 @@ type TaskRow = {
   node_id: string | null;
 };
 
+/** What `#checkReceipts` found for one outcome: its JSON text and either its receipt or why it does not count. */
+type ReceiptCheck = { attempt: number; json: string } & ({ receipt: TaskReceipt } | { reason: string });
+
+/** Two CID strings name the same CID, whatever their multibase. */
+const sameCid = (a: string, b: string) => a === b || (parseCid(a)?.equals(parseCid(b)) ?? false);
 const emptyCounts = (): TaskCounts => ({ pending: 0, leased: 0, succeeded: 0, failed: 0, cancelled: 0 });
 const terminal = (s: TaskState) => s === 'succeeded' || s === 'failed' || s === 'cancelled';
 const backoffMs = (attempt: number) => Math.min(250 * 2 ** Math.max(0, attempt - 1), 10_000);
@@ -109,12 +127,19 @@ export class JobRoom extends DurableObject<DoEnv> {
         logs TEXT,
         duration_ms REAL,
         reason TEXT,
-        done_seq INTEGER
+        done_seq INTEGER,
+        receipt TEXT
       );
       CREATE INDEX IF NOT EXISTS tasks_by_state ON tasks (state, not_before, idx);
       CREATE INDEX IF NOT EXISTS tasks_by_node ON tasks (node_id) WHERE state = 'leased';
       CREATE INDEX IF NOT EXISTS tasks_by_done ON tasks (done_seq) WHERE done_seq IS NOT NULL;
     `);
+    // Rooms created before receipts existed (a persisted local state) get the column now.
+    const columns = ctx.storage.sql
+      .exec<{ name: string }>(`SELECT name FROM pragma_table_info('tasks')`)
+      .toArray();
+    if (!columns.some((c) => c.name === 'receipt'))
+      ctx.storage.sql.exec('ALTER TABLE tasks ADD COLUMN receipt TEXT');
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('{"type":"ping"}', '{"type":"pong"}'));
   }
 
@@ -138,7 +163,7 @@ export class JobRoom extends DurableObject<DoEnv> {
     });
     this.#meta = meta;
     this.#counts = { ...emptyCounts(), pending: inputs.length };
-    await meshHub(this.env, meta.hubShard).jobAvailable(meta.id, meta.runtime);
+    await meshHub(this.env, meta.hubShard).jobAvailable(meta.id, meta.runtime, meta.codeCid);
     return this.#status();
   }
 
@@ -176,8 +201,9 @@ export class JobRoom extends DurableObject<DoEnv> {
         not_before: number;
         reason: string | null;
         done_seq: number | null;
+        receipt: string | null;
       }>(
-        `SELECT idx, state, attempts, node_id, output, error, logs, duration_ms, not_before, reason, done_seq
+        `SELECT idx, state, attempts, node_id, output, error, logs, duration_ms, not_before, reason, done_seq, receipt
          FROM tasks WHERE ${byCompletion ? 'done_seq > ? ORDER BY done_seq' : 'idx >= ? ORDER BY idx'} LIMIT ?`,
         cursor,
         limit,
@@ -191,6 +217,7 @@ export class JobRoom extends DurableObject<DoEnv> {
       if (r.error !== null) result.error = JSON.parse(r.error) as TaskError;
       if (r.logs) result.logs = r.logs;
       if (r.duration_ms !== null) result.durationMs = r.duration_ms;
+      if (r.receipt !== null) result.receipt = JSON.parse(r.receipt) as TaskReceipt;
       if (r.state === 'pending') {
         result.waiting =
           r.not_before > now
@@ -262,8 +289,12 @@ export class JobRoom extends DurableObject<DoEnv> {
     return { tasks, more: this.#runnableNow(now) };
   }
 
-  /** Accept results. Only a result carrying the task's current lease counts; the rest are ignored. */
-  async report(nodeId: string, outcomes: TaskOutcome[]): Promise<ReportResult> {
+  /**
+   * Accept results. Only a result carrying the task's current lease counts, and only with a
+   * receipt that the node's key (`signer.peerId`) signed over what this room knows of the task;
+   * the rest are ignored, each with its reason.
+   */
+  async report(nodeId: string, outcomes: TaskOutcome[], signer: ResultSigner = {}): Promise<ReportResult> {
     const meta = this.#load();
     const ignored: ReportResult['ignored'] = [];
     if (!meta) {
@@ -273,6 +304,9 @@ export class JobRoom extends DurableObject<DoEnv> {
         more: false,
       };
     }
+    // Receipts are checked first, outside the transaction (WebCrypto is asynchronous); the
+    // transaction then checks the lease again, so a lease that changed meanwhile still fails.
+    const checked = await this.#checkReceipts(meta, nodeId, outcomes, signer);
     const now = Date.now();
     const updates: TaskUpdate[] = [];
     let accepted = 0;
@@ -282,41 +316,45 @@ export class JobRoom extends DurableObject<DoEnv> {
         const row = this.ctx.storage.sql
           .exec<TaskRow>('SELECT idx, state, attempts, lease_id, node_id FROM tasks WHERE idx = ?', o.index)
           .toArray()[0];
+        const check = checked.get(o);
         const why = !row
           ? 'unknown task'
           : terminal(row.state)
             ? `task is already ${row.state}`
             : row.state !== 'leased' || row.lease_id !== o.leaseId || row.node_id !== nodeId
               ? 'lease is no longer valid'
-              : undefined;
-        if (why || !row) {
+              : !check || check.attempt !== row.attempts
+                ? 'lease is no longer valid'
+                : 'reason' in check
+                  ? check.reason
+                  : undefined;
+        if (why || !row || !check || 'reason' in check) {
           ignored.push({ jobId: meta.id, index: o.index, reason: why ?? 'unknown task' });
           continue;
         }
         accepted++;
         const logs = truncateLogs(o.logs);
+        const receipt = JSON.stringify(check.receipt);
         let outcome: TaskOutcome = o;
-        let output: string | undefined;
-        if (o.ok) {
-          output = JSON.stringify(o.output);
-          if (output.length > limits.maxOutputBytes) {
-            outcome = {
-              ...o,
-              ok: false,
-              error: {
-                kind: 'output_invalid',
-                message: `output is ${output.length} bytes as JSON; the limit is ${limits.maxOutputBytes}`,
-              },
-            };
-          }
+        const output = o.ok ? check.json : undefined;
+        if (o.ok && check.json.length > limits.maxOutputBytes) {
+          outcome = {
+            ...o,
+            ok: false,
+            error: {
+              kind: 'output_invalid',
+              message: `output is ${check.json.length} bytes as JSON; the limit is ${limits.maxOutputBytes}`,
+            },
+          };
         }
         if (outcome.ok) {
           this.ctx.storage.sql.exec(
             `UPDATE tasks SET state = 'succeeded', output = ?, logs = ?, duration_ms = ?, lease_id = NULL,
-             lease_expires = NULL, error = NULL, done_seq = ? WHERE idx = ?`,
+             lease_expires = NULL, error = NULL, receipt = ?, done_seq = ? WHERE idx = ?`,
             output!,
             logs,
             o.durationMs,
+            receipt,
             ++this.#doneSeq,
             o.index,
           );
@@ -329,7 +367,11 @@ export class JobRoom extends DurableObject<DoEnv> {
             durationMs: o.durationMs,
           });
         } else {
-          const update = this.#failOrRetry(row, outcome.error, now, { logs, durationMs: o.durationMs });
+          const update = this.#failOrRetry(row, outcome.error, now, {
+            logs,
+            durationMs: o.durationMs,
+            receipt,
+          });
           if (update.state === 'pending') requeued = true;
           updates.push(update);
         }
@@ -338,6 +380,73 @@ export class JobRoom extends DurableObject<DoEnv> {
     if (updates.length) this.#broadcast({ type: 'tasks.updated', updates, counts: this.#counts! });
     await this.#afterChange(requeued);
     return { accepted, ignored, more: this.#runnableNow(now) };
+  }
+
+  /**
+   * Check the receipt of every outcome whose lease is still current: the room rebuilds the signed
+   * bytes from its own copy of the lease, the stored input and the output it received, so a
+   * receipt for anything else (another output, another input, another key) does not verify.
+   * Outcomes whose lease is already gone are left out; the transaction ignores them.
+   */
+  async #checkReceipts(
+    meta: JobMeta,
+    nodeId: string,
+    outcomes: TaskOutcome[],
+    signer: ResultSigner,
+  ): Promise<Map<TaskOutcome, ReceiptCheck>> {
+    const checked = new Map<TaskOutcome, ReceiptCheck>();
+    const current: { o: TaskOutcome; attempt: number; input: string }[] = [];
+    for (const o of outcomes) {
+      const row = this.ctx.storage.sql
+        .exec<{ attempts: number; input: string }>(
+          `SELECT attempts, input FROM tasks WHERE idx = ? AND state = 'leased' AND lease_id = ? AND node_id = ?`,
+          o.index,
+          o.leaseId,
+          nodeId,
+        )
+        .toArray()[0];
+      if (row) current.push({ o, attempt: row.attempts, input: row.input });
+    }
+    if (!current.length) return checked;
+    const verifier = signer.peerId
+      ? await receiptVerifier(signer.peerId)
+      : new Error('the node sent no peerId in node.hello');
+    await Promise.all(
+      current.map(async ({ o, attempt, input }) => {
+        const json = outcomeJson(o);
+        const fail = (reason: string) => checked.set(o, { attempt, json, reason });
+        if (verifier instanceof Error) return fail(`result is not signed: ${verifier.message}`);
+        if (!o.receipt) return fail('result is not signed (no receipt)');
+        // The stored input text is the JSON.stringify of the input as decoded: what the node hashed.
+        const [inputCid, outputHash] = await Promise.all([jsonCid(input), jsonCid(json)]);
+        if (!sameCid(o.receipt.inputCid, inputCid)) {
+          return fail(`receipt is for another input (${o.receipt.inputCid})`);
+        }
+        if (!sameCid(o.receipt.outputHash, outputHash)) {
+          return fail(`receipt is for another ${o.ok ? 'output' : 'error'} (${o.receipt.outputHash})`);
+        }
+        const fields = {
+          jobId: meta.id,
+          index: o.index,
+          attempt,
+          leaseId: o.leaseId,
+          codeCid: meta.codeCid,
+          inputCid,
+          ok: o.ok,
+          outputHash,
+          ...(signer.fingerprintClass ? { fingerprintClass: signer.fingerprintClass } : {}),
+        };
+        if (!(await verifier.verify(fields, o.receipt.signature))) {
+          return fail(`receipt signature does not verify for peer ${verifier.peerId}`);
+        }
+        checked.set(o, {
+          attempt,
+          json,
+          receipt: { ...fields, peerId: verifier.peerId, signature: o.receipt.signature },
+        });
+      }),
+    );
+    return checked;
   }
 
   /** Heartbeat: extend the leases `nodeId` still holds. */
@@ -468,7 +577,7 @@ export class JobRoom extends DurableObject<DoEnv> {
       if (expired.length) await this.#expire(expired, 'lease expired', now);
       // Tasks whose retry backoff just ended are runnable again: tell the hub.
       if (this.#runnableNow(Date.now()))
-        await meshHub(this.env, meta.hubShard).jobAvailable(meta.id, meta.runtime);
+        await meshHub(this.env, meta.hubShard).jobAvailable(meta.id, meta.runtime, meta.codeCid);
     } finally {
       await this.#rearm();
     }
@@ -534,7 +643,7 @@ export class JobRoom extends DurableObject<DoEnv> {
     row: TaskRow,
     error: TaskError,
     now: number,
-    extra: { logs?: string; durationMs?: number },
+    extra: { logs?: string; durationMs?: number; receipt?: string },
   ): TaskUpdate {
     const meta = this.#meta!;
     const retry = retryableErrors.has(error.kind) && row.attempts < meta.maxAttempts;
@@ -555,10 +664,11 @@ export class JobRoom extends DurableObject<DoEnv> {
       : error;
     this.ctx.storage.sql.exec(
       `UPDATE tasks SET state = 'failed', error = ?, logs = ?, duration_ms = ?, lease_id = NULL, lease_expires = NULL,
-       done_seq = ? WHERE idx = ?`,
+       receipt = ?, done_seq = ? WHERE idx = ?`,
       JSON.stringify(finalError),
       extra.logs ?? null,
       extra.durationMs ?? null,
+      extra.receipt ?? null,
       ++this.#doneSeq,
       row.idx,
     );

@@ -13,6 +13,8 @@ import {
   type RuntimeFingerprint,
   type TaskOutcome,
 } from '../protocol/index.ts';
+import { PeerRegistry } from './peer-registry.ts';
+import { ed25519PublicKey } from './receipt-verifier.ts';
 import { type DoEnv, jobRoom } from './stubs.ts';
 
 /** What the hub remembers of one connected node; kept as the socket's attachment so it survives hibernation. */
@@ -24,6 +26,8 @@ interface NodeSession {
   capacity: number;
   version?: string;
   fingerprint?: RuntimeFingerprint;
+  /** The libp2p Ed25519 peer id whose key signs the node's receipts (checked at hello). */
+  peerId?: string;
   connectedAt: number;
   lastSeenAt: number;
   location: NodeLocation;
@@ -37,7 +41,12 @@ interface AvailableJob {
   jobId: string;
   runtime: Runtime;
   since: number;
+  /** Nodes that hold this code are preferred for the job (no fetch, compiled module cached). */
+  codeCid?: string;
 }
+
+/** The prefix of a task input that names a blob (see `protocol/job.ts`). */
+const IPFS_PREFIX = 'ipfs://';
 
 const send = (ws: WebSocket, message: HubToNode) => {
   try {
@@ -62,33 +71,52 @@ export class MeshHub extends DurableObject<DoEnv> {
   #cursor = 0;
   #dispatching = false;
   #again = false;
+  readonly #peers: PeerRegistry;
 
   constructor(ctx: DurableObjectState, env: DoEnv) {
     super(ctx, env);
     ctx.storage.sql.exec(`
       CREATE TABLE IF NOT EXISTS jobs (job_id TEXT PRIMARY KEY, runtime TEXT NOT NULL, since INTEGER NOT NULL);
     `);
+    try {
+      ctx.storage.sql.exec('ALTER TABLE jobs ADD COLUMN code_cid TEXT');
+    } catch {
+      // already there
+    }
     for (const row of ctx.storage.sql
-      .exec<{ job_id: string; runtime: Runtime; since: number }>(
-        'SELECT job_id, runtime, since FROM jobs ORDER BY since',
+      .exec<{ job_id: string; runtime: Runtime; since: number; code_cid: string | null }>(
+        'SELECT job_id, runtime, since, code_cid FROM jobs ORDER BY since',
       )
       .toArray()) {
-      this.#jobs.set(row.job_id, { jobId: row.job_id, runtime: row.runtime, since: row.since });
+      this.#jobs.set(row.job_id, {
+        jobId: row.job_id,
+        runtime: row.runtime,
+        since: row.since,
+        ...(row.code_cid ? { codeCid: row.code_cid } : {}),
+      });
     }
+    this.#peers = new PeerRegistry(ctx.storage.sql);
+    const connected = new Set<string>();
+    for (const ws of ctx.getWebSockets()) {
+      const nodeId = (ws.deserializeAttachment() as NodeSession | null)?.nodeId;
+      if (nodeId) connected.add(nodeId);
+    }
+    this.#peers.retain(connected);
   }
 
   // ---- called by JobRooms ----------------------------------------------------------------------
 
   /** A job has runnable tasks. */
-  async jobAvailable(jobId: string, runtime: Runtime): Promise<void> {
+  async jobAvailable(jobId: string, runtime: Runtime, codeCid?: string): Promise<void> {
     if (!this.#jobs.has(jobId)) {
-      const job = { jobId, runtime, since: Date.now() };
+      const job: AvailableJob = { jobId, runtime, since: Date.now(), ...(codeCid ? { codeCid } : {}) };
       this.#jobs.set(jobId, job);
       this.ctx.storage.sql.exec(
-        'INSERT OR REPLACE INTO jobs (job_id, runtime, since) VALUES (?, ?, ?)',
+        'INSERT OR REPLACE INTO jobs (job_id, runtime, since, code_cid) VALUES (?, ?, ?, ?)',
         jobId,
         runtime,
         job.since,
+        codeCid ?? null,
       );
     }
     this.#scheduleDispatch();
@@ -141,6 +169,13 @@ export class MeshHub extends DurableObject<DoEnv> {
       };
       if (s.name) info.name = s.name;
       if (s.fingerprint) info.fingerprint = s.fingerprint;
+      if (s.peerId) info.peerId = s.peerId;
+      const peer = this.#peers.describe(s.nodeId);
+      if (peer) {
+        info.multiaddrs = peer.multiaddrs;
+        info.relay = peer.relay;
+        info.holds = this.#peers.holdCount(s.nodeId);
+      }
       out.push(info);
     }
     return out;
@@ -219,6 +254,14 @@ export class MeshHub extends DurableObject<DoEnv> {
         ws.close(1008, 'unsupported protocol version');
         return;
       }
+      // A peer id that names no Ed25519 key could never sign a receipt: refuse it now rather
+      // than ignore every result the node sends.
+      const key = msg.peerId === undefined ? undefined : ed25519PublicKey(msg.peerId);
+      if (key instanceof Error) {
+        send(ws, { type: 'error', code: 'bad_message', message: key.message });
+        ws.close(1008, 'invalid peer id');
+        return;
+      }
       Object.assign(session, {
         nodeId: msg.nodeId,
         kind: msg.kind,
@@ -227,20 +270,40 @@ export class MeshHub extends DurableObject<DoEnv> {
         capacity: msg.capacity,
         version: msg.version,
         fingerprint: msg.fingerprint,
+        peerId: msg.peerId,
       });
       ws.serializeAttachment(session);
+      if (msg.peerId && msg.multiaddrs) {
+        this.#peers.join(msg.nodeId, {
+          peerId: msg.peerId,
+          kind: msg.kind,
+          relay: msg.relay ?? false,
+          multiaddrs: msg.multiaddrs,
+          location: session.location,
+        });
+      }
       send(ws, {
         type: 'hub.welcome',
         nodeId: msg.nodeId,
         heartbeatMs: leaseTiming.heartbeatMs,
         leaseTtlMs: leaseTiming.leaseTtlMs,
+        peers: this.#peers.relaysFor(msg.nodeId),
       });
+      if (msg.relay) this.#relaysChanged(ws);
       return;
     }
     if (!session.nodeId) return this.#reject(ws, 'send node.hello first');
     const nodeId = session.nodeId;
 
     switch (msg.type) {
+      case 'node.mesh': {
+        const wasRelay = this.#peers.isRelay(nodeId);
+        if (!this.#peers.update(nodeId, msg)) {
+          return this.#reject(ws, 'node.mesh needs a peer: say hello with peerId and multiaddrs first');
+        }
+        if (msg.multiaddrs && wasRelay) this.#relaysChanged(ws);
+        return;
+      }
       case 'lease.request':
         session.credit = Math.min(session.credit + msg.credit, limits.maxLeaseBatch * 4);
         ws.serializeAttachment(session);
@@ -261,9 +324,14 @@ export class MeshHub extends DurableObject<DoEnv> {
       }
       case 'task.results': {
         const byJob = Map.groupBy(msg.results, (r) => r.jobId);
+        // The room checks each receipt against the key and fingerprint class this node said hello with.
+        const signer = {
+          ...(session.peerId ? { peerId: session.peerId } : {}),
+          ...(session.fingerprint ? { fingerprintClass: session.fingerprint.class } : {}),
+        };
         const reports = await Promise.all(
           [...byJob].map(async ([jobId, outcomes]) => {
-            const report = await jobRoom(this.env, jobId).report(nodeId, outcomes as TaskOutcome[]);
+            const report = await jobRoom(this.env, jobId).report(nodeId, outcomes as TaskOutcome[], signer);
             return { jobId, count: outcomes.length, report };
           }),
         );
@@ -332,6 +400,9 @@ export class MeshHub extends DurableObject<DoEnv> {
           (other.deserializeAttachment() as NodeSession | null)?.nodeId === nodeId,
       );
     if (stillHere) return;
+    const wasRelay = this.#peers.isRelay(nodeId);
+    this.#peers.leave(nodeId);
+    if (wasRelay) this.#relaysChanged(ws);
     await Promise.all(
       Object.keys(session.holdings).map((jobId) => jobRoom(this.env, jobId).releaseNode(nodeId, reason)),
     );
@@ -370,7 +441,13 @@ export class MeshHub extends DurableObject<DoEnv> {
           // Nothing more to lease right now: the job leaves the queue until its room says otherwise.
           if (!result.more) this.#forget(job.jobId);
           if (!result.tasks.length) continue;
-          if (ws.readyState !== WebSocket.OPEN || !send(ws, { type: 'task.leased', tasks: result.tasks })) {
+          const providers = this.#peers.providers(blobsOf(job, result.tasks), nodeId);
+          const frame: HubToNode = {
+            type: 'task.leased',
+            tasks: result.tasks,
+            ...(Object.keys(providers).length ? { providers } : {}),
+          };
+          if (ws.readyState !== WebSocket.OPEN || !send(ws, frame)) {
             await jobRoom(this.env, job.jobId).releaseNode(
               nodeId,
               'node disconnected before receiving its lease',
@@ -393,8 +470,29 @@ export class MeshHub extends DurableObject<DoEnv> {
     if (!jobs.length) return jobs;
     this.#cursor = (this.#cursor + 1) % jobs.length;
     const rotated = [...jobs.slice(this.#cursor), ...jobs.slice(0, this.#cursor)];
-    const warm = rotated.filter((j) => session.holdings[j.jobId]);
-    const cold = rotated.filter((j) => !session.holdings[j.jobId]);
+    const nodeId = session.nodeId ?? '';
+    const isWarm = (j: AvailableJob) =>
+      Boolean(session.holdings[j.jobId]) || (j.codeCid !== undefined && this.#peers.holds(nodeId, j.codeCid));
+    const warm = rotated.filter(isWarm);
+    const cold = rotated.filter((j) => !isWarm(j));
     return [...warm, ...cold];
   }
+
+  /** A relay came, went or moved: every other node gets its new list of relays. */
+  #relaysChanged(except: WebSocket): void {
+    for (const [ws, s] of this.#sessions()) {
+      if (ws === except || !s.nodeId) continue;
+      send(ws, { type: 'mesh.peers', peers: this.#peers.relaysFor(s.nodeId) });
+    }
+  }
+}
+
+/** The blobs a lease needs: the job's code and the tasks' `ipfs://` inputs. */
+function blobsOf(job: AvailableJob, tasks: { input: unknown }[]): string[] {
+  const cids = job.codeCid ? [job.codeCid] : [];
+  for (const { input } of tasks) {
+    if (typeof input === 'string' && input.startsWith(IPFS_PREFIX))
+      cids.push(input.slice(IPFS_PREFIX.length));
+  }
+  return cids;
 }

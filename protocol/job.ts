@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { Cid } from './cid.ts';
+import { Cid, parseIpfsUrl } from './cid.ts';
 import { jobDefaults, limits } from './limits.ts';
+import { TaskReceipt } from './receipt.ts';
 
 /** Every runtime the platform knows. */
 export const Runtime = z.enum(['js', 'wasm', 'python', 'circom']);
@@ -43,6 +44,15 @@ export const JsonValue = z
  * What a user submits. Code is inline `source` or a `codeCid` from `PUT /blobs` (always a `codeCid`
  * for `wasm`: a module is binary); inputs are an inline array or an `inputsCid` whose blob holds a
  * JSON array or JSON lines.
+ *
+ * An input that is a string starting with `ipfs://` names a content-addressed blob instead of
+ * holding the value: `ipfs://<CID>`, a CIDv1 with sha2-256 and codec raw (a blob of at most 1 MiB)
+ * or dag-pb (the UnixFS root of a chunked blob, see `blob-dag.ts`), uploaded block by block with
+ * `PUT /api/v1/blobs/{cid}` (the client's `putBlob`). The API refuses the job unless every such
+ * root is stored (so a stored root is a complete DAG and no task waits on a blob nobody has); the
+ * node that runs the task fetches the DAG (from peers, else the origin), checks every block's
+ * hash, and parses the bytes as UTF-8 JSON: that JSON value is the task's input. Any other input,
+ * including a string with another prefix, is passed as it is.
  */
 export const JobSpec = z
   .strictObject({
@@ -81,6 +91,14 @@ export const JobSpec = z
       ctx.addIssue({ code: 'custom', path: ['inputs'], message: 'give exactly one of inputs or inputsCid' });
     }
     spec.inputs?.forEach((input, i) => {
+      const ref = parseIpfsUrl(input);
+      if (ref && 'problem' in ref) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['inputs', i],
+          message: `input ${i} starts with ipfs:// but is not ipfs://<CIDv1, sha2-256, raw or dag-pb>: ${ref.problem}`,
+        });
+      }
       const size = byteLength(JSON.stringify(input));
       if (size > limits.maxInputBytes) {
         ctx.addIssue({
@@ -166,6 +184,8 @@ export const TaskResult = z
     nodeId: z.string().optional(),
     durationMs: z.number().optional(),
     logs: z.string().optional(),
+    /** The node's signed receipt for this result, checked by the room (see `TaskReceipt`). */
+    receipt: TaskReceipt.optional(),
     /** For pending tasks: why it is waiting. */
     waiting: z.string().optional(),
   })

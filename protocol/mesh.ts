@@ -3,6 +3,7 @@ import { Cid } from './cid.ts';
 import { ErrorCode } from './errors.ts';
 import { JsonValue, Runtime, TaskError } from './job.ts';
 import { limits } from './limits.ts';
+import { OutcomeReceipt } from './receipt.ts';
 
 /** Version of the node <-> hub protocol; the hub refuses a different major. */
 export const MESH_PROTOCOL = '/monadmesh/hub/1.0.0';
@@ -34,6 +35,20 @@ export const RuntimeFingerprint = z.object({
 });
 export type RuntimeFingerprint = z.infer<typeof RuntimeFingerprint>;
 
+/** Most addresses a node may announce (its listen addresses and relayed ones). */
+const MAX_MULTIADDRS = 16;
+const Multiaddrs = z.array(z.string().min(1).max(512)).max(MAX_MULTIADDRS);
+
+/** A peer of the mesh as the hub hands it out: whom to dial for blocks, or to relay through. */
+export const PeerHint = z.object({
+  peerId: z.string().min(1).max(128),
+  multiaddrs: Multiaddrs,
+  kind: NodeKind,
+  /** Runs a circuit-relay-v2 server: tabs reserve a slot there to be reachable over WebRTC. */
+  relay: z.boolean(),
+});
+export type PeerHint = z.infer<typeof PeerHint>;
+
 /** One task handed to a node. `seed` and `clock` make `Math.random` and `Date` deterministic. */
 export const LeasedTask = z.object({
   jobId: z.string(),
@@ -57,6 +72,11 @@ const outcomeBase = {
   leaseId: z.string(),
   logs: z.string().max(limits.maxLogBytes * 2),
   durationMs: z.number().nonnegative(),
+  /**
+   * The node's signature over the outcome (see `receiptBytes`). Optional in the schema so that
+   * older nodes still parse; the room counts no outcome without a valid one.
+   */
+  receipt: OutcomeReceipt.optional(),
 };
 
 /** What a node reports for one lease. */
@@ -82,6 +102,26 @@ export const NodeToHub = z.discriminatedUnion('type', [
     version: z.string().max(64),
     /** Optional so that older nodes still connect; ours always send it. */
     fingerprint: RuntimeFingerprint.optional(),
+    /**
+     * The node's libp2p Ed25519 peer id (`12D3KooW…`): the key its receipts are signed with. A
+     * node without one may connect, but none of its results count.
+     */
+    peerId: z.string().min(1).max(128).optional(),
+    /** Where the node's libp2p peer can be dialed (the data plane); none for a node without one. */
+    multiaddrs: Multiaddrs.optional(),
+    /** The node relays for others (a headless node with a public listener). */
+    relay: z.boolean().optional(),
+  }),
+  /**
+   * Data-plane news: new addresses (e.g. a relay reservation came or went) and blobs (root CIDs)
+   * the node now holds whole or no longer holds. The hub points other nodes here for them.
+   */
+  z.object({
+    type: z.literal('node.mesh'),
+    multiaddrs: Multiaddrs.optional(),
+    holds: z
+      .object({ add: z.array(Cid).max(256).optional(), remove: z.array(Cid).max(256).optional() })
+      .optional(),
   }),
   /** Ask for `credit` more tasks beyond those already granted. */
   z.object({
@@ -114,8 +154,17 @@ export const HubToNode = z.discriminatedUnion('type', [
     nodeId: z.string(),
     heartbeatMs: z.number().int(),
     leaseTtlMs: z.number().int(),
+    /** Relays and other peers to connect to (nearby and already connected ones first). */
+    peers: z.array(PeerHint).max(64).optional(),
   }),
-  z.object({ type: z.literal('task.leased'), tasks: z.array(LeasedTask) }),
+  /** The peers changed (a relay joined or left): the same list as in the welcome, anew. */
+  z.object({ type: z.literal('mesh.peers'), peers: z.array(PeerHint).max(64) }),
+  z.object({
+    type: z.literal('task.leased'),
+    tasks: z.array(LeasedTask),
+    /** For blobs of these tasks (code, `ipfs://` inputs): peers that hold them, by root CID. */
+    providers: z.record(z.string(), z.array(PeerHint).max(8)).optional(),
+  }),
   /** Stop these leases (job cancelled, or lease expired); their results would be ignored. */
   z.object({ type: z.literal('lease.revoked'), leases: z.array(LeaseRef), reason: z.string() }),
   z.object({
@@ -149,6 +198,13 @@ export const NodeInfo = z
     lastSeenAt: z.number().int(),
     location: NodeLocation,
     fingerprint: RuntimeFingerprint.optional(),
+    /** The libp2p peer id whose key signs the node's receipts. */
+    peerId: z.string().optional(),
+    /** Where its libp2p peer can be dialed. */
+    multiaddrs: z.array(z.string()).optional(),
+    relay: z.boolean().optional(),
+    /** Blobs (root CIDs) it holds whole, as it announced them. */
+    holds: z.number().int().optional(),
   })
   .meta({ id: 'NodeInfo' });
 export type NodeInfo = z.infer<typeof NodeInfo>;

@@ -37,7 +37,8 @@ const api = await startApi({
   vars: chainVars(anvil),
   ...(secret ? { secret } : {}),
 });
-const node = await startNode(api.url, { echo: '[node]' });
+// The dev node keeps its key with the dev state, so it is the same peer across restarts.
+const node = await startNode(api.url, { echo: '[node]', keyFile: join(ROOT, '.wrangler/state/node-key') });
 process.stderr.write(`
   MonadMesh is running locally.
 

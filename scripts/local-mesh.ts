@@ -178,17 +178,32 @@ export async function startApi(
   };
 }
 
-/** A headless compute node process (the real CLI), resolved once it is connected to the hub. */
+/**
+ * A headless compute node process (the real CLI), resolved once it is connected to the hub. Its
+ * key is `keyFile` when given, else a new one in a temporary directory removed by `stop()`: nodes
+ * started together must not share a key, since a node's peer id is its node id.
+ */
 export async function startNode(
   api: string,
-  options: { capacity?: number; nodeId?: string; echo?: string } = {},
+  options: { capacity?: number; nodeId?: string; keyFile?: string; echo?: string } = {},
 ): Promise<Proc> {
-  const args = [join(ROOT, 'browser-node/src/headless/cli.ts'), '--api', api];
+  const keyDir = options.keyFile ? undefined : mkdtempSync(join(tmpdir(), 'monadmesh-node-'));
+  const keyFile = options.keyFile ?? join(keyDir!, 'node-key');
+  const args = [join(ROOT, 'browser-node/src/headless/cli.ts'), '--api', api, '--key-file', keyFile];
   if (options.capacity) args.push('--capacity', String(options.capacity));
   if (options.nodeId) args.push('--node-id', options.nodeId);
   const proc = startProcess(process.execPath, args, options.echo ? { echo: options.echo } : {});
-  await proc.waitFor(/connected to /, 60_000);
-  return proc;
+  const stop = async (signal?: NodeJS.Signals) => {
+    await proc.stop(signal);
+    if (keyDir) rmSync(keyDir, { recursive: true, force: true });
+  };
+  try {
+    await proc.waitFor(/connected to /, 60_000);
+  } catch (err) {
+    await stop('SIGKILL');
+    throw err;
+  }
+  return { ...proc, stop };
 }
 
 export interface Anvil {

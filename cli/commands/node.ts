@@ -4,7 +4,7 @@ import { write } from '../output.ts';
 
 const header = `monadmesh node: lend this machine's CPU to a MonadMesh API (a headless compute node)
 
-Usage: monadmesh node [--api URL] [--capacity N] [--name NAME] [--node-id ID] [--verbose]
+Usage: monadmesh node [--api URL] [--capacity N] [--name NAME] [--key-file PATH] [--node-id ID] [--verbose]
 
 The options are the headless node's (below). Without --api or $MONADMESH_API, the node joins
 the API saved by \`monadmesh login\` (or ${DEFAULT_API}). It needs no key. Ctrl-C lets running

@@ -1,6 +1,17 @@
+import { peerIdFromString } from '@libp2p/peer-id';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createApiKey, DEV_PRIVATE_KEYS } from '../../client/sign-in.ts';
-import { type JobStatus, ResultsPage, RoomToWatcher, TaskResult } from '../../protocol/index.ts';
+import {
+  decodeSignature,
+  inputCidOf,
+  type JobStatus,
+  type NodeInfo,
+  outcomeHashOf,
+  ResultsPage,
+  RoomToWatcher,
+  receiptBytes,
+  TaskResult,
+} from '../../protocol/index.ts';
 import { type ApiServer, type Proc, startApi, startNode } from '../../scripts/local-mesh.ts';
 
 // Real processes: `wrangler dev` (workerd) on a free port and two headless nodes (the CLI).
@@ -115,6 +126,18 @@ describe('end to end', () => {
     }
     // Both nodes did part of the work.
     expect(new Set(results.map((r) => r.nodeId)).size).toBe(2);
+    // Each result carries its node's receipt, which anyone can check again from the receipt alone;
+    // a headless node's id is its peer id.
+    const { nodes: listed } = (await (await call('/nodes')).json()) as { nodes: NodeInfo[] };
+    for (const r of results.filter((r) => r.index % 97 === 0)) {
+      const { signature, ...fields } = r.receipt!;
+      expect(fields).toMatchObject({ jobId: id, index: r.index, attempt: 1, ok: true, peerId: r.nodeId });
+      expect(fields.inputCid).toBe(await inputCidOf(r.index));
+      expect(fields.outputHash).toBe(await outcomeHashOf({ ok: true, output: r.output! }));
+      expect(fields.fingerprintClass).toBe(listed.find((n) => n.nodeId === r.nodeId)?.fingerprint?.class);
+      const key = peerIdFromString(fields.peerId).publicKey!;
+      expect(await key.verify(receiptBytes(fields), decodeSignature(signature)!)).toBe(true);
+    }
     const page = ResultsPage.parse(await (await call(`/jobs/${id}/results?cursor=990&limit=20`)).json());
     expect(page.results.map((r) => r.index)).toEqual(inputs.slice(990));
   });

@@ -281,7 +281,7 @@ describe('web app', () => {
     const rows = readFileSync(csvPath, 'utf8').trim().split('\r\n');
     expect(rows[0]).toBe('index,state,output,error_kind,error_message,attempts,node,duration_ms');
     expect(rows).toHaveLength(31);
-    expect(rows[10]).toMatch(/^9,succeeded,81,,,1,headless-/);
+    expect(rows[10]).toMatch(/^9,succeeded,81,,,1,12D3KooW/);
   });
 
   test('behavior: AssemblyScript compiles in the tab, previews, runs on the node, and is listed', async () => {
@@ -350,6 +350,34 @@ describe('web app', () => {
     await expect.poll(() => text(page.getByTestId('job-state')), { timeout: 30_000 }).toBe('cancelled');
     expect(Number(await text(page.getByTestId('count-cancelled')))).toBeGreaterThan(0);
     expect(await page.getByRole('button', { name: 'Cancel job' }).count()).toBe(0);
+  });
+
+  test('behavior: the page is cross-origin isolated, so a preview that times out keeps the logs printed before it looped', async () => {
+    await page.getByRole('link', { name: 'New job' }).click();
+    // Served with COOP same-origin + COEP require-corp (frontend/public/_headers): shared memory,
+    // which the sandboxes' log mirror needs to keep the logs of a worker they had to terminate.
+    expect(await page.evaluate(() => globalThis.crossOriginIsolated)).toBe(true);
+    await page.getByRole('tab', { name: 'JavaScript' }).click();
+    await writeCode("export default (x) => { console.log('start', x); for (;;) {} };");
+    await page.getByRole('radio', { name: 'JSON array' }).check();
+    await page.getByLabel('One element per task').fill('[1, 2]');
+    const timeout = page.getByLabel('Timeout per task (seconds)');
+    await timeout.fill('0.3');
+    try {
+      await page.getByRole('button', { name: /^Preview/ }).click();
+      const previewPanel = page.getByRole('region', { name: 'Preview results' });
+      await expect
+        .poll(() => previewPanel.locator('.preview-task.failed').count(), { timeout: 30_000 })
+        .toBe(2);
+      for (const [i, task] of (await previewPanel.locator('.preview-task').all()).entries()) {
+        const body = await text(task);
+        expect(body).toContain('timeout');
+        expect(body).toContain('task exceeded its time limit of 300 ms');
+        expect(await text(task.locator('pre.logs'))).toBe(`start ${i + 1}\n`);
+      }
+    } finally {
+      await timeout.fill('30');
+    }
   });
 
   test('behavior: a phone-sized screen gets one column and no sideways scrolling', async () => {

@@ -72,7 +72,7 @@ describe('dispatch', () => {
     const tasks = await take(n, id, 4);
     expect(tasks.map((t) => t.index).sort()).toEqual([0, 1, 2, 3]);
     expect(tasks[0]).toMatchObject({ runtime: 'js', attempt: 1, timeoutMs: 30_000 });
-    n.send({ type: 'task.results', results: tasks.reverse().map((t) => ok(t)), credit: 0 });
+    await n.report(tasks.reverse().map((t) => ok(t)));
     expect((await n.next(isAck)).accepted).toBe(4);
     await watcher.next((m) => m.type === 'job.finished' && m.state === 'succeeded');
     const page = (await (await api(`/jobs/${id}/results`, { token })).json()) as ResultsPage;
@@ -90,13 +90,13 @@ describe('dispatch', () => {
     const n = await node('node-dup-1');
     n.send({ type: 'lease.request', credit: 2 });
     const tasks = await take(n, id, 2);
-    n.send({ type: 'task.results', results: [ok(tasks[0]!)], credit: 0 });
+    await n.report([ok(tasks[0]!)]);
     expect((await n.next(isAck)).accepted).toBe(1);
-    n.send({ type: 'task.results', results: [ok(tasks[0]!, 999)], credit: 0 });
+    await n.report([ok(tasks[0]!, 999)]);
     const dup = await n.next(isAck);
     expect(dup.accepted).toBe(0);
     expect(dup.ignored[0]).toMatchObject({ jobId: id, reason: 'task is already succeeded' });
-    n.send({ type: 'task.results', results: [{ ...ok(tasks[1]!), leaseId: 'forged-lease' }], credit: 0 });
+    await n.report([{ ...ok(tasks[1]!), leaseId: 'forged-lease' }]);
     expect((await n.next(isAck)).ignored[0]?.reason).toBe('lease is no longer valid');
     const s = await status(id, token);
     expect(s.counts).toMatchObject({ succeeded: 1, leased: 1 });
@@ -125,11 +125,11 @@ describe('dispatch', () => {
     const [second] = await take(b, id, 1);
     expect(second).toMatchObject({ index: 0, attempt: 2 });
     expect(second!.leaseId).not.toBe(first!.leaseId);
-    b.send({ type: 'task.results', results: [ok(second!)], credit: 0 });
+    await b.report([ok(second!)]);
     expect((await b.next(isAck)).accepted).toBe(1);
     // The first node comes back with its stale result: ignored, the output stays b's.
     const late = await node('node-expire-a');
-    late.send({ type: 'task.results', results: [ok(first!, 'stale')], credit: 0 });
+    await late.report([ok(first!, 'stale')]);
     expect((await late.next(isAck)).ignored[0]?.reason).toBe('task is already succeeded');
     expect(await status(id, token)).toMatchObject({ state: 'succeeded', counts: { succeeded: 1 } });
     const page = (await (await api(`/jobs/${id}/results`, { token })).json()) as ResultsPage;
@@ -167,7 +167,7 @@ describe('dispatch', () => {
         .flatMap((m) => m.tasks)
         .filter((t) => t.jobId === id),
     ).toEqual([]);
-    a.send({ type: 'task.results', results: held.map((t) => ok(t)), credit: 0 });
+    await a.report(held.map((t) => ok(t)));
     expect((await a.next(isAck)).accepted).toBe(0);
     expect(await status(id, token)).toMatchObject({
       state: 'cancelled',
@@ -191,7 +191,7 @@ describe('dispatch', () => {
       logs: 'some log',
       durationMs: 2,
     });
-    n.send({ type: 'task.results', results: [fail(t0!, 'user_error'), fail(t1!, 'node_error')], credit: 0 });
+    await n.report([fail(t0!, 'user_error'), fail(t1!, 'node_error')]);
     await n.next(isAck);
     let page = (await (await api(`/jobs/${id}/results`, { token })).json()) as ResultsPage;
     expect(page.results[0]).toMatchObject({
@@ -205,7 +205,7 @@ describe('dispatch', () => {
     n.send({ type: 'lease.request', credit: 1 });
     const [again] = await take(n, id, 1);
     expect(again).toMatchObject({ index: 1, attempt: 2 });
-    n.send({ type: 'task.results', results: [fail(again!, 'node_error')], credit: 0 });
+    await n.report([fail(again!, 'node_error')]);
     await n.next(isAck);
     page = (await (await api(`/jobs/${id}/results`, { token })).json()) as ResultsPage;
     expect(page.results[1]).toMatchObject({ state: 'failed', attempts: 2 });
@@ -249,7 +249,7 @@ describe('dispatch', () => {
     const n = await node('node-pages-1');
     n.send({ type: 'lease.request', credit: 25 });
     const tasks = await take(n, id, 25);
-    n.send({ type: 'task.results', results: tasks.map((t) => ok(t)), credit: 0 });
+    await n.report(tasks.map((t) => ok(t)));
     await n.next(isAck);
     const first = (await (await api(`/jobs/${id}/results?limit=10`, { token })).json()) as ResultsPage;
     expect(first.results.map((r) => r.index)).toEqual(inputs.slice(0, 10));
@@ -276,13 +276,13 @@ describe('dispatch', () => {
     n.send({ type: 'lease.request', credit: 5 });
     const tasks = (await take(n, id, 5)).sort((a, b) => b.index - a.index);
     // Finish them in reverse: 4 and 3 first, then the rest.
-    n.send({ type: 'task.results', results: tasks.slice(0, 2).map((t) => ok(t)), credit: 0 });
+    await n.report(tasks.slice(0, 2).map((t) => ok(t)));
     await n.next(isAck);
     const first = (await (
       await api(`/jobs/${id}/results?order=completion`, { token })
     ).json()) as ResultsPage;
     expect(first.results.map((r) => r.index)).toEqual([4, 3]);
-    n.send({ type: 'task.results', results: tasks.slice(2).map((t) => ok(t)), credit: 0 });
+    await n.report(tasks.slice(2).map((t) => ok(t)));
     await n.next(isAck);
     const rest = (await (
       await api(`/jobs/${id}/results?order=completion&cursor=${first.nextCursor}`, { token })

@@ -1,4 +1,7 @@
 import { exports } from 'cloudflare:workers';
+import { generateKeyPair } from '@libp2p/crypto/keys';
+import { identityFromKey, type NodeIdentity } from '../../browser-node/src/core/identity.ts';
+import { signOutcome } from '../../browser-node/src/core/sign-outcome.ts';
 import {
   createApiKey,
   DEV_PRIVATE_KEYS,
@@ -8,9 +11,11 @@ import {
 import type {
   HubToNode,
   JobSpecInput,
+  LeasedTask,
   NodeToHub,
   RoomToWatcher,
   RuntimeFingerprint,
+  TaskOutcome,
 } from '../../protocol/index.ts';
 
 export const ORIGIN = 'http://mesh.test';
@@ -93,16 +98,72 @@ export class TestSocket<In, Out> {
   }
 }
 
-export type NodeSocket = TestSocket<HubToNode, NodeToHub>;
+/** A new Ed25519 node identity, as `loadOrCreateIdentity` would create on first start. */
+export async function newIdentity(): Promise<NodeIdentity> {
+  return identityFromKey(await generateKeyPair('Ed25519'));
+}
+
+/**
+ * A fake compute node's socket. It remembers the tasks it was leased, so it can sign outcomes
+ * for them as a real node does (`sign`, `report`).
+ */
+export class NodeSocket extends TestSocket<HubToNode, NodeToHub> {
+  readonly identity: NodeIdentity;
+  readonly fingerprintClass: string | undefined;
+  readonly #leased = new Map<string, LeasedTask>();
+  constructor(ws: WebSocket, identity: NodeIdentity, fingerprintClass?: string) {
+    super(ws);
+    this.identity = identity;
+    this.fingerprintClass = fingerprintClass;
+    ws.addEventListener('message', (e) => {
+      const m = JSON.parse(e.data as string) as HubToNode;
+      if (m.type === 'task.leased') for (const t of m.tasks) this.#leased.set(t.leaseId, t);
+    });
+  }
+  /**
+   * The outcome with this node's receipt (`as` signs with another identity). An outcome for a
+   * lease this socket never received goes unsigned.
+   */
+  async sign(
+    outcome: TaskOutcome,
+    options: { as?: NodeIdentity; fingerprintClass?: string } = {},
+  ): Promise<TaskOutcome> {
+    const task = this.#leased.get(outcome.leaseId);
+    if (!task) return outcome;
+    const receipt = await signOutcome(
+      options.as ?? this.identity,
+      task,
+      outcome,
+      options.fingerprintClass ?? this.fingerprintClass,
+    );
+    return { ...outcome, receipt };
+  }
+  /** Send `task.results` with every outcome signed. */
+  async report(outcomes: TaskOutcome[], credit = 0): Promise<void> {
+    this.send({
+      type: 'task.results',
+      results: await Promise.all(outcomes.map((o) => this.sign(o))),
+      credit,
+    });
+  }
+}
 export type WatchSocket = TestSocket<RoomToWatcher, { type: 'ping' }>;
 
 export async function connectNode(
   nodeId: string,
-  options: { capacity?: number; runtimes?: ('js' | 'python')[]; fingerprint?: RuntimeFingerprint } = {},
+  options: {
+    capacity?: number;
+    runtimes?: ('js' | 'python')[];
+    fingerprint?: RuntimeFingerprint;
+    identity?: NodeIdentity;
+    /** Say hello without a peer id (an older node). */
+    anonymous?: boolean;
+  } = {},
 ): Promise<NodeSocket> {
   const res = await api('/mesh/connect', { headers: { upgrade: 'websocket' } });
   if (!res.webSocket) throw new Error(`no websocket: ${res.status}`);
-  const socket = new TestSocket<HubToNode, NodeToHub>(res.webSocket);
+  const identity = options.identity ?? (await newIdentity());
+  const socket = new NodeSocket(res.webSocket, identity, options.fingerprint?.class);
   socket.send({
     type: 'node.hello',
     protocol: '/monadmesh/hub/1.0.0',
@@ -112,6 +173,7 @@ export async function connectNode(
     capacity: options.capacity ?? 4,
     version: 'test',
     ...(options.fingerprint ? { fingerprint: options.fingerprint } : {}),
+    ...(options.anonymous ? {} : { peerId: identity.peerId.toString() }),
   });
   await socket.next((m) => m.type === 'hub.welcome');
   return socket;

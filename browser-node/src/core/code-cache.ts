@@ -17,7 +17,7 @@ export class CodeBlob {
 }
 
 /**
- * Code by CID, fetched once from the origin and hash-checked on receipt. Concurrent requests for
+ * Code by CID, fetched once (from the origin, or through the data plane) and hash-checked on receipt. Concurrent requests for
  * the same CID share one fetch; the most recently used `max` entries are kept. Entries keep the
  * bytes, since a WebAssembly module is binary; JS reads `text`.
  */
@@ -26,11 +26,17 @@ export class CodeCache {
   readonly #api: string;
   readonly #fetch: typeof fetch;
   readonly #max: number;
+  readonly #load: ((cid: string) => Promise<Uint8Array>) | undefined;
 
-  constructor(api: string, fetchImpl: typeof fetch, max = 64) {
+  /**
+   * `load`, when given, fetches code instead of the origin: a node's data plane (peers that hold
+   * it, then the origin), which checks every block's hash itself.
+   */
+  constructor(api: string, fetchImpl: typeof fetch, max = 64, load?: (cid: string) => Promise<Uint8Array>) {
     this.#api = api;
     this.#fetch = fetchImpl;
     this.#max = max;
+    this.#load = load;
   }
 
   get(cid: string): Promise<CodeBlob> {
@@ -41,14 +47,15 @@ export class CodeCache {
       this.#entries.set(cid, hit);
       return hit;
     }
-    const loading = this.#load(cid);
+    const loading = this.#loadBlob(cid);
     this.#entries.set(cid, loading);
     loading.catch(() => this.#entries.delete(cid));
     while (this.#entries.size > this.#max) this.#entries.delete(this.#entries.keys().next().value!);
     return loading;
   }
 
-  async #load(cid: string): Promise<CodeBlob> {
+  async #loadBlob(cid: string): Promise<CodeBlob> {
+    if (this.#load) return new CodeBlob(await this.#load(cid));
     const res = await this.#fetch(new URL(`/api/v1/blobs/${cid}`, this.#api), {
       signal: AbortSignal.timeout(30_000),
     });

@@ -1,15 +1,20 @@
 import {
   HubToNode,
+  type JsonValue,
   type LeasedTask,
   limits,
   MESH_PROTOCOL,
   type NodeKind,
   type NodeToHub,
+  type PeerHint,
   type RuntimeFingerprint,
   type TaskOutcome,
 } from '../../../protocol/index.ts';
 import { CodeCache } from './code-cache.ts';
 import type { ExecResult, Executor } from './executor.ts';
+import type { NodeIdentity } from './identity.ts';
+import { type DataPlane, InputBlobError, IPFS_INPUT_PREFIX } from './p2p/data-plane.ts';
+import { signOutcome } from './sign-outcome.ts';
 
 export type NodeEvent =
   | { type: 'connected'; nodeId: string }
@@ -24,9 +29,19 @@ export interface ComputeNodeOptions {
   api: string;
   executor: Executor;
   nodeId: string;
+  /** The node's key (see `loadOrCreateIdentity`): its peer id goes in `node.hello`, and it signs every result. */
+  identity: NodeIdentity;
   kind: NodeKind;
   name?: string;
   version: string;
+  /**
+   * The node's libp2p peer and block exchange: code and `ipfs://` inputs then come from peers that
+   * hold them (or the origin), and the hub learns where to find this node. Without it, code comes
+   * from the origin and `ipfs://` inputs fail.
+   */
+  dataPlane?: DataPlane;
+  /** This node relays for others (announced in `node.hello`). */
+  relay?: boolean;
   /** What the node's sandboxes compute with (see `computeFingerprint`), sent in `node.hello`. */
   fingerprint?: RuntimeFingerprint;
   onEvent?: (event: NodeEvent) => void;
@@ -61,8 +76,10 @@ export class ComputeNode {
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
   /** Leased and not yet started. */
   readonly #queue: LeasedTask[] = [];
-  /** Running, by lease id. */
+  /** Running, by lease id (until its result is signed). */
   readonly #running = new Map<string, { task: LeasedTask; abort: AbortController }>();
+  /** Of those, how many have finished executing and are being signed: their sandbox slots are free. */
+  #signing = 0;
   /** Finished and not yet sent (kept across reconnects: the room decides whether they still count). */
   readonly #outbox: TaskOutcome[] = [];
   /**
@@ -76,11 +93,20 @@ export class ComputeNode {
   /** Moving average of task time, for the size of the lease window. */
   #avgTaskMs = 50;
   readonly stats = { completed: 0, failed: 0, revoked: 0, connects: 0 };
+  /** The hub's hints: peers holding a blob, by root CID (from `task.leased`). */
+  readonly #providers = new Map<string, PeerHint[]>();
   #idle: (() => void)[] = [];
 
   constructor(options: ComputeNodeOptions) {
     this.#o = options;
-    this.#code = new CodeCache(options.api, options.fetch ?? ((...a) => fetch(...a)));
+    const dataPlane = options.dataPlane;
+    this.#code = new CodeCache(
+      options.api,
+      options.fetch ?? ((...a) => fetch(...a)),
+      64,
+      dataPlane ? (cid) => dataPlane.blob(cid, this.#providers.get(cid)) : undefined,
+    );
+    dataPlane?.attach((update) => this.#send({ type: 'node.mesh', ...update }));
   }
 
   get connected(): boolean {
@@ -136,6 +162,9 @@ export class ComputeNode {
         capacity: this.#o.executor.capacity,
         version: this.#o.version,
         ...(this.#o.fingerprint ? { fingerprint: this.#o.fingerprint } : {}),
+        peerId: this.#o.identity.peerId.toString(),
+        ...(this.#o.dataPlane ? { multiaddrs: this.#o.dataPlane.snapshot().multiaddrs } : {}),
+        ...(this.#o.relay ? { relay: true } : {}),
       });
     });
     ws.addEventListener('message', (e) => this.#onMessage(e.data));
@@ -179,6 +208,12 @@ export class ComputeNode {
         this.#attempt = 0;
         this.stats.connects++;
         this.#heartbeatMs = msg.heartbeatMs;
+        if (this.#o.dataPlane) {
+          // The hub forgot what we held when we left: tell it again, then meet the mesh.
+          const { holds } = this.#o.dataPlane.snapshot();
+          if (holds.length) this.#send({ type: 'node.mesh', holds: { add: holds } });
+          this.#o.dataPlane.meet(msg.peers ?? []);
+        }
         clearInterval(this.#heartbeat);
         this.#heartbeat = setInterval(() => this.#sendHeartbeat(), this.#heartbeatMs);
         // Reclaim what we hold from before a reconnect, report what finished meanwhile, ask for work.
@@ -187,7 +222,15 @@ export class ComputeNode {
         this.#askForWork();
         this.#o.onEvent?.({ type: 'connected', nodeId: msg.nodeId });
         return;
+      case 'mesh.peers':
+        this.#o.dataPlane?.meet(msg.peers);
+        return;
       case 'task.leased':
+        for (const [cid, hints] of Object.entries(msg.providers ?? {})) {
+          this.#providers.delete(cid);
+          this.#providers.set(cid, hints);
+          if (this.#providers.size > 1024) this.#providers.delete(this.#providers.keys().next().value!);
+        }
         this.#granted = Math.max(0, this.#granted - msg.tasks.length);
         this.#queue.push(...msg.tasks);
         this.#pump();
@@ -274,7 +317,7 @@ export class ComputeNode {
   }
 
   #pump(): void {
-    while (this.#running.size < this.#o.executor.capacity && this.#queue.length) {
+    while (this.#running.size - this.#signing < this.#o.executor.capacity && this.#queue.length) {
       const task = this.#queue.shift()!;
       const abort = new AbortController();
       this.#running.set(task.leaseId, { task, abort });
@@ -282,17 +325,27 @@ export class ComputeNode {
     }
   }
 
+  /** The task's input, with an `ipfs://` blob fetched through the data plane. */
+  #resolveInput(task: LeasedTask, signal: AbortSignal): Promise<JsonValue> | JsonValue {
+    const { input } = task;
+    if (typeof input !== 'string' || !input.startsWith(IPFS_INPUT_PREFIX)) return input;
+    if (!this.#o.dataPlane) throw new Error('this node has no data plane to fetch ipfs:// inputs with');
+    const cid = input.slice(IPFS_INPUT_PREFIX.length);
+    return this.#o.dataPlane.resolveInput(input, this.#providers.get(cid), signal);
+  }
+
   async #run(task: LeasedTask, signal: AbortSignal): Promise<void> {
     const started = performance.now();
     let result: ExecResult;
     try {
       const blob = await this.#code.get(task.codeCid);
+      const input = await this.#resolveInput(task, signal);
       result = await this.#o.executor.run(
         {
           runtime: task.runtime,
           code: task.runtime === 'wasm' ? blob.bytes : blob.text,
           codeCid: task.codeCid,
-          input: task.input,
+          input,
           timeoutMs: task.timeoutMs,
           memoryMb: task.memoryMb,
           seed: task.seed,
@@ -303,37 +356,38 @@ export class ComputeNode {
     } catch (err) {
       result = {
         ok: false,
-        error: { kind: 'node_error', message: `node could not run the task: ${(err as Error).message}` },
+        error:
+          err instanceof InputBlobError
+            ? { kind: 'user_error', message: err.message }
+            : { kind: 'node_error', message: `node could not run the task: ${(err as Error).message}` },
         logs: '',
         durationMs: 0,
       };
     }
     this.#avgTaskMs = this.#avgTaskMs * 0.9 + (performance.now() - started) * 0.1;
-    this.#running.delete(task.leaseId);
+    let outcome: TaskOutcome | undefined;
     if (!signal.aborted) {
+      const base = { jobId: task.jobId, index: task.index, leaseId: task.leaseId, logs: result.logs };
+      outcome = result.ok
+        ? { ...base, ok: true, output: result.output, durationMs: result.durationMs }
+        : { ...base, ok: false, error: result.error, durationMs: result.durationMs };
+      // The sandbox slot is free: the next task starts while this result is signed. The task stays
+      // in #running meanwhile, so heartbeats, revocation and stop() still see it. Should signing
+      // ever fail, the outcome goes unsigned: the room does not count it, says why, and the task
+      // runs again elsewhere when its lease expires.
+      this.#signing++;
+      this.#pump();
+      const receipt = await signOutcome(this.#o.identity, task, outcome, this.#o.fingerprint?.class).catch(
+        () => undefined,
+      );
+      this.#signing--;
+      if (receipt) outcome.receipt = receipt;
+    }
+    this.#running.delete(task.leaseId);
+    if (outcome && !signal.aborted) {
       if (result.ok) this.stats.completed++;
       else this.stats.failed++;
-      this.#outbox.push(
-        result.ok
-          ? {
-              ok: true,
-              jobId: task.jobId,
-              index: task.index,
-              leaseId: task.leaseId,
-              output: result.output,
-              logs: result.logs,
-              durationMs: result.durationMs,
-            }
-          : {
-              ok: false,
-              jobId: task.jobId,
-              index: task.index,
-              leaseId: task.leaseId,
-              error: result.error,
-              logs: result.logs,
-              durationMs: result.durationMs,
-            },
-      );
+      this.#outbox.push(outcome);
       this.#o.onEvent?.({ type: 'task.finished', task, result });
       this.#scheduleFlush();
     }

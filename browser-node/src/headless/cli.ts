@@ -1,20 +1,35 @@
 #!/usr/bin/env node
-import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ComputeNode, type NodeEvent } from '../core/compute-node.ts';
 import { computeFingerprint } from '../core/fingerprint.ts';
+import { loadOrCreateIdentity, type NodeIdentity } from '../core/identity.ts';
+import { BoundedBlockstore } from '../core/p2p/bounded-blockstore.ts';
+import { DataPlane } from '../core/p2p/data-plane.ts';
+import { MeshPeer } from '../core/p2p/mesh-peer.ts';
+import { defaultKeyFile, FileKeyStore } from './file-key-store.ts';
 import { headlessEngine } from './headless-engine.ts';
+import { headlessTransports } from './p2p-host.ts';
 import { ThreadExecutor } from './thread-executor.ts';
 
 const USAGE = `monadmesh-node: lend this machine's CPU to a MonadMesh API
 
-Usage: npm run node -- [--api URL] [--capacity N] [--name NAME] [--node-id ID] [--verbose]
+Usage: npm run node -- [--api URL] [--capacity N] [--name NAME] [--key-file PATH] [--node-id ID]
+                        [--listen HOST] [--p2p-port N] [--ws-port N] [--no-relay] [--cache-mb N] [--verbose]
 
   --api URL        API to join (default http://127.0.0.1:8787, or $MONADMESH_API)
   --capacity N     tasks run at once, one worker thread each (default: CPU count, ${availableParallelism()})
   --name NAME      a name shown in the node list
-  --node-id ID     a stable id (default: random per start)
+  --key-file PATH  the node's Ed25519 key, created (mode 0600) on first start; it signs every
+                   result (default $MONADMESH_NODE_KEY_FILE, or ~/.monadmesh/node-key). Two nodes
+                   on one machine need two key files.
+  --node-id ID     the id the hub knows the node by (default: the key's peer id)
+  --listen HOST    interface the libp2p peer listens on (default 127.0.0.1; 0.0.0.0 for others to
+                   reach it); code and inputs come from peers that hold them, then the API
+  --p2p-port N     TCP port for node-to-node libp2p (default: any free port)
+  --ws-port N      WebSocket port browsers reach this node's relay on (default: any free port)
+  --no-relay       do not relay for browser nodes
+  --cache-mb N     block cache size in MB (default 512)
   --verbose        log every task
   --help           this text
 `;
@@ -47,8 +62,41 @@ async function main(): Promise<void> {
     process.stderr.write(`--api must be a URL, got ${api}\n`);
     process.exit(2);
   }
-  const nodeId = args['node-id'] ?? `headless-${randomBytes(6).toString('hex')}`;
+  const keyFile = args['key-file'] ?? defaultKeyFile();
+  let identity: NodeIdentity;
+  try {
+    identity = await loadOrCreateIdentity(new FileKeyStore(keyFile));
+  } catch (err) {
+    process.stderr.write(`monadmesh-node: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+  const nodeId = args['node-id'] ?? identity.peerId.toString();
   const log = (line: string) => process.stderr.write(`[${new Date().toISOString()}] ${line}\n`);
+  log(`peer id ${identity.peerId} (key ${keyFile})`);
+  const cacheMb = Number(args['cache-mb'] ?? 512);
+  if (!Number.isFinite(cacheMb) || cacheMb < 16) {
+    process.stderr.write(`--cache-mb must be a number of at least 16, got ${args['cache-mb']}\n`);
+    process.exit(2);
+  }
+  const relay = !args['no-relay'];
+  let dataPlane: DataPlane | undefined;
+  const blockstore = new BoundedBlockstore({
+    maxBytes: cacheMb * 1024 * 1024,
+    onEvict: (cid) => dataPlane?.evicted(cid),
+  });
+  const peer = await MeshPeer.create({
+    privateKey: identity.privateKey,
+    host: headlessTransports({
+      relay,
+      ...(args.listen ? { host: args.listen } : {}),
+      ...(args['p2p-port'] ? { tcpPort: Number(args['p2p-port']) } : {}),
+      ...(args['ws-port'] ? { wsPort: Number(args['ws-port']) } : {}),
+    }),
+    blockstore,
+    origin: api,
+  });
+  dataPlane = new DataPlane(peer);
+  log(`libp2p listening on ${peer.multiaddrs().join(' ')}${relay ? ' (relaying for browsers)' : ''}`);
   const executor = new ThreadExecutor({ threads: capacity });
   // Measured in a sandbox worker before joining, so the hub can group this node with its peers.
   const fingerprint = await computeFingerprint({ executor, engine: headlessEngine() });
@@ -57,6 +105,9 @@ async function main(): Promise<void> {
     api,
     executor,
     nodeId,
+    identity,
+    dataPlane,
+    relay,
     kind: 'headless',
     ...(args.name ? { name: args.name } : {}),
     version: '0.1.0',
@@ -105,6 +156,7 @@ async function main(): Promise<void> {
     log(`${signal}: finishing running tasks (Ctrl-C again to quit now)`);
     await node.stop(10_000);
     await executor.close();
+    await peer.stop().catch(() => {});
     process.exit(0);
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
@@ -117,7 +169,13 @@ function parse() {
       api: { type: 'string' },
       capacity: { type: 'string' },
       name: { type: 'string' },
+      'key-file': { type: 'string' },
       'node-id': { type: 'string' },
+      listen: { type: 'string' },
+      'p2p-port': { type: 'string' },
+      'ws-port': { type: 'string' },
+      'no-relay': { type: 'boolean', default: false },
+      'cache-mb': { type: 'string' },
       verbose: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },

@@ -1,0 +1,157 @@
+import type { NodeKind, NodeLocation, PeerHint } from '../protocol/index.ts';
+
+/** How many relays a node is handed (it keeps connections to two of them). */
+const RELAYS_PER_NODE = 8;
+/** How many holders of a blob a lease names. */
+const PROVIDERS_PER_BLOB = 4;
+
+interface PeerRow {
+  node_id: string;
+  peer_id: string;
+  kind: NodeKind;
+  relay: number;
+  multiaddrs: string;
+  latitude: number | null;
+  longitude: number | null;
+  [key: string]: SqlStorageValue;
+}
+
+/**
+ * The hub's view of the data plane, in its SQLite storage (a socket attachment is limited to
+ * 2 KiB, too small for addresses and holdings): each connected node's libp2p peer (peer id,
+ * addresses, whether it relays) and the blobs (root CIDs) it holds whole. From it the hub hands
+ * out relays to connect to (nearest first) and, with each lease, the peers that hold the task's
+ * blobs; and it tells dispatch which nodes are warm for a job's code.
+ */
+export class PeerRegistry {
+  readonly #sql: SqlStorage;
+
+  constructor(sql: SqlStorage) {
+    this.#sql = sql;
+    sql.exec(`
+      CREATE TABLE IF NOT EXISTS peers (
+        node_id TEXT PRIMARY KEY, peer_id TEXT NOT NULL, kind TEXT NOT NULL, relay INTEGER NOT NULL,
+        multiaddrs TEXT NOT NULL, latitude REAL, longitude REAL
+      );
+      CREATE TABLE IF NOT EXISTS holds (node_id TEXT NOT NULL, cid TEXT NOT NULL, PRIMARY KEY (node_id, cid));
+      CREATE INDEX IF NOT EXISTS holds_by_cid ON holds (cid);
+    `);
+  }
+
+  /** Forget nodes that are not connected any more (e.g. the hub restarted without their close events). */
+  retain(connected: Set<string>): void {
+    for (const { node_id } of this.#sql.exec<{ node_id: string }>('SELECT node_id FROM peers').toArray()) {
+      if (!connected.has(node_id)) this.leave(node_id);
+    }
+  }
+
+  join(
+    nodeId: string,
+    peer: { peerId: string; kind: NodeKind; relay: boolean; multiaddrs: string[]; location: NodeLocation },
+  ): void {
+    this.#sql.exec(
+      'INSERT OR REPLACE INTO peers (node_id, peer_id, kind, relay, multiaddrs, latitude, longitude) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      nodeId,
+      peer.peerId,
+      peer.kind,
+      peer.relay ? 1 : 0,
+      JSON.stringify(peer.multiaddrs),
+      peer.location.latitude ?? null,
+      peer.location.longitude ?? null,
+    );
+    this.#sql.exec('DELETE FROM holds WHERE node_id = ?', nodeId);
+  }
+
+  /** Applies a `node.mesh` update; false when the node has no peer here. */
+  update(
+    nodeId: string,
+    update: { multiaddrs?: string[]; holds?: { add?: string[]; remove?: string[] } },
+  ): boolean {
+    if (!this.#sql.exec('SELECT 1 FROM peers WHERE node_id = ?', nodeId).toArray().length) return false;
+    if (update.multiaddrs) {
+      this.#sql.exec(
+        'UPDATE peers SET multiaddrs = ? WHERE node_id = ?',
+        JSON.stringify(update.multiaddrs),
+        nodeId,
+      );
+    }
+    for (const cid of update.holds?.add ?? []) {
+      this.#sql.exec('INSERT OR IGNORE INTO holds (node_id, cid) VALUES (?, ?)', nodeId, cid);
+    }
+    for (const cid of update.holds?.remove ?? []) {
+      this.#sql.exec('DELETE FROM holds WHERE node_id = ? AND cid = ?', nodeId, cid);
+    }
+    return true;
+  }
+
+  leave(nodeId: string): void {
+    this.#sql.exec('DELETE FROM peers WHERE node_id = ?', nodeId);
+    this.#sql.exec('DELETE FROM holds WHERE node_id = ?', nodeId);
+  }
+
+  isRelay(nodeId: string): boolean {
+    return this.#sql.exec('SELECT 1 FROM peers WHERE node_id = ? AND relay = 1', nodeId).toArray().length > 0;
+  }
+
+  /** Relays for `nodeId`, nearest first when both locations are known. */
+  relaysFor(nodeId: string): PeerHint[] {
+    const self = this.#sql.exec<PeerRow>('SELECT * FROM peers WHERE node_id = ?', nodeId).toArray()[0];
+    const relays = this.#sql
+      .exec<PeerRow>('SELECT * FROM peers WHERE relay = 1 AND node_id != ?', nodeId)
+      .toArray();
+    const distance = (row: PeerRow) =>
+      self?.latitude == null || row.latitude == null || self.longitude == null || row.longitude == null
+        ? Number.POSITIVE_INFINITY
+        : (row.latitude - self.latitude) ** 2 + (row.longitude - self.longitude) ** 2;
+    return relays
+      .sort((a, b) => distance(a) - distance(b))
+      .slice(0, RELAYS_PER_NODE)
+      .map(hintOf);
+  }
+
+  /** Holders of each of `cids` other than `nodeId`, relays (reachable directly) first. */
+  providers(cids: Iterable<string>, nodeId: string): Record<string, PeerHint[]> {
+    const out: Record<string, PeerHint[]> = {};
+    for (const cid of new Set(cids)) {
+      const rows = this.#sql
+        .exec<PeerRow>(
+          `SELECT p.* FROM holds h JOIN peers p ON p.node_id = h.node_id
+           WHERE h.cid = ? AND h.node_id != ? ORDER BY p.relay DESC LIMIT ?`,
+          cid,
+          nodeId,
+          PROVIDERS_PER_BLOB,
+        )
+        .toArray();
+      if (rows.length) out[cid] = rows.map(hintOf);
+    }
+    return out;
+  }
+
+  /** Does `nodeId` hold blob `cid` whole? (Dispatch prefers such nodes for the job.) */
+  holds(nodeId: string, cid: string): boolean {
+    return (
+      this.#sql.exec('SELECT 1 FROM holds WHERE node_id = ? AND cid = ?', nodeId, cid).toArray().length > 0
+    );
+  }
+
+  holdCount(nodeId: string): number {
+    return Number(
+      this.#sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM holds WHERE node_id = ?', nodeId).one().n,
+    );
+  }
+
+  /** Peer id, addresses and relay flag of a node, for `GET /nodes`. */
+  describe(nodeId: string): { multiaddrs: string[]; relay: boolean } | undefined {
+    const row = this.#sql.exec<PeerRow>('SELECT * FROM peers WHERE node_id = ?', nodeId).toArray()[0];
+    return row ? { multiaddrs: JSON.parse(row.multiaddrs) as string[], relay: row.relay === 1 } : undefined;
+  }
+}
+
+function hintOf(row: PeerRow): PeerHint {
+  return {
+    peerId: row.peer_id,
+    kind: row.kind,
+    relay: row.relay === 1,
+    multiaddrs: JSON.parse(row.multiaddrs) as string[],
+  };
+}
