@@ -38,7 +38,8 @@ const document = {
   rows: Array.from({ length: DOC_ROWS }, (_, i) => ({ id: i, value: (i * 7919) % 10007, tag: `row-${i}` })),
 };
 const expectedSum = document.rows.reduce((a, r) => a + r.value, 0);
-const code = 'export default (doc) => ({ rows: doc.rows.length, sum: doc.rows.reduce((a, r) => a + r.value, 0) })';
+const code =
+  'export default (doc) => ({ rows: doc.rows.length, sum: doc.rows.reduce((a, r) => a + r.value, 0) })';
 
 async function runJob(inputs: string[]) {
   const job = await client.map(code, inputs, { timeoutMs: 60_000 });
@@ -60,13 +61,16 @@ describe('data plane', () => {
     expect(first[0]).toMatchObject({ state: 'succeeded', output: { rows: DOC_ROWS, sum: expectedSum } });
 
     // Two more nodes join; a job with many tasks reaches all three.
-    nodes.push(...(await Promise.all([startNode(api.url, { capacity: 1 }), startNode(api.url, { capacity: 1 })])));
+    nodes.push(
+      ...(await Promise.all([startNode(api.url, { capacity: 1 }), startNode(api.url, { capacity: 1 })])),
+    );
     const listed = (await (await fetch(`${api.url}/api/v1/nodes`)).json()) as { nodes: NodeInfo[] };
     expect(listed.nodes.filter((n) => n.multiaddrs?.length).length).toBe(3);
     expect(listed.nodes.some((n) => (n.holds ?? 0) > 0)).toBe(true);
 
     const results = await runJob(Array.from({ length: 24 }, () => blob.url));
-    for (const r of results) expect(r).toMatchObject({ state: 'succeeded', output: { rows: DOC_ROWS, sum: expectedSum } });
+    for (const r of results)
+      expect(r).toMatchObject({ state: 'succeeded', output: { rows: DOC_ROWS, sum: expectedSum } });
     const ranOn = new Set(results.map((r) => r.nodeId));
     expect(ranOn.size).toBeGreaterThanOrEqual(2);
 

@@ -48,7 +48,7 @@ describe('runPreview', () => {
     const thrown = await runPreview(
       {
         runtime: 'js',
-        code: 'export default (x) => { if (x > 1) throw new Error(`too big: ${x}`); return x; }',
+        code: "export default (x) => { if (x > 1) throw new Error('too big: ' + x); return x; }",
         inputs: [1, 2],
       },
       { executor },
