@@ -1,5 +1,6 @@
 import { inject } from 'vitest';
 import { decodeFixtures, type ExecutorTestContext } from '../core/executor-tests/context.ts';
+import { determinismExecutorTests } from '../core/executor-tests/determinism.ts';
 import { isolationExecutorTests } from '../core/executor-tests/isolation.ts';
 import { jsExecutorTests } from '../core/executor-tests/js.ts';
 import { pythonExecutorTests } from '../core/executor-tests/python.ts';
@@ -23,3 +24,4 @@ jsExecutorTests(context);
 wasmExecutorTests(context);
 pythonExecutorTests(context);
 isolationExecutorTests(context);
+determinismExecutorTests(context);

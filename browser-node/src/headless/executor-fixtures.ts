@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { buildTemplates } from '../../../scripts/build-wasm.ts';
+import { templateFile, templateInputsOf } from '../../../templates/template-files.ts';
 import { type ExecutorFixtures, primeSieveInputs } from '../core/executor-tests/context.ts';
 import { buildWasmFixtures } from './wasm-fixtures/fixtures.ts';
 
@@ -20,6 +21,20 @@ export async function buildExecutorFixtures(): Promise<ExecutorFixtures> {
     primeSieveNative: primeSieveInputs.map((input) => [
       input,
       JSON.parse(execFileSync(built.cNative, { input: JSON.stringify(input), encoding: 'utf8' })),
+    ]),
+    sources: (['monte-carlo-pi', 'word-frequency'] as const).flatMap((name) => [
+      {
+        runtime: 'js' as const,
+        name,
+        code: templateFile('js', `${name}.js`),
+        inputs: templateInputsOf('js', name),
+      },
+      {
+        runtime: 'python' as const,
+        name,
+        code: templateFile('python', `${name}.py`),
+        inputs: templateInputsOf('python', name),
+      },
     ]),
   };
 }

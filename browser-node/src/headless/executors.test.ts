@@ -1,5 +1,6 @@
 import { beforeAll } from 'vitest';
 import type { ExecutorFixtures, ExecutorTestContext } from '../core/executor-tests/context.ts';
+import { determinismExecutorTests } from '../core/executor-tests/determinism.ts';
 import { isolationExecutorTests } from '../core/executor-tests/isolation.ts';
 import { jsExecutorTests } from '../core/executor-tests/js.ts';
 import { pythonExecutorTests } from '../core/executor-tests/python.ts';
@@ -25,3 +26,4 @@ jsExecutorTests(context);
 wasmExecutorTests(context);
 pythonExecutorTests(context);
 isolationExecutorTests(context);
+determinismExecutorTests(context);

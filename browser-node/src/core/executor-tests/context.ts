@@ -24,6 +24,15 @@ export interface ExecutorFixtures {
   wasm: Record<WasmFixtureName, Uint8Array>;
   /** The C template compiled natively and run on `primeSieveInputs`: `[input, output]` pairs. */
   primeSieveNative: [JsonValue, JsonValue][];
+  /** Every JS and Python template's source with its example inputs (the wasm ones are `templates`). */
+  sources: TemplateSource[];
+}
+
+export interface TemplateSource {
+  runtime: 'js' | 'python';
+  name: string;
+  code: string;
+  inputs: JsonValue[];
 }
 
 export type WasmFixtureName =
@@ -51,6 +60,7 @@ export function encodeFixtures(fixtures: ExecutorFixtures): string {
     templates: { c: bytes(fixtures.templates.c), as: bytes(fixtures.templates.as) },
     wasm: Object.fromEntries(Object.entries(fixtures.wasm).map(([name, b]) => [name, bytes(b)])),
     primeSieveNative: fixtures.primeSieveNative,
+    sources: fixtures.sources,
   });
 }
 
@@ -59,6 +69,7 @@ export function decodeFixtures(text: string): ExecutorFixtures {
     templates: { c: string; as: string };
     wasm: Record<WasmFixtureName, string>;
     primeSieveNative: [JsonValue, JsonValue][];
+    sources: TemplateSource[];
   };
   const bytes = (s: string) => base64.baseDecode(s);
   return {
@@ -68,5 +79,6 @@ export function decodeFixtures(text: string): ExecutorFixtures {
       Uint8Array
     >,
     primeSieveNative: raw.primeSieveNative,
+    sources: raw.sources,
   };
 }
