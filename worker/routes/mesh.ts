@@ -39,6 +39,32 @@ mesh.openapi(
 mesh.openapi(
   createRoute({
     method: 'get',
+    path: '/nodes/events',
+    summary: 'WebSocket of the nodes (the node map): a nodes.snapshot, then nodes.updated',
+    description:
+      'Public, like GET /nodes. Messages are HubToWatcher of protocol/nodes-watch.ts: a snapshot of every connected node, then the nodes that joined or changed and the ids of those that left, at most one frame per 250 ms. Send {"type":"ping"} to keep it open; the answer is {"type":"pong"}.',
+    responses: {
+      101: { description: 'Switching protocols' },
+      426: {
+        description: 'Not a WebSocket upgrade',
+        content: { 'application/json': { schema: ApiErrorBody } },
+      },
+    },
+  }),
+  async (c) => {
+    if (c.req.header('Upgrade')?.toLowerCase() !== 'websocket') {
+      return c.json(
+        new MeshError('bad_request', 'this endpoint is a WebSocket: send Upgrade: websocket').toBody(),
+        426,
+      );
+    }
+    return (await meshHub(c.env).fetch(c.req.raw)) as never;
+  },
+);
+
+mesh.openapi(
+  createRoute({
+    method: 'get',
     path: '/mesh/connect',
     summary: 'WebSocket for compute nodes (NodeToHub / HubToNode messages of protocol/mesh.ts)',
     responses: {
