@@ -2,9 +2,11 @@ import { DurableObject } from 'cloudflare:workers';
 import {
   describeIssues,
   type HubToNode,
+  type HubToWatcher,
   leaseTiming,
   limits,
   MESH_PROTOCOL,
+  NODES_PER_FRAME,
   type NodeInfo,
   type NodeKind,
   type NodeLocation,
@@ -12,6 +14,7 @@ import {
   type Runtime,
   type RuntimeFingerprint,
   type TaskOutcome,
+  WatcherToHub,
 } from '../protocol/index.ts';
 import { PeerRegistry } from './peer-registry.ts';
 import { ed25519PublicKey } from './receipt-verifier.ts';
@@ -48,6 +51,12 @@ interface AvailableJob {
 /** The prefix of a task input that names a blob (see `protocol/job.ts`). */
 const IPFS_PREFIX = 'ipfs://';
 
+/** Socket tags: compute nodes (`/mesh/connect`) and node-map watchers (`/nodes/events`). */
+const NODE = 'node';
+const WATCHER = 'watcher';
+/** Watchers get at most one `nodes.updated` frame per this many ms, with every change since the last. */
+const WATCH_THROTTLE_MS = 250;
+
 const send = (ws: WebSocket, message: HubToNode) => {
   try {
     ws.send(JSON.stringify(message));
@@ -65,6 +74,10 @@ const send = (ws: WebSocket, message: HubToNode) => {
  * preferring jobs the node is already warm for) and pushes them to the node. Results come back
  * here in batches and go to their rooms. When a node's socket closes, its leases are released at
  * once so that nothing waits for a lease to time out.
+ *
+ * The node map watches here too, on sockets tagged `watcher` (nodes' are tagged `node`): a
+ * snapshot of the nodes when it connects, then the nodes that joined, changed (running count,
+ * peers, holds) or left, coalesced into at most one frame per `WATCH_THROTTLE_MS`.
  */
 export class MeshHub extends DurableObject<DoEnv> {
   #jobs = new Map<string, AvailableJob>();
@@ -72,6 +85,12 @@ export class MeshHub extends DurableObject<DoEnv> {
   #dispatching = false;
   #again = false;
   readonly #peers: PeerRegistry;
+  /** Nodes that joined, changed or left since the watchers' last frame. */
+  readonly #changed = new Set<string>();
+  #watchTimer: ReturnType<typeof setTimeout> | undefined;
+  #lastWatchFrame = 0;
+  /** Node sockets whose close (or error) is being handled: no longer listed or dispatched to. */
+  readonly #closing = new WeakSet<WebSocket>();
 
   constructor(ctx: DurableObjectState, env: DoEnv) {
     super(ctx, env);
@@ -96,8 +115,9 @@ export class MeshHub extends DurableObject<DoEnv> {
       });
     }
     this.#peers = new PeerRegistry(ctx.storage.sql);
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('{"type":"ping"}', '{"type":"pong"}'));
     const connected = new Set<string>();
-    for (const ws of ctx.getWebSockets()) {
+    for (const ws of ctx.getWebSockets(NODE)) {
       const nodeId = (ws.deserializeAttachment() as NodeSession | null)?.nodeId;
       if (nodeId) connected.add(nodeId);
     }
@@ -133,10 +153,11 @@ export class MeshHub extends DurableObject<DoEnv> {
     const byNode = Map.groupBy(revoked, (r) => r.nodeId);
     for (const [ws, session] of this.#sessions()) {
       const leases = session.nodeId ? byNode.get(session.nodeId) : undefined;
-      if (!leases) continue;
+      if (!leases || !session.nodeId) continue;
       send(ws, { type: 'lease.revoked', leases: leases.map((l) => ({ jobId, leaseId: l.leaseId })), reason });
       delete session.holdings[jobId];
       ws.serializeAttachment(session);
+      this.#touch(session.nodeId);
     }
   }
 
@@ -156,38 +177,23 @@ export class MeshHub extends DurableObject<DoEnv> {
   listNodes(): NodeInfo[] {
     const out: NodeInfo[] = [];
     for (const [, s] of this.#sessions()) {
-      if (!s.nodeId || !s.kind) continue;
-      const info: NodeInfo = {
-        nodeId: s.nodeId,
-        kind: s.kind,
-        runtimes: s.runtimes,
-        capacity: s.capacity,
-        running: Object.values(s.holdings).reduce((a, b) => a + b, 0),
-        connectedAt: s.connectedAt,
-        lastSeenAt: s.lastSeenAt,
-        location: s.location,
-      };
-      if (s.name) info.name = s.name;
-      if (s.fingerprint) info.fingerprint = s.fingerprint;
-      if (s.peerId) info.peerId = s.peerId;
-      const peer = this.#peers.describe(s.nodeId);
-      if (peer) {
-        info.multiaddrs = peer.multiaddrs;
-        info.relay = peer.relay;
-        info.holds = this.#peers.holdCount(s.nodeId);
-      }
-      out.push(info);
+      const info = this.#infoOf(s);
+      if (info) out.push(info);
     }
     return out;
   }
 
-  // ---- node sockets ------------------------------------------------------------------------------
+  // ---- sockets -----------------------------------------------------------------------------------
 
-  /** `GET /api/v1/mesh/connect`, forwarded by the Worker with the node's approximate location. */
+  /**
+   * `GET /api/v1/mesh/connect`, forwarded by the Worker with the node's approximate location, or
+   * `GET /api/v1/nodes/events` (a node-map watcher), told apart by the path.
+   */
   override async fetch(request: Request): Promise<Response> {
     if (request.headers.get('Upgrade')?.toLowerCase() !== 'websocket') {
       return new Response('expected a WebSocket upgrade', { status: 426 });
     }
+    if (new URL(request.url).pathname.endsWith('/nodes/events')) return this.#watch();
     let location: NodeLocation = {};
     try {
       location = JSON.parse(request.headers.get('x-mm-location') ?? '{}') as NodeLocation;
@@ -195,7 +201,7 @@ export class MeshHub extends DurableObject<DoEnv> {
       // no location is fine
     }
     const { 0: client, 1: server } = new WebSocketPair();
-    this.ctx.acceptWebSocket(server);
+    this.ctx.acceptWebSocket(server, [NODE]);
     const now = Date.now();
     const session: NodeSession = {
       runtimes: [],
@@ -211,6 +217,7 @@ export class MeshHub extends DurableObject<DoEnv> {
   }
 
   override async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
+    if (this.#isWatcher(ws)) return this.#onWatcherMessage(ws, data);
     try {
       await this.#onMessage(ws, data);
     } catch (err) {
@@ -290,6 +297,7 @@ export class MeshHub extends DurableObject<DoEnv> {
         peers: this.#peers.relaysFor(msg.nodeId),
       });
       if (msg.relay) this.#relaysChanged(ws);
+      this.#touch(msg.nodeId);
       return;
     }
     if (!session.nodeId) return this.#reject(ws, 'send node.hello first');
@@ -302,6 +310,7 @@ export class MeshHub extends DurableObject<DoEnv> {
           return this.#reject(ws, 'node.mesh needs a peer: say hello with peerId and multiaddrs first');
         }
         if (msg.multiaddrs && wasRelay) this.#relaysChanged(ws);
+        this.#touch(nodeId);
         return;
       }
       case 'lease.request':
@@ -345,6 +354,7 @@ export class MeshHub extends DurableObject<DoEnv> {
         }
         current.credit = Math.min(current.credit + msg.credit, limits.maxLeaseBatch * 4);
         ws.serializeAttachment(current);
+        this.#touch(nodeId);
         send(ws, {
           type: 'results.ack',
           accepted: reports.reduce((a, r) => a + r.report.accepted, 0),
@@ -357,7 +367,8 @@ export class MeshHub extends DurableObject<DoEnv> {
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
-    await this.#dropped(ws, `node disconnected (${code}${reason ? ` ${reason}` : ''})`);
+    if (!this.#isWatcher(ws))
+      await this.#dropped(ws, `node disconnected (${code}${reason ? ` ${reason}` : ''})`);
     try {
       ws.close(code === 1005 ? 1000 : code, 'bye');
     } catch {
@@ -366,14 +377,14 @@ export class MeshHub extends DurableObject<DoEnv> {
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {
-    await this.#dropped(ws, 'node connection failed');
+    if (!this.#isWatcher(ws)) await this.#dropped(ws, 'node connection failed');
   }
 
   // ---- internals ---------------------------------------------------------------------------------
 
   *#sessions(): Generator<[WebSocket, NodeSession]> {
-    for (const ws of this.ctx.getWebSockets()) {
-      if (ws.readyState !== WebSocket.OPEN) continue;
+    for (const ws of this.ctx.getWebSockets(NODE)) {
+      if (ws.readyState !== WebSocket.OPEN || this.#closing.has(ws)) continue;
       yield [ws, ws.deserializeAttachment() as NodeSession];
     }
   }
@@ -388,15 +399,18 @@ export class MeshHub extends DurableObject<DoEnv> {
 
   /** Release everything a departed node held, unless the same node is connected on another socket. */
   async #dropped(ws: WebSocket, reason: string): Promise<void> {
+    this.#closing.add(ws);
     const session = ws.deserializeAttachment() as NodeSession | null;
     if (!session?.nodeId) return;
     const nodeId = session.nodeId;
+    this.#touch(nodeId);
     const stillHere = this.ctx
-      .getWebSockets()
+      .getWebSockets(NODE)
       .some(
         (other) =>
           other !== ws &&
           other.readyState === WebSocket.OPEN &&
+          !this.#closing.has(other) &&
           (other.deserializeAttachment() as NodeSession | null)?.nodeId === nodeId,
       );
     if (stillHere) return;
@@ -441,7 +455,9 @@ export class MeshHub extends DurableObject<DoEnv> {
           // Nothing more to lease right now: the job leaves the queue until its room says otherwise.
           if (!result.more) this.#forget(job.jobId);
           if (!result.tasks.length) continue;
-          const providers = this.#peers.providers(blobsOf(job, result.tasks), nodeId);
+          const blobs = blobsOf(job, result.tasks);
+          const providers = this.#peers.providers(blobs, nodeId);
+          this.#peers.fetching(nodeId, blobs);
           const frame: HubToNode = {
             type: 'task.leased',
             tasks: result.tasks,
@@ -458,6 +474,7 @@ export class MeshHub extends DurableObject<DoEnv> {
           session.credit = Math.max(0, session.credit - result.tasks.length);
           session.holdings[job.jobId] = (session.holdings[job.jobId] ?? 0) + result.tasks.length;
           ws.serializeAttachment(session);
+          this.#touch(nodeId);
           if (result.more) this.#again = true;
         }
       }
@@ -476,6 +493,124 @@ export class MeshHub extends DurableObject<DoEnv> {
     const warm = rotated.filter(isWarm);
     const cold = rotated.filter((j) => !isWarm(j));
     return [...warm, ...cold];
+  }
+
+  // ---- the node map's watchers -------------------------------------------------------------------
+
+  /** What `GET /nodes` and the watchers see of one node (undefined before its hello). */
+  #infoOf(s: NodeSession): NodeInfo | undefined {
+    if (!s.nodeId || !s.kind) return undefined;
+    const info: NodeInfo = {
+      nodeId: s.nodeId,
+      kind: s.kind,
+      runtimes: s.runtimes,
+      capacity: s.capacity,
+      running: Object.values(s.holdings).reduce((a, b) => a + b, 0),
+      connectedAt: s.connectedAt,
+      lastSeenAt: s.lastSeenAt,
+      location: s.location,
+    };
+    if (s.name) info.name = s.name;
+    if (s.fingerprint) info.fingerprint = s.fingerprint;
+    if (s.peerId) info.peerId = s.peerId;
+    const peer = this.#peers.describe(s.nodeId);
+    if (peer) {
+      info.multiaddrs = peer.multiaddrs;
+      info.relay = peer.relay;
+      info.holds = this.#peers.holdCount(s.nodeId);
+      info.peers = peer.peers;
+    }
+    return info;
+  }
+
+  /** The latest info per node id (a node that reconnected may briefly have two sockets). */
+  #infoByNode(): Map<string, NodeInfo> {
+    const out = new Map<string, NodeInfo>();
+    for (const [, s] of this.#sessions()) {
+      const info = this.#infoOf(s);
+      if (info) out.set(info.nodeId, info);
+    }
+    return out;
+  }
+
+  #isWatcher(ws: WebSocket): boolean {
+    return this.ctx.getTags(ws).includes(WATCHER);
+  }
+
+  /** A new watcher: every node now, in frames of at most `NODES_PER_FRAME`. */
+  #watch(): Response {
+    const { 0: client, 1: server } = new WebSocketPair();
+    this.ctx.acceptWebSocket(server, [WATCHER]);
+    const nodes = [...this.#infoByNode().values()];
+    const at = Date.now();
+    const frames: HubToWatcher[] = [{ type: 'nodes.snapshot', nodes: nodes.slice(0, NODES_PER_FRAME), at }];
+    for (let i = NODES_PER_FRAME; i < nodes.length; i += NODES_PER_FRAME)
+      frames.push({ type: 'nodes.updated', nodes: nodes.slice(i, i + NODES_PER_FRAME), gone: [], at });
+    for (const frame of frames) server.send(JSON.stringify(frame));
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  #onWatcherMessage(ws: WebSocket, data: string | ArrayBuffer): void {
+    // Pings are answered by the auto-response without waking us; anything else is a mistake.
+    let json: unknown;
+    try {
+      json = typeof data === 'string' ? JSON.parse(data) : undefined;
+    } catch {
+      json = undefined;
+    }
+    if (WatcherToHub.safeParse(json).success) return;
+    const frame: HubToWatcher = {
+      type: 'error',
+      code: 'bad_message',
+      message: 'watchers only send {"type":"ping"}; node events flow from the hub',
+    };
+    ws.send(JSON.stringify(frame));
+  }
+
+  /** Node `nodeId` joined, changed or left: tell the watchers, coalesced and throttled. */
+  #touch(nodeId: string): void {
+    if (!this.ctx.getWebSockets(WATCHER).length) return;
+    this.#changed.add(nodeId);
+    if (this.#watchTimer) return;
+    const wait = Math.max(0, this.#lastWatchFrame + WATCH_THROTTLE_MS - Date.now());
+    this.#watchTimer = setTimeout(() => this.#flushWatchers(), wait);
+  }
+
+  #flushWatchers(): void {
+    this.#watchTimer = undefined;
+    this.#lastWatchFrame = Date.now();
+    const ids = [...this.#changed];
+    this.#changed.clear();
+    const watchers = this.ctx.getWebSockets(WATCHER);
+    if (!ids.length || !watchers.length) return;
+    const current = this.#infoByNode();
+    const changed = ids.flatMap((id) => current.get(id) ?? []);
+    const gone = ids.filter((id) => !current.has(id));
+    const frames: HubToWatcher[] = [];
+    for (let i = 0; i === 0 || i < changed.length; i += NODES_PER_FRAME) {
+      frames.push({
+        type: 'nodes.updated',
+        nodes: changed.slice(i, i + NODES_PER_FRAME),
+        gone: i === 0 ? gone : [],
+        at: this.#lastWatchFrame,
+      });
+    }
+    const texts = frames.map((f) => JSON.stringify(f));
+    const failed: WebSocket[] = [];
+    for (const ws of watchers) {
+      try {
+        for (const text of texts) ws.send(text);
+      } catch {
+        failed.push(ws);
+      }
+    }
+    for (const ws of failed) {
+      try {
+        ws.close(1011, 'send failed');
+      } catch {
+        // gone already
+      }
+    }
   }
 
   /** A relay came, went or moved: every other node gets its new list of relays. */

@@ -4,6 +4,11 @@ import type { NodeKind, NodeLocation, PeerHint } from '../protocol/index.ts';
 const RELAYS_PER_NODE = 8;
 /** How many holders of a blob a lease names. */
 const PROVIDERS_PER_BLOB = 4;
+/**
+ * How long a node that was leased a task needing a blob counts as fetching it (a provider to
+ * name, after the nodes that hold it whole), unless it announces the blob or leaves before.
+ */
+const FETCHING_MS = 60_000;
 
 interface PeerRow {
   node_id: string;
@@ -13,15 +18,18 @@ interface PeerRow {
   multiaddrs: string;
   latitude: number | null;
   longitude: number | null;
+  /** JSON array of the peer ids it is connected to (`node.mesh` `peers`), for the node map. */
+  links: string | null;
   [key: string]: SqlStorageValue;
 }
 
 /**
  * The hub's view of the data plane, in its SQLite storage (a socket attachment is limited to
  * 2 KiB, too small for addresses and holdings): each connected node's libp2p peer (peer id,
- * addresses, whether it relays) and the blobs (root CIDs) it holds whole. From it the hub hands
- * out relays to connect to (nearest first) and, with each lease, the peers that hold the task's
- * blobs; and it tells dispatch which nodes are warm for a job's code.
+ * addresses, whether it relays, the peers it is connected to) and the blobs (root CIDs) it holds
+ * whole. From it the hub hands out relays to connect to (nearest first) and, with each lease,
+ * the peers that hold the task's blobs; it tells dispatch which nodes are warm for a job's code,
+ * and the node map which nodes are linked.
  */
 export class PeerRegistry {
   readonly #sql: SqlStorage;
@@ -36,6 +44,20 @@ export class PeerRegistry {
       CREATE TABLE IF NOT EXISTS holds (node_id TEXT NOT NULL, cid TEXT NOT NULL, PRIMARY KEY (node_id, cid));
       CREATE INDEX IF NOT EXISTS holds_by_cid ON holds (cid);
     `);
+    try {
+      // NULL: held whole; else when the node was leased work that needs it (fetching).
+      sql.exec('ALTER TABLE holds ADD COLUMN fetching_since INTEGER');
+    } catch {
+      // already there
+    }
+    sql.exec(
+      'CREATE INDEX IF NOT EXISTS holds_fetching ON holds (fetching_since) WHERE fetching_since IS NOT NULL',
+    );
+    try {
+      sql.exec('ALTER TABLE peers ADD COLUMN links TEXT');
+    } catch {
+      // already there
+    }
   }
 
   /** Forget nodes that are not connected any more (e.g. the hub restarted without their close events). */
@@ -65,7 +87,7 @@ export class PeerRegistry {
   /** Applies a `node.mesh` update; false when the node has no peer here. */
   update(
     nodeId: string,
-    update: { multiaddrs?: string[]; holds?: { add?: string[]; remove?: string[] } },
+    update: { multiaddrs?: string[]; holds?: { add?: string[]; remove?: string[] }; peers?: string[] },
   ): boolean {
     if (!this.#sql.exec('SELECT 1 FROM peers WHERE node_id = ?', nodeId).toArray().length) return false;
     if (update.multiaddrs) {
@@ -75,8 +97,15 @@ export class PeerRegistry {
         nodeId,
       );
     }
+    if (update.peers) {
+      this.#sql.exec('UPDATE peers SET links = ? WHERE node_id = ?', JSON.stringify(update.peers), nodeId);
+    }
     for (const cid of update.holds?.add ?? []) {
-      this.#sql.exec('INSERT OR IGNORE INTO holds (node_id, cid) VALUES (?, ?)', nodeId, cid);
+      this.#sql.exec(
+        'INSERT OR REPLACE INTO holds (node_id, cid, fetching_since) VALUES (?, ?, NULL)',
+        nodeId,
+        cid,
+      );
     }
     for (const cid of update.holds?.remove ?? []) {
       this.#sql.exec('DELETE FROM holds WHERE node_id = ? AND cid = ?', nodeId, cid);
@@ -109,16 +138,23 @@ export class PeerRegistry {
       .map(hintOf);
   }
 
-  /** Holders of each of `cids` other than `nodeId`, relays (reachable directly) first. */
-  providers(cids: Iterable<string>, nodeId: string): Record<string, PeerHint[]> {
+  /**
+   * Providers of each of `cids` for `nodeId`: the nodes that hold it whole (relays, reachable
+   * directly, first), then nodes fetching it right now. Naming those matters when a new blob
+   * reaches many nodes at once: the first node leased it asks the origin, the others ask that
+   * node (bitswap hands on each block as it arrives), so the origin serves it about once.
+   */
+  providers(cids: Iterable<string>, nodeId: string, now = Date.now()): Record<string, PeerHint[]> {
     const out: Record<string, PeerHint[]> = {};
     for (const cid of new Set(cids)) {
       const rows = this.#sql
         .exec<PeerRow>(
           `SELECT p.* FROM holds h JOIN peers p ON p.node_id = h.node_id
-           WHERE h.cid = ? AND h.node_id != ? ORDER BY p.relay DESC LIMIT ?`,
+           WHERE h.cid = ? AND h.node_id != ? AND (h.fetching_since IS NULL OR h.fetching_since > ?)
+           ORDER BY h.fetching_since IS NOT NULL, p.relay DESC, h.fetching_since LIMIT ?`,
           cid,
           nodeId,
+          now - FETCHING_MS,
           PROVIDERS_PER_BLOB,
         )
         .toArray();
@@ -127,23 +163,57 @@ export class PeerRegistry {
     return out;
   }
 
+  /**
+   * `nodeId` was leased work that needs `cids`: until it announces them (or a minute passes), it
+   * is named as a provider after the nodes that hold them. Only nodes with a peer count.
+   */
+  fetching(nodeId: string, cids: Iterable<string>, now = Date.now()): void {
+    if (!this.#sql.exec('SELECT 1 FROM peers WHERE node_id = ?', nodeId).toArray().length) return;
+    for (const cid of new Set(cids)) {
+      this.#sql.exec(
+        `INSERT INTO holds (node_id, cid, fetching_since) VALUES (?, ?, ?)
+         ON CONFLICT (node_id, cid) DO UPDATE SET fetching_since = excluded.fetching_since
+         WHERE holds.fetching_since IS NOT NULL`,
+        nodeId,
+        cid,
+        now,
+      );
+    }
+    this.#sql.exec(
+      'DELETE FROM holds WHERE fetching_since IS NOT NULL AND fetching_since <= ?',
+      now - FETCHING_MS,
+    );
+  }
+
   /** Does `nodeId` hold blob `cid` whole? (Dispatch prefers such nodes for the job.) */
   holds(nodeId: string, cid: string): boolean {
     return (
-      this.#sql.exec('SELECT 1 FROM holds WHERE node_id = ? AND cid = ?', nodeId, cid).toArray().length > 0
+      this.#sql
+        .exec('SELECT 1 FROM holds WHERE node_id = ? AND cid = ? AND fetching_since IS NULL', nodeId, cid)
+        .toArray().length > 0
     );
   }
 
   holdCount(nodeId: string): number {
     return Number(
-      this.#sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM holds WHERE node_id = ?', nodeId).one().n,
+      this.#sql
+        .exec<{ n: number }>(
+          'SELECT COUNT(*) AS n FROM holds WHERE node_id = ? AND fetching_since IS NULL',
+          nodeId,
+        )
+        .one().n,
     );
   }
 
-  /** Peer id, addresses and relay flag of a node, for `GET /nodes`. */
-  describe(nodeId: string): { multiaddrs: string[]; relay: boolean } | undefined {
+  /** Addresses, relay flag and connected peers of a node, for `GET /nodes` and the node map. */
+  describe(nodeId: string): { multiaddrs: string[]; relay: boolean; peers: string[] } | undefined {
     const row = this.#sql.exec<PeerRow>('SELECT * FROM peers WHERE node_id = ?', nodeId).toArray()[0];
-    return row ? { multiaddrs: JSON.parse(row.multiaddrs) as string[], relay: row.relay === 1 } : undefined;
+    if (!row) return undefined;
+    return {
+      multiaddrs: JSON.parse(row.multiaddrs) as string[],
+      relay: row.relay === 1,
+      peers: row.links ? (JSON.parse(row.links) as string[]) : [],
+    };
   }
 }
 

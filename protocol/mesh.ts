@@ -39,6 +39,10 @@ export type RuntimeFingerprint = z.infer<typeof RuntimeFingerprint>;
 const MAX_MULTIADDRS = 16;
 const Multiaddrs = z.array(z.string().min(1).max(512)).max(MAX_MULTIADDRS);
 
+/** Most peer links a node reports (its libp2p connections; the rest are left out). */
+export const MAX_PEER_LINKS = 64;
+const PeerLinks = z.array(z.string().min(1).max(128)).max(MAX_PEER_LINKS);
+
 /** A peer of the mesh as the hub hands it out: whom to dial for blocks, or to relay through. */
 export const PeerHint = z.object({
   peerId: z.string().min(1).max(128),
@@ -122,6 +126,11 @@ export const NodeToHub = z.discriminatedUnion('type', [
     holds: z
       .object({ add: z.array(Cid).max(256).optional(), remove: z.array(Cid).max(256).optional() })
       .optional(),
+    /**
+     * The peer ids this node's libp2p peer is connected to right now (the whole set, at most
+     * `MAX_PEER_LINKS`), sent when it changes: the node map draws them as links.
+     */
+    peers: PeerLinks.optional(),
   }),
   /** Ask for `credit` more tasks beyond those already granted. */
   z.object({
@@ -205,6 +214,8 @@ export const NodeInfo = z
     relay: z.boolean().optional(),
     /** Blobs (root CIDs) it holds whole, as it announced them. */
     holds: z.number().int().optional(),
+    /** Peer ids its libp2p peer is connected to, as it last reported them. */
+    peers: z.array(z.string()).optional(),
   })
   .meta({ id: 'NodeInfo' });
 export type NodeInfo = z.infer<typeof NodeInfo>;

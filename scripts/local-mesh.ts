@@ -185,13 +185,21 @@ export async function startApi(
  */
 export async function startNode(
   api: string,
-  options: { capacity?: number; nodeId?: string; keyFile?: string; echo?: string } = {},
+  options: {
+    capacity?: number;
+    nodeId?: string;
+    keyFile?: string;
+    echo?: string;
+    /** More CLI flags, e.g. `['--verbose']`. */
+    args?: string[];
+  } = {},
 ): Promise<Proc> {
   const keyDir = options.keyFile ? undefined : mkdtempSync(join(tmpdir(), 'monadmesh-node-'));
   const keyFile = options.keyFile ?? join(keyDir!, 'node-key');
   const args = [join(ROOT, 'browser-node/src/headless/cli.ts'), '--api', api, '--key-file', keyFile];
   if (options.capacity) args.push('--capacity', String(options.capacity));
   if (options.nodeId) args.push('--node-id', options.nodeId);
+  args.push(...(options.args ?? []));
   const proc = startProcess(process.execPath, args, options.echo ? { echo: options.echo } : {});
   const stop = async (signal?: NodeJS.Signals) => {
     await proc.stop(signal);

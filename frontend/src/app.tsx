@@ -12,6 +12,10 @@ import { WalletPanel } from './wallet/wallet-panel.tsx';
 
 // Monaco is the heaviest part of the app: the editor page loads it only when it is shown.
 const EditorPage = lazy(() => import('./editor/editor-page.tsx').then((m) => ({ default: m.EditorPage })));
+const NodesPage = lazy(() => import('./nodes/nodes-page.tsx').then((m) => ({ default: m.NodesPage })));
+const ContributePage = lazy(() =>
+  import('./contribute/contribute-page.tsx').then((m) => ({ default: m.ContributePage })),
+);
 
 export function App({ config }: { config: AppConfig }) {
   const wagmi = useMemo(() => createWagmiConfig(config), [config]);
@@ -40,15 +44,19 @@ export function App({ config }: { config: AppConfig }) {
                   New job
                 </NavLink>
                 <NavLink to="/jobs">Jobs</NavLink>
+                <NavLink to="/nodes">Nodes</NavLink>
+                <NavLink to="/contribute">Contribute</NavLink>
               </nav>
               <WalletPanel config={config} />
             </header>
             <main id="main" className="page">
-              <Suspense fallback={<Loading>Loading the editor…</Loading>}>
+              <Suspense fallback={<Loading>Loading…</Loading>}>
                 <Routes>
                   <Route path="/" element={<EditorPage />} />
                   <Route path="/jobs" element={<JobsPage />} />
                   <Route path="/jobs/:id" element={<JobRoute />} />
+                  <Route path="/nodes" element={<NodesPage />} />
+                  <Route path="/contribute" element={<ContributePage />} />
                   <Route path="*" element={<NotFound />} />
                 </Routes>
               </Suspense>

@@ -158,9 +158,18 @@ export async function connectNode(
     identity?: NodeIdentity;
     /** Say hello without a peer id (an older node). */
     anonymous?: boolean;
+    kind?: 'headless' | 'browser';
+    /** libp2p addresses: with them (and a peer id) the node has a peer in the hub's registry. */
+    multiaddrs?: string[];
+    relay?: boolean;
+    /** Cloudflare's request metadata (`request.cf`), e.g. the location the node connects from. */
+    cf?: Record<string, unknown>;
   } = {},
 ): Promise<NodeSocket> {
-  const res = await api('/mesh/connect', { headers: { upgrade: 'websocket' } });
+  const res = await api('/mesh/connect', {
+    headers: { upgrade: 'websocket' },
+    ...(options.cf ? ({ cf: options.cf } as RequestInit) : {}),
+  });
   if (!res.webSocket) throw new Error(`no websocket: ${res.status}`);
   const identity = options.identity ?? (await newIdentity());
   const socket = new NodeSocket(res.webSocket, identity, options.fingerprint?.class);
@@ -168,12 +177,14 @@ export async function connectNode(
     type: 'node.hello',
     protocol: '/monadmesh/hub/1.0.0',
     nodeId,
-    kind: 'headless',
+    kind: options.kind ?? 'headless',
     runtimes: options.runtimes ?? ['js'],
     capacity: options.capacity ?? 4,
     version: 'test',
     ...(options.fingerprint ? { fingerprint: options.fingerprint } : {}),
     ...(options.anonymous ? {} : { peerId: identity.peerId.toString() }),
+    ...(options.multiaddrs ? { multiaddrs: options.multiaddrs } : {}),
+    ...(options.relay ? { relay: true } : {}),
   });
   await socket.next((m) => m.type === 'hub.welcome');
   return socket;

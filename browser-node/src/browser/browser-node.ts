@@ -2,8 +2,12 @@ import type { RuntimeFingerprint } from '../../../protocol/index.ts';
 import { ComputeNode, type NodeEvent } from '../core/compute-node.ts';
 import { computeFingerprint } from '../core/fingerprint.ts';
 import { loadOrCreateIdentity, type NodeIdentity } from '../core/identity.ts';
+import { BoundedBlockstore } from '../core/p2p/bounded-blockstore.ts';
+import { DataPlane } from '../core/p2p/data-plane.ts';
+import { MeshPeer } from '../core/p2p/mesh-peer.ts';
 import { browserEngine } from './browser-engine.ts';
 import { IndexedDbKeyStore } from './indexeddb-key-store.ts';
+import { browserTransports } from './p2p-host.ts';
 import { WebWorkerExecutor } from './web-worker-executor.ts';
 
 export interface BrowserNodeOptions {
@@ -14,24 +18,55 @@ export interface BrowserNodeOptions {
   /** Where Pyodide's files are; default `/pyodide/` of the page's origin. */
   pyodideUrl?: string;
   name?: string;
-  /** Default a new random id per tab. */
+  /** The id the hub knows the node by; default its peer id (as a headless node's). */
   nodeId?: string;
   /** The key that signs results; default the origin's key in IndexedDB (created on first use). */
   identity?: NodeIdentity;
   onEvent?: (event: NodeEvent) => void;
+  /**
+   * Join the data plane (a libp2p peer with bitswap; default true): code and `ipfs://` inputs
+   * then come from peers, and others fetch what this tab holds. Without it, code comes from the
+   * origin and `ipfs://` inputs fail.
+   */
+  mesh?: boolean;
+  /** Block cache in memory, in bytes; default 256 MiB. */
+  cacheBytes?: number;
+  /** Relays to keep a connection and a reservation with; default 1. */
+  relays?: number;
+  /** ICE servers for WebRTC (STUN/TURN); none by default (loopback and LAN need none). */
+  iceServers?: RTCIceServer[];
+  /**
+   * Local development only: let libp2p dial `ws://` and loopback/private addresses, which the
+   * browser build refuses by default (a public page must not probe its visitor's network). Relays
+   * of a local mesh listen on `ws://127.0.0.1`, so a page served from localhost needs this.
+   */
+  allowLocalAddresses?: boolean;
 }
 
 export interface BrowserNode {
   readonly node: ComputeNode;
   readonly executor: WebWorkerExecutor;
   readonly fingerprint: RuntimeFingerprint;
-  /** Stops leasing, lets running tasks finish (up to `graceMs`), closes the workers. */
+  readonly identity: NodeIdentity;
+  /** The tab's libp2p peer and its block exchange (absent with `mesh: false`). */
+  readonly dataPlane: DataPlane | undefined;
+  /** Stops leasing, lets running tasks finish (up to `graceMs`), closes the workers and the peer. */
   stop(graceMs?: number): Promise<void>;
+}
+
+/** Another tab of this origin already runs a node with the same key. */
+export class NodeAlreadyRunningError extends Error {
+  override readonly name = 'NodeAlreadyRunningError';
 }
 
 /**
  * A compute node in this tab: the same lease loop as the headless node (`ComputeNode`), with Web
- * Workers as its sandboxes. The fingerprint is measured in those workers before joining.
+ * Workers as its sandboxes and a libp2p peer (WebSockets to relays, WebRTC to other peers through
+ * them) for blocks. The fingerprint is measured in those workers before joining.
+ *
+ * One node per key: every tab of an origin shares the key in IndexedDB, and two libp2p peers with
+ * one peer id would take each other's relay reservations, so a Web Lock named after the peer id
+ * is held while the node runs and a second tab gets `NodeAlreadyRunningError`.
  *
  * @example
  * const { node, stop } = await startBrowserNode({ workers: 2, onEvent: console.log });
@@ -40,33 +75,90 @@ export interface BrowserNode {
  */
 export async function startBrowserNode(options: BrowserNodeOptions = {}): Promise<BrowserNode> {
   const api = options.api ?? globalThis.location.origin;
-  const executor = new WebWorkerExecutor({
-    ...(options.workers !== undefined ? { workers: options.workers } : {}),
-    ...(options.pyodideUrl !== undefined ? { pyodideUrl: options.pyodideUrl } : {}),
-    prewarm: true,
-  });
-  const fingerprint = await computeFingerprint({ executor, engine: browserEngine() });
   const identity = options.identity ?? (await loadOrCreateIdentity(new IndexedDbKeyStore()));
-  const random = crypto.getRandomValues(new Uint8Array(6));
-  const node = new ComputeNode({
-    api,
-    executor,
-    nodeId: options.nodeId ?? `browser-${[...random].map((b) => b.toString(16).padStart(2, '0')).join('')}`,
-    identity,
-    kind: 'browser',
-    ...(options.name ? { name: options.name } : {}),
-    version: '0.1.0',
-    fingerprint,
-    ...(options.onEvent ? { onEvent: options.onEvent } : {}),
-  });
-  node.start();
-  return {
-    node,
-    executor,
-    fingerprint,
-    stop: async (graceMs) => {
-      await node.stop(graceMs);
-      await executor.close();
-    },
+  const releaseLock = await holdNodeLock(identity.peerId.toString());
+  const cleanups: (() => Promise<void> | void)[] = [releaseLock];
+  const cleanUp = async () => {
+    for (const fn of cleanups.reverse()) await Promise.resolve(fn()).catch(() => {});
   };
+  try {
+    const executor = new WebWorkerExecutor({
+      ...(options.workers !== undefined ? { workers: options.workers } : {}),
+      ...(options.pyodideUrl !== undefined ? { pyodideUrl: options.pyodideUrl } : {}),
+      prewarm: true,
+    });
+    cleanups.push(() => executor.close());
+    const fingerprint = await computeFingerprint({ executor, engine: browserEngine() });
+    let dataPlane: DataPlane | undefined;
+    if (options.mesh ?? true) {
+      const blockstore = new BoundedBlockstore({
+        maxBytes: options.cacheBytes ?? 256 * 1024 * 1024,
+        onEvict: (cid) => dataPlane?.evicted(cid),
+      });
+      const peer = await MeshPeer.create({
+        privateKey: identity.privateKey,
+        host: browserTransports({
+          ...(options.iceServers ? { iceServers: options.iceServers } : {}),
+          ...(options.allowLocalAddresses ? { allowLocalAddresses: true } : {}),
+        }),
+        blockstore,
+        origin: api,
+      });
+      cleanups.push(() => peer.stop());
+      // A tab reaches other peers over WebRTC (the transport a public page can always use),
+      // and relays only for its reservation and signalling.
+      dataPlane = new DataPlane(peer, { relays: options.relays ?? 1, preferWebRTC: true });
+    }
+    const node = new ComputeNode({
+      api,
+      executor,
+      nodeId: options.nodeId ?? identity.peerId.toString(),
+      identity,
+      kind: 'browser',
+      ...(options.name ? { name: options.name } : {}),
+      version: '0.1.0',
+      fingerprint,
+      ...(dataPlane ? { dataPlane } : {}),
+      ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+    });
+    node.start();
+    return {
+      node,
+      executor,
+      fingerprint,
+      identity,
+      dataPlane,
+      stop: async (graceMs) => {
+        await node.stop(graceMs);
+        await cleanUp();
+      },
+    };
+  } catch (error) {
+    await cleanUp();
+    throw error;
+  }
+}
+
+/** Holds the Web Lock of this key until the returned function is called (no-op without Web Locks). */
+async function holdNodeLock(peerId: string): Promise<() => void> {
+  const locks = (globalThis.navigator as Navigator | undefined)?.locks;
+  if (!locks) return () => {};
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const acquired = await new Promise<boolean>((resolve, reject) => {
+    locks
+      .request(`monadmesh-node:${peerId}`, { ifAvailable: true }, async (lock) => {
+        resolve(lock !== null);
+        if (lock) await held;
+      })
+      .catch(reject);
+  });
+  if (!acquired) {
+    throw new NodeAlreadyRunningError(
+      `another tab of this browser already runs a node as ${peerId}; stop it there first`,
+    );
+  }
+  return release;
 }

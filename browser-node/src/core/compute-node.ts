@@ -209,9 +209,14 @@ export class ComputeNode {
         this.stats.connects++;
         this.#heartbeatMs = msg.heartbeatMs;
         if (this.#o.dataPlane) {
-          // The hub forgot what we held when we left: tell it again, then meet the mesh.
-          const { holds } = this.#o.dataPlane.snapshot();
-          if (holds.length) this.#send({ type: 'node.mesh', holds: { add: holds } });
+          // The hub forgot what we held and who we are connected to: tell it again, then meet the mesh.
+          const { holds, peers } = this.#o.dataPlane.snapshot();
+          if (holds.length || peers.length)
+            this.#send({
+              type: 'node.mesh',
+              ...(holds.length ? { holds: { add: holds } } : {}),
+              ...(peers.length ? { peers } : {}),
+            });
           this.#o.dataPlane.meet(msg.peers ?? []);
         }
         clearInterval(this.#heartbeat);

@@ -30,7 +30,7 @@ Usage: npm run node -- [--api URL] [--capacity N] [--name NAME] [--key-file PATH
   --ws-port N      WebSocket port browsers reach this node's relay on (default: any free port)
   --no-relay       do not relay for browser nodes
   --cache-mb N     block cache size in MB (default 512)
-  --verbose        log every task
+  --verbose        log every task, and where each blob's blocks came from
   --help           this text
 `;
 
@@ -95,7 +95,16 @@ async function main(): Promise<void> {
     blockstore,
     origin: api,
   });
-  dataPlane = new DataPlane(peer);
+  dataPlane = new DataPlane(peer, {
+    ...(args.verbose
+      ? {
+          onFetched: ({ cid, stats, ms }) =>
+            log(
+              `blob ${cid}: ${stats.fromPeers} block(s) from peers, ${stats.fromOrigin} from the API, ${stats.local} cached (${ms.toFixed(0)} ms)`,
+            ),
+        }
+      : {}),
+  });
   log(`libp2p listening on ${peer.multiaddrs().join(' ')}${relay ? ' (relaying for browsers)' : ''}`);
   const executor = new ThreadExecutor({ threads: capacity });
   // Measured in a sandbox worker before joining, so the hub can group this node with its peers.

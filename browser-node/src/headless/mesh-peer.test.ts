@@ -6,6 +6,7 @@ import { fixedSize } from 'ipfs-unixfs-importer/chunker';
 import type { CID } from 'multiformats/cid';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { BoundedBlockstore } from '../core/p2p/bounded-blockstore.ts';
+import { DataPlane } from '../core/p2p/data-plane.ts';
 import { MeshPeer } from '../core/p2p/mesh-peer.ts';
 import { headlessTransports } from './p2p-host.ts';
 
@@ -171,5 +172,82 @@ describe('MeshPeer block exchange', () => {
     expect(store.size).toBeLessThanOrEqual(2.5 * MiB);
     expect(evicted.length).toBeGreaterThanOrEqual(2);
     expect(await b.hasBlob(root.toString())).toBe(false);
+  });
+});
+
+describe('MeshPeer relays', () => {
+  /** A relay (headless transports, relay server on) that reserves nowhere itself. */
+  const relayPeer = async () => {
+    const p = await MeshPeer.create({
+      privateKey: await generateKeyPair('Ed25519'),
+      host: headlessTransports({ relay: true, reachableThroughRelay: false }),
+      blockstore: new BoundedBlockstore({ maxBytes: 16 * MiB }),
+      origin: originUrl,
+    });
+    peers.push(p);
+    return p;
+  };
+  const relayedVia = (p: MeshPeer, relay: MeshPeer) =>
+    p.multiaddrs().filter((a) => a.includes(`/p2p/${relay.peerId}/p2p-circuit/webrtc`));
+
+  test('behavior: a peer whose relay dies reserves on a relay that reached it over WebRTC, and announces it', async () => {
+    const errors: unknown[] = [];
+    const onError = (e: unknown) => errors.push(e);
+    process.on('uncaughtException', onError);
+    try {
+      const [a, b] = [await relayPeer(), await relayPeer()];
+      // A peer reachable only through relays, as a tab is: it reserves on A.
+      const tab = await peer();
+      await connect(tab, a);
+      await expect.poll(() => relayedVia(tab, a).length, { timeout: 10_000 }).toBeGreaterThan(0);
+      // B reaches it over WebRTC through A (an inbound WebRTC connection for the tab).
+      expect(await b.dial(relayedVia(tab, a), { attempts: 2 })).toBe(true);
+      expect(
+        tab.connections().some((c) => c.peerId === b.peerId.toString() && c.remoteAddr.includes('/webrtc')),
+      ).toBe(true);
+      // A goes: the tab reserves on B over that connection and announces B's addresses, none of A's.
+      await a.stop();
+      await expect.poll(() => relayedVia(tab, b).length, { timeout: 15_000 }).toBeGreaterThan(0);
+      await expect.poll(() => relayedVia(tab, a)).toEqual([]);
+      expect(tab.multiaddrs().every((a) => a.startsWith('/ip4/'))).toBe(true);
+      expect(errors).toEqual([]);
+    } finally {
+      process.off('uncaughtException', onError);
+    }
+  });
+
+  test('behavior: a data plane keeps a reservation on the relays the hub names, and moves when its relay dies', async () => {
+    const [a, b] = [await relayPeer(), await relayPeer()];
+    const hint = (p: MeshPeer) => ({
+      peerId: p.peerId.toString(),
+      multiaddrs: p.multiaddrs(),
+      kind: 'headless' as const,
+      relay: true,
+    });
+    const tab = await peer();
+    const plane = new DataPlane(tab, { relays: 1 });
+    const announced: string[][] = [];
+    plane.attach((update) => {
+      if (update.multiaddrs) announced.push(update.multiaddrs);
+    });
+    // The welcome names A and B: one relay is enough, the first.
+    plane.meet([hint(a), hint(b)]);
+    await expect.poll(() => relayedVia(tab, a).length, { timeout: 10_000 }).toBeGreaterThan(0);
+    expect(tab.isConnected(b.peerId.toString())).toBe(false);
+    await expect
+      .poll(() => announced.at(-1)?.some((m) => m.includes(`/p2p/${a.peerId}/p2p-circuit`)), {
+        timeout: 10_000,
+      })
+      .toBe(true);
+    // A goes; the hub's next list (mesh.peers) names only B.
+    await a.stop();
+    plane.meet([hint(b)]);
+    await expect.poll(() => relayedVia(tab, b).length, { timeout: 15_000 }).toBeGreaterThan(0);
+    await expect.poll(() => relayedVia(tab, a)).toEqual([]);
+    await expect
+      .poll(() => announced.at(-1)?.some((m) => m.includes(`/p2p/${b.peerId}/p2p-circuit`)), {
+        timeout: 10_000,
+      })
+      .toBe(true);
   });
 });

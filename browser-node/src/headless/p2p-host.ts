@@ -15,11 +15,18 @@ export interface HeadlessTransportOptions {
   relay?: boolean;
   /** ICE servers for WebRTC (STUN/TURN URLs); none by default (loopback and LAN need none). */
   iceServers?: RTCIceServer[];
+  /**
+   * Hold a reservation on another relay (default true), so the node has `/p2p-circuit/webrtc`
+   * addresses: a browser reaches it over WebRTC through that relay (a public page can dial neither
+   * `ws://` nor private addresses), and so does anyone when it listens only on loopback or behind NAT.
+   */
+  reachableThroughRelay?: boolean;
 }
 
 /**
  * The transports of a headless node: TCP and WebSockets listeners, WebRTC through
- * `node-datachannel`, circuit relay v2 (as a client, and as a relay server for browsers with
+ * `node-datachannel`, circuit relay v2 (as a client with a reservation on another relay, and as
+ * a relay server for browsers and other nodes with
  * bounded reservations: relayed connections are limited to signalling, 1 MiB and 2 minutes, so
  * data always flows over the direct WebRTC connection they set up).
  */
@@ -42,6 +49,7 @@ export function headlessTransports(options: HeadlessTransportOptions = {}): Mesh
       `/ip4/${host}/tcp/${options.tcpPort ?? 0}`,
       `/ip4/${host}/tcp/${options.wsPort ?? 0}/ws`,
       '/webrtc',
+      ...(options.reachableThroughRelay === false ? [] : ['/p2p-circuit']),
     ],
     ...(relay
       ? {

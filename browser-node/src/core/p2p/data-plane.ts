@@ -1,18 +1,34 @@
 import * as dagPb from '@ipld/dag-pb';
 import { CID } from 'multiformats/cid';
 import type { JsonValue } from '../../../../protocol/job.ts';
-import type { PeerHint } from '../../../../protocol/mesh.ts';
-import type { MeshPeer } from './mesh-peer.ts';
+import { MAX_PEER_LINKS, type PeerHint } from '../../../../protocol/mesh.ts';
+import type { FetchStats, MeshPeer } from './mesh-peer.ts';
 
 /** What the data plane tells the hub (sent as `node.mesh`). */
 export interface MeshUpdate {
   multiaddrs?: string[];
   holds?: { add?: string[]; remove?: string[] };
+  /** The peers connected now (the whole set), for the node map's links. */
+  peers?: string[];
 }
+
+/** Connections come and go in bursts (a dial tries several addresses): report the set once it settles. */
+const PEERS_DEBOUNCE_MS = 500;
 
 export interface DataPlaneOptions {
   /** Relays to keep a connection (and, in a tab, a reservation) with. Default 2. */
   relays?: number;
+  /**
+   * Reach providers over WebRTC (through their relay) when they have a WebRTC address, before
+   * trying their other addresses. A tab sets it: a public page can dial neither `ws://` nor
+   * private addresses, so WebRTC is how it reaches peers other than its relays; with it a local
+   * mesh behaves as a deployed one does.
+   */
+  preferWebRTC?: boolean;
+  /** How long one dial of a peer may take; default 5 000 ms (tried twice). */
+  dialTimeoutMs?: number;
+  /** Called after each blob fetched (not for one already held whole). */
+  onFetched?: (fetched: { cid: string; stats: FetchStats; ms: number }) => void;
 }
 
 /** The prefix of an input that names a blob instead of carrying the value. */
@@ -27,12 +43,18 @@ export const IPFS_INPUT_PREFIX = 'ipfs://';
  */
 export class DataPlane {
   readonly peer: MeshPeer;
+  /** Blobs fetched since start, and where their blocks came from. */
+  readonly stats = { blobs: 0, fromPeers: 0, fromOrigin: 0 };
   readonly #options: DataPlaneOptions;
   /** Roots announced as held, with the blocks each needs. */
   readonly #held = new Map<string, Set<string>>();
   readonly #inflight = new Map<string, Promise<Uint8Array>>();
   #lastAddrs = '';
   #relays: PeerHint[] = [];
+  #lastPeers = '';
+  #peersTimer: ReturnType<typeof setTimeout> | undefined;
+  #keeping = false;
+  #keepAgain = false;
   /** Where updates go: the node's control connection to the hub (see `attach`). */
   #announce: (update: MeshUpdate) => void = () => {};
 
@@ -40,6 +62,8 @@ export class DataPlane {
     this.peer = peer;
     this.#options = options;
     peer.libp2p.addEventListener('self:peer:update', () => this.#announceAddrs());
+    peer.libp2p.addEventListener('connection:open', () => this.#peersChanged());
+    peer.libp2p.addEventListener('connection:close', () => this.#peersChanged());
   }
 
   /** Sends updates through `announce` from now on (the compute node's hub connection). */
@@ -48,8 +72,14 @@ export class DataPlane {
   }
 
   /** Everything the hub should know, for a new connection (the hub forgets a node that left). */
-  snapshot(): { multiaddrs: string[]; holds: string[] } {
-    return { multiaddrs: this.peer.multiaddrs().slice(0, 16), holds: [...this.#held.keys()].slice(0, 256) };
+  snapshot(): { multiaddrs: string[]; holds: string[]; peers: string[] } {
+    const peers = this.#connectedPeers();
+    this.#lastPeers = peers.join(' ');
+    return {
+      multiaddrs: this.peer.multiaddrs().slice(0, 16),
+      holds: [...this.#held.keys()].slice(0, 256),
+      peers,
+    };
   }
 
   /** The hub's current peers: keep connections to a few relays (a tab listens through them). */
@@ -94,13 +124,18 @@ export class DataPlane {
   async #fetch(cid: string, providers: PeerHint[], signal: AbortSignal | undefined): Promise<Uint8Array> {
     const others = providers.filter((p) => p.peerId !== this.peer.peerId.toString());
     // Dial providers we are not connected to; bitswap asks every connected peer.
-    await Promise.all(
-      others.slice(0, 3).map((p) => (this.peer.isConnected(p.peerId) ? true : this.peer.dial(p.multiaddrs))),
-    );
-    const { bytes } = await this.peer.getBlob(cid, {
+    await Promise.all(others.slice(0, 3).map((p) => this.#reach(p)));
+    const started = performance.now();
+    const { bytes, stats } = await this.peer.getBlob(cid, {
       providers: others.map((p) => p.peerId),
       ...(signal ? { signal } : {}),
     });
+    this.stats.fromPeers += stats.fromPeers;
+    this.stats.fromOrigin += stats.fromOrigin;
+    if (stats.fromPeers + stats.fromOrigin > 0) {
+      this.stats.blobs++;
+      this.#options.onFetched?.({ cid, stats, ms: performance.now() - started });
+    }
     if (!this.#held.has(cid)) {
       this.#held.set(cid, await this.#blocksOf(cid));
       this.#announce({ holds: { add: [cid] } });
@@ -126,14 +161,65 @@ export class DataPlane {
     return blocks;
   }
 
-  async #keepRelays(): Promise<void> {
-    const want = this.#options.relays ?? 2;
-    const connected = this.#relays.filter((r) => this.peer.isConnected(r.peerId));
-    for (const relay of this.#relays) {
-      if (connected.length >= want) break;
-      if (connected.includes(relay)) continue;
-      if (await this.peer.dial(relay.multiaddrs)) connected.push(relay);
+  /** Connects to a peer unless already connected; false when it cannot be reached in time. */
+  async #reach(hint: PeerHint): Promise<boolean> {
+    if (this.peer.isConnected(hint.peerId)) return true;
+    const dial = { attempts: 2, timeoutMs: this.#options.dialTimeoutMs ?? 5_000 };
+    if (this.#options.preferWebRTC) {
+      const webrtc = hint.multiaddrs.filter(isWebRTC);
+      if (webrtc.length && (await this.peer.dial(webrtc, dial))) return true;
     }
+    return this.peer.dial(hint.multiaddrs, dial);
+  }
+
+  async #keepRelays(): Promise<void> {
+    if (this.#keeping) {
+      this.#keepAgain = true;
+      return;
+    }
+    this.#keeping = true;
+    try {
+      do {
+        this.#keepAgain = false;
+        const want = this.#options.relays ?? 2;
+        // Relays are reached at their own (direct) addresses: a reservation needs a direct connection.
+        const direct = (r: PeerHint) => ({
+          ...r,
+          multiaddrs: r.multiaddrs.filter((a) => !a.includes('/p2p-circuit')),
+        });
+        const connected = this.#relays.filter((r) => this.peer.isConnected(r.peerId));
+        for (const relay of this.#relays) {
+          if (connected.length >= want) break;
+          if (connected.includes(relay)) continue;
+          if (
+            await this.peer.dial(direct(relay).multiaddrs, {
+              attempts: 2,
+              timeoutMs: this.#options.dialTimeoutMs ?? 5_000,
+            })
+          )
+            connected.push(relay);
+        }
+      } while (this.#keepAgain);
+    } finally {
+      this.#keeping = false;
+    }
+  }
+
+  /** Peer ids with an open connection, sorted, at most `MAX_PEER_LINKS`. */
+  #connectedPeers(): string[] {
+    const ids = new Set(this.peer.libp2p.getConnections().map((c) => c.remotePeer.toString()));
+    return [...ids].sort().slice(0, MAX_PEER_LINKS);
+  }
+
+  #peersChanged(): void {
+    clearTimeout(this.#peersTimer);
+    this.#peersTimer = setTimeout(() => {
+      const peers = this.#connectedPeers();
+      const key = peers.join(' ');
+      if (key === this.#lastPeers) return;
+      this.#lastPeers = key;
+      this.#announce({ peers });
+    }, PEERS_DEBOUNCE_MS);
   }
 
   #announceAddrs(): void {
@@ -145,6 +231,11 @@ export class DataPlane {
     // A relay went away: find another.
     void this.#keepRelays();
   }
+}
+
+/** A WebRTC address through a relay (`…/p2p-circuit/webrtc/p2p/<id>`). */
+function isWebRTC(addr: string): boolean {
+  return /\/webrtc(\/|$)/.test(addr) && !addr.includes('/webrtc-direct');
 }
 
 /** An `ipfs://` input that is not a JSON document: the task's own error, not the node's. */

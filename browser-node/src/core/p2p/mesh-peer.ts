@@ -42,6 +42,48 @@ export interface MeshPeerOptions {
   blockTimeoutMs?: number;
 }
 
+/** One libp2p connection, as `MeshPeer.connections` describes it. */
+export interface PeerConnection {
+  peerId: string;
+  remoteAddr: string;
+  direction: 'inbound' | 'outbound';
+  /** A relayed connection with the relay's limits: signalling only. */
+  limited: boolean;
+  openedAt: number;
+}
+
+const NETWORK_PROTOCOLS = new Set(['ip4', 'ip6', 'dns', 'dns4', 'dns6', 'dnsaddr']);
+
+/**
+ * Works around a circuit-relay-v2 (4.2) fault. A relay reservation lists, among the relay's
+ * addresses, the remote address of the connection it was made over; when that connection is an
+ * inbound WebRTC one (the relay dialed us to fetch blocks, then became our relay when the old one
+ * died) that address is `/webrtc/p2p/<relay>`, with no network part. The address manager throws
+ * on it while confirming the reservation's addresses, so the relay's real addresses are never
+ * confirmed (a public relay's would never be announced), and again while withdrawing them when the
+ * relay goes, which leaves stale ones announced. Such addresses are skipped here; `multiaddrs()`
+ * leaves them out too.
+ */
+function skipAddresslessRelayAddrs(libp2p: Libp2p): void {
+  type AddrFn = (addr: Multiaddr, options?: unknown) => void;
+  const manager = (libp2p as unknown as { components?: { addressManager?: Record<string, unknown> } })
+    .components?.addressManager;
+  if (!manager) return;
+  for (const name of ['confirmObservedAddr', 'removeObservedAddr']) {
+    const original = manager[name];
+    if (typeof original !== 'function') continue;
+    manager[name] = (addr: Multiaddr, options?: unknown) => {
+      if (!NETWORK_PROTOCOLS.has(addr.getComponents()[0]?.name ?? '')) return;
+      (original as AddrFn).call(manager, addr, options);
+    };
+  }
+}
+
+/** The peer id at the end of a multiaddr (`…/p2p/<id>`), if it names one. */
+function peerIdOf(addr: Multiaddr): string | undefined {
+  return addr.getComponents().findLast((c) => c.name === 'p2p')?.value;
+}
+
 /** Helia with the libp2p mixin applied. */
 type HeliaWithLibp2p = Helia & { libp2p: Libp2p; start(): Promise<void>; stop(): Promise<void> };
 
@@ -103,6 +145,7 @@ export class MeshPeer {
       { doNotResendBlockWindow: 0, maxOutgoingMessageSize: 2 * 1024 * 1024 },
     ) as unknown as HeliaWithLibp2p;
     await helia.start();
+    skipAddresslessRelayAddrs(helia.libp2p);
     origin.libp2p = helia.libp2p;
     return new MeshPeer(helia, origin, options.blockTimeoutMs ?? 60_000);
   }
@@ -115,13 +158,27 @@ export class MeshPeer {
     return this.helia.libp2p.peerId;
   }
 
-  /** Addresses others can dial this peer at (listen addresses, relayed ones once reserved). */
+  /**
+   * Addresses others can dial this peer at (listen addresses, relayed ones once reserved): those
+   * that start with a network address (see `skipAddresslessRelayAddrs` for the others) and pass
+   * through at most one relay (a reservation made over a WebRTC connection also lists the path
+   * that connection took, through another relay: relays refuse such double hops).
+   */
   multiaddrs(): string[] {
-    return this.helia.libp2p.getMultiaddrs().map(String);
+    return this.helia.libp2p
+      .getMultiaddrs()
+      .filter((a) => NETWORK_PROTOCOLS.has(a.getComponents()[0]?.name ?? ''))
+      .map(String)
+      .filter((a) => a.split('/p2p-circuit').length <= 2);
   }
 
-  /** Dials a peer at any of `addrs`; resolves false (never throws) when none works in time. */
-  async dial(addrs: string[], timeoutMs = 5_000): Promise<boolean> {
+  /**
+   * Dials a peer at any of `addrs`; resolves false (never throws) when none works in time. Each
+   * attempt gets `timeoutMs`, and a failed or timed-out one is tried again up to `attempts` times
+   * in all: a WebRTC dial sometimes stalls after the ICE candidates are exchanged (about one in
+   * twenty on loopback), and a fresh attempt then succeeds at once.
+   */
+  async dial(addrs: string[], options: { timeoutMs?: number; attempts?: number } = {}): Promise<boolean> {
     const parsed: Multiaddr[] = addrs.flatMap((a) => {
       try {
         return [multiaddr(a)];
@@ -130,21 +187,42 @@ export class MeshPeer {
       }
     });
     if (parsed.length === 0) return false;
+    const attempts = Math.max(1, options.attempts ?? 1);
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      try {
+        const connection = await this.helia.libp2p.dial(parsed, {
+          signal: AbortSignal.timeout(options.timeoutMs ?? 5_000),
+        });
+        // A limited (relayed) connection only signals; the dial's purpose is a direct one.
+        if (!connection.limits) return true;
+      } catch {
+        // try again
+      }
+    }
+    return this.isConnected(peerIdOf(parsed[0]!) ?? '');
+  }
+
+  /**
+   * Connected to `peerId` (a string) right now, over a direct connection: a limited relayed one
+   * (circuit relay, 1 MiB and 2 minutes) carries signalling, not blocks.
+   */
+  isConnected(peerId: string): boolean {
     try {
-      await this.helia.libp2p.dial(parsed, { signal: AbortSignal.timeout(timeoutMs) });
-      return true;
+      return this.helia.libp2p.getConnections(peerIdFromString(peerId)).some((c) => !c.limits);
     } catch {
       return false;
     }
   }
 
-  /** Connected to `peerId` (a string) right now. */
-  isConnected(peerId: string): boolean {
-    try {
-      return this.helia.libp2p.getConnections(peerIdFromString(peerId)).length > 0;
-    } catch {
-      return false;
-    }
+  /** The peer's connections right now (for status pages and tests). */
+  connections(): PeerConnection[] {
+    return this.helia.libp2p.getConnections().map((c) => ({
+      peerId: c.remotePeer.toString(),
+      remoteAddr: c.remoteAddr.toString(),
+      direction: c.direction,
+      limited: Boolean(c.limits),
+      openedAt: c.timeline.open,
+    }));
   }
 
   /** All blocks of `cid` are in the local cache. */
@@ -238,7 +316,7 @@ class OriginBroker implements BlockBroker {
     if (!this.libp2p) return false;
     for (const peer of this.#expected.keys()) {
       try {
-        if (this.libp2p.getConnections(peerIdFromString(peer)).length > 0) return true;
+        if (this.libp2p.getConnections(peerIdFromString(peer)).some((c) => !c.limits)) return true;
       } catch {
         // not a peer id
       }
