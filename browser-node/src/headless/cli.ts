@@ -29,6 +29,9 @@ Usage: npm run node -- [--api URL] [--capacity N] [--name NAME] [--key-file PATH
   --p2p-port N     TCP port for node-to-node libp2p (default: any free port)
   --ws-port N      WebSocket port browsers reach this node's relay on (default: any free port)
   --no-relay       do not relay for browser nodes
+  --allow-private-addresses
+                   dial peers at loopback/private addresses (on by itself when --api is such an
+                   address: local development or a LAN; off on a public network)
   --cache-mb N     block cache size in MB (default 512)
   --verbose        log every task, and where each blob's blocks came from
   --help           this text
@@ -88,6 +91,7 @@ async function main(): Promise<void> {
     privateKey: identity.privateKey,
     host: headlessTransports({
       relay,
+      allowPrivateAddresses: args['allow-private-addresses'] || isLocalUrl(api),
       ...(args.listen ? { host: args.listen } : {}),
       ...(args['p2p-port'] ? { tcpPort: Number(args['p2p-port']) } : {}),
       ...(args['ws-port'] ? { wsPort: Number(args['ws-port']) } : {}),
@@ -172,6 +176,19 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
 }
 
+/** An API on loopback or a private network: a local or LAN mesh, whose peers have such addresses. */
+function isLocalUrl(api: string): boolean {
+  const host = new URL(api).hostname.replace(/^\[|\]$/g, '');
+  return (
+    host === 'localhost' ||
+    host === '::1' ||
+    /^127\./.test(host) ||
+    /^10\./.test(host) ||
+    /^192\.168\./.test(host) ||
+    /^172\.(1[6-9]|2\d|3[01])\./.test(host)
+  );
+}
+
 function parse() {
   return parseArgs({
     options: {
@@ -184,6 +201,7 @@ function parse() {
       'p2p-port': { type: 'string' },
       'ws-port': { type: 'string' },
       'no-relay': { type: 'boolean', default: false },
+      'allow-private-addresses': { type: 'boolean', default: false },
       'cache-mb': { type: 'string' },
       verbose: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },

@@ -16,7 +16,7 @@ afterEach(async () => {
 async function peer(): Promise<MeshPeer> {
   const p = await MeshPeer.create({
     privateKey: await generateKeyPair('Ed25519'),
-    host: headlessTransports({ relay: false }),
+    host: headlessTransports({ relay: false, allowPrivateAddresses: true }),
     blockstore: new BoundedBlockstore({ maxBytes: 1024 * 1024 }),
     origin: 'http://127.0.0.1:9',
   });

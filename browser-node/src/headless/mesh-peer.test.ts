@@ -44,7 +44,7 @@ afterEach(async () => {
 async function peer(blockstore = new BoundedBlockstore({ maxBytes: 256 * MiB }), graceMs = 1_500) {
   const p = await MeshPeer.create({
     privateKey: await generateKeyPair('Ed25519'),
-    host: headlessTransports({ relay: false }),
+    host: headlessTransports({ relay: false, allowPrivateAddresses: true }),
     blockstore,
     origin: originUrl,
     peerGraceMs: graceMs,
@@ -180,7 +180,7 @@ describe('MeshPeer relays', () => {
   const relayPeer = async () => {
     const p = await MeshPeer.create({
       privateKey: await generateKeyPair('Ed25519'),
-      host: headlessTransports({ relay: true, reachableThroughRelay: false }),
+      host: headlessTransports({ relay: true, reachableThroughRelay: false, allowPrivateAddresses: true }),
       blockstore: new BoundedBlockstore({ maxBytes: 16 * MiB }),
       origin: originUrl,
     });

@@ -1,7 +1,9 @@
 import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2';
 import { tcp } from '@libp2p/tcp';
+import { isPrivate } from '@libp2p/utils';
 import { webRTC } from '@libp2p/webrtc';
 import { webSockets } from '@libp2p/websockets';
+import type { Multiaddr } from '@multiformats/multiaddr';
 import type { MeshTransports } from '../core/p2p/mesh-peer.ts';
 
 export interface HeadlessTransportOptions {
@@ -21,6 +23,20 @@ export interface HeadlessTransportOptions {
    * `ws://` nor private addresses), and so does anyone when it listens only on loopback or behind NAT.
    */
   reachableThroughRelay?: boolean;
+  /**
+   * Dial loopback and private (LAN) addresses. Off on a public network: addresses come from
+   * other peers through the hub, and a node must not be steered into probing its own network.
+   * The CLI turns it on only for an API on a loopback or private address (local development, a
+   * LAN cluster) or with `--allow-private-addresses`.
+   */
+  allowPrivateAddresses?: boolean;
+}
+
+/** The connection gater of a headless node: refuses to dial private addresses unless allowed. */
+export function headlessGater(allowPrivateAddresses: boolean) {
+  return {
+    denyDialMultiaddr: async (multiaddr: Multiaddr) => !allowPrivateAddresses && isPrivate(multiaddr),
+  };
 }
 
 /**
@@ -51,6 +67,7 @@ export function headlessTransports(options: HeadlessTransportOptions = {}): Mesh
       '/webrtc',
       ...(options.reachableThroughRelay === false ? [] : ['/p2p-circuit']),
     ],
+    connectionGater: headlessGater(options.allowPrivateAddresses ?? false),
     ...(relay
       ? {
           services: {
