@@ -1,3 +1,4 @@
+import type { CID } from 'multiformats/cid';
 import type { RuntimeFingerprint } from '../../../protocol/index.ts';
 import { ComputeNode, type NodeEvent } from '../core/compute-node.ts';
 import { computeFingerprint } from '../core/fingerprint.ts';
@@ -6,6 +7,7 @@ import { BoundedBlockstore } from '../core/p2p/bounded-blockstore.ts';
 import { DataPlane } from '../core/p2p/data-plane.ts';
 import { MeshPeer } from '../core/p2p/mesh-peer.ts';
 import { browserEngine } from './browser-engine.ts';
+import { IdbBlockCache } from './idb-block-cache.ts';
 import { IndexedDbKeyStore } from './indexeddb-key-store.ts';
 import { browserTransports } from './p2p-host.ts';
 import { WebWorkerExecutor } from './web-worker-executor.ts';
@@ -91,10 +93,16 @@ export async function startBrowserNode(options: BrowserNodeOptions = {}): Promis
     const fingerprint = await computeFingerprint({ executor, engine: browserEngine() });
     let dataPlane: DataPlane | undefined;
     if (options.mesh ?? true) {
-      const blockstore = new BoundedBlockstore({
+      // Blocks persist in IndexedDB (what the tab fetched survives a reload); in memory where a
+      // browser has no IndexedDB (e.g. some private modes).
+      const cacheOptions = {
         maxBytes: options.cacheBytes ?? 256 * 1024 * 1024,
-        onEvict: (cid) => dataPlane?.evicted(cid),
-      });
+        onEvict: (cid: CID) => dataPlane?.evicted(cid),
+      };
+      const blockstore = globalThis.indexedDB
+        ? await IdbBlockCache.open(cacheOptions)
+        : new BoundedBlockstore(cacheOptions);
+      if (blockstore instanceof IdbBlockCache) cleanups.push(() => blockstore.close());
       const peer = await MeshPeer.create({
         privateKey: identity.privateKey,
         host: browserTransports({
