@@ -36,6 +36,16 @@ mesh.openapi(
   async (c) => c.json({ nodes: await meshHub(c.env).listNodes() }, 200),
 );
 
+/** The responses of a WebSocket endpoint, for the OpenAPI document. */
+const upgradeResponses = {
+  101: { description: 'Switching protocols' },
+  426: { description: 'Not a WebSocket upgrade', content: { 'application/json': { schema: ApiErrorBody } } },
+};
+
+const isUpgrade = (request: Request) => request.headers.get('Upgrade')?.toLowerCase() === 'websocket';
+const notUpgrade = () =>
+  new MeshError('bad_request', 'this endpoint is a WebSocket: send Upgrade: websocket').toBody();
+
 mesh.openapi(
   createRoute({
     method: 'get',
@@ -43,21 +53,10 @@ mesh.openapi(
     summary: 'WebSocket of the nodes (the node map): a nodes.snapshot, then nodes.updated',
     description:
       'Public, like GET /nodes. Messages are HubToWatcher of protocol/nodes-watch.ts: a snapshot of every connected node, then the nodes that joined or changed and the ids of those that left, at most one frame per 250 ms. Send {"type":"ping"} to keep it open; the answer is {"type":"pong"}.',
-    responses: {
-      101: { description: 'Switching protocols' },
-      426: {
-        description: 'Not a WebSocket upgrade',
-        content: { 'application/json': { schema: ApiErrorBody } },
-      },
-    },
+    responses: upgradeResponses,
   }),
   async (c) => {
-    if (c.req.header('Upgrade')?.toLowerCase() !== 'websocket') {
-      return c.json(
-        new MeshError('bad_request', 'this endpoint is a WebSocket: send Upgrade: websocket').toBody(),
-        426,
-      );
-    }
+    if (!isUpgrade(c.req.raw)) return c.json(notUpgrade(), 426);
     return (await meshHub(c.env).fetch(c.req.raw)) as never;
   },
 );
@@ -67,21 +66,10 @@ mesh.openapi(
     method: 'get',
     path: '/mesh/connect',
     summary: 'WebSocket for compute nodes (NodeToHub / HubToNode messages of protocol/mesh.ts)',
-    responses: {
-      101: { description: 'Switching protocols' },
-      426: {
-        description: 'Not a WebSocket upgrade',
-        content: { 'application/json': { schema: ApiErrorBody } },
-      },
-    },
+    responses: upgradeResponses,
   }),
   async (c) => {
-    if (c.req.header('Upgrade')?.toLowerCase() !== 'websocket') {
-      return c.json(
-        new MeshError('bad_request', 'this endpoint is a WebSocket: send Upgrade: websocket').toBody(),
-        426,
-      );
-    }
+    if (!isUpgrade(c.req.raw)) return c.json(notUpgrade(), 426);
     const headers = new Headers(c.req.raw.headers);
     headers.set('x-mm-location', JSON.stringify(locationOf(c.req.raw)));
     return (await meshHub(c.env).fetch(new Request(c.req.raw, { headers }))) as never;
