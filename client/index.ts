@@ -17,6 +17,7 @@ export {
   type WatchOptions,
 } from './job-events.ts';
 export { JobHandle, type JobHandleOptions, type ResultsPageOptions } from './job-handle.ts';
+export { linkNodeWithEip1193, linkNodeWithPrivateKey } from './node-link.ts';
 export {
   createApiKey,
   DEV_PRIVATE_KEYS,

@@ -5,6 +5,7 @@ export * from './errors.ts';
 export * from './job.ts';
 export * from './limits.ts';
 export * from './mesh.ts';
+export * from './node-link.ts';
 export * from './nodes-watch.ts';
 export * from './receipt.ts';
 export * from './sandbox.ts';

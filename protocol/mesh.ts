@@ -93,6 +93,56 @@ export type TaskOutcome = z.infer<typeof TaskOutcome>;
 export const LeaseRef = z.object({ jobId: z.string(), leaseId: z.string() });
 export type LeaseRef = z.infer<typeof LeaseRef>;
 
+/**
+ * A wallet's consent that a node's work counts for it: an EIP-4361 (SIWE) message naming the
+ * node's peer id in its resources (`nodeLinkResource`), and the wallet's signature over it. The
+ * node presents it; only results signed by that peer id's key are credited, so a link is useless
+ * to anyone but the node it names. Built and checked by `protocol/node-link.ts`.
+ */
+export const NodeOwnerLink = z
+  .object({
+    message: z.string().min(1).max(2048),
+    signature: z
+      .string()
+      .regex(/^0x[0-9a-fA-F]+$/, 'signature must be 0x-prefixed hex')
+      .max(4096),
+  })
+  .meta({ id: 'NodeOwnerLink' });
+export type NodeOwnerLink = z.infer<typeof NodeOwnerLink>;
+
+/**
+ * How a node has behaved, as the hub counted it (per node id, kept across reconnects):
+ * `accepted` results the rooms counted (a task's own error counts: the node did its job),
+ * `rejected` results refused for a missing or bad receipt, `late` results for a lease that had
+ * already ended, `lost` leases the node held when it went away. `score` =
+ * (accepted + 1) / (accepted + 5·rejected + lost + late/4 + 2): ½ for a new node, towards 1 with
+ * honoured leases. Quorum mismatches and known-answer checks will weigh in here when they exist.
+ */
+export const NodeReputation = z
+  .object({
+    score: z.number().min(0).max(1),
+    accepted: z.number().int().min(0),
+    rejected: z.number().int().min(0),
+    late: z.number().int().min(0),
+    lost: z.number().int().min(0),
+  })
+  .meta({ id: 'NodeReputation' });
+export type NodeReputation = z.infer<typeof NodeReputation>;
+
+/** A node's reputation and, when linked, the wallet its work counts for. */
+export const NodeStanding = z
+  .object({
+    reputation: NodeReputation,
+    /** The linked wallet (lowercase); absent for an anonymous node. */
+    owner: z.string().optional(),
+    /** Why the last link was refused (the node stays as it was). */
+    ownerError: z.string().optional(),
+    /** Work the hub credited to this node: accepted results and the task time they report. */
+    work: z.object({ tasks: z.number().int().min(0), cpuMs: z.number().min(0) }),
+  })
+  .meta({ id: 'NodeStanding' });
+export type NodeStanding = z.infer<typeof NodeStanding>;
+
 /** Messages a compute node sends on `GET /api/v1/mesh/connect`. */
 export const NodeToHub = z.discriminatedUnion('type', [
   z.object({
@@ -115,7 +165,16 @@ export const NodeToHub = z.discriminatedUnion('type', [
     multiaddrs: Multiaddrs.optional(),
     /** The node relays for others (a headless node with a public listener). */
     relay: z.boolean().optional(),
+    /** A wallet's signed consent that this node's work counts for it (see `node-link.ts`); anonymous without. */
+    owner: NodeOwnerLink.optional(),
   }),
+  /** Link the node to a wallet (a new signed link), or make it anonymous again (`null`). */
+  z.object({ type: z.literal('node.owner'), owner: NodeOwnerLink.nullable() }),
+  /**
+   * Give leases back unstarted (the node paused, or holds more than it will run soon): the tasks
+   * go back to the queue at once, without counting as an attempt.
+   */
+  z.object({ type: z.literal('lease.return'), leases: z.array(LeaseRef).min(1).max(10_000) }),
   /**
    * Data-plane news: new addresses (e.g. a relay reservation came or went) and blobs (root CIDs)
    * the node now holds whole or no longer holds. The hub points other nodes here for them.
@@ -165,7 +224,11 @@ export const HubToNode = z.discriminatedUnion('type', [
     leaseTtlMs: z.number().int(),
     /** Relays and other peers to connect to (nearby and already connected ones first). */
     peers: z.array(PeerHint).max(64).optional(),
+    /** What the hub knows of this node so far (reputation, the wallet its work counts for). */
+    standing: NodeStanding.optional(),
   }),
+  /** The node's standing changed other than through results (e.g. after `node.owner`). */
+  z.object({ type: z.literal('node.standing'), standing: NodeStanding }),
   /** The peers changed (a relay joined or left): the same list as in the welcome, anew. */
   z.object({ type: z.literal('mesh.peers'), peers: z.array(PeerHint).max(64) }),
   z.object({
@@ -180,6 +243,8 @@ export const HubToNode = z.discriminatedUnion('type', [
     type: z.literal('results.ack'),
     accepted: z.number().int(),
     ignored: z.array(z.object({ jobId: z.string(), index: z.number().int(), reason: z.string() })),
+    /** The node's standing after these results. */
+    standing: NodeStanding.optional(),
   }),
   z.object({ type: z.literal('error'), code: ErrorCode, message: z.string() }),
 ]);
@@ -216,6 +281,10 @@ export const NodeInfo = z
     holds: z.number().int().optional(),
     /** Peer ids its libp2p peer is connected to, as it last reported them. */
     peers: z.array(z.string()).optional(),
+    /** `NodeReputation.score` (0–1). */
+    reputation: z.number().min(0).max(1).optional(),
+    /** The wallet its work counts for (a verified link); absent for an anonymous node. */
+    owner: z.string().optional(),
   })
   .meta({ id: 'NodeInfo' });
 export type NodeInfo = z.infer<typeof NodeInfo>;

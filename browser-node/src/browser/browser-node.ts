@@ -1,5 +1,5 @@
 import type { CID } from 'multiformats/cid';
-import type { RuntimeFingerprint } from '../../../protocol/index.ts';
+import type { NodeOwnerLink, RuntimeFingerprint } from '../../../protocol/index.ts';
 import { ComputeNode, type NodeEvent } from '../core/compute-node.ts';
 import { computeFingerprint } from '../core/fingerprint.ts';
 import { loadOrCreateIdentity, type NodeIdentity } from '../core/identity.ts';
@@ -17,6 +17,10 @@ export interface BrowserNodeOptions {
   api?: string;
   /** Web Workers (tasks at once); default `hardwareConcurrency - 1`. */
   workers?: number;
+  /** Share of each worker's time to use, 0.05–1 (default 1); changeable later with `node.setCpuShare`. */
+  cpuShare?: number;
+  /** A wallet's signed link: the node's work counts for that wallet (see `protocol/node-link.ts`). */
+  owner?: NodeOwnerLink;
   /** Where Pyodide's files are; default `/pyodide/` of the page's origin. */
   pyodideUrl?: string;
   name?: string;
@@ -126,6 +130,8 @@ export async function startBrowserNode(options: BrowserNodeOptions = {}): Promis
       ...(options.name ? { name: options.name } : {}),
       version: '0.1.0',
       fingerprint,
+      ...(options.cpuShare !== undefined ? { cpuShare: options.cpuShare } : {}),
+      ...(options.owner ? { owner: options.owner } : {}),
       ...(dataPlane ? { dataPlane } : {}),
       ...(options.onEvent ? { onEvent: options.onEvent } : {}),
     });

@@ -5,6 +5,8 @@ import {
   limits,
   MESH_PROTOCOL,
   type NodeKind,
+  type NodeOwnerLink,
+  type NodeStanding,
   type NodeToHub,
   type PeerHint,
   type RuntimeFingerprint,
@@ -22,7 +24,21 @@ export type NodeEvent =
   | { type: 'task.finished'; task: LeasedTask; result: ExecResult }
   | { type: 'revoked'; count: number; reason: string }
   | { type: 'ignored'; count: number; reasons: string[] }
-  | { type: 'hub.error'; message: string };
+  | { type: 'hub.error'; message: string }
+  | { type: 'standing'; standing: NodeStanding }
+  | { type: 'paused'; reasons: PauseReason[] };
+
+/** Why a node is not taking work: asked by its user, its tab is hidden, the machine runs on battery. */
+export type PauseReason = 'user' | 'hidden' | 'battery';
+
+/** A task the node is running now. */
+export interface CurrentTask {
+  jobId: string;
+  index: number;
+  runtime: LeasedTask['runtime'];
+  /** `performance.now()` when it started. */
+  startedAt: number;
+}
 
 export interface ComputeNodeOptions {
   /** Base URL of the API, e.g. `http://127.0.0.1:8787`. */
@@ -44,6 +60,13 @@ export interface ComputeNodeOptions {
   relay?: boolean;
   /** What the node's sandboxes compute with (see `computeFingerprint`), sent in `node.hello`. */
   fingerprint?: RuntimeFingerprint;
+  /**
+   * Share of each sandbox slot's time to use, 0.05–1 (default 1): after a task that kept a slot
+   * busy for t ms, the slot rests t·(1/share − 1) ms before its next task. See `setCpuShare`.
+   */
+  cpuShare?: number;
+  /** A wallet's signed link (see `protocol/node-link.ts`): the node's work counts for that wallet. */
+  owner?: NodeOwnerLink;
   onEvent?: (event: NodeEvent) => void;
   /** Injected for tests and hosts without globals; defaults to the global ones. */
   WebSocket?: typeof WebSocket;
@@ -77,7 +100,7 @@ export class ComputeNode {
   /** Leased and not yet started. */
   readonly #queue: LeasedTask[] = [];
   /** Running, by lease id (until its result is signed). */
-  readonly #running = new Map<string, { task: LeasedTask; abort: AbortController }>();
+  readonly #running = new Map<string, { task: LeasedTask; abort: AbortController; startedAt: number }>();
   /** Of those, how many have finished executing and are being signed: their sandbox slots are free. */
   #signing = 0;
   /** Finished and not yet sent (kept across reconnects: the room decides whether they still count). */
@@ -92,13 +115,22 @@ export class ComputeNode {
   #granted = 0;
   /** Moving average of task time, for the size of the lease window. */
   #avgTaskMs = 50;
-  readonly stats = { completed: 0, failed: 0, revoked: 0, connects: 0 };
+  /** `cpuMs`: time sandbox slots spent on tasks whose results were sent (the CPU time given). */
+  readonly stats = { completed: 0, failed: 0, revoked: 0, connects: 0, returned: 0, cpuMs: 0 };
+  #cpuShare: number;
+  /** Slots resting after a task (throttling), with the timers that free them. */
+  readonly #rests = new Set<ReturnType<typeof setTimeout>>();
+  readonly #pauses = new Set<PauseReason>();
+  #owner: NodeOwnerLink | undefined;
+  #standing: NodeStanding | undefined;
   /** The hub's hints: peers holding a blob, by root CID (from `task.leased`). */
   readonly #providers = new Map<string, PeerHint[]>();
   #idle: (() => void)[] = [];
 
   constructor(options: ComputeNodeOptions) {
     this.#o = options;
+    this.#cpuShare = clampShare(options.cpuShare ?? 1);
+    this.#owner = options.owner;
     const dataPlane = options.dataPlane;
     this.#code = new CodeCache(
       options.api,
@@ -121,6 +153,68 @@ export class ComputeNode {
     return this.#queue.length;
   }
 
+  /** The tasks running now, oldest first. */
+  get current(): CurrentTask[] {
+    return [...this.#running.values()].map(({ task, startedAt }) => ({
+      jobId: task.jobId,
+      index: task.index,
+      runtime: task.runtime,
+      startedAt,
+    }));
+  }
+
+  /** What the hub last said of this node: reputation, the wallet its work counts for. */
+  get standing(): NodeStanding | undefined {
+    return this.#standing;
+  }
+
+  get cpuShare(): number {
+    return this.#cpuShare;
+  }
+
+  /** Why the node takes no work now (empty when it does). */
+  get pausedFor(): PauseReason[] {
+    return [...this.#pauses];
+  }
+
+  /**
+   * Use this share of each slot's time (0.05–1). Throttling is by task: a slot that ran a task
+   * for t ms rests t·(1/share − 1) ms, so over a run the slots are busy `share` of the time; a
+   * single long task still runs at full speed (a Web Worker cannot be suspended from outside),
+   * and its slot then rests in proportion. Resting slots are freed at once when the share changes.
+   */
+  setCpuShare(share: number): void {
+    this.#cpuShare = clampShare(share);
+    for (const timer of this.#rests) clearTimeout(timer);
+    this.#rests.clear();
+    this.#pump();
+    this.#askForWork();
+  }
+
+  /**
+   * Pause (`on`) or resume for a reason; the node takes no work while any reason holds. Pausing
+   * gives queued tasks back to the hub at once (`lease.return`, no attempt counted) and lets
+   * running ones finish, so nothing waits for a paused node.
+   */
+  setPaused(reason: PauseReason, on: boolean): void {
+    const before = this.#pauses.size;
+    if (on) this.#pauses.add(reason);
+    else this.#pauses.delete(reason);
+    if (before === this.#pauses.size) return;
+    this.#o.onEvent?.({ type: 'paused', reasons: this.pausedFor });
+    if (this.#pauses.size) this.#returnQueued();
+    else {
+      this.#pump();
+      this.#askForWork();
+    }
+  }
+
+  /** Link the node to a wallet (a new signed link) or make it anonymous (`null`); the hub answers with the standing. */
+  setOwner(owner: NodeOwnerLink | null): void {
+    this.#owner = owner ?? undefined;
+    this.#send({ type: 'node.owner', owner });
+  }
+
   start(): void {
     this.#stopped = false;
     this.#connect();
@@ -130,7 +224,11 @@ export class ComputeNode {
   async stop(graceMs = 10_000): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#reconnect);
+    // Queued tasks go back now rather than when the socket closes (that would count as leases lost).
+    this.#returnQueued();
     this.#queue.length = 0;
+    for (const timer of this.#rests) clearTimeout(timer);
+    this.#rests.clear();
     if (this.#running.size && this.#connected) {
       await Promise.race([
         new Promise<void>((resolve) => this.#idle.push(resolve)),
@@ -165,6 +263,7 @@ export class ComputeNode {
         peerId: this.#o.identity.peerId.toString(),
         ...(this.#o.dataPlane ? { multiaddrs: this.#o.dataPlane.snapshot().multiaddrs } : {}),
         ...(this.#o.relay ? { relay: true } : {}),
+        ...(this.#owner ? { owner: this.#owner } : {}),
       });
     });
     ws.addEventListener('message', (e) => this.#onMessage(e.data));
@@ -226,6 +325,10 @@ export class ComputeNode {
         this.#flush();
         this.#askForWork();
         this.#o.onEvent?.({ type: 'connected', nodeId: msg.nodeId });
+        if (msg.standing) this.#setStanding(msg.standing);
+        return;
+      case 'node.standing':
+        this.#setStanding(msg.standing);
         return;
       case 'mesh.peers':
         this.#o.dataPlane?.meet(msg.peers);
@@ -238,6 +341,8 @@ export class ComputeNode {
         }
         this.#granted = Math.max(0, this.#granted - msg.tasks.length);
         this.#queue.push(...msg.tasks);
+        // Credit asked for before a pause may still be granted: give it straight back.
+        if (this.#pauses.size || this.#stopped) this.#returnQueued();
         this.#pump();
         return;
       case 'lease.revoked': {
@@ -263,6 +368,7 @@ export class ComputeNode {
       }
       case 'results.ack':
         this.#unacked.shift();
+        if (msg.standing) this.#setStanding(msg.standing);
         if (msg.ignored.length) {
           this.#o.onEvent?.({
             type: 'ignored',
@@ -282,6 +388,21 @@ export class ComputeNode {
     if (ws?.readyState !== 1) return false;
     ws.send(JSON.stringify(message));
     return true;
+  }
+
+  #setStanding(standing: NodeStanding): void {
+    this.#standing = standing;
+    this.#o.onEvent?.({ type: 'standing', standing });
+  }
+
+  /** Give the queued (unstarted) tasks back to the hub. */
+  #returnQueued(): void {
+    if (!this.#queue.length || !this.#connected) return;
+    const leases = this.#queue.splice(0).map((t) => ({ jobId: t.jobId, leaseId: t.leaseId }));
+    for (let i = 0; i < leases.length; i += 10_000) {
+      this.#send({ type: 'lease.return', leases: leases.slice(i, i + 10_000) });
+    }
+    this.stats.returned += leases.length;
   }
 
   #sendHeartbeat(): void {
@@ -310,7 +431,7 @@ export class ComputeNode {
    * finished task at a time: the control plane's cost is per frame, not per task.
    */
   #wanted(): number {
-    if (this.#stopped || !this.#connected) return 0;
+    if (this.#stopped || !this.#connected || this.#pauses.size) return 0;
     const window = this.#window();
     const held = this.#queue.length + this.#running.size + this.#granted;
     return held > window / 2 ? 0 : window - held;
@@ -322,10 +443,14 @@ export class ComputeNode {
   }
 
   #pump(): void {
-    while (this.#running.size - this.#signing < this.#o.executor.capacity && this.#queue.length) {
+    if (this.#pauses.size) return;
+    while (
+      this.#running.size - this.#signing + this.#rests.size < this.#o.executor.capacity &&
+      this.#queue.length
+    ) {
       const task = this.#queue.shift()!;
       const abort = new AbortController();
-      this.#running.set(task.leaseId, { task, abort });
+      this.#running.set(task.leaseId, { task, abort, startedAt: performance.now() });
       void this.#run(task, abort.signal);
     }
   }
@@ -342,22 +467,29 @@ export class ComputeNode {
   async #run(task: LeasedTask, signal: AbortSignal): Promise<void> {
     const started = performance.now();
     let result: ExecResult;
+    /** How long the task held a sandbox slot (fetching code and input holds none). */
+    let busyMs = 0;
     try {
       const blob = await this.#code.get(task.codeCid);
       const input = await this.#resolveInput(task, signal);
-      result = await this.#o.executor.run(
-        {
-          runtime: task.runtime,
-          code: task.runtime === 'wasm' ? blob.bytes : blob.text,
-          codeCid: task.codeCid,
-          input,
-          timeoutMs: task.timeoutMs,
-          memoryMb: task.memoryMb,
-          seed: task.seed,
-          clock: task.clock,
-        },
-        signal,
-      );
+      const execStart = performance.now();
+      result = await this.#o.executor
+        .run(
+          {
+            runtime: task.runtime,
+            code: task.runtime === 'wasm' ? blob.bytes : blob.text,
+            codeCid: task.codeCid,
+            input,
+            timeoutMs: task.timeoutMs,
+            memoryMb: task.memoryMb,
+            seed: task.seed,
+            clock: task.clock,
+          },
+          signal,
+        )
+        .finally(() => {
+          busyMs = performance.now() - execStart;
+        });
     } catch (err) {
       result = {
         ok: false,
@@ -369,7 +501,9 @@ export class ComputeNode {
         durationMs: 0,
       };
     }
-    this.#avgTaskMs = this.#avgTaskMs * 0.9 + (performance.now() - started) * 0.1;
+    // A slot's cycle is its task and its rest: the lease window is sized by both.
+    this.#avgTaskMs = this.#avgTaskMs * 0.9 + ((performance.now() - started) / this.#cpuShare) * 0.1;
+    const restMs = busyMs * (1 / this.#cpuShare - 1);
     let outcome: TaskOutcome | undefined;
     if (!signal.aborted) {
       const base = { jobId: task.jobId, index: task.index, leaseId: task.leaseId, logs: result.logs };
@@ -379,8 +513,9 @@ export class ComputeNode {
       // The sandbox slot is free: the next task starts while this result is signed. The task stays
       // in #running meanwhile, so heartbeats, revocation and stop() still see it. Should signing
       // ever fail, the outcome goes unsigned: the room does not count it, says why, and the task
-      // runs again elsewhere when its lease expires.
+      // runs again elsewhere when its lease expires. A throttled slot rests first.
       this.#signing++;
+      this.#rest(restMs);
       this.#pump();
       const receipt = await signOutcome(this.#o.identity, task, outcome, this.#o.fingerprint?.class).catch(
         () => undefined,
@@ -392,6 +527,7 @@ export class ComputeNode {
     if (outcome && !signal.aborted) {
       if (result.ok) this.stats.completed++;
       else this.stats.failed++;
+      this.stats.cpuMs += busyMs;
       this.#outbox.push(outcome);
       this.#o.onEvent?.({ type: 'task.finished', task, result });
       this.#scheduleFlush();
@@ -401,6 +537,16 @@ export class ComputeNode {
       for (const resolve of this.#idle.splice(0)) resolve();
       this.#flush();
     }
+  }
+
+  /** Keep one slot free of work for `ms` (throttling). */
+  #rest(ms: number): void {
+    if (ms < 1 || this.#stopped) return;
+    const timer = setTimeout(() => {
+      this.#rests.delete(timer);
+      this.#pump();
+    }, ms);
+    this.#rests.add(timer);
   }
 
   #scheduleFlush(): void {
@@ -426,4 +572,9 @@ export class ComputeNode {
     }
     if (!this.#outbox.length) this.#askForWork();
   }
+}
+
+function clampShare(share: number): number {
+  if (!Number.isFinite(share)) throw new RangeError(`cpu share must be a number, not ${share}`);
+  return Math.min(1, Math.max(0.05, share));
 }

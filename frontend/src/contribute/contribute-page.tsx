@@ -1,7 +1,12 @@
 import type { Connection } from '@libp2p/interface';
 import { useCallback, useEffect, useId, useRef, useState } from 'react';
+import { useConnection } from 'wagmi';
+import type { AutoPause, AutoPauseSettings } from '../../../browser-node/src/browser/auto-pause.ts';
 import type { BrowserNode } from '../../../browser-node/src/browser/browser-node.ts';
+import type { CurrentTask, PauseReason } from '../../../browser-node/src/core/compute-node.ts';
 import type { PeerConnection } from '../../../browser-node/src/core/p2p/mesh-peer.ts';
+import type { Eip1193Provider } from '../../../client/index.ts';
+import type { NodeOwnerLink, NodeStanding } from '../../../protocol/index.ts';
 import { ErrorBox, Loading } from '../ui/status.tsx';
 
 type Phase = 'idle' | 'starting' | 'running' | 'stopping';
@@ -18,7 +23,50 @@ interface NodeView {
   multiaddrs: string[];
   fromPeers: number;
   fromOrigin: number;
+  cpuMs: number;
+  current: CurrentTask[];
+  pausedFor: PauseReason[];
+  standing: NodeStanding | undefined;
 }
+
+/** The wallet link of this browser's node, kept across visits (the key is in IndexedDB). */
+interface StoredLink {
+  peerId: string;
+  address: string;
+  link: NodeOwnerLink;
+}
+const LINK_KEY = 'monadmesh.node-link';
+
+function loadLink(): StoredLink | undefined {
+  try {
+    const raw = globalThis.localStorage?.getItem(LINK_KEY);
+    return raw ? (JSON.parse(raw) as StoredLink) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function saveLink(link: StoredLink | undefined): void {
+  if (link) globalThis.localStorage?.setItem(LINK_KEY, JSON.stringify(link));
+  else globalThis.localStorage?.removeItem(LINK_KEY);
+}
+
+const PAUSE_LABEL: Record<PauseReason, string> = {
+  user: 'paused by you',
+  hidden: 'tab hidden',
+  battery: 'on battery',
+};
+
+/** `1 h 2 min`, `3 min 4 s`, `12.3 s`. */
+export function formatCpuTime(ms: number): string {
+  const s = ms / 1000;
+  if (s < 60) return `${s.toFixed(1)} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min ${Math.floor(s % 60)} s`;
+  return `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
+const short = (id: string) => (id.length > 14 ? `${id.slice(0, 6)}…${id.slice(-4)}` : id);
 
 /**
  * The browser build of libp2p refuses `ws://` and loopback/private addresses (a public page must
@@ -58,7 +106,18 @@ interface DebugHook {
   /** Connections opened and closed since the node started, oldest first (at most 500). */
   events(): ConnectionEvent[];
   multiaddrs(): string[];
-  stats(): { completed: number; failed: number; connected: boolean; fromPeers: number; fromOrigin: number };
+  stats(): {
+    completed: number;
+    failed: number;
+    connected: boolean;
+    fromPeers: number;
+    fromOrigin: number;
+    cpuMs: number;
+    running: number;
+    pausedFor: PauseReason[];
+    cpuShare: number;
+    standing: NodeStanding | undefined;
+  };
 }
 
 declare global {
@@ -73,13 +132,21 @@ declare global {
  */
 export function ContributePage() {
   const workersId = useId();
+  const shareId = useId();
   const [phase, setPhase] = useState<Phase>('idle');
   const [error, setError] = useState<unknown>();
   const [view, setView] = useState<NodeView>();
   const [workers, setWorkers] = useState(() =>
     Math.max(1, (globalThis.navigator?.hardwareConcurrency ?? 2) - 1),
   );
+  /** CPU share in percent. */
+  const [share, setShare] = useState(100);
+  const [autoPause, setAutoPause] = useState<AutoPauseSettings>({ whenHidden: false, onBattery: false });
+  const [userPaused, setUserPaused] = useState(false);
+  const [batteryKnown, setBatteryKnown] = useState<boolean>();
+  const [link, setLink] = useState<StoredLink | undefined>(loadLink);
   const node = useRef<BrowserNode>(undefined);
+  const pauser = useRef<AutoPause>(undefined);
   const hub = useRef<Hub>('connecting');
 
   // Reads only refs and sets state: the same function for the page's whole life.
@@ -98,7 +165,12 @@ export function ContributePage() {
       multiaddrs: peer?.multiaddrs() ?? [],
       fromPeers: n.dataPlane?.stats.fromPeers ?? 0,
       fromOrigin: n.dataPlane?.stats.fromOrigin ?? 0,
+      cpuMs: n.node.stats.cpuMs,
+      current: n.node.current,
+      pausedFor: n.node.pausedFor,
+      standing: n.node.standing,
     });
+    if (pauser.current) setBatteryKnown(pauser.current.batteryKnown);
   }, []);
 
   useEffect(() => {
@@ -107,12 +179,26 @@ export function ContributePage() {
     return () => clearInterval(timer);
   }, [phase, refresh]);
 
+  // Settings that apply to a running node at once.
+  useEffect(() => {
+    node.current?.node.setCpuShare(share / 100);
+  }, [share]);
+  useEffect(() => {
+    pauser.current?.update(autoPause);
+  }, [autoPause]);
+  useEffect(() => {
+    node.current?.node.setPaused('user', userPaused);
+    refresh();
+  }, [userPaused, refresh]);
+
   // Leaving the page stops the node (its workers and peer belong to this page).
   const left = useRef(false);
   useEffect(() => {
     left.current = false;
     return () => {
       left.current = true;
+      pauser.current?.stop();
+      pauser.current = undefined;
       void node.current?.stop(0);
       node.current = undefined;
       delete window.__monadmesh;
@@ -124,14 +210,27 @@ export function ContributePage() {
     setPhase('starting');
     hub.current = 'connecting';
     try {
-      const { startBrowserNode } = await import('../../../browser-node/src/browser/browser-node.ts');
+      const [{ startBrowserNode }, { watchAutoPause }, { loadOrCreateIdentity }, { IndexedDbKeyStore }] =
+        await Promise.all([
+          import('../../../browser-node/src/browser/browser-node.ts'),
+          import('../../../browser-node/src/browser/auto-pause.ts'),
+          import('../../../browser-node/src/core/identity.ts'),
+          import('../../../browser-node/src/browser/indexeddb-key-store.ts'),
+        ]);
+      const identity = await loadOrCreateIdentity(new IndexedDbKeyStore());
+      // A link made for another key (the browser's storage was reset) is of no use.
+      const stored = loadLink();
+      const owner = stored?.peerId === identity.peerId.toString() ? stored.link : undefined;
       const started = await startBrowserNode({
         workers,
+        identity,
+        cpuShare: share / 100,
+        ...(owner ? { owner } : {}),
         allowLocalAddresses: isLocalPage(),
         onEvent: (event) => {
           if (event.type === 'connected') hub.current = 'connected';
           else if (event.type === 'disconnected') hub.current = 'reconnecting';
-          else return;
+          else if (event.type !== 'standing' && event.type !== 'paused') return;
           refresh();
         },
       });
@@ -141,6 +240,8 @@ export function ContributePage() {
         return;
       }
       node.current = started;
+      started.node.setPaused('user', userPaused);
+      pauser.current = watchAutoPause(started.node, autoPause);
       const events: ConnectionEvent[] = [];
       const log = (type: ConnectionEvent['type']) => (e: CustomEvent<Connection>) => {
         events.push({
@@ -161,10 +262,16 @@ export function ContributePage() {
         events: () => events.slice(),
         multiaddrs: () => started.dataPlane?.peer.multiaddrs() ?? [],
         stats: () => ({
-          ...started.node.stats,
+          completed: started.node.stats.completed,
+          failed: started.node.stats.failed,
           connected: started.node.connected,
           fromPeers: started.dataPlane?.stats.fromPeers ?? 0,
           fromOrigin: started.dataPlane?.stats.fromOrigin ?? 0,
+          cpuMs: started.node.stats.cpuMs,
+          running: started.node.running,
+          pausedFor: started.node.pausedFor,
+          cpuShare: started.node.cpuShare,
+          standing: started.node.standing,
         }),
       };
       setPhase('running');
@@ -178,6 +285,8 @@ export function ContributePage() {
   const stop = async () => {
     setPhase('stopping');
     try {
+      pauser.current?.stop();
+      pauser.current = undefined;
       await node.current?.stop();
     } finally {
       node.current = undefined;
@@ -187,8 +296,20 @@ export function ContributePage() {
     }
   };
 
+  const linked = (next: StoredLink | undefined) => {
+    saveLink(next);
+    setLink(next);
+    node.current?.node.setOwner(next?.link ?? null);
+  };
+
   const direct = view?.connections.filter((c) => !c.limited) ?? [];
   const peers = new Set(direct.map((c) => c.peerId)).size;
+  const status = view
+    ? view.pausedFor.length && view.hub === 'connected'
+      ? `Paused (${view.pausedFor.map((r) => PAUSE_LABEL[r]).join(', ')})`
+      : HUB_LABEL[view.hub]
+    : undefined;
+  const reputation = view?.standing?.reputation;
 
   return (
     <section className="contribute">
@@ -213,18 +334,70 @@ export function ContributePage() {
             aria-describedby={`${workersId}-hint`}
           />
           <span id={`${workersId}-hint`} className="hint">
-            tasks at once, one Web Worker each
+            tasks at once, one Web Worker (a CPU core) each
           </span>
           {phase === 'idle' ? (
             <button type="button" className="primary" onClick={() => void start()}>
               Start contributing
             </button>
           ) : (
-            <button type="button" onClick={() => void stop()} disabled={phase !== 'running'}>
-              Stop
-            </button>
+            <>
+              <button
+                type="button"
+                onClick={() => setUserPaused((p) => !p)}
+                disabled={phase !== 'running'}
+                aria-pressed={userPaused}
+              >
+                {userPaused ? 'Resume' : 'Pause'}
+              </button>
+              <button type="button" onClick={() => void stop()} disabled={phase !== 'running'}>
+                Stop
+              </button>
+            </>
           )}
         </div>
+        <div className="actions">
+          <label htmlFor={shareId}>CPU share</label>
+          <input
+            id={shareId}
+            type="range"
+            min={10}
+            max={100}
+            step={5}
+            value={share}
+            onChange={(e) => setShare(Number(e.target.value))}
+            aria-valuetext={`${share}%`}
+            aria-describedby={`${shareId}-hint`}
+          />
+          <output htmlFor={shareId} data-testid="cpu-share">
+            {share}%
+          </output>
+          <span id={`${shareId}-hint`} className="hint">
+            of each worker's time; after a task a worker rests in proportion
+          </span>
+        </div>
+        <fieldset className="actions">
+          <legend className="visually-hidden">Pause automatically</legend>
+          <label>
+            <input
+              type="checkbox"
+              checked={autoPause.whenHidden}
+              onChange={(e) => setAutoPause((a) => ({ ...a, whenHidden: e.target.checked }))}
+            />{' '}
+            Pause while this tab is hidden
+          </label>
+          <label>
+            <input
+              type="checkbox"
+              checked={autoPause.onBattery}
+              onChange={(e) => setAutoPause((a) => ({ ...a, onBattery: e.target.checked }))}
+            />{' '}
+            Pause on battery
+          </label>
+          {autoPause.onBattery && batteryKnown === false ? (
+            <span className="hint">this browser does not say whether it runs on battery</span>
+          ) : null}
+        </fieldset>
         {error ? <ErrorBox title="The node could not start" error={error} /> : null}
         {phase === 'starting' ? <Loading>Starting workers and measuring this browser…</Loading> : null}
         {phase === 'stopping' ? <Loading>Finishing running tasks…</Loading> : null}
@@ -233,19 +406,32 @@ export function ContributePage() {
             <dl className="counts" aria-live="polite">
               <div className="count">
                 <dt>Status</dt>
-                <dd data-testid="node-status">{HUB_LABEL[view.hub]}</dd>
+                <dd data-testid="node-status">{status}</dd>
               </div>
               <div className="count">
                 <dt>Tasks done</dt>
                 <dd data-testid="tasks-done">{view.completed.toLocaleString()}</dd>
               </div>
               <div className="count">
-                <dt>Running</dt>
-                <dd>{view.running}</dd>
+                <dt>CPU time given</dt>
+                <dd data-testid="cpu-time">{formatCpuTime(view.cpuMs)}</dd>
               </div>
               <div className="count">
                 <dt>Peers connected</dt>
                 <dd data-testid="peers-connected">{peers}</dd>
+              </div>
+              <div className="count">
+                <dt>Reputation</dt>
+                <dd
+                  data-testid="reputation"
+                  title={
+                    reputation
+                      ? `${reputation.accepted} accepted, ${reputation.rejected} rejected, ${reputation.late} late, ${reputation.lost} lost`
+                      : undefined
+                  }
+                >
+                  {reputation ? `${Math.round(reputation.score * 100)}%` : '—'}
+                </dd>
               </div>
               <div className="count">
                 <dt>Blocks from peers / from the API</dt>
@@ -260,6 +446,16 @@ export function ContributePage() {
                 </dd>
               </div>
             </dl>
+            <p className="hint" data-testid="current-task">
+              {view.current.length
+                ? `Running: ${view.current
+                    .map((t) => `task ${t.index} of job ${short(t.jobId)} (${t.runtime})`)
+                    .join('; ')}`
+                : 'No task running'}
+              {reputation
+                ? ` · reputation from ${reputation.accepted} accepted, ${reputation.rejected} rejected, ${reputation.late} late and ${reputation.lost} lost results`
+                : ''}
+            </p>
             <p className="hint">
               Peer id{' '}
               <span className="mono" data-testid="peer-id">
@@ -295,6 +491,95 @@ export function ContributePage() {
           </>
         ) : null}
       </div>
+      <OwnerPanel link={link} peerId={view?.peerId} standing={view?.standing} onLinked={linked} />
     </section>
+  );
+}
+
+/**
+ * Whose work this is: anonymous (the browser's key) by default, or a wallet the user links by
+ * signing a message that names the node (no transaction). The hub checks the signature and
+ * credits accepted results to the wallet.
+ */
+function OwnerPanel(props: {
+  link: StoredLink | undefined;
+  peerId: string | undefined;
+  standing: NodeStanding | undefined;
+  onLinked(link: StoredLink | undefined): void;
+}) {
+  const connection = useConnection();
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>();
+  const address = connection.address?.toLowerCase();
+  const owner = props.standing?.owner ?? props.link?.address;
+
+  const link = async () => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      const connector = connection.connector;
+      if (!connector || !address) throw new Error('connect a wallet first');
+      const [{ linkNodeWithEip1193 }, { loadOrCreateIdentity }, { IndexedDbKeyStore }] = await Promise.all([
+        import('../../../client/node-link.ts'),
+        import('../../../browser-node/src/core/identity.ts'),
+        import('../../../browser-node/src/browser/indexeddb-key-store.ts'),
+      ]);
+      const peerId = props.peerId ?? (await loadOrCreateIdentity(new IndexedDbKeyStore())).peerId.toString();
+      const provider = (await connector.getProvider()) as Eip1193Provider;
+      const signed = await linkNodeWithEip1193({
+        url: location.origin,
+        peerId,
+        provider,
+        ...(connection.chainId ? { chainId: connection.chainId } : {}),
+      });
+      props.onLinked({ peerId, address, link: signed });
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <div className="panel">
+      <h2>Whose work is this</h2>
+      <p data-testid="owner">
+        {owner ? (
+          <>
+            Work counts for wallet <span className="mono">{owner}</span>
+            {props.standing && !props.standing.owner && !props.standing.ownerError
+              ? ' (confirmed when the node connects)'
+              : ''}
+          </>
+        ) : (
+          "Anonymous: this browser's own key, kept in this browser only."
+        )}
+      </p>
+      {props.standing?.work ? (
+        <p className="hint" data-testid="credited">
+          Credited so far: {props.standing.work.tasks.toLocaleString()} tasks,{' '}
+          {formatCpuTime(props.standing.work.cpuMs)} of task time
+        </p>
+      ) : null}
+      {props.standing?.ownerError ? (
+        <ErrorBox title="The hub refused the wallet link" error={new Error(props.standing.ownerError)} />
+      ) : null}
+      {error ? <ErrorBox title="Could not link the wallet" error={error} /> : null}
+      <div className="actions">
+        {address && owner !== address ? (
+          <button type="button" className="primary" disabled={busy} onClick={() => void link()}>
+            Link to wallet {short(address)}
+          </button>
+        ) : null}
+        {!address && !owner ? (
+          <span className="hint">Connect a wallet above to have this work count for it.</span>
+        ) : null}
+        {owner ? (
+          <button type="button" disabled={busy} onClick={() => props.onLinked(undefined)}>
+            Make anonymous
+          </button>
+        ) : null}
+      </div>
+    </div>
   );
 }

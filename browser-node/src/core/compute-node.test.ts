@@ -1,0 +1,298 @@
+import { generateKeyPair } from '@libp2p/crypto/keys';
+import { afterEach, expect, test } from 'vitest';
+import {
+  cidOf,
+  HubToNode,
+  type LeasedTask,
+  MESH_PROTOCOL,
+  type NodeStanding,
+  NodeToHub,
+} from '../../../protocol/index.ts';
+import { ComputeNode, type NodeEvent } from './compute-node.ts';
+import type { ExecRequest, ExecResult, Executor } from './executor.ts';
+import { identityFromKey } from './identity.ts';
+
+// The lease loop against a scripted hub (a fake WebSocket speaking the mesh protocol, every
+// frame decoded with its schema) and an executor that only takes time: throttling by CPU share,
+// pausing (leases given back), standing and the owner link. The real hub is exercised by the
+// workers and e2e projects.
+
+const CODE = new TextEncoder().encode('export default (x) => x');
+const codeCid = (await cidOf(CODE)).toString();
+const identity = identityFromKey((await generateKeyPair('Ed25519')) as never);
+
+const standing = (accepted: number): NodeStanding => ({
+  reputation: { score: (accepted + 1) / (accepted + 2), accepted, rejected: 0, late: 0, lost: 0 },
+  work: { tasks: accepted, cpuMs: accepted * 10 },
+});
+
+/** The hub end of the node's socket: decodes what the node sends and answers like a hub would. */
+class FakeHub {
+  static current: FakeHub | undefined;
+  readonly sent: NodeToHub[] = [];
+  /** Tasks the hub still has to give. */
+  backlog = 0;
+  #next = 0;
+  socket!: FakeSocket;
+
+  leased(n: number): LeasedTask[] {
+    return Array.from({ length: n }, () => {
+      const i = this.#next++;
+      return {
+        jobId: 'job-1',
+        index: i,
+        leaseId: `lease-${i}`,
+        attempt: 1,
+        runtime: 'js',
+        codeCid,
+        input: i,
+        timeoutMs: 10_000,
+        memoryMb: 64,
+        seed: 's',
+        clock: 0,
+        expiresAt: Date.now() + 20_000,
+      };
+    });
+  }
+
+  receive(frame: string) {
+    const msg = NodeToHub.parse(JSON.parse(frame));
+    this.sent.push(msg);
+    if (msg.type === 'node.hello') {
+      this.reply({
+        type: 'hub.welcome',
+        nodeId: msg.nodeId,
+        heartbeatMs: 60_000,
+        leaseTtlMs: 20_000,
+        standing: standing(0),
+      });
+    } else if (msg.type === 'lease.request' || msg.type === 'task.results') {
+      if (msg.type === 'task.results') {
+        this.reply({ type: 'results.ack', accepted: msg.results.length, ignored: [], standing: standing(3) });
+      }
+      const n = Math.min(msg.credit, this.backlog);
+      this.backlog -= n;
+      if (n) this.reply({ type: 'task.leased', tasks: this.leased(n) });
+    } else if (msg.type === 'node.owner') {
+      this.reply({ type: 'node.standing', standing: { ...standing(0), owner: '0xabc' } });
+    }
+  }
+
+  reply(msg: HubToNode) {
+    const frame = JSON.stringify(HubToNode.parse(msg));
+    setTimeout(() => this.socket.dispatchEvent(new MessageEvent('message', { data: frame })), 0);
+  }
+
+  of<T extends NodeToHub['type']>(type: T): Extract<NodeToHub, { type: T }>[] {
+    return this.sent.filter((m): m is Extract<NodeToHub, { type: T }> => m.type === type);
+  }
+}
+
+class FakeSocket extends EventTarget {
+  readyState = 0;
+  constructor(_url: URL) {
+    super();
+    const hub = FakeHub.current;
+    if (!hub) throw new Error('no hub');
+    hub.socket = this;
+    setTimeout(() => {
+      this.readyState = 1;
+      this.dispatchEvent(new Event('open'));
+    }, 0);
+  }
+  send(frame: string) {
+    FakeHub.current?.receive(frame);
+  }
+  close() {
+    this.readyState = 3;
+  }
+}
+
+/** One slot; every task keeps it busy for `taskMs` (a timer, not CPU: the schedule is what is tested). */
+class TimedExecutor implements Executor {
+  readonly runtimes = ['js'] as const;
+  readonly capacity = 1;
+  readonly spans: [number, number][] = [];
+  readonly taskMs: number;
+  constructor(taskMs: number) {
+    this.taskMs = taskMs;
+  }
+  async run(request: ExecRequest, signal?: AbortSignal): Promise<ExecResult> {
+    const start = performance.now();
+    await new Promise((resolve) => setTimeout(resolve, this.taskMs));
+    this.spans.push([start, performance.now()]);
+    if (signal?.aborted)
+      return { ok: false, error: { kind: 'node_error', message: 'aborted' }, logs: '', durationMs: 0 };
+    return { ok: true, output: request.input, logs: '', durationMs: this.taskMs };
+  }
+  async close() {}
+}
+
+const nodes: ComputeNode[] = [];
+afterEach(async () => {
+  for (const n of nodes.splice(0)) await n.stop(0);
+  FakeHub.current = undefined;
+});
+
+function startNode(executor: Executor, options: { cpuShare?: number; events?: NodeEvent[] } = {}) {
+  const hub = new FakeHub();
+  FakeHub.current = hub;
+  const node = new ComputeNode({
+    api: 'http://hub.test',
+    executor,
+    nodeId: identity.peerId.toString(),
+    identity,
+    kind: 'browser',
+    version: 'test',
+    ...(options.cpuShare !== undefined ? { cpuShare: options.cpuShare } : {}),
+    onEvent: (e) => options.events?.push(e),
+    WebSocket: FakeSocket as unknown as typeof WebSocket,
+    fetch: async () => new Response(CODE),
+  });
+  nodes.push(node);
+  node.start();
+  return { hub, node };
+}
+
+const until = async (check: () => boolean, ms = 5000) => {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+};
+
+/** Busy time over the span from the first task's start to the last one's end. */
+function busyFraction(spans: [number, number][]): number {
+  const busy = spans.reduce((a, [s, e]) => a + (e - s), 0);
+  return busy / (spans.at(-1)![1] - spans[0]![0]);
+}
+
+test('default: at a share of 1 the slot goes from task to task without rest', async () => {
+  const executor = new TimedExecutor(40);
+  const { hub, node } = startNode(executor);
+  hub.backlog = 15;
+  await until(() => node.stats.completed === 15);
+  expect(busyFraction(executor.spans)).toBeGreaterThan(0.85);
+  expect(node.stats.cpuMs).toBeGreaterThanOrEqual(15 * 39);
+});
+
+test('throttling: at a share of 0.5 the slot is busy about half of the time; at 0.25 about a quarter', async () => {
+  for (const share of [0.5, 0.25]) {
+    const executor = new TimedExecutor(40);
+    const { hub, node } = startNode(executor, { cpuShare: share });
+    hub.backlog = 12;
+    await until(() => node.stats.completed === 12, 10_000);
+    const fraction = busyFraction(executor.spans);
+    expect(fraction).toBeGreaterThan(share * 0.8);
+    expect(fraction).toBeLessThan(share * 1.15);
+    await node.stop(0);
+  }
+});
+
+test('throttling: raising the share frees a resting slot at once', async () => {
+  const executor = new TimedExecutor(200);
+  const { hub, node } = startNode(executor, { cpuShare: 0.1 });
+  hub.backlog = 2;
+  await until(() => executor.spans.length === 1);
+  // The slot would rest 1.8 s; at share 1 the second task starts now.
+  node.setCpuShare(1);
+  const t0 = performance.now();
+  await until(() => node.stats.completed === 2);
+  expect(performance.now() - t0).toBeLessThan(600);
+  expect(node.cpuShare).toBe(1);
+  expect(() => node.setCpuShare(Number.NaN)).toThrow(/must be a number/);
+});
+
+test('pause: queued leases go back to the hub, the running task finishes and reports, nothing is asked until resumed', async () => {
+  const executor = new TimedExecutor(150);
+  const events: NodeEvent[] = [];
+  const { hub, node } = startNode(executor, { events });
+  hub.backlog = 6;
+  await until(() => node.running === 1 && node.queued > 0);
+  expect(node.current).toEqual([expect.objectContaining({ jobId: 'job-1', index: 0, runtime: 'js' })]);
+  const queued = node.queued;
+  node.setPaused('hidden', true);
+  node.setPaused('battery', true);
+  expect(node.pausedFor).toEqual(['hidden', 'battery']);
+  const returned = hub.of('lease.return').flatMap((m) => m.leases.map((l) => l.leaseId));
+  expect(returned).toHaveLength(queued);
+  expect(returned).not.toContain('lease-0');
+  expect(node.queued).toBe(0);
+  await until(() => hub.of('task.results').length === 1);
+  expect(hub.of('task.results')[0]!.results.map((r) => r.index)).toEqual([0]);
+  const requests = hub.sent.filter((m) => m.type === 'lease.request').length;
+  await new Promise((r) => setTimeout(r, 300));
+  expect(node.running).toBe(0);
+  expect(hub.sent.filter((m) => m.type === 'lease.request').length).toBe(requests);
+  expect(hub.of('task.results').flatMap((m) => m.credit)).toEqual([0]);
+
+  // Still paused for the battery; then resumed, it asks and runs again.
+  node.setPaused('hidden', false);
+  await new Promise((r) => setTimeout(r, 50));
+  expect(hub.sent.filter((m) => m.type === 'lease.request').length).toBe(requests);
+  hub.backlog = 2;
+  node.setPaused('battery', false);
+  await until(() => node.stats.completed === 3);
+  expect(events.filter((e) => e.type === 'paused').map((e) => e.reasons)).toEqual([
+    ['hidden'],
+    ['hidden', 'battery'],
+    ['battery'],
+    [],
+  ]);
+});
+
+test('pause: tasks leased after pausing (credit asked before) are given straight back', async () => {
+  const executor = new TimedExecutor(50);
+  const { hub, node } = startNode(executor);
+  await until(() => hub.of('lease.request').length === 1);
+  node.setPaused('user', true);
+  hub.reply({ type: 'task.leased', tasks: hub.leased(3) });
+  await until(() => hub.of('lease.return').length === 1);
+  expect(hub.of('lease.return')[0]!.leases).toHaveLength(3);
+  expect(node.running).toBe(0);
+  expect(node.stats.returned).toBe(3);
+});
+
+test('stop: queued leases are given back before the socket closes (not left to count as lost)', async () => {
+  const executor = new TimedExecutor(100);
+  const { hub, node } = startNode(executor);
+  hub.backlog = 5;
+  await until(() => node.running === 1 && node.queued > 0);
+  const queued = node.queued;
+  await node.stop(5000);
+  expect(hub.of('lease.return').flatMap((m) => m.leases)).toHaveLength(queued);
+  expect(hub.of('task.results').flatMap((m) => m.results)).toHaveLength(1);
+});
+
+test('standing: from the welcome and every ack; the owner link goes in hello and node.owner', async () => {
+  const events: NodeEvent[] = [];
+  const executor = new TimedExecutor(5);
+  const hub = new FakeHub();
+  FakeHub.current = hub;
+  const link = { message: 'example.org wants you to sign in…', signature: '0x1234' };
+  const node = new ComputeNode({
+    api: 'http://hub.test',
+    executor,
+    nodeId: identity.peerId.toString(),
+    identity,
+    kind: 'browser',
+    version: 'test',
+    owner: link,
+    onEvent: (e) => events.push(e),
+    WebSocket: FakeSocket as unknown as typeof WebSocket,
+    fetch: async () => new Response(CODE),
+  });
+  nodes.push(node);
+  node.start();
+  await until(() => node.standing !== undefined);
+  expect(hub.of('node.hello')[0]).toMatchObject({ protocol: MESH_PROTOCOL, owner: link });
+  expect(node.standing?.reputation.score).toBe(0.5);
+  hub.backlog = 3;
+  hub.reply({ type: 'task.leased', tasks: hub.leased(3) });
+  await until(() => node.standing?.reputation.accepted === 3);
+  node.setOwner(null);
+  await until(() => node.standing?.owner === '0xabc');
+  expect(hub.of('node.owner')).toEqual([{ type: 'node.owner', owner: null }]);
+  expect(events.filter((e) => e.type === 'standing').length).toBeGreaterThanOrEqual(3);
+});
