@@ -1,6 +1,8 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
+import { NodeOwnerLink } from '../../../protocol/index.ts';
 import { ComputeNode, type NodeEvent } from '../core/compute-node.ts';
 import { computeFingerprint } from '../core/fingerprint.ts';
 import { loadOrCreateIdentity, type NodeIdentity } from '../core/identity.ts';
@@ -15,7 +17,8 @@ import { ThreadExecutor } from './thread-executor.ts';
 const USAGE = `monadmesh-node: lend this machine's CPU to a MonadMesh API
 
 Usage: npm run node -- [--api URL] [--capacity N] [--name NAME] [--key-file PATH] [--node-id ID]
-                        [--listen HOST] [--p2p-port N] [--ws-port N] [--no-relay] [--cache-mb N] [--verbose]
+                        [--listen HOST] [--p2p-port N] [--ws-port N] [--no-relay] [--cache-mb N]
+                        [--cpu-share PERCENT] [--owner-link FILE] [--verbose]
 
   --api URL        API to join (default http://127.0.0.1:8787, or $MONADMESH_API)
   --capacity N     tasks run at once, one worker thread each (default: CPU count, ${availableParallelism()})
@@ -33,6 +36,12 @@ Usage: npm run node -- [--api URL] [--capacity N] [--name NAME] [--key-file PATH
                    dial peers at loopback/private addresses (on by itself when --api is such an
                    address: local development or a LAN; off on a public network)
   --cache-mb N     block cache size in MB (default 512)
+  --cpu-share P    use P% (5-100) of each thread's time: after a task a thread rests in
+                   proportion (default 100)
+  --owner-link FILE
+                   a wallet's signed link for this node ({"message","signature"} JSON, made with
+                   linkNodeWithPrivateKey or linkNodeWithEip1193 of the client library): the
+                   node's accepted work counts for that wallet. Anonymous without.
   --verbose        log every task, and where each blob's blocks came from
   --help           this text
 `;
@@ -81,6 +90,22 @@ async function main(): Promise<void> {
     process.stderr.write(`--cache-mb must be a number of at least 16, got ${args['cache-mb']}\n`);
     process.exit(2);
   }
+  const cpuShare = Number(args['cpu-share'] ?? 100);
+  if (!Number.isFinite(cpuShare) || cpuShare < 5 || cpuShare > 100) {
+    process.stderr.write(`--cpu-share must be a percentage from 5 to 100, got ${args['cpu-share']}\n`);
+    process.exit(2);
+  }
+  let owner: NodeOwnerLink | undefined;
+  if (args['owner-link']) {
+    try {
+      owner = NodeOwnerLink.parse(JSON.parse(readFileSync(args['owner-link'], 'utf8')));
+    } catch (err) {
+      process.stderr.write(
+        `--owner-link: ${args['owner-link']} is not a link file: ${(err as Error).message}\n`,
+      );
+      process.exit(2);
+    }
+  }
   const relay = !args['no-relay'];
   let dataPlane: DataPlane | undefined;
   const blockstore = new BoundedBlockstore({
@@ -125,6 +150,8 @@ async function main(): Promise<void> {
     ...(args.name ? { name: args.name } : {}),
     version: '0.1.0',
     fingerprint,
+    cpuShare: cpuShare / 100,
+    ...(owner ? { owner } : {}),
     onEvent: (e: NodeEvent) => {
       switch (e.type) {
         case 'connected':
@@ -152,6 +179,9 @@ async function main(): Promise<void> {
         case 'hub.error':
           log(`hub error: ${e.message}`);
           break;
+        case 'standing':
+          if (e.standing.ownerError) log(`wallet link refused: ${e.standing.ownerError}`);
+          break;
       }
     },
   });
@@ -159,7 +189,12 @@ async function main(): Promise<void> {
   log(`joining ${api} ...`);
   const stats = setInterval(() => {
     const s = node.stats;
-    log(`completed ${s.completed}, failed ${s.failed}, running ${node.running}, queued ${node.queued}`);
+    const r = node.standing?.reputation;
+    log(
+      `completed ${s.completed}, failed ${s.failed}, running ${node.running}, queued ${node.queued}` +
+        (r ? `, reputation ${(r.score * 100).toFixed(0)}% (${r.accepted} accepted)` : '') +
+        (node.standing?.owner ? `, working for ${node.standing.owner}` : ''),
+    );
   }, 30_000);
   stats.unref();
   let stopping = false;
@@ -203,6 +238,8 @@ function parse() {
       'no-relay': { type: 'boolean', default: false },
       'allow-private-addresses': { type: 'boolean', default: false },
       'cache-mb': { type: 'string' },
+      'cpu-share': { type: 'string' },
+      'owner-link': { type: 'string' },
       verbose: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },

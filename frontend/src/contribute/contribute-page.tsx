@@ -356,7 +356,7 @@ export function ContributePage() {
             </>
           )}
         </div>
-        <div className="actions">
+        <div className="actions share">
           <label htmlFor={shareId}>CPU share</label>
           <input
             id={shareId}
@@ -376,9 +376,9 @@ export function ContributePage() {
             of each worker's time; after a task a worker rests in proportion
           </span>
         </div>
-        <fieldset className="actions">
+        <fieldset className="actions pause-options">
           <legend className="visually-hidden">Pause automatically</legend>
-          <label>
+          <label className="checkbox">
             <input
               type="checkbox"
               checked={autoPause.whenHidden}
@@ -386,7 +386,7 @@ export function ContributePage() {
             />{' '}
             Pause while this tab is hidden
           </label>
-          <label>
+          <label className="checkbox">
             <input
               type="checkbox"
               checked={autoPause.onBattery}
