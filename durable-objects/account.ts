@@ -1,5 +1,5 @@
 import { DurableObject } from 'cloudflare:workers';
-import type { ApiKeyInfo, JobState, JobSummary, Runtime } from '../protocol/index.ts';
+import type { AccountWork, ApiKeyInfo, JobState, JobSummary, Runtime } from '../protocol/index.ts';
 import type { DoEnv } from './stubs.ts';
 
 const hex = (bytes: ArrayBuffer | Uint8Array) =>
@@ -10,8 +10,9 @@ async function sha256Hex(text: string): Promise<string> {
 }
 
 /**
- * One wallet: its API keys (only their SHA-256 is stored) and the list of its jobs. Addressed by
- * the lowercase address, so every wallet is its own shard.
+ * One wallet: its API keys (only their SHA-256 is stored), the list of its jobs, and the work of
+ * the compute nodes linked to it (per node id, credited by the hub as their results are
+ * accepted). Addressed by the lowercase address, so every wallet is its own shard.
  */
 export class Account extends DurableObject<DoEnv> {
   constructor(ctx: DurableObjectState, env: DoEnv) {
@@ -25,6 +26,9 @@ export class Account extends DurableObject<DoEnv> {
         state TEXT NOT NULL, created_at INTEGER NOT NULL
       );
       CREATE INDEX IF NOT EXISTS jobs_by_time ON jobs (created_at DESC);
+      CREATE TABLE IF NOT EXISTS work (
+        node_id TEXT PRIMARY KEY, tasks INTEGER NOT NULL, cpu_ms REAL NOT NULL, last_at INTEGER NOT NULL
+      );
     `);
   }
 
@@ -109,5 +113,34 @@ export class Account extends DurableObject<DoEnv> {
         if (r.label !== null) job.label = r.label;
         return job;
       });
+  }
+
+  /** Results of a linked node were accepted: count them (and the task time they report) for this wallet. */
+  creditWork(nodeId: string, tasks: number, cpuMs: number): void {
+    if (tasks <= 0) return;
+    this.ctx.storage.sql.exec(
+      `INSERT INTO work (node_id, tasks, cpu_ms, last_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (node_id) DO UPDATE SET
+         tasks = tasks + excluded.tasks, cpu_ms = cpu_ms + excluded.cpu_ms, last_at = excluded.last_at`,
+      nodeId,
+      tasks,
+      cpuMs,
+      Date.now(),
+    );
+  }
+
+  /** The work of the wallet's nodes, in total and per node (most recent first); zeros for none. */
+  work(): AccountWork['work'] {
+    const nodes = this.ctx.storage.sql
+      .exec<{ node_id: string; tasks: number; cpu_ms: number; last_at: number }>(
+        'SELECT node_id, tasks, cpu_ms, last_at FROM work ORDER BY last_at DESC',
+      )
+      .toArray()
+      .map((r) => ({ nodeId: r.node_id, tasks: r.tasks, cpuMs: r.cpu_ms, lastAt: r.last_at }));
+    return {
+      tasks: nodes.reduce((a, n) => a + n.tasks, 0),
+      cpuMs: nodes.reduce((a, n) => a + n.cpuMs, 0),
+      nodes,
+    };
   }
 }

@@ -56,6 +56,15 @@ export interface LeaseResult {
 
 export interface ReportResult {
   accepted: number;
+  /**
+   * Ignored results, by what they say of the node: `rejected` ones came for a lease it held but
+   * without a receipt that checks; `late` ones for a lease it no longer held (expired, returned,
+   * cancelled, finished, or never its own).
+   */
+  rejected: number;
+  late: number;
+  /** Task time the accepted results report (each at most the job's `timeoutMs`), in ms. */
+  cpuMs: number;
   ignored: { jobId: string; index: number; reason: string }[];
   more: boolean;
 }
@@ -300,6 +309,9 @@ export class JobRoom extends DurableObject<DoEnv> {
     if (!meta) {
       return {
         accepted: 0,
+        rejected: 0,
+        late: outcomes.length,
+        cpuMs: 0,
         ignored: outcomes.map((o) => ({ jobId: o.jobId, index: o.index, reason: 'unknown job' })),
         more: false,
       };
@@ -310,6 +322,9 @@ export class JobRoom extends DurableObject<DoEnv> {
     const now = Date.now();
     const updates: TaskUpdate[] = [];
     let accepted = 0;
+    let rejected = 0;
+    let late = 0;
+    let cpuMs = 0;
     let requeued = false;
     this.ctx.storage.transactionSync(() => {
       for (const o of outcomes) {
@@ -317,22 +332,30 @@ export class JobRoom extends DurableObject<DoEnv> {
           .exec<TaskRow>('SELECT idx, state, attempts, lease_id, node_id FROM tasks WHERE idx = ?', o.index)
           .toArray()[0];
         const check = checked.get(o);
-        const why = !row
+        // Not (or no longer) this node's lease: late. Its lease, but a receipt that fails: rejected.
+        const gone = !row
           ? 'unknown task'
           : terminal(row.state)
             ? `task is already ${row.state}`
-            : row.state !== 'leased' || row.lease_id !== o.leaseId || row.node_id !== nodeId
+            : row.state !== 'leased' ||
+                row.lease_id !== o.leaseId ||
+                row.node_id !== nodeId ||
+                !check ||
+                check.attempt !== row.attempts
               ? 'lease is no longer valid'
-              : !check || check.attempt !== row.attempts
-                ? 'lease is no longer valid'
-                : 'reason' in check
-                  ? check.reason
-                  : undefined;
-        if (why || !row || !check || 'reason' in check) {
-          ignored.push({ jobId: meta.id, index: o.index, reason: why ?? 'unknown task' });
+              : undefined;
+        if (gone || !row || !check) {
+          late++;
+          ignored.push({ jobId: meta.id, index: o.index, reason: gone ?? 'lease is no longer valid' });
+          continue;
+        }
+        if ('reason' in check) {
+          rejected++;
+          ignored.push({ jobId: meta.id, index: o.index, reason: check.reason });
           continue;
         }
         accepted++;
+        cpuMs += Math.min(o.durationMs, meta.timeoutMs);
         const logs = truncateLogs(o.logs);
         const receipt = JSON.stringify(check.receipt);
         let outcome: TaskOutcome = o;
@@ -379,7 +402,7 @@ export class JobRoom extends DurableObject<DoEnv> {
     });
     if (updates.length) this.#broadcast({ type: 'tasks.updated', updates, counts: this.#counts! });
     await this.#afterChange(requeued);
-    return { accepted, ignored, more: this.#runnableNow(now) };
+    return { accepted, rejected, late, cpuMs, ignored, more: this.#runnableNow(now) };
   }
 
   /**
@@ -479,6 +502,47 @@ export class JobRoom extends DurableObject<DoEnv> {
       )
       .toArray();
     return this.#expire(rows, reason, now);
+  }
+
+  /**
+   * The node gives back leases it has not started (it paused): their tasks are pending again at
+   * once, without a backoff and without counting the attempt. Only leases `nodeId` holds now are
+   * taken back; the others are left as they are. Returns how many went back.
+   */
+  async returnLeases(nodeId: string, leaseIds: string[]): Promise<number> {
+    const meta = this.#load();
+    if (meta?.state !== 'running' || leaseIds.length === 0) return 0;
+    const wanted = new Set(leaseIds);
+    const updates: TaskUpdate[] = [];
+    this.ctx.storage.transactionSync(() => {
+      const held = this.ctx.storage.sql
+        .exec<{ idx: number; attempts: number; lease_id: string }>(
+          `SELECT idx, attempts, lease_id FROM tasks WHERE state = 'leased' AND node_id = ?`,
+          nodeId,
+        )
+        .toArray();
+      for (const row of held) {
+        if (!wanted.has(row.lease_id)) continue;
+        const attempts = Math.max(0, row.attempts - 1);
+        this.ctx.storage.sql.exec(
+          `UPDATE tasks SET state = 'pending', lease_id = NULL, lease_expires = NULL, node_id = NULL,
+           not_before = 0, reason = NULL, attempts = ? WHERE idx = ?`,
+          attempts,
+          row.idx,
+        );
+        this.#move('leased', 'pending');
+        updates.push({
+          index: row.idx,
+          state: 'pending',
+          attempt: attempts,
+          reason: 'returned unstarted by its node',
+        });
+      }
+    });
+    if (!updates.length) return 0;
+    this.#broadcast({ type: 'tasks.updated', updates, counts: this.#counts! });
+    await meshHub(this.env, meta.hubShard).jobAvailable(meta.id, meta.runtime, meta.codeCid);
+    return updates.length;
   }
 
   /** Cancel: every pending or leased task becomes `cancelled` and the hub revokes the leases. */

@@ -16,9 +16,12 @@ import {
   type TaskOutcome,
   WatcherToHub,
 } from '../protocol/index.ts';
+import type { ReportResult } from './job-room.ts';
+import { verifyNodeLink } from './node-link-verifier.ts';
+import { NodeStandings } from './node-standings.ts';
 import { PeerRegistry } from './peer-registry.ts';
 import { ed25519PublicKey } from './receipt-verifier.ts';
-import { type DoEnv, jobRoom } from './stubs.ts';
+import { account, type DoEnv, jobRoom } from './stubs.ts';
 
 /** What the hub remembers of one connected node; kept as the socket's attachment so it survives hibernation. */
 interface NodeSession {
@@ -31,6 +34,10 @@ interface NodeSession {
   fingerprint?: RuntimeFingerprint;
   /** The libp2p Ed25519 peer id whose key signs the node's receipts (checked at hello). */
   peerId?: string;
+  /** The wallet its accepted work is credited to (a verified link, lowercase); none when anonymous. */
+  owner?: string;
+  /** The host the node connected to: a wallet link must be for this domain. */
+  host?: string;
   connectedAt: number;
   lastSeenAt: number;
   location: NodeLocation;
@@ -69,11 +76,14 @@ const send = (ws: WebSocket, message: HubToNode) => {
 /**
  * Node registry and dispatch for one shard of compute nodes.
  *
- * Nodes hold one hibernatable WebSocket here. A node says hello (runtimes, capacity), then asks
- * for work with credits; the hub leases batches from the JobRooms of available jobs (round robin,
- * preferring jobs the node is already warm for) and pushes them to the node. Results come back
- * here in batches and go to their rooms. When a node's socket closes, its leases are released at
- * once so that nothing waits for a lease to time out.
+ * Nodes hold one hibernatable WebSocket here. A node says hello (runtimes, capacity, and maybe a
+ * wallet link), then asks for work with credits; the hub leases batches from the JobRooms of
+ * available jobs (round robin, preferring jobs the node is already warm for) and pushes them to
+ * the node. Results come back here in batches and go to their rooms; what the rooms make of them
+ * counts towards the node's standing (`NodeStandings`), and accepted work of a linked node is
+ * credited to its wallet's Account. A paused node gives unstarted leases back (`lease.return`).
+ * When a node's socket closes, its leases are released at once so that nothing waits for a lease
+ * to time out; they count against it as lost.
  *
  * The node map watches here too, on sockets tagged `watcher` (nodes' are tagged `node`): a
  * snapshot of the nodes when it connects, then the nodes that joined, changed (running count,
@@ -85,6 +95,7 @@ export class MeshHub extends DurableObject<DoEnv> {
   #dispatching = false;
   #again = false;
   readonly #peers: PeerRegistry;
+  readonly #standings: NodeStandings;
   /** Nodes that joined, changed or left since the watchers' last frame. */
   readonly #changed = new Set<string>();
   #watchTimer: ReturnType<typeof setTimeout> | undefined;
@@ -115,6 +126,7 @@ export class MeshHub extends DurableObject<DoEnv> {
       });
     }
     this.#peers = new PeerRegistry(ctx.storage.sql);
+    this.#standings = new NodeStandings(ctx.storage.sql);
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('{"type":"ping"}', '{"type":"pong"}'));
     const connected = new Set<string>();
     for (const ws of ctx.getWebSockets(NODE)) {
@@ -206,6 +218,8 @@ export class MeshHub extends DurableObject<DoEnv> {
     const session: NodeSession = {
       runtimes: [],
       capacity: 0,
+      // The Worker forwards the node's own request, so this is the host the node dialed.
+      host: new URL(request.url).host,
       connectedAt: now,
       lastSeenAt: now,
       location,
@@ -269,6 +283,11 @@ export class MeshHub extends DurableObject<DoEnv> {
         ws.close(1008, 'invalid peer id');
         return;
       }
+      // A refused link does not refuse the node: it works anonymously and is told why.
+      const link = msg.owner
+        ? await verifyNodeLink(msg.owner, { peerId: msg.peerId, domain: session.host })
+        : undefined;
+      const owner = link && 'address' in link ? link.address : undefined;
       Object.assign(session, {
         nodeId: msg.nodeId,
         kind: msg.kind,
@@ -278,8 +297,10 @@ export class MeshHub extends DurableObject<DoEnv> {
         version: msg.version,
         fingerprint: msg.fingerprint,
         peerId: msg.peerId,
+        owner,
       });
       ws.serializeAttachment(session);
+      this.#standings.setOwner(msg.nodeId, owner ?? null, link && 'error' in link ? link.error : null);
       if (msg.peerId && msg.multiaddrs) {
         this.#peers.join(msg.nodeId, {
           peerId: msg.peerId,
@@ -295,6 +316,7 @@ export class MeshHub extends DurableObject<DoEnv> {
         heartbeatMs: leaseTiming.heartbeatMs,
         leaseTtlMs: leaseTiming.leaseTtlMs,
         peers: this.#peers.relaysFor(msg.nodeId),
+        standing: this.#standings.get(msg.nodeId),
       });
       if (msg.relay) this.#relaysChanged(ws);
       this.#touch(msg.nodeId);
@@ -311,6 +333,40 @@ export class MeshHub extends DurableObject<DoEnv> {
         }
         if (msg.multiaddrs && wasRelay) this.#relaysChanged(ws);
         this.#touch(nodeId);
+        return;
+      }
+      case 'node.owner': {
+        // Unlinking always works; a refused new link leaves the previous owner in place.
+        const link = msg.owner
+          ? await verifyNodeLink(msg.owner, { peerId: session.peerId, domain: session.host })
+          : undefined;
+        const current = ws.deserializeAttachment() as NodeSession;
+        current.lastSeenAt = session.lastSeenAt;
+        if (!link || 'address' in link) current.owner = link?.address;
+        ws.serializeAttachment(current);
+        this.#standings.setOwner(nodeId, current.owner ?? null, link && 'error' in link ? link.error : null);
+        send(ws, { type: 'node.standing', standing: this.#standings.get(nodeId) });
+        this.#touch(nodeId);
+        return;
+      }
+      case 'lease.return': {
+        const byJob = Map.groupBy(msg.leases, (l) => l.jobId);
+        const returned = await Promise.all(
+          [...byJob].map(async ([jobId, leases]) => ({
+            jobId,
+            count: await jobRoom(this.env, jobId).returnLeases(
+              nodeId,
+              leases.map((l) => l.leaseId),
+            ),
+          })),
+        );
+        const current = ws.deserializeAttachment() as NodeSession;
+        current.lastSeenAt = session.lastSeenAt;
+        for (const { jobId, count } of returned) this.#release(current, jobId, count);
+        ws.serializeAttachment(current);
+        this.#touch(nodeId);
+        // The rooms said `jobAvailable`; the tasks go to whoever has credit, now.
+        this.#scheduleDispatch();
         return;
       }
       case 'lease.request':
@@ -341,24 +397,32 @@ export class MeshHub extends DurableObject<DoEnv> {
         const reports = await Promise.all(
           [...byJob].map(async ([jobId, outcomes]) => {
             const report = await jobRoom(this.env, jobId).report(nodeId, outcomes as TaskOutcome[], signer);
-            return { jobId, count: outcomes.length, report };
+            return { jobId, report };
           }),
         );
         // The socket's attachment may have changed while we awaited (credits, revocations): re-read it.
         const current = ws.deserializeAttachment() as NodeSession;
         current.lastSeenAt = session.lastSeenAt;
-        for (const { jobId, count } of reports) {
-          const left = (current.holdings[jobId] ?? 0) - count;
-          if (left > 0) current.holdings[jobId] = left;
-          else delete current.holdings[jobId];
-        }
+        // A rejected result leaves its lease open (a good receipt may follow); the others end it.
+        for (const { jobId, report } of reports) this.#release(current, jobId, report.accepted + report.late);
         current.credit = Math.min(current.credit + msg.credit, limits.maxLeaseBatch * 4);
         ws.serializeAttachment(current);
+        const sum = (f: (r: ReportResult) => number) => reports.reduce((a, r) => a + f(r.report), 0);
+        const accepted = sum((r) => r.accepted);
+        const cpuMs = sum((r) => r.cpuMs);
+        this.#standings.count(nodeId, {
+          accepted,
+          rejected: sum((r) => r.rejected),
+          late: sum((r) => r.late),
+          cpuMs,
+        });
+        if (current.owner && accepted > 0) this.#credit(current.owner, nodeId, accepted, cpuMs);
         this.#touch(nodeId);
         send(ws, {
           type: 'results.ack',
-          accepted: reports.reduce((a, r) => a + r.report.accepted, 0),
+          accepted,
           ignored: reports.flatMap((r) => r.report.ignored),
+          standing: this.#standings.get(nodeId),
         });
         this.#scheduleDispatch();
         return;
@@ -393,6 +457,23 @@ export class MeshHub extends DurableObject<DoEnv> {
     send(ws, { type: 'error', code: 'bad_message', message });
   }
 
+  /** `count` of the node's leases in `jobId` ended (results, returns): it holds that many fewer. */
+  #release(session: NodeSession, jobId: string, count: number): void {
+    if (count <= 0) return;
+    const left = (session.holdings[jobId] ?? 0) - count;
+    if (left > 0) session.holdings[jobId] = left;
+    else delete session.holdings[jobId];
+  }
+
+  /** Count accepted work for the node's wallet, after the ack rather than before it. */
+  #credit(owner: string, nodeId: string, tasks: number, cpuMs: number): void {
+    this.ctx.waitUntil(
+      account(this.env, owner)
+        .creditWork(nodeId, tasks, cpuMs)
+        .catch((err: unknown) => console.error(`hub: crediting ${owner} for ${nodeId} failed`, err)),
+    );
+  }
+
   #forget(jobId: string) {
     if (this.#jobs.delete(jobId)) this.ctx.storage.sql.exec('DELETE FROM jobs WHERE job_id = ?', jobId);
   }
@@ -417,9 +498,10 @@ export class MeshHub extends DurableObject<DoEnv> {
     const wasRelay = this.#peers.isRelay(nodeId);
     this.#peers.leave(nodeId);
     if (wasRelay) this.#relaysChanged(ws);
-    await Promise.all(
+    const released = await Promise.all(
       Object.keys(session.holdings).map((jobId) => jobRoom(this.env, jobId).releaseNode(nodeId, reason)),
     );
+    this.#standings.count(nodeId, { lost: released.reduce((a, n) => a + n, 0) });
   }
 
   #scheduleDispatch(): void {
@@ -464,10 +546,12 @@ export class MeshHub extends DurableObject<DoEnv> {
             ...(Object.keys(providers).length ? { providers } : {}),
           };
           if (ws.readyState !== WebSocket.OPEN || !send(ws, frame)) {
-            await jobRoom(this.env, job.jobId).releaseNode(
+            const released = await jobRoom(this.env, job.jobId).releaseNode(
               nodeId,
               'node disconnected before receiving its lease',
             );
+            // Leases it never received are not its fault; the ones it held in that job are lost.
+            this.#standings.count(nodeId, { lost: Math.max(0, released - result.tasks.length) });
             break;
           }
           session = ws.deserializeAttachment() as NodeSession;
@@ -513,6 +597,8 @@ export class MeshHub extends DurableObject<DoEnv> {
     if (s.name) info.name = s.name;
     if (s.fingerprint) info.fingerprint = s.fingerprint;
     if (s.peerId) info.peerId = s.peerId;
+    info.reputation = this.#standings.score(s.nodeId);
+    if (s.owner) info.owner = s.owner;
     const peer = this.#peers.describe(s.nodeId);
     if (peer) {
       info.multiaddrs = peer.multiaddrs;

@@ -23,12 +23,20 @@ export type Rpc<T, K extends keyof T> = {
 
 export type JobRoomRpc = Rpc<
   JobRoom,
-  'init' | 'status' | 'results' | 'lease' | 'report' | 'extend' | 'releaseNode' | 'cancel'
+  'init' | 'status' | 'results' | 'lease' | 'report' | 'extend' | 'releaseNode' | 'returnLeases' | 'cancel'
 >;
 export type MeshHubRpc = Rpc<MeshHub, 'jobAvailable' | 'jobGone' | 'explain' | 'listNodes'>;
 export type AccountRpc = Rpc<
   Account,
-  'createKey' | 'verifyKey' | 'listKeys' | 'revokeKey' | 'addJob' | 'jobFinished' | 'listJobs'
+  | 'createKey'
+  | 'verifyKey'
+  | 'listKeys'
+  | 'revokeKey'
+  | 'addJob'
+  | 'jobFinished'
+  | 'listJobs'
+  | 'creditWork'
+  | 'work'
 >;
 export type NonceStoreRpc = Rpc<NonceStore, 'issue' | 'consume'>;
 
@@ -45,7 +53,7 @@ export function meshHub(env: DoEnv, shard = 0): MeshHubRpc {
   return env.MESH_HUB.get(env.MESH_HUB.idFromName(`hub-${shard}`)) as unknown as MeshHubRpc;
 }
 
-/** One Account per wallet: API keys and the wallet's job list. */
+/** One Account per wallet: API keys, the wallet's job list, and the work of its linked nodes. */
 export function account(env: DoEnv, address: string): AccountRpc {
   return env.ACCOUNT.get(env.ACCOUNT.idFromName(address.toLowerCase())) as unknown as AccountRpc;
 }

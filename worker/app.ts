@@ -2,6 +2,7 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { MeshError } from '../protocol/index.ts';
 import type { AppEnv } from './app-env.ts';
 import { toErrorResponse } from './errors.ts';
+import { accounts } from './routes/accounts.ts';
 import { auth } from './routes/auth.ts';
 import { blobs } from './routes/blobs.ts';
 import { config } from './routes/config.ts';
@@ -34,6 +35,7 @@ app.openapi(
   }),
   (c) => c.json({ ok: true as const, version: VERSION }, 200),
 );
+app.route('/', accounts);
 app.route('/', auth);
 app.route('/', blobs);
 app.route('/', config);

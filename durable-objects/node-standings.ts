@@ -1,0 +1,119 @@
+import type { NodeReputation, NodeStanding } from '../protocol/index.ts';
+
+/** What happened to one frame's results, or to a node's leases, as counted against the node. */
+export interface StandingDelta {
+  accepted?: number;
+  rejected?: number;
+  late?: number;
+  lost?: number;
+  /** Task time reported by the accepted results, in ms. */
+  cpuMs?: number;
+}
+
+interface StandingRow {
+  accepted: number;
+  rejected: number;
+  late: number;
+  lost: number;
+  cpu_ms: number;
+  owner: string | null;
+  owner_error: string | null;
+  [key: string]: SqlStorageValue;
+}
+
+/**
+ * `NodeReputation.score`: ½ for a new node, towards 1 with honoured leases; a rejected result
+ * weighs five lost leases, a late one a quarter.
+ */
+export function reputationScore(c: Omit<NodeReputation, 'score'>): number {
+  return (c.accepted + 1) / (c.accepted + 5 * c.rejected + c.lost + c.late / 4 + 2);
+}
+
+/**
+ * How each node (by node id) has behaved, in the hub's SQLite storage so that it outlives
+ * reconnects and hub restarts: the counters of `NodeReputation`, the task time of its accepted
+ * results, and the wallet it is linked to (or why its last link was refused). The socket
+ * attachment keeps the owner too, for dispatch-time reads; this row is what survives.
+ */
+export class NodeStandings {
+  readonly #sql: SqlStorage;
+
+  constructor(sql: SqlStorage) {
+    this.#sql = sql;
+    sql.exec(`
+      CREATE TABLE IF NOT EXISTS standings (
+        node_id TEXT PRIMARY KEY,
+        accepted INTEGER NOT NULL DEFAULT 0,
+        rejected INTEGER NOT NULL DEFAULT 0,
+        late INTEGER NOT NULL DEFAULT 0,
+        lost INTEGER NOT NULL DEFAULT 0,
+        cpu_ms REAL NOT NULL DEFAULT 0,
+        owner TEXT,
+        owner_error TEXT,
+        updated_at INTEGER NOT NULL
+      );
+    `);
+  }
+
+  /** The node's standing; a node never seen has a fresh one (score ½, nothing counted). */
+  get(nodeId: string): NodeStanding {
+    const row = this.#row(nodeId);
+    const counts = {
+      accepted: row?.accepted ?? 0,
+      rejected: row?.rejected ?? 0,
+      late: row?.late ?? 0,
+      lost: row?.lost ?? 0,
+    };
+    const standing: NodeStanding = {
+      reputation: { score: reputationScore(counts), ...counts },
+      work: { tasks: counts.accepted, cpuMs: row?.cpu_ms ?? 0 },
+    };
+    if (row?.owner) standing.owner = row.owner;
+    if (row?.owner_error) standing.ownerError = row.owner_error;
+    return standing;
+  }
+
+  /** Just the score, for `NodeInfo.reputation`. */
+  score(nodeId: string): number {
+    return this.get(nodeId).reputation.score;
+  }
+
+  /** Add to the node's counters. */
+  count(nodeId: string, d: StandingDelta): void {
+    const values = [d.accepted ?? 0, d.rejected ?? 0, d.late ?? 0, d.lost ?? 0, d.cpuMs ?? 0];
+    if (values.every((v) => v === 0)) return;
+    this.#sql.exec(
+      `INSERT INTO standings (node_id, accepted, rejected, late, lost, cpu_ms, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (node_id) DO UPDATE SET
+         accepted = accepted + excluded.accepted, rejected = rejected + excluded.rejected,
+         late = late + excluded.late, lost = lost + excluded.lost, cpu_ms = cpu_ms + excluded.cpu_ms,
+         updated_at = excluded.updated_at`,
+      nodeId,
+      ...values,
+      Date.now(),
+    );
+  }
+
+  /** Record the node's wallet (`null`: anonymous) and why the last link was refused (`null`: it was not). */
+  setOwner(nodeId: string, owner: string | null, error: string | null): void {
+    this.#sql.exec(
+      `INSERT INTO standings (node_id, owner, owner_error, updated_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (node_id) DO UPDATE SET
+         owner = excluded.owner, owner_error = excluded.owner_error, updated_at = excluded.updated_at`,
+      nodeId,
+      owner,
+      error,
+      Date.now(),
+    );
+  }
+
+  #row(nodeId: string): StandingRow | undefined {
+    return this.#sql
+      .exec<StandingRow>(
+        'SELECT accepted, rejected, late, lost, cpu_ms, owner, owner_error FROM standings WHERE node_id = ?',
+        nodeId,
+      )
+      .toArray()[0];
+  }
+}

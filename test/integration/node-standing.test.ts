@@ -1,0 +1,489 @@
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
+import { afterEach, describe, expect, test } from 'vitest';
+import {
+  AccountWork,
+  type HubToNode,
+  HubToWatcher,
+  type LeasedTask,
+  NODE_LINK_TTL_MS,
+  type NodeInfo,
+  type NodeOwnerLink,
+  NodeStanding,
+  type NodeToHub,
+  nodeLinkMessage,
+  type ResultsPage,
+  type TaskOutcome,
+  type WatcherToHub,
+} from '../../protocol/index.ts';
+import { api, NodeSocket, newIdentity, ORIGIN, signIn, submit, TestSocket, watch } from './helpers.ts';
+
+// The hub's side of a node's standing: reputation counters per node id (accepted, rejected,
+// late, lost) kept across reconnects, the wallet link checked at hello and on `node.owner`, work
+// credited to the wallet's Account, and leases given back unstarted (`lease.return`). Node ids
+// are unique per test: the hub is shared.
+
+type Welcome = Extract<HubToNode, { type: 'hub.welcome' }>;
+type Leased = Extract<HubToNode, { type: 'task.leased' }>;
+type Ack = Extract<HubToNode, { type: 'results.ack' }>;
+type Standing = Extract<HubToNode, { type: 'node.standing' }>;
+type Hello = Extract<NodeToHub, { type: 'node.hello' }>;
+const isLeased = (m: HubToNode): m is Leased => m.type === 'task.leased';
+const isAck = (m: HubToNode): m is Ack => m.type === 'results.ack';
+const isStanding = (m: HubToNode): m is Standing => m.type === 'node.standing';
+
+/** The host the tests' requests go to: the domain a link must name. */
+const DOMAIN = new URL(ORIGIN).host;
+
+const sockets: { close(): void }[] = [];
+const jobs: { id: string; token: string }[] = [];
+afterEach(async () => {
+  for (const s of sockets.splice(0)) s.close();
+  for (const { id, token } of jobs.splice(0)) await api(`/jobs/${id}/cancel`, { method: 'POST', token });
+});
+
+const fresh = {
+  reputation: { score: 0.5, accepted: 0, rejected: 0, late: 0, lost: 0 },
+  work: { tasks: 0, cpuMs: 0 },
+};
+const score = (c: { accepted: number; rejected: number; late: number; lost: number }) =>
+  (c.accepted + 1) / (c.accepted + 5 * c.rejected + c.lost + c.late / 4 + 2);
+
+/** Connect a fake node and return it with its welcome (`hello` overrides fields of the hello). */
+async function connect(
+  nodeId: string,
+  options: { identity?: Awaited<ReturnType<typeof newIdentity>>; hello?: Partial<Hello> } = {},
+): Promise<{ s: NodeSocket; welcome: Welcome }> {
+  const res = await api('/mesh/connect', { headers: { upgrade: 'websocket' } });
+  if (!res.webSocket) throw new Error(`no websocket: ${res.status}`);
+  const identity = options.identity ?? (await newIdentity());
+  const s = new NodeSocket(res.webSocket, identity);
+  sockets.push(s);
+  s.send({
+    type: 'node.hello',
+    protocol: '/monadmesh/hub/1.0.0',
+    nodeId,
+    kind: 'headless',
+    runtimes: ['js'],
+    capacity: 4,
+    version: 'test',
+    peerId: identity.peerId.toString(),
+    ...options.hello,
+  });
+  const welcome = await s.next((m): m is Welcome => m.type === 'hub.welcome');
+  NodeStanding.parse(welcome.standing);
+  return { s, welcome };
+}
+
+const uniqueId = (name: string) => `${name}-${crypto.randomUUID()}`;
+
+/** A wallet (a fresh key) and a link it signed for `peerId`. */
+async function link(
+  peerId: string,
+  options: { domain?: string; issuedAt?: Date; signer?: `0x${string}` } = {},
+): Promise<{ address: `0x${string}`; link: NodeOwnerLink }> {
+  const wallet = privateKeyToAccount(generatePrivateKey());
+  const message = nodeLinkMessage({
+    peerId,
+    address: wallet.address,
+    domain: options.domain ?? DOMAIN,
+    uri: ORIGIN,
+    chainId: 10143,
+    nonce: crypto.randomUUID().replaceAll('-', ''),
+    ...(options.issuedAt ? { issuedAt: options.issuedAt } : {}),
+  });
+  const signer = options.signer ? privateKeyToAccount(options.signer) : wallet;
+  return {
+    address: wallet.address.toLowerCase() as `0x${string}`,
+    link: { message, signature: await signer.signMessage({ message }) },
+  };
+}
+
+async function newJob(inputs: number[]): Promise<{ id: string; token: string }> {
+  const token = await signIn();
+  const id = await submit(token, { inputs });
+  jobs.push({ id, token });
+  return { id, token };
+}
+
+/** Lease `count` tasks of `jobId`, in index order. */
+async function take(s: NodeSocket, jobId: string, count: number): Promise<LeasedTask[]> {
+  s.send({ type: 'lease.request', credit: count });
+  const got: LeasedTask[] = [];
+  while (got.length < count) got.push(...(await s.next(isLeased)).tasks.filter((t) => t.jobId === jobId));
+  return got.sort((a, b) => a.index - b.index);
+}
+
+const ok = (t: LeasedTask, durationMs = 1): TaskOutcome => ({
+  ok: true,
+  jobId: t.jobId,
+  index: t.index,
+  leaseId: t.leaseId,
+  output: (t.input as number) * 2,
+  logs: '',
+  durationMs,
+});
+
+/** Report signed outcomes and return the acknowledgement, its standing checked against the schema. */
+async function report(s: NodeSocket, outcomes: TaskOutcome[]): Promise<Ack> {
+  await s.report(outcomes);
+  const ack = await s.next(isAck);
+  NodeStanding.parse(ack.standing);
+  return ack;
+}
+
+const results = async (id: string, token: string) =>
+  (await (await api(`/jobs/${id}/results`, { token })).json()) as ResultsPage;
+
+const listed = async (nodeId: string) =>
+  ((await (await api('/nodes')).json()) as { nodes: NodeInfo[] }).nodes.find((n) => n.nodeId === nodeId);
+
+async function accountWork(address: string): Promise<AccountWork> {
+  const res = await api(`/accounts/${address}`);
+  expect(res.status).toBe(200);
+  return AccountWork.parse(await res.json());
+}
+
+/** Poll until `check` holds (credits reach the Account after the ack). */
+async function eventually<T>(read: () => Promise<T>, check: (v: T) => boolean, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (check(value)) return value;
+    if (Date.now() > deadline) throw new Error(`timed out; last ${JSON.stringify(value)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('node standing', () => {
+  test('default: a new node is welcomed with a fresh standing (score ½, nothing counted, no owner)', async () => {
+    const nodeId = uniqueId('standing-new');
+    const { welcome } = await connect(nodeId);
+    expect(welcome.standing).toEqual(fresh);
+    const info = await listed(nodeId);
+    expect(info?.reputation).toBe(0.5);
+    expect(info).not.toHaveProperty('owner');
+  });
+
+  test('behavior: accepted results raise accepted, work and score, and every ack carries the standing', async () => {
+    const { id } = await newJob([1, 2, 3]);
+    const nodeId = uniqueId('standing-accepted');
+    const { s } = await connect(nodeId);
+    const [t0, t1, t2] = await take(s, id, 3);
+    const first = await report(s, [ok(t0!, 5), ok(t1!, 7)]);
+    expect(first.accepted).toBe(2);
+    expect(first.standing).toEqual({
+      reputation: { score: 3 / 4, accepted: 2, rejected: 0, late: 0, lost: 0 },
+      work: { tasks: 2, cpuMs: 12 },
+    });
+    const second = await report(s, [ok(t2!, 1)]);
+    expect(second.standing?.reputation).toEqual({ score: 4 / 5, accepted: 3, rejected: 0, late: 0, lost: 0 });
+    expect(second.standing?.work).toEqual({ tasks: 3, cpuMs: 13 });
+    expect((await listed(nodeId))?.reputation).toBe(4 / 5);
+  });
+
+  test('behavior: a task that fails on its own counts as accepted (the node did its job)', async () => {
+    const { id } = await newJob([1]);
+    const { s } = await connect(uniqueId('standing-user-error'));
+    const [t] = await take(s, id, 1);
+    const { output: _, ...rest } = ok(t!) as Extract<TaskOutcome, { ok: true }>;
+    const ack = await report(s, [{ ...rest, ok: false, error: { kind: 'user_error', message: 'no' } }]);
+    expect(ack.standing?.reputation).toMatchObject({ accepted: 1, rejected: 0 });
+  });
+
+  test('behavior: a result without a good receipt counts as rejected', async () => {
+    const { id } = await newJob([1, 2]);
+    const { s } = await connect(uniqueId('standing-rejected'));
+    const [t0, t1] = await take(s, id, 2);
+    // Unsigned, and signed by another key.
+    const forged = await s.sign(ok(t1!), { as: await newIdentity() });
+    s.send({ type: 'task.results', results: [ok(t0!), forged], credit: 0 });
+    const ack = await s.next(isAck);
+    expect(ack.accepted).toBe(0);
+    expect(ack.ignored.map((i) => i.reason)).toEqual([
+      'result is not signed (no receipt)',
+      `receipt signature does not verify for peer ${s.identity.peerId}`,
+    ]);
+    expect(ack.standing?.reputation).toEqual({
+      score: score({ accepted: 0, rejected: 2, late: 0, lost: 0 }),
+      accepted: 0,
+      rejected: 2,
+      late: 0,
+      lost: 0,
+    });
+    // The leases stay open: good receipts still count.
+    expect((await report(s, [ok(t0!), ok(t1!)])).standing?.reputation).toMatchObject({
+      accepted: 2,
+      rejected: 2,
+    });
+  });
+
+  test('behavior: a result for a lease that is gone (cancelled job, duplicate, unknown job) counts as late', async () => {
+    const { id, token } = await newJob([1, 2]);
+    const { s } = await connect(uniqueId('standing-late'));
+    const [t0, t1] = await take(s, id, 2);
+    expect((await report(s, [ok(t0!)])).accepted).toBe(1);
+    await api(`/jobs/${id}/cancel`, { method: 'POST', token });
+    const ack = await report(s, [ok(t0!), ok(t1!), { ...ok(t1!), jobId: 'no-such-job' }]);
+    expect(ack.ignored.map((i) => i.reason)).toEqual([
+      'task is already succeeded',
+      'task is already cancelled',
+      'unknown job',
+    ]);
+    expect(ack.standing?.reputation).toEqual({
+      score: score({ accepted: 1, rejected: 0, late: 3, lost: 0 }),
+      accepted: 1,
+      rejected: 0,
+      late: 3,
+      lost: 0,
+    });
+  });
+
+  test('behavior: leases held when the node goes away count as lost; the counters outlive the socket', async () => {
+    const { id, token } = await newJob([1, 2, 3]);
+    const nodeId = uniqueId('standing-lost');
+    const identity = await newIdentity();
+    const first = await connect(nodeId, { identity });
+    const [t0] = await take(first.s, id, 3);
+    expect((await report(first.s, [ok(t0!, 4)])).accepted).toBe(1);
+    first.s.close();
+    // Its two other tasks go back at once.
+    await eventually(
+      () => results(id, token),
+      (page) => page.results.filter((r) => r.state === 'pending').length === 2,
+    );
+    const again = await eventually(
+      async () => {
+        const c = await connect(nodeId, { identity });
+        c.s.close();
+        return c.welcome.standing;
+      },
+      (standing) => standing?.reputation.lost === 2,
+    );
+    expect(again).toEqual({
+      reputation: {
+        score: score({ accepted: 1, rejected: 0, late: 0, lost: 2 }),
+        accepted: 1,
+        rejected: 0,
+        late: 0,
+        lost: 2,
+      },
+      work: { tasks: 1, cpuMs: 4 },
+    });
+  });
+
+  test('behavior: a valid link makes the wallet the owner, and accepted work is credited to it', async () => {
+    const { id } = await newJob([1, 2, 3]);
+    const nodeId = uniqueId('standing-linked');
+    const identity = await newIdentity();
+    const { address, link: owner } = await link(identity.peerId.toString());
+    const { s, welcome } = await connect(nodeId, { identity, hello: { owner } });
+    expect(welcome.standing).toEqual({ ...fresh, owner: address });
+    expect((await listed(nodeId))?.owner).toBe(address);
+
+    const [t0, t1, t2] = await take(s, id, 3);
+    expect((await report(s, [ok(t0!, 7), ok(t1!, 9)])).standing).toMatchObject({
+      owner: address,
+      work: { tasks: 2, cpuMs: 16 },
+    });
+    // A rejected result is not credited.
+    s.send({ type: 'task.results', results: [ok(t2!)], credit: 0 });
+    expect((await s.next(isAck)).accepted).toBe(0);
+
+    // An address with nothing yet has zeros; the address is read in any case.
+    const nobody = privateKeyToAccount(generatePrivateKey()).address;
+    expect((await accountWork(nobody)).work).toEqual({ tasks: 0, cpuMs: 0, nodes: [] });
+    const credited = await eventually(
+      () => accountWork(`0x${address.slice(2).toUpperCase()}`),
+      (a) => a.work.tasks === 2,
+    );
+    expect(credited).toEqual({
+      address,
+      work: { tasks: 2, cpuMs: 16, nodes: [{ nodeId, tasks: 2, cpuMs: 16, lastAt: expect.any(Number) }] },
+    });
+  });
+
+  test('error: a refused link leaves the node connected and anonymous, and says why', async () => {
+    const identity = await newIdentity();
+    const peerId = identity.peerId.toString();
+    const other = (await newIdentity()).peerId.toString();
+    const cases: [string, NodeOwnerLink, RegExp, Partial<Hello>?][] = [
+      ['peer', (await link(other)).link, /^the link does not name this node \(12D3KooW/],
+      [
+        'domain',
+        (await link(peerId, { domain: 'other.test' })).link,
+        /^the link is for other\.test, not mesh\.test$/,
+      ],
+      [
+        'expired',
+        (await link(peerId, { issuedAt: new Date(Date.now() - NODE_LINK_TTL_MS - 60_000) })).link,
+        /^the link has expired or is not valid yet; sign a new one$/,
+      ],
+      [
+        'signer',
+        (await link(peerId, { signer: generatePrivateKey() })).link,
+        /^the link is not signed by 0x[0-9a-f]{40}$/,
+      ],
+      [
+        'no-peer-id',
+        (await link(peerId)).link,
+        /needs the node to say hello with its peerId/,
+        { peerId: undefined },
+      ],
+    ];
+    for (const [name, owner, reason, hello] of cases) {
+      const nodeId = uniqueId(`standing-refused-${name}`);
+      const { s, welcome } = await connect(nodeId, { identity, hello: { owner, ...hello } });
+      expect(welcome.standing?.ownerError, name).toMatch(reason);
+      expect(welcome.standing, name).not.toHaveProperty('owner');
+      const info = await listed(nodeId);
+      expect(info, name).toBeDefined();
+      expect(info, name).not.toHaveProperty('owner');
+      expect(s.ws.readyState, name).toBe(WebSocket.OPEN);
+    }
+  });
+
+  test('behavior: node.owner links, a refused link keeps the owner, null unlinks; only linked work is credited', async () => {
+    const { id } = await newJob([1, 2, 3, 4]);
+    const nodeId = uniqueId('standing-owner');
+    const identity = await newIdentity();
+    const { s } = await connect(nodeId, { identity });
+    const res = await api('/nodes/events', { headers: { upgrade: 'websocket' } });
+    const w = new TestSocket<HubToWatcher, WatcherToHub>(res.webSocket!);
+    sockets.push(w);
+    const { address, link: owner } = await link(identity.peerId.toString());
+    const [t0, t1, t2, t3] = await take(s, id, 4);
+
+    s.send({ type: 'node.owner', owner });
+    expect((await s.next(isStanding)).standing).toEqual({ ...fresh, owner: address });
+    // The node map sees the owner.
+    await w.next(
+      (m) =>
+        HubToWatcher.parse(m).type === 'nodes.updated' &&
+        m.type === 'nodes.updated' &&
+        m.nodes.some((n) => n.nodeId === nodeId && n.owner === address),
+    );
+    expect((await report(s, [ok(t0!, 3)])).standing?.owner).toBe(address);
+
+    s.send({
+      type: 'node.owner',
+      owner: (await link(identity.peerId.toString(), { domain: 'x.test' })).link,
+    });
+    const refused = (await s.next(isStanding)).standing;
+    expect(refused.owner).toBe(address);
+    expect(refused.ownerError).toMatch(/^the link is for x\.test/);
+
+    s.send({ type: 'node.owner', owner: null });
+    const unlinked = (await s.next(isStanding)).standing;
+    expect(unlinked).not.toHaveProperty('owner');
+    expect(unlinked).not.toHaveProperty('ownerError');
+    expect(await listed(nodeId)).not.toHaveProperty('owner');
+    expect((await report(s, [ok(t1!, 5)])).standing).not.toHaveProperty('owner');
+
+    s.send({ type: 'node.owner', owner });
+    await s.next(isStanding);
+    await report(s, [ok(t2!, 11), ok(t3!, 13)]);
+    const credited = await eventually(
+      () => accountWork(address),
+      (a) => a.work.tasks >= 3,
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    // The result reported while anonymous (5 ms) is not the wallet's.
+    expect((await accountWork(address)).work).toEqual(credited.work);
+    expect(credited.work).toMatchObject({ tasks: 3, cpuMs: 27 });
+  });
+
+  test('behavior: lease.return puts tasks back at once without counting an attempt; another node gets them', async () => {
+    const { id, token } = await newJob([1, 2, 3]);
+    const watcher = await watch(id, token);
+    sockets.push(watcher);
+    const a = await connect(uniqueId('standing-return-a'));
+    const [t0, t1, t2] = await take(a.s, id, 3);
+    const b = await connect(uniqueId('standing-return-b'));
+    b.s.send({ type: 'lease.request', credit: 4 });
+
+    a.s.send({
+      type: 'lease.return',
+      leases: [t1!, t2!].map((t) => ({ jobId: t.jobId, leaseId: t.leaseId })),
+    });
+    // Back to pending with the attempt undone and no retry delay, then leased to b at once.
+    const back = await watcher.next(
+      (m) => m.type === 'tasks.updated' && m.updates.some((u) => u.state === 'pending'),
+    );
+    expect(back.type === 'tasks.updated' && back.updates).toEqual([
+      { index: 1, state: 'pending', attempt: 0, reason: 'returned unstarted by its node' },
+      { index: 2, state: 'pending', attempt: 0, reason: 'returned unstarted by its node' },
+    ]);
+    const got: LeasedTask[] = [];
+    while (got.length < 2) got.push(...(await b.s.next(isLeased)).tasks.filter((t) => t.jobId === id));
+    expect(got.map((t) => [t.index, t.attempt]).sort()).toEqual([
+      [1, 1],
+      [2, 1],
+    ]);
+    const page = await results(id, token);
+    expect(page.results.map((r) => [r.state, r.attempts])).toEqual([
+      ['leased', 1],
+      ['leased', 1],
+      ['leased', 1],
+    ]);
+
+    // A result for a returned lease is late; the lease it kept still counts; nothing was lost.
+    const ack = await report(a.s, [ok(t0!), ok(t1!)]);
+    expect(ack.ignored.map((i) => i.reason)).toEqual(['lease is no longer valid']);
+    expect(ack.standing?.reputation).toMatchObject({ accepted: 1, late: 1, lost: 0 });
+  });
+
+  test('behavior: a returned lease waits as pending when nobody else has credit', async () => {
+    const { id, token } = await newJob([1]);
+    const nodeId = uniqueId('standing-return-pending');
+    const { s } = await connect(nodeId);
+    const [t] = await take(s, id, 1);
+    expect((await listed(nodeId))?.running).toBe(1);
+    s.send({ type: 'lease.return', leases: [{ jobId: id, leaseId: t!.leaseId }] });
+    const page = await eventually(
+      () => results(id, token),
+      (p) => p.results[0]?.state === 'pending',
+    );
+    expect(page.results[0]).toMatchObject({ state: 'pending', attempts: 0 });
+    expect(page.results[0]?.waiting).not.toMatch(/^retry/);
+    await eventually(
+      () => listed(nodeId),
+      (n) => n?.running === 0,
+    );
+    // Asking again gets it back, as the first attempt.
+    const [again] = await take(s, id, 1);
+    expect(again).toMatchObject({ index: 0, attempt: 1 });
+  });
+
+  test("error: returning another node's lease does nothing", async () => {
+    const { id, token } = await newJob([1]);
+    const a = await connect(uniqueId('standing-return-owner'));
+    const [t] = await take(a.s, id, 1);
+    const b = await connect(uniqueId('standing-return-thief'));
+    b.s.send({
+      type: 'lease.return',
+      leases: [
+        { jobId: id, leaseId: t!.leaseId },
+        { jobId: id, leaseId: crypto.randomUUID() },
+      ],
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await results(id, token)).results[0]).toMatchObject({
+      state: 'leased',
+      attempts: 1,
+      nodeId: expect.stringMatching(/^standing-return-owner-/),
+    });
+    expect((await report(a.s, [ok(t!)])).accepted).toBe(1);
+  });
+
+  test('error: GET /accounts/{address} refuses what is not an address; the route is in the OpenAPI document', async () => {
+    const res = await api('/accounts/0x1234');
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('validation_failed');
+    const doc = (await (await api('/openapi.json')).json()) as {
+      paths: Record<string, { get?: { parameters?: { name: string; in: string }[] } }>;
+    };
+    expect(doc.paths['/api/v1/accounts/{address}']?.get?.parameters).toEqual([
+      expect.objectContaining({ name: 'address', in: 'path' }),
+    ]);
+  });
+});
