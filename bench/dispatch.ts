@@ -12,6 +12,7 @@ import {
   MESH_PROTOCOL,
   type NodeToHub,
   RoomToWatcher,
+  signHelloProof,
   type TaskOutcome,
 } from '../protocol/index.ts';
 import { startApi, startNode } from '../scripts/local-mesh.ts';
@@ -124,6 +125,9 @@ async function runControlPlane() {
       capacity: THREADS,
       version: 'bench',
       peerId: identity.peerId.toString(),
+      proof: await signHelloProof({ peerId: identity.peerId.toString(), host: new URL(api.url).host }, (b) =>
+        identity.sign(b),
+      ),
     });
     await next('hub.welcome');
     const t0 = performance.now();

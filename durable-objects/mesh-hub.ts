@@ -20,7 +20,7 @@ import type { ReportResult } from './job-room.ts';
 import { verifyNodeLink } from './node-link-verifier.ts';
 import { NodeStandings } from './node-standings.ts';
 import { PeerRegistry } from './peer-registry.ts';
-import { ed25519PublicKey } from './receipt-verifier.ts';
+import { checkHelloProof, ed25519PublicKey } from './receipt-verifier.ts';
 import { account, type DoEnv, jobRoom } from './stubs.ts';
 
 /** What the hub remembers of one connected node; kept as the socket's attachment so it survives hibernation. */
@@ -278,16 +278,32 @@ export class MeshHub extends DurableObject<DoEnv> {
       // A peer id that names no Ed25519 key could never sign a receipt: refuse it now rather
       // than ignore every result the node sends.
       const key = msg.peerId === undefined ? undefined : ed25519PublicKey(msg.peerId);
-      if (key instanceof Error) {
-        send(ws, { type: 'error', code: 'bad_message', message: key.message });
-        ws.close(1008, 'invalid peer id');
-        return;
+      if (key instanceof Error) return this.#refuse(ws, key.message, 'invalid peer id');
+      // The node must hold the key it names (signed for this host, lately): else it could say
+      // hello as another node, and that node's standing would answer for what it does.
+      if (msg.peerId !== undefined) {
+        const refused = await checkHelloProof(msg.peerId, msg.proof, {
+          host: session.host ?? '',
+          now: Date.now(),
+        });
+        if (refused) return this.#refuse(ws, refused.message, 'no proof of key');
+      }
+      // Our nodes' ids default to their peer ids: such an id is only that key's to use.
+      if (msg.nodeId !== msg.peerId && !(ed25519PublicKey(msg.nodeId) instanceof Error)) {
+        return this.#refuse(
+          ws,
+          `node id ${msg.nodeId} is a peer id: only that peer may use it (say hello with it as peerId, with its proof)`,
+          'node id of another peer',
+        );
       }
       // A refused link does not refuse the node: it works anonymously and is told why.
       const link = msg.owner
         ? await verifyNodeLink(msg.owner, { peerId: msg.peerId, domain: session.host })
         : undefined;
       const owner = link && 'address' in link ? link.address : undefined;
+      // No await from here to the binding: two hellos for one node id cannot both pass the check.
+      const taken = this.#standings.claim(msg.nodeId, msg.peerId);
+      if (taken) return this.#refuse(ws, taken.message, 'node id of another peer');
       Object.assign(session, {
         nodeId: msg.nodeId,
         kind: msg.kind,
@@ -455,6 +471,12 @@ export class MeshHub extends DurableObject<DoEnv> {
 
   #reject(ws: WebSocket, message: string): void {
     send(ws, { type: 'error', code: 'bad_message', message });
+  }
+
+  /** Refuse a hello: say why, and close (1008) before the node is registered. */
+  #refuse(ws: WebSocket, message: string, closeReason: string): void {
+    send(ws, { type: 'error', code: 'bad_message', message });
+    ws.close(1008, closeReason);
   }
 
   /** `count` of the node's leases in `jobId` ended (results, returns): it holds that many fewer. */

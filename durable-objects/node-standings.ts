@@ -30,7 +30,7 @@ export function reputationScore(c: Omit<NodeReputation, 'score'>): number {
 }
 
 /**
- * How each node (by node id) has behaved, in the hub's SQLite storage so that it outlives
+ * How each node (by node id, bound to the key that proved itself under it) has behaved, in the hub's SQLite storage so that it outlives
  * reconnects and hub restarts: the counters of `NodeReputation`, the task time of its accepted
  * results, and the wallet it is linked to (or why its last link was refused). The socket
  * attachment keeps the owner too, for dispatch-time reads; this row is what survives.
@@ -53,6 +53,43 @@ export class NodeStandings {
         updated_at INTEGER NOT NULL
       );
     `);
+    try {
+      // The key that proved itself under this node id (see `claim`); null for an anonymous node.
+      sql.exec('ALTER TABLE standings ADD COLUMN peer_id TEXT');
+    } catch {
+      // already there
+    }
+  }
+
+  /**
+   * A node says hello as `nodeId`, with `peerId` proven (or none: an anonymous node). A node id
+   * belongs to the first key that proves itself under it, so that nobody else can touch its
+   * counters or its wallet's credit: the error says why the hello is refused when the id is
+   * bound to another key (or to a key, for an anonymous hello). An unbound id is bound to
+   * `peerId` now, its counters so far included (anonymous nodes and rows from before binding).
+   */
+  claim(nodeId: string, peerId: string | undefined): Error | undefined {
+    const bound = this.#sql
+      .exec<{ peer_id: string | null }>('SELECT peer_id FROM standings WHERE node_id = ?', nodeId)
+      .toArray()[0]?.peer_id;
+    if (bound) {
+      if (bound === peerId) return undefined;
+      return new Error(
+        peerId
+          ? `node id ${nodeId} belongs to another key (peer ${bound}): use that key, or another node id`
+          : `node id ${nodeId} belongs to peer ${bound}: say hello with that peerId and its proof, or use another node id`,
+      );
+    }
+    if (peerId) {
+      this.#sql.exec(
+        `INSERT INTO standings (node_id, peer_id, updated_at) VALUES (?, ?, ?)
+         ON CONFLICT (node_id) DO UPDATE SET peer_id = excluded.peer_id, updated_at = excluded.updated_at`,
+        nodeId,
+        peerId,
+        Date.now(),
+      );
+    }
+    return undefined;
   }
 
   /** The node's standing; a node never seen has a fresh one (score ½, nothing counted). */

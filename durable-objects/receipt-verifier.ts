@@ -1,5 +1,12 @@
 import { peerIdFromString } from '@libp2p/peer-id';
-import { decodeSignature, type ReceiptFields, receiptBytes } from '../protocol/index.ts';
+import {
+  decodeSignature,
+  HELLO_PROOF_MAX_SKEW_MS,
+  type HelloProof,
+  helloProofBytes,
+  type ReceiptFields,
+  receiptBytes,
+} from '../protocol/index.ts';
 
 /**
  * The raw Ed25519 public key (32 bytes) named by a libp2p peer id, or an Error that says why the
@@ -55,4 +62,53 @@ export async function receiptVerifier(peerId: string): Promise<ReceiptVerifier |
       return crypto.subtle.verify({ name: 'Ed25519' }, key, sig, bytes);
     },
   };
+}
+
+/**
+ * Why a `node.hello` that names `peerId` does not prove it holds that key, or undefined when it
+ * does: the proof must be there, signed within `HELLO_PROOF_MAX_SKEW_MS` of `now`, and its
+ * signature must verify with the peer id's key over `helloProofBytes` for `host` (the host the
+ * node connected to, so a proof for another deployment is worthless here).
+ *
+ * @example
+ * const refused = await checkHelloProof(msg.peerId, msg.proof, { host: session.host, now: Date.now() });
+ * if (refused) closeWith(refused.message);
+ */
+export async function checkHelloProof(
+  peerId: string,
+  proof: HelloProof | undefined,
+  { host, now }: { host: string; now: number },
+): Promise<Error | undefined> {
+  if (!proof) {
+    return new Error(
+      'node.hello names a peerId but carries no proof of its key: sign helloProofBytes({peerId, host, at}) and send proof: {at, signature}',
+    );
+  }
+  if (Math.abs(now - proof.at) > HELLO_PROOF_MAX_SKEW_MS) {
+    return new Error(
+      `the hello proof was signed at ${new Date(proof.at).toISOString()}, more than ${HELLO_PROOF_MAX_SKEW_MS / 60_000} minutes from the hub's clock (${new Date(now).toISOString()}); check the node's clock`,
+    );
+  }
+  const raw = ed25519PublicKey(peerId);
+  if (raw instanceof Error) return raw;
+  const sig = decodeSignature(proof.signature);
+  let ok = false;
+  if (sig) {
+    try {
+      const key = await crypto.subtle.importKey('raw', new Uint8Array(raw), { name: 'Ed25519' }, false, [
+        'verify',
+      ]);
+      ok = await crypto.subtle.verify(
+        { name: 'Ed25519' },
+        key,
+        sig,
+        helloProofBytes({ peerId, host, at: proof.at }),
+      );
+    } catch (err) {
+      return new Error(`the public key of ${peerId} cannot be used: ${(err as Error).message}`);
+    }
+  }
+  return ok
+    ? undefined
+    : new Error(`the hello proof does not verify for peer ${peerId} connecting to ${host}`);
 }

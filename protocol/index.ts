@@ -2,6 +2,7 @@ export * from './auth.ts';
 export * from './cid.ts';
 export * from './config.ts';
 export * from './errors.ts';
+export * from './hello-proof.ts';
 export * from './job.ts';
 export * from './limits.ts';
 export * from './mesh.ts';

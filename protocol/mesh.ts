@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Cid } from './cid.ts';
 import { ErrorCode } from './errors.ts';
+import { HelloProof } from './hello-proof.ts';
 import { JsonValue, Runtime, TaskError } from './job.ts';
 import { limits } from './limits.ts';
 import { OutcomeReceipt } from './receipt.ts';
@@ -161,6 +162,11 @@ export const NodeToHub = z.discriminatedUnion('type', [
      * node without one may connect, but none of its results count.
      */
     peerId: z.string().min(1).max(128).optional(),
+    /**
+     * Proof that the node holds `peerId`'s key: its signature over `helloProofBytes` (the peer
+     * id, the API host it connects to, `at`). Required by the hub whenever `peerId` is given.
+     */
+    proof: HelloProof.optional(),
     /** Where the node's libp2p peer can be dialed (the data plane); none for a node without one. */
     multiaddrs: Multiaddrs.optional(),
     /** The node relays for others (a headless node with a public listener). */

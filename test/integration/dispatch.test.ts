@@ -127,8 +127,9 @@ describe('dispatch', () => {
     expect(second!.leaseId).not.toBe(first!.leaseId);
     await b.report([ok(second!)]);
     expect((await b.next(isAck)).accepted).toBe(1);
-    // The first node comes back with its stale result: ignored, the output stays b's.
-    const late = await node('node-expire-a');
+    // The first node comes back (with its key: the node id is bound to it) with its stale result:
+    // ignored, the output stays b's.
+    const late = await node('node-expire-a', { identity: a.identity });
     await late.report([ok(first!, 'stale')]);
     expect((await late.next(isAck)).ignored[0]?.reason).toBe('task is already succeeded');
     expect(await status(id, token)).toMatchObject({ state: 'succeeded', counts: { succeeded: 1 } });

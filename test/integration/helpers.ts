@@ -8,14 +8,16 @@ import {
   type FetchLike,
   signInWithPrivateKey,
 } from '../../client/sign-in.ts';
-import type {
-  HubToNode,
-  JobSpecInput,
-  LeasedTask,
-  NodeToHub,
-  RoomToWatcher,
-  RuntimeFingerprint,
-  TaskOutcome,
+import {
+  type HelloProof,
+  type HubToNode,
+  type JobSpecInput,
+  type LeasedTask,
+  type NodeToHub,
+  type RoomToWatcher,
+  type RuntimeFingerprint,
+  signHelloProof,
+  type TaskOutcome,
 } from '../../protocol/index.ts';
 
 export const ORIGIN = 'http://mesh.test';
@@ -103,6 +105,23 @@ export async function newIdentity(): Promise<NodeIdentity> {
   return identityFromKey(await generateKeyPair('Ed25519'));
 }
 
+/** The host the test nodes connect to: what their hello proofs are signed for. */
+export const HOST = new URL(ORIGIN).host;
+
+/**
+ * The `proof` of a hello with `identity`'s peer id, as a real node signs it on connecting to
+ * `ORIGIN` (`host` and `at` override what is signed, for the refusal tests).
+ */
+export function helloProof(
+  identity: NodeIdentity,
+  options: { host?: string; at?: number } = {},
+): Promise<HelloProof> {
+  const fields = { peerId: identity.peerId.toString(), host: options.host ?? HOST };
+  return signHelloProof(options.at === undefined ? fields : { ...fields, at: options.at }, (b) =>
+    identity.sign(b),
+  );
+}
+
 /**
  * A fake compute node's socket. It remembers the tasks it was leased, so it can sign outcomes
  * for them as a real node does (`sign`, `report`).
@@ -182,7 +201,7 @@ export async function connectNode(
     capacity: options.capacity ?? 4,
     version: 'test',
     ...(options.fingerprint ? { fingerprint: options.fingerprint } : {}),
-    ...(options.anonymous ? {} : { peerId: identity.peerId.toString() }),
+    ...(options.anonymous ? {} : { peerId: identity.peerId.toString(), proof: await helloProof(identity) }),
     ...(options.multiaddrs ? { multiaddrs: options.multiaddrs } : {}),
     ...(options.relay ? { relay: true } : {}),
   });

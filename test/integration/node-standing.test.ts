@@ -2,6 +2,7 @@ import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterEach, describe, expect, test } from 'vitest';
 import {
   AccountWork,
+  HELLO_PROOF_MAX_SKEW_MS,
   type HubToNode,
   HubToWatcher,
   type LeasedTask,
@@ -12,10 +13,22 @@ import {
   type NodeToHub,
   nodeLinkMessage,
   type ResultsPage,
+  signHelloProof,
   type TaskOutcome,
   type WatcherToHub,
 } from '../../protocol/index.ts';
-import { api, NodeSocket, newIdentity, ORIGIN, signIn, submit, TestSocket, watch } from './helpers.ts';
+import {
+  api,
+  HOST,
+  helloProof,
+  NodeSocket,
+  newIdentity,
+  ORIGIN,
+  signIn,
+  submit,
+  TestSocket,
+  watch,
+} from './helpers.ts';
 
 // The hub's side of a node's standing: reputation counters per node id (accepted, rejected,
 // late, lost) kept across reconnects, the wallet link checked at hello and on `node.owner`, work
@@ -67,6 +80,7 @@ async function connect(
     capacity: 4,
     version: 'test',
     peerId: identity.peerId.toString(),
+    proof: await helloProof(identity),
     ...options.hello,
   });
   const welcome = await s.next((m): m is Welcome => m.type === 'hub.welcome');
@@ -485,5 +499,170 @@ describe('node standing', () => {
     expect(doc.paths['/api/v1/accounts/{address}']?.get?.parameters).toEqual([
       expect.objectContaining({ name: 'address', in: 'path' }),
     ]);
+  });
+});
+
+/** Say `hello` on a new socket and collect what the hub answers until it closes (or welcomes). */
+async function hello(h: Hello): Promise<{ code: number | undefined; got: HubToNode[] }> {
+  const res = await api('/mesh/connect', { headers: { upgrade: 'websocket' } });
+  const ws = res.webSocket!;
+  ws.accept();
+  const got: HubToNode[] = [];
+  let code: number | undefined;
+  const settled = new Promise<void>((resolve) => {
+    ws.addEventListener('close', (e) => {
+      code = e.code;
+      resolve();
+    });
+    ws.addEventListener('message', (e) => {
+      const m = JSON.parse(e.data as string) as HubToNode;
+      got.push(m);
+      if (m.type === 'hub.welcome') resolve();
+    });
+  });
+  sockets.push({
+    close: () => {
+      if (code === undefined) ws.close(1000, 'done');
+    },
+  });
+  ws.send(JSON.stringify(h));
+  await settled;
+  return { code, got };
+}
+
+const baseHello = (nodeId: string): Hello => ({
+  type: 'node.hello',
+  protocol: '/monadmesh/hub/1.0.0',
+  nodeId,
+  kind: 'headless',
+  runtimes: ['js'],
+  capacity: 1,
+  version: 'test',
+});
+
+const refusedWith = (message: string | RegExp) => ({
+  code: 1008,
+  got: [
+    {
+      type: 'error',
+      code: 'bad_message',
+      message: typeof message === 'string' ? message : expect.stringMatching(message),
+    },
+  ],
+});
+
+describe('proof of key at hello', () => {
+  test('default: a hello with a valid proof is welcomed, and the node is listed with its peer id', async () => {
+    const identity = await newIdentity();
+    const nodeId = uniqueId('proof-ok');
+    const { code, got } = await hello({
+      ...baseHello(nodeId),
+      peerId: identity.peerId.toString(),
+      proof: await helloProof(identity),
+    });
+    expect(code).toBeUndefined();
+    expect(got).toEqual([expect.objectContaining({ type: 'hub.welcome', nodeId, standing: fresh })]);
+    expect((await listed(nodeId))?.peerId).toBe(identity.peerId.toString());
+    // Its own peer id as node id (what our nodes use by default) is welcomed too.
+    const peerId = identity.peerId.toString();
+    const own = await hello({ ...baseHello(peerId), peerId, proof: await helloProof(identity) });
+    expect(own.got.map((m) => m.type)).toEqual(['hub.welcome']);
+  });
+
+  test('error: a hello with a peer id and no proof is refused with the reason; without a peer id it is welcomed', async () => {
+    const identity = await newIdentity();
+    const nodeId = uniqueId('proof-missing');
+    expect(await hello({ ...baseHello(nodeId), peerId: identity.peerId.toString() })).toEqual(
+      refusedWith(/^node\.hello names a peerId but carries no proof of its key/),
+    );
+    expect(await listed(nodeId)).toBeUndefined();
+    // An old node without a peer id still connects (none of its results count).
+    const anonymous = await hello(baseHello(uniqueId('proof-anonymous')));
+    expect(anonymous.got.map((m) => m.type)).toEqual(['hub.welcome']);
+  });
+
+  test('error: a proof by another key, for another host, or signed too long ago or too far ahead is refused', async () => {
+    const identity = await newIdentity();
+    const other = await newIdentity();
+    const peerId = identity.peerId.toString();
+    const notVerified = `the hello proof does not verify for peer ${peerId} connecting to ${HOST}`;
+    const skewed = /more than 5 minutes from the hub's clock .*; check the node's clock$/;
+    const cases: [string, Hello['proof'], string | RegExp][] = [
+      ['other key', await signHelloProof({ peerId, host: HOST }, (b) => other.sign(b)), notVerified],
+      ["another peer's own proof", await helloProof(other), notVerified],
+      ['other host', await helloProof(identity, { host: 'other.test' }), notVerified],
+      ['not a signature', { at: Date.now(), signature: 'A'.repeat(86) }, notVerified],
+      ['too old', await helloProof(identity, { at: Date.now() - HELLO_PROOF_MAX_SKEW_MS - 60_000 }), skewed],
+      ['too new', await helloProof(identity, { at: Date.now() + HELLO_PROOF_MAX_SKEW_MS + 60_000 }), skewed],
+    ];
+    for (const [name, proof, message] of cases) {
+      const nodeId = uniqueId('proof-refused');
+      expect(await hello({ ...baseHello(nodeId), peerId, proof }), name).toEqual(refusedWith(message));
+      expect(await listed(nodeId), name).toBeUndefined();
+    }
+    // Within the window either way is fine (clocks differ a little).
+    for (const at of [
+      Date.now() - HELLO_PROOF_MAX_SKEW_MS + 30_000,
+      Date.now() + HELLO_PROOF_MAX_SKEW_MS - 30_000,
+    ]) {
+      const ok = await hello({
+        ...baseHello(uniqueId('proof-skew')),
+        peerId,
+        proof: await helloProof(identity, { at }),
+      });
+      expect(ok.got.map((m) => m.type)).toEqual(['hub.welcome']);
+    }
+  });
+
+  test("error: another key (or none) cannot say hello as a known node id, so that node's standing and leases stay as they were", async () => {
+    const { id, token } = await newJob([1, 2]);
+    const nodeId = uniqueId('proof-victim');
+    const victim = await newIdentity();
+    const { s } = await connect(nodeId, { identity: victim });
+    const [t0, t1] = await take(s, id, 2);
+    expect((await report(s, [ok(t0!, 3)])).accepted).toBe(1);
+
+    const thief = await newIdentity();
+    const taken = `node id ${nodeId} belongs to another key (peer ${victim.peerId}): use that key, or another node id`;
+    // A valid proof of its own key does not make the node id its.
+    expect(
+      await hello({ ...baseHello(nodeId), peerId: thief.peerId.toString(), proof: await helloProof(thief) }),
+    ).toEqual(refusedWith(taken));
+    // Nor does saying hello without a key.
+    expect(await hello(baseHello(nodeId))).toEqual(
+      refusedWith(
+        `node id ${nodeId} belongs to peer ${victim.peerId}: say hello with that peerId and its proof, or use another node id`,
+      ),
+    );
+    // The victim keeps its lease (nothing was released as lost) and its counters.
+    expect((await results(id, token)).results[1]).toMatchObject({ state: 'leased', nodeId });
+    expect((await report(s, [ok(t1!, 5)])).standing?.reputation).toEqual({
+      score: score({ accepted: 2, rejected: 0, late: 0, lost: 0 }),
+      accepted: 2,
+      rejected: 0,
+      late: 0,
+      lost: 0,
+    });
+    // After it has gone too, the id stays its key's: the thief is refused, the victim welcomed back.
+    s.close();
+    expect(
+      await hello({ ...baseHello(nodeId), peerId: thief.peerId.toString(), proof: await helloProof(thief) }),
+    ).toEqual(refusedWith(taken));
+    const back = await connect(nodeId, { identity: victim });
+    expect(back.welcome.standing?.reputation).toMatchObject({ accepted: 2, rejected: 0, lost: 0 });
+  });
+
+  test("error: a node id that is another peer's id is refused, even before that peer ever connected", async () => {
+    const victim = (await newIdentity()).peerId.toString();
+    const thief = await newIdentity();
+    expect(
+      await hello({ ...baseHello(victim), peerId: thief.peerId.toString(), proof: await helloProof(thief) }),
+    ).toEqual(
+      refusedWith(
+        `node id ${victim} is a peer id: only that peer may use it (say hello with it as peerId, with its proof)`,
+      ),
+    );
+    expect(await hello(baseHello(victim))).toEqual(refusedWith(/^node id 12D3KooW\w+ is a peer id/));
+    expect(await listed(victim)).toBeUndefined();
   });
 });

@@ -1,4 +1,5 @@
 import {
+  type HelloProof,
   HubToNode,
   type JsonValue,
   type LeasedTask,
@@ -10,6 +11,7 @@ import {
   type NodeToHub,
   type PeerHint,
   type RuntimeFingerprint,
+  signHelloProof,
   type TaskOutcome,
 } from '../../../protocol/index.ts';
 import { CodeCache } from './code-cache.ts';
@@ -249,7 +251,20 @@ export class ComputeNode {
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     const ws = new Ws(url);
     this.#ws = ws;
-    ws.addEventListener('open', () => {
+    ws.addEventListener('open', async () => {
+      const peerId = this.#o.identity.peerId.toString();
+      // Proof that we hold the key of `peerId`, for the host we connect to (the hub checks both).
+      let proof: HelloProof;
+      try {
+        proof = await signHelloProof({ peerId, host: new URL(this.#o.api).host }, (bytes) =>
+          this.#o.identity.sign(bytes),
+        );
+      } catch (err) {
+        this.#o.onEvent?.({ type: 'hub.error', message: `cannot sign hello: ${(err as Error).message}` });
+        ws.close(1000, 'cannot sign hello');
+        return;
+      }
+      if (ws !== this.#ws) return;
       this.#send({
         type: 'node.hello',
         protocol: MESH_PROTOCOL,
@@ -260,7 +275,8 @@ export class ComputeNode {
         capacity: this.#o.executor.capacity,
         version: this.#o.version,
         ...(this.#o.fingerprint ? { fingerprint: this.#o.fingerprint } : {}),
-        peerId: this.#o.identity.peerId.toString(),
+        peerId,
+        proof,
         ...(this.#o.dataPlane ? { multiaddrs: this.#o.dataPlane.snapshot().multiaddrs } : {}),
         ...(this.#o.relay ? { relay: true } : {}),
         ...(this.#owner ? { owner: this.#owner } : {}),
