@@ -117,7 +117,7 @@ export class ComputeNode {
   #granted = 0;
   /** Moving average of task time, for the size of the lease window. */
   #avgTaskMs = 50;
-  /** `cpuMs`: time sandbox slots spent on tasks whose results were sent (the CPU time given). */
+  /** `cpuMs`: task time, as the sandbox measured it, of tasks whose results were sent (the CPU time given). */
   readonly stats = { completed: 0, failed: 0, revoked: 0, connects: 0, returned: 0, cpuMs: 0 };
   #cpuShare: number;
   /** Slots resting after a task (throttling), with the timers that free them. */
@@ -519,7 +519,9 @@ export class ComputeNode {
     }
     // A slot's cycle is its task and its rest: the lease window is sized by both.
     this.#avgTaskMs = this.#avgTaskMs * 0.9 + ((performance.now() - started) / this.#cpuShare) * 0.1;
-    const restMs = busyMs * (1 / this.#cpuShare - 1);
+    // Rest by the slot's wall time (a cold start uses CPU too), at most the task's time limit (a
+    // tab the browser froze mid-task would otherwise rest for as long as it slept).
+    const restMs = Math.min(busyMs, task.timeoutMs) * (1 / this.#cpuShare - 1);
     let outcome: TaskOutcome | undefined;
     if (!signal.aborted) {
       const base = { jobId: task.jobId, index: task.index, leaseId: task.leaseId, logs: result.logs };
@@ -543,7 +545,7 @@ export class ComputeNode {
     if (outcome && !signal.aborted) {
       if (result.ok) this.stats.completed++;
       else this.stats.failed++;
-      this.stats.cpuMs += busyMs;
+      this.stats.cpuMs += result.durationMs;
       this.#outbox.push(outcome);
       this.#o.onEvent?.({ type: 'task.finished', task, result });
       this.#scheduleFlush();

@@ -75,6 +75,12 @@ export class SandboxPool implements Executor {
   readonly #limits: Limits;
   readonly #slots: Slot[];
   readonly #queue: Queued[] = [];
+  /**
+   * Warm workers displaced from a slot by a task of another kind or memory limit, at most one per
+   * kind (the newest): a node that alternates Python and JS/wasm tasks swaps them back instead of
+   * paying Pyodide's cold start (~2 s) at every switch. Idle, they cost memory, not CPU.
+   */
+  readonly #parked = new Map<SandboxKind, SandboxWorker>();
   #closed = false;
 
   constructor(host: SandboxHost, options: SandboxPoolOptions) {
@@ -119,7 +125,13 @@ export class SandboxPool implements Executor {
       entry.signal?.removeEventListener('abort', entry.onAbort);
       entry.resolve(nodeError('the executor is closed'));
     }
-    await Promise.all(this.#slots.map((slot) => slot.worker?.kill(nodeErrorOf('the executor is closed'))));
+    const parked = [...this.#parked.values()];
+    this.#parked.clear();
+    await Promise.all(
+      [...this.#slots.map((slot) => slot.worker), ...parked].map((w) =>
+        w?.kill(nodeErrorOf('the executor is closed')),
+      ),
+    );
   }
 
   #pump(): void {
@@ -150,8 +162,14 @@ export class SandboxPool implements Executor {
     if (signal?.aborted) return nodeError('aborted');
     const kind = sandboxKindOf(request.runtime);
     if (!slot.worker?.alive || slot.worker.memoryMb !== request.memoryMb || slot.worker.kind !== kind) {
-      void slot.worker?.kill(nodeErrorOf('replaced'));
-      slot.worker = this.#spawn(kind, request.memoryMb);
+      if (slot.worker?.alive) this.#park(slot.worker);
+      const parked = this.#parked.get(kind);
+      if (parked?.alive && parked.memoryMb === request.memoryMb) {
+        this.#parked.delete(kind);
+        slot.worker = parked;
+      } else {
+        slot.worker = this.#spawn(kind, request.memoryMb);
+      }
     }
     const worker = slot.worker;
     try {
@@ -166,6 +184,13 @@ export class SandboxPool implements Executor {
       slot.worker = this.#spawn(worker.kind, worker.memoryMb);
     }
     return result;
+  }
+
+  /** Keep a displaced warm worker for later (replacing an older one of its kind). */
+  #park(worker: SandboxWorker): void {
+    const previous = this.#parked.get(worker.kind);
+    if (previous && previous !== worker) void previous.kill(nodeErrorOf('replaced'));
+    this.#parked.set(worker.kind, worker);
   }
 
   #spawn(kind: SandboxKind, memoryMb: number): SandboxWorker {

@@ -51,6 +51,19 @@ export function pythonExecutorTests(context: ExecutorTestContext): void {
       expect(result).toMatchObject({ ok: true, output: { sqrt: 4 }, logs: 'n is 16\n' });
     }, 60_000);
 
+    test('behavior: a JavaScript task in between does not cost the warm interpreter (it is parked, then swapped back)', async () => {
+      const before = await interpreterMark();
+      const js = await executor.run({
+        ...request(''),
+        runtime: 'js',
+        code: 'export default (x) => x + 1',
+        codeCid: 'js',
+        input: 1,
+      });
+      expect(js).toMatchObject({ ok: true, output: 2 });
+      expect(await interpreterMark()).toBe(before);
+    }, 60_000);
+
     test('behavior: stderr goes to the logs too', async () => {
       const result = await executor.run(
         request('import sys\ndef main(x):\n    sys.stderr.write("warn\\n")\n    return 1'),
