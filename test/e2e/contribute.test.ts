@@ -187,7 +187,8 @@ async function pauseHoldingLeases(tab: Tab, jobs: string[]): Promise<{ cdp: CDPS
       const held = (await ofTab())
         .filter(({ r }) => r.state === 'leased')
         .map(({ jobId, r }) => ({ jobId, index: r.index }));
-      if (held.length) return { cdp, held };
+      // Two at least (one running, one queued): the queued one surely cannot be delivered any more.
+      if (held.length >= 2) return { cdp, held };
       await cdp.send('Debugger.resume');
     }
     const states = await Promise.all(jobs.map(async (id) => (await status(id)).state));
@@ -200,7 +201,7 @@ async function pauseHoldingLeases(tab: Tab, jobs: string[]): Promise<{ cdp: CDPS
 // ---- the two jobs ---------------------------------------------------------------------------------
 
 /** Monte Carlo π (the Python template): about 100–150 ms of Pyodide per task. */
-const PYTHON_INPUTS: JsonValue[] = Array.from({ length: 30 }, () => ({ samples: 300_000 }));
+const PYTHON_INPUTS: JsonValue[] = Array.from({ length: 45 }, () => ({ samples: 300_000 }));
 
 /** Prime sieve (the C template built for WASI): `count` slices of `span` from `from` up. */
 const sieveInputs = (count: number, from: number, span = 50_000_000): JsonValue[] =>
@@ -322,7 +323,7 @@ describe('contributing from tabs', () => {
     await shot(map, 'map-three-nodes');
 
     // ---- a Python job and a WASM job at once ----
-    const sieve = sieveInputs(30, 1_000_000_000);
+    const sieve = sieveInputs(45, 1_000_000_000);
     const t1 = Date.now();
     const [pyId, wasmId] = await Promise.all([submitPython(PYTHON_INPUTS), submitSieve(sieve)]);
 
@@ -359,11 +360,9 @@ describe('contributing from tabs', () => {
     log(
       `closed tab B ${Date.now() - t1} ms after submitting: ${doneAtClose}/${atClose.length} tasks done, ${atClose.filter((r) => r.nodeId === b.peerId && r.state === 'succeeded').length} of them by tab B, which held ${heldByB.length} lease(s) and had started workers ${JSON.stringify(b.workers)}`,
     );
-    // In the middle: the jobs go on after the close with more than tab B's lost tasks left to do
-    // (usually about half of them; under load tab B's first result comes late, Pyodide starting slowly).
-    expect(doneAtClose, 'the jobs were nearly done before tab B could be closed').toBeLessThan(
-      atClose.length - heldByB.length,
-    );
+    // In the middle: at the close the jobs still had tasks to do, at least tab B's held ones
+    // (usually about a quarter of all tasks; fewer when tab B's first result comes late).
+    expect(doneAtClose, 'the jobs were done before tab B could be closed').toBeLessThan(atClose.length);
 
     const [py, wasm] = await Promise.all([
       finishedAndCorrect(pyId, PYTHON_INPUTS, pythonReference(pyId)),
@@ -387,12 +386,20 @@ describe('contributing from tabs', () => {
     // Every node ran tasks of the jobs (tab B before it was closed): both kinds of node.
     const ranOn = new Set(all.map((r) => r.nodeId));
     for (const id of [a.peerId, b.peerId, headlessId]) expect(ranOn, names.get(id)).toContain(id);
-    // What tab B held when it was closed ran again elsewhere.
+    // What tab B held when it was closed ran again elsewhere. (The page runs again for a moment as
+    // it closes, when the debugger lets go: a result it had already computed may still go out,
+    // and counts, for a lease it still held. The tasks it had not run cannot.)
+    let rerun = 0;
     for (const { jobId, index } of heldByB) {
       const r = (jobId === pyId ? py : wasm)[index]!;
-      expect(r.nodeId, JSON.stringify(r)).not.toBe(b.peerId);
+      if (r.nodeId === b.peerId) {
+        expect(r.attempts, JSON.stringify(r)).toBe(1);
+        continue;
+      }
       expect(r.attempts, JSON.stringify(r)).toBeGreaterThanOrEqual(2);
+      rerun++;
     }
+    expect(rerun, 'no task tab B held ran elsewhere').toBeGreaterThan(0);
 
     // The map lets tab B and its links go: what is drawn is what the nodes report.
     await expect.poll(() => dots.count(), { timeout: 30_000 }).toBe(2);
