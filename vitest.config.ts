@@ -65,6 +65,8 @@ export default defineConfig({
             'helia',
             'interface-store',
             'multiformats/bases/base32',
+            // protocol/node-link.ts (wallet links), reached through protocol/index.ts.
+            'viem/siwe',
           ],
         },
         test: {
