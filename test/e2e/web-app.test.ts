@@ -4,8 +4,9 @@ import { type Browser, chromium, type Locator, type Page } from 'playwright';
 import { type Hex, isHex, toHex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { DEV_PRIVATE_KEYS } from '../../client/sign-in.ts';
-import { TaskResult } from '../../protocol/index.ts';
+import { createClient } from '../../client/index.ts';
+import { createApiKey, DEV_PRIVATE_KEYS } from '../../client/sign-in.ts';
+import { AccountWork, type NodeInfo, TaskResult } from '../../protocol/index.ts';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../../scripts/chromium.ts';
 import {
   type Anvil,
@@ -394,5 +395,59 @@ describe('web app', () => {
     } finally {
       await page.setViewportSize({ width: 1400, height: 1000 });
     }
+  });
+
+  // Last: it stops the headless node, so that the tab is the only node left.
+  test('behavior: a contributing tab linked to the connected wallet has its work credited to that wallet', async () => {
+    const address = account.address.toLowerCase();
+    await page.goto(`${api!.url}/contribute`);
+    // The wallet reconnects by itself (it was approved in the first test); connect it if not.
+    const connect = page.getByRole('button', { name: `Connect ${WALLET_NAME}` });
+    const link = page.getByRole('button', { name: /^Link to wallet 0xf39f/ });
+    await expect
+      .poll(async () => (await connect.count()) + (await link.count()), { timeout: 20_000 })
+      .toBe(1);
+    if (await connect.count()) await connect.click();
+    expect(await text(page.getByTestId('owner'))).toContain('Anonymous');
+    await page.getByRole('spinbutton', { name: 'Workers' }).fill('1');
+    await page.getByRole('button', { name: 'Start contributing' }).click();
+    await expect.poll(() => text(page.getByTestId('node-status')), { timeout: 60_000 }).toBe('Connected');
+    const peerId = await text(page.getByTestId('peer-id'));
+    await node?.stop('SIGKILL');
+    node = undefined;
+
+    // The wallet signs the link (personal_sign, no transaction); the hub checks it and says so.
+    await link.click();
+    await expect.poll(() => text(page.getByTestId('owner'))).toBe(`Work counts for wallet ${address}`);
+    await expect
+      .poll(async () => {
+        const { nodes } = (await (await fetch(`${api!.url}/api/v1/nodes`)).json()) as { nodes: NodeInfo[] };
+        return nodes.find((n) => n.nodeId === peerId)?.owner;
+      })
+      .toBe(address);
+
+    // Work done now counts for the wallet.
+    const client = createClient({
+      url: api!.url,
+      apiKey: (await createApiKey({ url: api!.url, privateKey: DEV_PRIVATE_KEYS[0] })).key,
+    });
+    const job = await client.map('export default (x) => x * x', [1, 2, 3, 4, 5, 6]);
+    await job.wait();
+    const credited = async () =>
+      AccountWork.parse(await (await fetch(`${api!.url}/api/v1/accounts/${address}`)).json()).work;
+    await expect.poll(async () => (await credited()).nodes.find((n) => n.nodeId === peerId)?.tasks).toBe(6);
+    await expect.poll(() => text(page.getByTestId('credited'))).toMatch(/^Accepted from this node so far: 6 tasks/);
+    await shot('contribute-linked');
+
+    // Anonymous again: the hub drops the owner.
+    await page.getByRole('button', { name: 'Make anonymous' }).click();
+    await expect.poll(() => text(page.getByTestId('owner'))).toContain('Anonymous');
+    await expect
+      .poll(async () => {
+        const { nodes } = (await (await fetch(`${api!.url}/api/v1/nodes`)).json()) as { nodes: NodeInfo[] };
+        return nodes.find((n) => n.nodeId === peerId)?.owner ?? 'none';
+      })
+      .toBe('none');
+    expect(external).toEqual([]);
   });
 });

@@ -557,7 +557,7 @@ function OwnerPanel(props: {
       </p>
       {props.standing?.work ? (
         <p className="hint" data-testid="credited">
-          Credited so far: {props.standing.work.tasks.toLocaleString()} tasks,{' '}
+          Accepted from this node so far: {props.standing.work.tasks.toLocaleString()} tasks,{' '}
           {formatCpuTime(props.standing.work.cpuMs)} of task time
         </p>
       ) : null}
