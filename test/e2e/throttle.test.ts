@@ -97,7 +97,10 @@ beforeAll(async () => {
   await page.goto(`${api.url}/contribute`);
   await page.getByRole('spinbutton', { name: 'Workers' }).fill('1');
   await page.getByRole('button', { name: 'Start contributing' }).click();
-  await page.getByTestId('node-status').filter({ hasText: /^Connected$/ }).waitFor({ timeout: 60_000 });
+  await page
+    .getByTestId('node-status')
+    .filter({ hasText: /^Connected$/ })
+    .waitFor({ timeout: 60_000 });
 });
 
 afterAll(async () => {
@@ -128,7 +131,10 @@ test('throttling: with one worker at a 50% CPU share the tab uses about half a c
 test('pause rules: hidden and on battery pause the tab only when asked; its work waits, then runs', async () => {
   const setHidden = (hidden: boolean) =>
     page.evaluate((h) => {
-      Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => (h ? 'hidden' : 'visible') });
+      Object.defineProperty(document, 'visibilityState', {
+        configurable: true,
+        get: () => (h ? 'hidden' : 'visible'),
+      });
       document.dispatchEvent(new Event('visibilitychange'));
     }, hidden);
   const setCharging = (charging: boolean) =>

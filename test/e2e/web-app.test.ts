@@ -436,7 +436,9 @@ describe('web app', () => {
     const credited = async () =>
       AccountWork.parse(await (await fetch(`${api!.url}/api/v1/accounts/${address}`)).json()).work;
     await expect.poll(async () => (await credited()).nodes.find((n) => n.nodeId === peerId)?.tasks).toBe(6);
-    await expect.poll(() => text(page.getByTestId('credited'))).toMatch(/^Accepted from this node so far: 6 tasks/);
+    await expect
+      .poll(() => text(page.getByTestId('credited')))
+      .toMatch(/^Accepted from this node so far: 6 tasks/);
     await shot('contribute-linked');
 
     // Anonymous again: the hub drops the owner.

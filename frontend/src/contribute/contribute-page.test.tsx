@@ -127,7 +127,9 @@ test('default: start runs a node in the tab with the workers and share asked for
   expect(screen.getByTestId('reputation').textContent).toBe('80%');
   expect(screen.getByTestId('current-task').textContent).toContain('task 7 of job job-01…cdef (python)');
   expect(screen.getByTestId('owner').textContent).toContain('Anonymous');
-  expect(screen.getByTestId('credited').textContent).toBe('Accepted from this node so far: 3 tasks, 4.2 s of task time');
+  expect(screen.getByTestId('credited').textContent).toBe(
+    'Accepted from this node so far: 3 tasks, 4.2 s of task time',
+  );
   expect(screen.getAllByRole('cell').map((c) => c.textContent)).toContain('WebRTC');
   expect(window.__monadmesh?.peerId).toBe('12D3KooWTabPeer');
   expect(screen.getByRole('spinbutton', { name: 'Workers' })).toHaveProperty('disabled', true);
