@@ -1,7 +1,7 @@
 import { privateKeyToAccount } from 'viem/accounts';
 import { generateSiweNonce } from 'viem/siwe';
 import { type NodeOwnerLink, nodeLinkMessage } from '../protocol/index.ts';
-import type { Eip1193Provider } from './sign-in.ts';
+import { type Eip1193Provider, personalSign, walletAccount } from './sign-in.ts';
 
 interface LinkTarget {
   /** The API the node connects to (its host must be the link's domain). */
@@ -32,17 +32,9 @@ function fields(target: LinkTarget, address: `0x${string}`, chainId: number) {
 export async function linkNodeWithEip1193(
   options: LinkTarget & { provider: Eip1193Provider },
 ): Promise<NodeOwnerLink> {
-  const accounts = (await options.provider.request({ method: 'eth_requestAccounts' })) as string[];
-  const address = accounts[0] as `0x${string}` | undefined;
-  if (!address) throw new Error('the wallet returned no account');
-  const chainId =
-    options.chainId ??
-    Number.parseInt((await options.provider.request({ method: 'eth_chainId' })) as string, 16);
+  const { address, chainId } = await walletAccount(options.provider, options.chainId);
   const message = nodeLinkMessage(fields(options, address, chainId));
-  const signature = (await options.provider.request({
-    method: 'personal_sign',
-    params: [message, address],
-  })) as string;
+  const signature = await personalSign(options.provider, message, address);
   return { message, signature };
 }
 

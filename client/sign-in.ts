@@ -74,18 +74,32 @@ export async function signInWithEip1193(options: {
   fetch?: FetchLike;
 }): Promise<SessionResponse> {
   const f = options.fetch ?? fetch;
-  const accounts = (await options.provider.request({ method: 'eth_requestAccounts' })) as string[];
+  const { address, chainId } = await walletAccount(options.provider, options.chainId);
+  const message = await siweMessage(options.url, address, chainId, 300, f);
+  return verify(options.url, message, await personalSign(options.provider, message, address), f);
+}
+
+/** The wallet's first account (asking the user to approve), and its chain unless given. */
+export async function walletAccount(
+  provider: Eip1193Provider,
+  chainId?: number,
+): Promise<{ address: `0x${string}`; chainId: number }> {
+  const accounts = (await provider.request({ method: 'eth_requestAccounts' })) as string[];
   const address = accounts[0] as `0x${string}` | undefined;
   if (!address) throw new Error('the wallet returned no account');
-  const chainId =
-    options.chainId ??
-    Number.parseInt((await options.provider.request({ method: 'eth_chainId' })) as string, 16);
-  const message = await siweMessage(options.url, address, chainId, 300, f);
-  const signature = (await options.provider.request({
-    method: 'personal_sign',
-    params: [message, address],
-  })) as string;
-  return verify(options.url, message, signature, f);
+  return {
+    address,
+    chainId: chainId ?? Number.parseInt((await provider.request({ method: 'eth_chainId' })) as string, 16),
+  };
+}
+
+/** EIP-191 signature of `message` by `address`, through the wallet. */
+export async function personalSign(
+  provider: Eip1193Provider,
+  message: string,
+  address: `0x${string}`,
+): Promise<string> {
+  return (await provider.request({ method: 'personal_sign', params: [message, address] })) as string;
 }
 
 /**

@@ -5,6 +5,7 @@ import {
   HubToNode,
   type LeasedTask,
   MESH_PROTOCOL,
+  type NodeOwnerLink,
   type NodeStanding,
   NodeToHub,
 } from '../../../protocol/index.ts';
@@ -134,7 +135,10 @@ afterEach(async () => {
   FakeHub.current = undefined;
 });
 
-function startNode(executor: Executor, options: { cpuShare?: number; events?: NodeEvent[] } = {}) {
+function startNode(
+  executor: Executor,
+  options: { cpuShare?: number; events?: NodeEvent[]; owner?: NodeOwnerLink } = {},
+) {
   const hub = new FakeHub();
   FakeHub.current = hub;
   const node = new ComputeNode({
@@ -145,6 +149,7 @@ function startNode(executor: Executor, options: { cpuShare?: number; events?: No
     kind: 'browser',
     version: 'test',
     ...(options.cpuShare !== undefined ? { cpuShare: options.cpuShare } : {}),
+    ...(options.owner ? { owner: options.owner } : {}),
     onEvent: (e) => options.events?.push(e),
     WebSocket: FakeSocket as unknown as typeof WebSocket,
     fetch: async () => new Response(CODE),
@@ -267,24 +272,8 @@ test('stop: queued leases are given back before the socket closes (not left to c
 
 test('standing: from the welcome and every ack; the owner link goes in hello and node.owner', async () => {
   const events: NodeEvent[] = [];
-  const executor = new TimedExecutor(5);
-  const hub = new FakeHub();
-  FakeHub.current = hub;
   const link = { message: 'example.org wants you to sign in…', signature: '0x1234' };
-  const node = new ComputeNode({
-    api: 'http://hub.test',
-    executor,
-    nodeId: identity.peerId.toString(),
-    identity,
-    kind: 'browser',
-    version: 'test',
-    owner: link,
-    onEvent: (e) => events.push(e),
-    WebSocket: FakeSocket as unknown as typeof WebSocket,
-    fetch: async () => new Response(CODE),
-  });
-  nodes.push(node);
-  node.start();
+  const { hub, node } = startNode(new TimedExecutor(5), { events, owner: link });
   await until(() => node.standing !== undefined);
   expect(hub.of('node.hello')[0]).toMatchObject({ protocol: MESH_PROTOCOL, owner: link });
   expect(node.standing?.reputation.score).toBe(0.5);
