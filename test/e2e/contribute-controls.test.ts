@@ -1,9 +1,17 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Browser, type CDPSession, chromium, type Page } from 'playwright';
+import {
+  type Browser,
+  type BrowserContext,
+  type CDPSession,
+  chromium,
+  type Page,
+  type WebSocketRoute,
+} from 'playwright';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createClient, type MeshClient } from '../../client/index.ts';
 import { createApiKey, DEV_PRIVATE_KEYS } from '../../client/sign-in.ts';
+import type { NodeStanding } from '../../protocol/index.ts';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../../scripts/chromium.ts';
 import { type ApiServer, buildWebApp, ROOT, startApi } from '../../scripts/local-mesh.ts';
 
@@ -11,15 +19,19 @@ import { type ApiServer, buildWebApp, ROOT, startApi } from '../../scripts/local
 // only node of a `wrangler dev` mesh. CPU use is the renderer processes' CPU time as Chromium
 // itself reports it (DevTools protocol `SystemInfo.getProcessInfo`; dedicated workers run in
 // their page's renderer), over the wall time of a job of CPU-bound tasks: one worker at 100%,
-// then the same job at a 50% share.
+// then the same job at a 50% share. Then the pause rules, and a dropped connection to the hub
+// (cut by the test, which routes the tab's hub socket through itself).
 
-const ARTIFACTS = join(ROOT, 'test-artifacts/throttle');
-const log = (line: string) => process.stderr.write(`[throttle e2e] ${line}\n`);
+const ARTIFACTS = join(ROOT, 'test-artifacts/contribute-controls');
+const log = (line: string) => process.stderr.write(`[contribute-controls e2e] ${line}\n`);
 
 let api: ApiServer;
 let client: MeshClient;
 let browser: Browser | undefined;
 let page: Page;
+let context: BrowserContext;
+/** The tab's sockets to the hub, as routed through the test. */
+const hubSockets: { page: WebSocketRoute; server: WebSocketRoute }[] = [];
 let cdp: CDPSession;
 
 interface Stats {
@@ -28,6 +40,7 @@ interface Stats {
   pausedFor: string[];
   cpuShare: number;
   cpuMs: number;
+  standing?: NodeStanding;
 }
 const stats = () =>
   page.evaluate(() => (window as unknown as { __monadmesh: { stats(): Stats } }).__monadmesh.stats());
@@ -90,12 +103,17 @@ beforeAll(async () => {
   client = createClient({ url: api.url, apiKey: key });
   browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
   cdp = await browser.newBrowserCDPSession();
-  const context = await browser.newContext();
+  context = await browser.newContext();
   // A stand-in battery the test can unplug: headless Chromium on a server reports none.
   await context.addInitScript(() => {
     const battery = Object.assign(new EventTarget(), { charging: true, level: 1 });
     Object.defineProperty(navigator, 'getBattery', { value: async () => battery });
     (window as unknown as { __battery: typeof battery }).__battery = battery;
+  });
+  // The tab's socket to the hub passes through the test, so the test can cut it (the recovery test).
+  await context.routeWebSocket(/\/api\/v1\/mesh\/connect/, (ws) => {
+    const server = ws.connectToServer();
+    hubSockets.push({ page: ws, server });
   });
   page = await context.newPage();
   page.on('pageerror', (e) => log(`page error: ${e.message}`));
@@ -172,4 +190,36 @@ test('pause rules: hidden and on battery pause the tab only when asked; its work
   await page.screenshot({ path: join(ARTIFACTS, 'contribute-paused-on-battery.png'), fullPage: true });
   await setCharging(true);
   await expect.poll(status).toBe('Connected');
+});
+
+test('recovery: a tab whose connection drops mid-job reconnects by itself, and the job loses no task', async () => {
+  const status = () => page.getByTestId('node-status').textContent();
+  const inputs = Array.from({ length: 20 }, (_, i) => 200_000 + i);
+  const job = await client.map(code, inputs, { timeoutMs: 30_000 });
+  await expect.poll(async () => (await stats()).running, { timeout: 30_000 }).toBe(1);
+  // The connection drops under both ends while the tab runs a task (and holds more leases).
+  const before = hubSockets.length;
+  const { page: tabEnd, server } = hubSockets.at(-1)!;
+  await Promise.all([
+    tabEnd.close({ code: 4000, reason: 'dropped by the test' }),
+    server.close({ code: 4000, reason: 'dropped by the test' }),
+  ]);
+  await expect.poll(status, { timeout: 15_000 }).toBe('Reconnecting…');
+  await expect.poll(status, { timeout: 30_000 }).toBe('Connected');
+  expect(hubSockets.length).toBe(before + 1);
+  await job.wait();
+  const outputs: unknown[] = [];
+  let retried = 0;
+  for await (const r of job.results()) {
+    expect(r.state).toBe('succeeded');
+    outputs[r.index] = r.output;
+    if (r.attempts > 1) retried++;
+  }
+  expect(outputs).toEqual(inputs.map(reference));
+  // What the tab held when its socket closed went back to the queue at once and ran again; the
+  // hub counted those leases as lost, and the result the tab finished meanwhile as late.
+  expect(retried).toBeGreaterThan(0);
+  const reputation = (await stats()).standing?.reputation;
+  expect(reputation?.lost).toBeGreaterThan(0);
+  log(`after the drop: ${retried} task(s) ran again; reputation ${JSON.stringify(reputation)}`);
 });
