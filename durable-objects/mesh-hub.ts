@@ -301,6 +301,9 @@ export class MeshHub extends DurableObject<DoEnv> {
         ? await verifyNodeLink(msg.owner, { peerId: msg.peerId, domain: session.host })
         : undefined;
       const owner = link && 'address' in link ? link.address : undefined;
+      // The socket may have closed while the proof and link were checked: its close found no node
+      // to release, so it must not be registered now.
+      if (ws.readyState !== WebSocket.OPEN || this.#closing.has(ws)) return;
       // No await from here to the binding: two hellos for one node id cannot both pass the check.
       const taken = this.#standings.claim(msg.nodeId, msg.peerId);
       if (taken) return this.#refuse(ws, taken.message, 'node id of another peer');

@@ -285,3 +285,37 @@ test('standing: from the welcome and every ack; the owner link goes in hello and
   expect(hub.of('node.owner')).toEqual([{ type: 'node.owner', owner: null }]);
   expect(events.filter((e) => e.type === 'standing').length).toBeGreaterThanOrEqual(3);
 });
+
+test('throttling: when every slot rests long (a long task at a small share), queued tasks go back and none are asked for', async () => {
+  const executor = new TimedExecutor(300);
+  // 300 ms at 5 %: a rest of 5.7 s.
+  const { hub, node } = startNode(executor, { cpuShare: 0.05 });
+  hub.backlog = 6;
+  await until(() => node.stats.completed === 1 && hub.of('lease.return').length > 0);
+  expect(node.queued).toBe(0);
+  const asked = hub.of('lease.request').length;
+  const credit = hub.of('task.results').at(-1)?.credit;
+  expect(credit).toBe(0);
+  await new Promise((r) => setTimeout(r, 300));
+  expect(hub.of('lease.request').length).toBe(asked);
+  expect(node.running).toBe(0);
+  // A larger share wakes the slot: it asks and runs again (the hub has the returned tasks back).
+  hub.backlog += 4;
+  node.setCpuShare(1);
+  await until(() => node.stats.completed >= 3);
+});
+
+test('pause: paused while disconnected, the node gives back what it still queued when it is welcomed again', async () => {
+  const executor = new TimedExecutor(200);
+  const { hub, node } = startNode(executor);
+  hub.backlog = 6;
+  await until(() => node.running === 1 && node.queued > 0);
+  const queued = node.queued;
+  hub.socket.dispatchEvent(Object.assign(new Event('close'), { code: 1006, reason: '' }));
+  node.setPaused('hidden', true);
+  expect(hub.of('lease.return')).toHaveLength(0);
+  await until(() => hub.of('node.hello').length === 2, 5000);
+  await until(() => hub.of('lease.return').length === 1);
+  expect(hub.of('lease.return')[0]!.leases).toHaveLength(queued);
+  expect(node.queued).toBe(0);
+});

@@ -79,6 +79,8 @@ export interface ComputeNodeOptions {
 const FLUSH_DELAY_MS = 25;
 /** ...or until this many are waiting. */
 const FLUSH_AT = 256;
+/** A rest at least this long, with every slot resting, gives the queued tasks back. */
+const LONG_REST_MS = 5_000;
 /** A node keeps enough tasks queued to stay busy for about this long without asking. */
 const TARGET_QUEUE_MS = 250;
 
@@ -122,6 +124,8 @@ export class ComputeNode {
   #cpuShare: number;
   /** Slots resting after a task (throttling), with the timers that free them. */
   readonly #rests = new Set<ReturnType<typeof setTimeout>>();
+  /** Of those, rests of at least LONG_REST_MS. */
+  #longRests = 0;
   readonly #pauses = new Set<PauseReason>();
   #owner: NodeOwnerLink | undefined;
   #standing: NodeStanding | undefined;
@@ -189,6 +193,7 @@ export class ComputeNode {
     this.#cpuShare = clampShare(share);
     for (const timer of this.#rests) clearTimeout(timer);
     this.#rests.clear();
+    this.#longRests = 0;
     this.#pump();
     this.#askForWork();
   }
@@ -231,6 +236,7 @@ export class ComputeNode {
     this.#queue.length = 0;
     for (const timer of this.#rests) clearTimeout(timer);
     this.#rests.clear();
+    this.#longRests = 0;
     if (this.#running.size && this.#connected) {
       await Promise.race([
         new Promise<void>((resolve) => this.#idle.push(resolve)),
@@ -338,6 +344,8 @@ export class ComputeNode {
         this.#heartbeat = setInterval(() => this.#sendHeartbeat(), this.#heartbeatMs);
         // Reclaim what we hold from before a reconnect, report what finished meanwhile, ask for work.
         this.#sendHeartbeat();
+        // Paused while away: what is still queued goes back (the hub may have released it already).
+        if (this.#pauses.size) this.#returnQueued();
         this.#flush();
         this.#askForWork();
         this.#o.onEvent?.({ type: 'connected', nodeId: msg.nodeId });
@@ -358,7 +366,7 @@ export class ComputeNode {
         this.#granted = Math.max(0, this.#granted - msg.tasks.length);
         this.#queue.push(...msg.tasks);
         // Credit asked for before a pause may still be granted: give it straight back.
-        if (this.#pauses.size || this.#stopped) this.#returnQueued();
+        if (this.#pauses.size || this.#stopped || this.#restingLong()) this.#returnQueued();
         this.#pump();
         return;
       case 'lease.revoked': {
@@ -447,7 +455,7 @@ export class ComputeNode {
    * finished task at a time: the control plane's cost is per frame, not per task.
    */
   #wanted(): number {
-    if (this.#stopped || !this.#connected || this.#pauses.size) return 0;
+    if (this.#stopped || !this.#connected || this.#pauses.size || this.#restingLong()) return 0;
     const window = this.#window();
     const held = this.#queue.length + this.#running.size + this.#granted;
     return held > window / 2 ? 0 : window - held;
@@ -560,11 +568,22 @@ export class ComputeNode {
   /** Keep one slot free of work for `ms` (throttling). */
   #rest(ms: number): void {
     if (ms < 1 || this.#stopped) return;
+    const long = ms >= LONG_REST_MS;
     const timer = setTimeout(() => {
       this.#rests.delete(timer);
+      if (long) this.#longRests--;
       this.#pump();
+      this.#askForWork();
     }, ms);
     this.#rests.add(timer);
+    // A long rest (a long task at a small share) would keep queued tasks from nodes that are free:
+    // when every slot is in one, give them back and ask for none; a waking slot asks again.
+    if (long) this.#longRests++;
+    if (this.#restingLong()) this.#returnQueued();
+  }
+
+  #restingLong(): boolean {
+    return this.#longRests >= this.#o.executor.capacity;
   }
 
   #scheduleFlush(): void {

@@ -162,14 +162,12 @@ export class SandboxPool implements Executor {
     if (signal?.aborted) return nodeError('aborted');
     const kind = sandboxKindOf(request.runtime);
     if (!slot.worker?.alive || slot.worker.memoryMb !== request.memoryMb || slot.worker.kind !== kind) {
-      if (slot.worker?.alive) this.#park(slot.worker);
+      // Take the matching parked worker out first: parking the displaced one may replace it.
       const parked = this.#parked.get(kind);
-      if (parked?.alive && parked.memoryMb === request.memoryMb) {
-        this.#parked.delete(kind);
-        slot.worker = parked;
-      } else {
-        slot.worker = this.#spawn(kind, request.memoryMb);
-      }
+      const reuse = parked?.alive && parked.memoryMb === request.memoryMb ? parked : undefined;
+      if (reuse) this.#parked.delete(kind);
+      if (slot.worker?.alive) this.#park(slot.worker);
+      slot.worker = reuse ?? this.#spawn(kind, request.memoryMb);
     }
     const worker = slot.worker;
     try {

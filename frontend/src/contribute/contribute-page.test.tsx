@@ -15,6 +15,8 @@ const setCpuShare = vi.fn();
 const setOwner = vi.fn();
 const paused = new Set<PauseReason>();
 let failWith: Error | undefined;
+/** When set, starting waits for it (settings can change meanwhile). */
+let gate: Promise<void> | undefined;
 const standing: NodeStanding = {
   reputation: { score: 0.8, accepted: 3, rejected: 0, late: 1, lost: 0 },
   work: { tasks: 3, cpuMs: 4200 },
@@ -43,6 +45,7 @@ vi.mock('../../../browser-node/src/core/identity.ts', () => ({
 vi.mock('../../../browser-node/src/browser/browser-node.ts', () => ({
   startBrowserNode: async (options: BrowserNodeOptions) => {
     if (failWith) throw failWith;
+    await gate;
     started.push(options);
     queueMicrotask(() => options.onEvent?.({ type: 'connected', nodeId: 'n' }));
     return {
@@ -102,6 +105,7 @@ afterEach(() => {
   setOwner.mockClear();
   paused.clear();
   failWith = undefined;
+  gate = undefined;
   wallet.address = undefined;
   localStorage.clear();
 });
@@ -164,6 +168,21 @@ test('throttle and pause: the share changes a running node at once; Pause and Re
   // jsdom has no Battery Status API: the page says so instead of pretending.
   fireEvent.click(screen.getByRole('checkbox', { name: 'Pause on battery' }));
   await screen.findByText('this browser does not say whether it runs on battery');
+});
+
+test('throttle: a share chosen while the node starts applies once it runs', async () => {
+  let open!: () => void;
+  gate = new Promise((resolve) => {
+    open = resolve;
+  });
+  render(<ContributePage />);
+  fireEvent.click(screen.getByRole('button', { name: 'Start contributing' }));
+  await screen.findByText('Starting workers and measuring this browser…');
+  fireEvent.change(screen.getByRole('slider', { name: 'CPU share' }), { target: { value: '40' } });
+  open();
+  await waitFor(() => expect(screen.getByTestId('node-status').textContent).toBe('Connected'));
+  expect(started[0]?.cpuShare).toBe(1);
+  expect(setCpuShare).toHaveBeenLastCalledWith(0.4);
 });
 
 test('wallet: linking signs for this node, tells the running node, is kept for the next start; anonymous again on request', async () => {

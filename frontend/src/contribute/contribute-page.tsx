@@ -179,6 +179,12 @@ export function ContributePage() {
     return () => clearInterval(timer);
   }, [phase, refresh]);
 
+  // The settings now, for a node that finishes starting after they changed.
+  const settings = useRef({ share, autoPause, link });
+  useEffect(() => {
+    settings.current = { share, autoPause, link };
+  }, [share, autoPause, link]);
+
   // Settings that apply to a running node at once.
   useEffect(() => {
     node.current?.node.setCpuShare(share / 100);
@@ -241,7 +247,12 @@ export function ContributePage() {
       }
       node.current = started;
       started.node.setPaused('user', userPaused);
-      pauser.current = watchAutoPause(started.node, autoPause);
+      // What the user changed while the node started (the controls stay live meanwhile).
+      const now = settings.current;
+      if (now.share !== share) started.node.setCpuShare(now.share / 100);
+      pauser.current = watchAutoPause(started.node, now.autoPause);
+      const nowOwner = now.link?.peerId === identity.peerId.toString() ? now.link.link : undefined;
+      if (nowOwner !== owner) started.node.setOwner(nowOwner ?? null);
       const events: ConnectionEvent[] = [];
       const log = (type: ConnectionEvent['type']) => (e: CustomEvent<Connection>) => {
         events.push({
