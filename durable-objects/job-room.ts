@@ -23,6 +23,7 @@ import {
   type TaskUpdate,
   WatcherToRoom,
 } from '../protocol/index.ts';
+import { broadcast } from './broadcast.ts';
 import { receiptVerifier } from './receipt-verifier.ts';
 import { account, type DoEnv, meshHub } from './stubs.ts';
 
@@ -821,21 +822,6 @@ export class JobRoom extends DurableObject<DoEnv> {
   #broadcast(message: RoomToWatcher): void {
     const sockets = this.ctx.getWebSockets();
     if (!sockets.length) return;
-    const text = JSON.stringify(message);
-    const failed: WebSocket[] = [];
-    for (const ws of sockets) {
-      try {
-        ws.send(text);
-      } catch {
-        failed.push(ws);
-      }
-    }
-    for (const ws of failed) {
-      try {
-        ws.close(1011, 'send failed');
-      } catch {
-        // gone already
-      }
-    }
+    broadcast(sockets, [JSON.stringify(message)]);
   }
 }

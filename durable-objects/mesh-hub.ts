@@ -16,6 +16,7 @@ import {
   type TaskOutcome,
   WatcherToHub,
 } from '../protocol/index.ts';
+import { broadcast } from './broadcast.ts';
 import type { ReportResult } from './job-room.ts';
 import { verifyNodeLink } from './node-link-verifier.ts';
 import { NodeStandings } from './node-standings.ts';
@@ -706,22 +707,10 @@ export class MeshHub extends DurableObject<DoEnv> {
         at: this.#lastWatchFrame,
       });
     }
-    const texts = frames.map((f) => JSON.stringify(f));
-    const failed: WebSocket[] = [];
-    for (const ws of watchers) {
-      try {
-        for (const text of texts) ws.send(text);
-      } catch {
-        failed.push(ws);
-      }
-    }
-    for (const ws of failed) {
-      try {
-        ws.close(1011, 'send failed');
-      } catch {
-        // gone already
-      }
-    }
+    broadcast(
+      watchers,
+      frames.map((f) => JSON.stringify(f)),
+    );
   }
 
   /** A relay came, went or moved: every other node gets its new list of relays. */

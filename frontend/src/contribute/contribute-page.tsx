@@ -3,7 +3,7 @@ import { useCallback, useEffect, useId, useRef, useState } from 'react';
 import { useConnection } from 'wagmi';
 import type { AutoPause, AutoPauseSettings } from '../../../browser-node/src/browser/auto-pause.ts';
 import type { BrowserNode } from '../../../browser-node/src/browser/browser-node.ts';
-import type { CurrentTask, PauseReason } from '../../../browser-node/src/core/compute-node.ts';
+import type { PauseReason } from '../../../browser-node/src/core/compute-node.ts';
 import type { PeerConnection } from '../../../browser-node/src/core/p2p/mesh-peer.ts';
 import type { Eip1193Provider } from '../../../client/index.ts';
 import type { NodeOwnerLink, NodeStanding } from '../../../protocol/index.ts';
@@ -12,21 +12,30 @@ import { ErrorBox, Loading } from '../ui/status.tsx';
 type Phase = 'idle' | 'starting' | 'running' | 'stopping';
 type Hub = 'connecting' | 'connected' | 'reconnecting';
 
-interface NodeView {
+/** What the page shows of a running node, and what the debug hook's `stats()` returns. */
+function nodeStats(n: BrowserNode) {
+  return {
+    completed: n.node.stats.completed,
+    failed: n.node.stats.failed,
+    running: n.node.running,
+    connected: n.node.connected,
+    fromPeers: n.dataPlane?.stats.fromPeers ?? 0,
+    fromOrigin: n.dataPlane?.stats.fromOrigin ?? 0,
+    cpuMs: n.node.stats.cpuMs,
+    cpuShare: n.node.cpuShare,
+    current: n.node.current,
+    pausedFor: n.node.pausedFor,
+    standing: n.node.standing,
+  };
+}
+type NodeStats = ReturnType<typeof nodeStats>;
+
+interface NodeView extends NodeStats {
   peerId: string;
   fingerprint: string;
   hub: Hub;
-  completed: number;
-  failed: number;
-  running: number;
   connections: PeerConnection[];
   multiaddrs: string[];
-  fromPeers: number;
-  fromOrigin: number;
-  cpuMs: number;
-  current: CurrentTask[];
-  pausedFor: PauseReason[];
-  standing: NodeStanding | undefined;
 }
 
 /** The wallet link of this browser's node, kept across visits (the key is in IndexedDB). */
@@ -106,18 +115,7 @@ interface DebugHook {
   /** Connections opened and closed since the node started, oldest first (at most 500). */
   events(): ConnectionEvent[];
   multiaddrs(): string[];
-  stats(): {
-    completed: number;
-    failed: number;
-    connected: boolean;
-    fromPeers: number;
-    fromOrigin: number;
-    cpuMs: number;
-    running: number;
-    pausedFor: PauseReason[];
-    cpuShare: number;
-    standing: NodeStanding | undefined;
-  };
+  stats(): NodeStats;
 }
 
 declare global {
@@ -155,20 +153,12 @@ export function ContributePage() {
     if (!n) return;
     const peer = n.dataPlane?.peer;
     setView({
+      ...nodeStats(n),
       peerId: n.identity.peerId.toString(),
       fingerprint: n.fingerprint.class,
       hub: hub.current,
-      completed: n.node.stats.completed,
-      failed: n.node.stats.failed,
-      running: n.node.running,
       connections: peer?.connections() ?? [],
       multiaddrs: peer?.multiaddrs() ?? [],
-      fromPeers: n.dataPlane?.stats.fromPeers ?? 0,
-      fromOrigin: n.dataPlane?.stats.fromOrigin ?? 0,
-      cpuMs: n.node.stats.cpuMs,
-      current: n.node.current,
-      pausedFor: n.node.pausedFor,
-      standing: n.node.standing,
     });
     if (pauser.current) setBatteryKnown(pauser.current.batteryKnown);
   }, []);
@@ -272,18 +262,7 @@ export function ContributePage() {
         connections: () => started.dataPlane?.peer.connections() ?? [],
         events: () => events.slice(),
         multiaddrs: () => started.dataPlane?.peer.multiaddrs() ?? [],
-        stats: () => ({
-          completed: started.node.stats.completed,
-          failed: started.node.stats.failed,
-          connected: started.node.connected,
-          fromPeers: started.dataPlane?.stats.fromPeers ?? 0,
-          fromOrigin: started.dataPlane?.stats.fromOrigin ?? 0,
-          cpuMs: started.node.stats.cpuMs,
-          running: started.node.running,
-          pausedFor: started.node.pausedFor,
-          cpuShare: started.node.cpuShare,
-          standing: started.node.standing,
-        }),
+        stats: () => nodeStats(started),
       };
       setPhase('running');
       refresh();

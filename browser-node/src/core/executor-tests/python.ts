@@ -64,6 +64,13 @@ export function pythonExecutorTests(context: ExecutorTestContext): void {
       expect(await interpreterMark()).toBe(before);
     }, 60_000);
 
+    test('behavior: a task with another memory limit in between does not cost the warm interpreter either', async () => {
+      const before = await interpreterMark();
+      const other = await executor.run(request('def main(x):\n    return x', 7, { memoryMb: 96 }));
+      expect(other).toMatchObject({ ok: true, output: 7 });
+      expect(await interpreterMark()).toBe(before);
+    }, 60_000);
+
     test('behavior: stderr goes to the logs too', async () => {
       const result = await executor.run(
         request('import sys\ndef main(x):\n    sys.stderr.write("warn\\n")\n    return 1'),
