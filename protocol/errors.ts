@@ -22,6 +22,7 @@ export const ErrorCode = z.enum([
   'siwe_invalid',
   'nonce_invalid',
   'bad_message',
+  'rate_limited',
   'misconfigured',
   'internal',
 ]);
@@ -48,6 +49,8 @@ export const errorStatus: Record<ErrorCode, number> = {
   siwe_invalid: 401,
   nonce_invalid: 401,
   bad_message: 400,
+  /** Too many requests or frames in too short a time: slow down. */
+  rate_limited: 429,
   misconfigured: 500,
   internal: 500,
 };

@@ -3,6 +3,7 @@ export * from './cid.ts';
 export * from './config.ts';
 export * from './errors.ts';
 export * from './hello-proof.ts';
+export * from './inputs.ts';
 export * from './job.ts';
 export * from './limits.ts';
 export * from './mesh.ts';

@@ -180,7 +180,10 @@ export const TaskResult = z
     state: TaskState,
     output: JsonValue.optional(),
     error: TaskError.optional(),
+    /** Runs that counted: finished ones, and lost leases of established nodes (see `maxAttempts`). */
     attempts: z.number().int(),
+    /** Leases of it lost without a result (returned to the queue without counting as attempts). */
+    lost: z.number().int().optional(),
     nodeId: z.string().optional(),
     durationMs: z.number().optional(),
     logs: z.string().optional(),

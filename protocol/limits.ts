@@ -30,6 +30,8 @@ export const limits = {
   maxLeaseBatch: 256,
   /** Results in one `task.results` frame. */
   maxResultBatch: 512,
+  /** Leases one node may hold at once, however good its standing (see the hub's lease window). */
+  maxHeldLeases: 1024,
   /** Page size bounds of `GET /jobs/:id/results`. */
   maxPageSize: 1000,
   defaultPageSize: 100,
@@ -42,8 +44,13 @@ export const jobDefaults = {
   memoryMb: 128,
 } as const;
 
-/** Lease timing: a lease lives `leaseTtlMs` unless the node's heartbeat extends it. */
+/**
+ * Lease timing: a lease lives `leaseTtlMs` unless the node's heartbeat extends it, and never past
+ * its deadline, `timeoutMs` + `deadlineGraceMs` after it was leased (the grace covers waiting in
+ * the node's queue and fetching code and inputs).
+ */
 export const leaseTiming = {
   leaseTtlMs: 20_000,
   heartbeatMs: 5_000,
+  deadlineGraceMs: 60_000,
 } as const;

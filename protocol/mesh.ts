@@ -4,10 +4,23 @@ import { ErrorCode } from './errors.ts';
 import { HelloProof } from './hello-proof.ts';
 import { JsonValue, Runtime, TaskError } from './job.ts';
 import { limits } from './limits.ts';
-import { OutcomeReceipt } from './receipt.ts';
+import { OutcomeReceipt, ReceiptSignature } from './receipt.ts';
 
-/** Version of the node <-> hub protocol; the hub refuses a different major. */
-export const MESH_PROTOCOL = '/monadmesh/hub/1.0.0';
+/**
+ * Version of the node <-> hub protocol; the hub refuses a different major. 2: a node must prove a
+ * key at hello, job and lease ids are UUIDs, and results are signed once per frame (a batch).
+ */
+export const MESH_PROTOCOL = '/monadmesh/hub/2.0.0';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** A job's id: a lowercase UUID, as `POST /jobs` makes them. */
+export const JobId = z.string().regex(UUID, 'not a job id (a lowercase UUID)');
+export type JobId = z.infer<typeof JobId>;
+
+/** A lease's id: a lowercase UUID, made by the job's room for each lease. */
+export const LeaseId = z.string().regex(UUID, 'not a lease id (a lowercase UUID)');
+export type LeaseId = z.infer<typeof LeaseId>;
 
 export const NodeKind = z.enum(['headless', 'browser']);
 export type NodeKind = z.infer<typeof NodeKind>;
@@ -56,9 +69,9 @@ export type PeerHint = z.infer<typeof PeerHint>;
 
 /** One task handed to a node. `seed` and `clock` make `Math.random` and `Date` deterministic. */
 export const LeasedTask = z.object({
-  jobId: z.string(),
+  jobId: JobId,
   index: z.number().int().nonnegative(),
-  leaseId: z.string(),
+  leaseId: LeaseId,
   attempt: z.number().int().positive(),
   runtime: Runtime,
   codeCid: Cid,
@@ -67,21 +80,24 @@ export const LeasedTask = z.object({
   memoryMb: z.number().int().positive(),
   seed: z.string(),
   clock: z.number().int(),
+  /** When the lease ends unless a heartbeat extends it. */
   expiresAt: z.number().int(),
+  /**
+   * When the lease ends whatever the heartbeats say: leased at + `timeoutMs` + a grace for
+   * queueing and fetching. A result after it is late, and the task has run again elsewhere.
+   */
+  deadline: z.number().int(),
 });
 export type LeasedTask = z.infer<typeof LeasedTask>;
 
 const outcomeBase = {
-  jobId: z.string(),
+  jobId: JobId,
   index: z.number().int().nonnegative(),
-  leaseId: z.string(),
+  leaseId: LeaseId,
   logs: z.string().max(limits.maxLogBytes * 2),
   durationMs: z.number().nonnegative(),
-  /**
-   * The node's signature over the outcome (see `receiptBytes`). Optional in the schema so that
-   * older nodes still parse; the room counts no outcome without a valid one.
-   */
-  receipt: OutcomeReceipt.optional(),
+  /** The receipt fields of this outcome; the frame's `signature` signs them all (see `receiptBatch`). */
+  receipt: OutcomeReceipt,
 };
 
 /** What a node reports for one lease. */
@@ -91,7 +107,7 @@ export const TaskOutcome = z.discriminatedUnion('ok', [
 ]);
 export type TaskOutcome = z.infer<typeof TaskOutcome>;
 
-export const LeaseRef = z.object({ jobId: z.string(), leaseId: z.string() });
+export const LeaseRef = z.object({ jobId: JobId, leaseId: LeaseId });
 export type LeaseRef = z.infer<typeof LeaseRef>;
 
 /**
@@ -157,16 +173,13 @@ export const NodeToHub = z.discriminatedUnion('type', [
     version: z.string().max(64),
     /** Optional so that older nodes still connect; ours always send it. */
     fingerprint: RuntimeFingerprint.optional(),
-    /**
-     * The node's libp2p Ed25519 peer id (`12D3KooW…`): the key its receipts are signed with. A
-     * node without one may connect, but none of its results count.
-     */
-    peerId: z.string().min(1).max(128).optional(),
+    /** The node's libp2p Ed25519 peer id (`12D3KooW…`): the key its receipts are signed with. */
+    peerId: z.string().min(1).max(128),
     /**
      * Proof that the node holds `peerId`'s key: its signature over `helloProofBytes` (the peer
-     * id, the API host it connects to, `at`). Required by the hub whenever `peerId` is given.
+     * id, the API host it connects to, `at`).
      */
-    proof: HelloProof.optional(),
+    proof: HelloProof,
     /** Where the node's libp2p peer can be dialed (the data plane); none for a node without one. */
     multiaddrs: Multiaddrs.optional(),
     /** The node relays for others (a headless node with a public listener). */
@@ -180,7 +193,7 @@ export const NodeToHub = z.discriminatedUnion('type', [
    * Give leases back unstarted (the node paused, or holds more than it will run soon): the tasks
    * go back to the queue at once, without counting as an attempt.
    */
-  z.object({ type: z.literal('lease.return'), leases: z.array(LeaseRef).min(1).max(10_000) }),
+  z.object({ type: z.literal('lease.return'), leases: z.array(LeaseRef).min(1).max(limits.maxHeldLeases) }),
   /**
    * Data-plane news: new addresses (e.g. a relay reservation came or went) and blobs (root CIDs)
    * the node now holds whole or no longer holds. The hub points other nodes here for them.
@@ -200,24 +213,20 @@ export const NodeToHub = z.discriminatedUnion('type', [
   /** Ask for `credit` more tasks beyond those already granted. */
   z.object({
     type: z.literal('lease.request'),
-    credit: z
-      .number()
-      .int()
-      .min(1)
-      .max(limits.maxLeaseBatch * 4),
+    credit: z.number().int().min(1).max(limits.maxHeldLeases),
   }),
-  /** Finished tasks; `credit` asks for that many more at the same time. */
+  /**
+   * Finished tasks; `credit` asks for that many more at the same time. `signature` is the node's
+   * Ed25519 signature over `receiptBatchBytes` of the receipts of `results`, in this order.
+   */
   z.object({
     type: z.literal('task.results'),
     results: z.array(TaskOutcome).min(1).max(limits.maxResultBatch),
-    credit: z
-      .number()
-      .int()
-      .min(0)
-      .max(limits.maxLeaseBatch * 4),
+    credit: z.number().int().min(0).max(limits.maxHeldLeases),
+    signature: ReceiptSignature,
   }),
-  /** Keeps the listed leases alive; leases not listed expire on their own. */
-  z.object({ type: z.literal('node.heartbeat'), leases: z.array(LeaseRef).max(10_000) }),
+  /** Keeps the listed leases alive (up to their deadline); leases not listed expire on their own. */
+  z.object({ type: z.literal('node.heartbeat'), leases: z.array(LeaseRef).max(limits.maxHeldLeases) }),
 ]);
 export type NodeToHub = z.infer<typeof NodeToHub>;
 

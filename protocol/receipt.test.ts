@@ -1,3 +1,4 @@
+import { generateKeyPair } from '@libp2p/crypto/keys';
 import { CID } from 'multiformats/cid';
 import { describe, expect, test } from 'vitest';
 import { cidOf } from './cid.ts';
@@ -8,9 +9,13 @@ import {
   inputCidOf,
   outcomeHashOf,
   outcomeJson,
+  RECEIPT_BATCH_DOMAIN,
   RECEIPT_DOMAIN,
   type ReceiptFields,
+  receiptBatch,
+  receiptBatchBytes,
   receiptBytes,
+  receiptSignedBytes,
   TaskReceipt,
 } from './receipt.ts';
 
@@ -145,7 +150,12 @@ describe('signatures and the TaskReceipt schema', () => {
     expect(text).toHaveLength(86);
     expect(text).not.toContain('=');
     expect(decodeSignature(text)).toEqual(sig);
-    expect(TaskReceipt.parse({ ...base, signature: text })).toEqual({ ...base, signature: text });
+    const batch = { size: 1, index: 0, proof: [] };
+    expect(TaskReceipt.parse({ ...base, batch, signature: text })).toEqual({
+      ...base,
+      batch,
+      signature: text,
+    });
   });
 
   test('error: anything but 64 bytes of unpadded base64 is no signature', () => {
@@ -154,7 +164,74 @@ describe('signatures and the TaskReceipt schema', () => {
     expect(decodeSignature(good.slice(1))).toBeUndefined();
     expect(decodeSignature(encodeSignature(new Uint8Array(63)))).toBeUndefined();
     expect(decodeSignature(`${good.slice(0, 85)}-`)).toBeUndefined();
-    expect(TaskReceipt.safeParse({ ...base, signature: 'abc' }).success).toBe(false);
-    expect(TaskReceipt.safeParse({ ...base, fingerprintClass: 'XYZ', signature: good }).success).toBe(false);
+    const batch = { size: 1, index: 0, proof: [] };
+    expect(TaskReceipt.safeParse({ ...base, batch, signature: 'abc' }).success).toBe(false);
+    expect(TaskReceipt.safeParse({ ...base, batch, fingerprintClass: 'XYZ', signature: good }).success).toBe(
+      false,
+    );
+    expect(
+      TaskReceipt.safeParse({ ...base, batch: { ...batch, proof: ['zz'] }, signature: good }).success,
+    ).toBe(false);
+  });
+});
+
+const identity = await generateKeyPair('Ed25519');
+
+describe('receiptBatch and receiptSignedBytes', () => {
+  const peerId = base.peerId;
+  const fieldsOf = (i: number): ReceiptFields => ({
+    ...base,
+    index: i,
+    leaseId: `${base.leaseId.slice(0, -3)}${String(i).padStart(3, '0')}`,
+  });
+
+  test('default: one signature over a batch; every receipt alone leads back to the signed bytes', async () => {
+    const fields = Array.from({ length: 13 }, (_, i) => fieldsOf(i));
+    const batch = receiptBatch(fields);
+    const signature = encodeSignature(await identity.sign(batch.signed));
+    expect(hex(batch.signed)).toBe(hex(receiptBatchBytes({ peerId, size: 13, root: batch.tree.root })));
+    for (let i = 0; i < fields.length; i++) {
+      const receipt = batch.receipt(i, signature);
+      expect(TaskReceipt.parse(receipt)).toEqual(receipt);
+      expect(receipt.batch).toMatchObject({ size: 13, index: i });
+      const signed = receiptSignedBytes(receipt);
+      expect(signed && hex(signed)).toBe(hex(batch.signed));
+      expect(await identity.publicKey.verify(signed!, decodeSignature(signature)!)).toBe(true);
+    }
+  });
+
+  test('behavior: the signed bytes are the documented layout', () => {
+    const root = Uint8Array.from({ length: 32 }, (_, i) => i);
+    const u32 = (n: number) => n.toString(16).padStart(8, '0');
+    const text = (s: string) => u32(new TextEncoder().encode(s).length) + hex(new TextEncoder().encode(s));
+    expect(hex(receiptBatchBytes({ peerId, size: 7, root }))).toBe(
+      text(RECEIPT_BATCH_DOMAIN) + text(peerId) + u32(7) + hex(root),
+    );
+    expect(RECEIPT_BATCH_DOMAIN).not.toBe(RECEIPT_DOMAIN);
+  });
+
+  test('error: a receipt whose fields, place or proof were changed leads to other bytes or none', async () => {
+    const fields = Array.from({ length: 5 }, (_, i) => fieldsOf(i));
+    const batch = receiptBatch(fields);
+    const good = batch.receipt(3, encodeSignature(new Uint8Array(64)));
+    const want = hex(batch.signed);
+    const bytesOf = (r: typeof good) => {
+      const b = receiptSignedBytes(r);
+      return b && hex(b);
+    };
+    expect(bytesOf(good)).toBe(want);
+    expect(bytesOf({ ...good, outputHash: base.inputCid })).not.toBe(want);
+    expect(bytesOf({ ...good, ok: false })).not.toBe(want);
+    expect(bytesOf({ ...good, peerId: '12D3KooWAnother' })).not.toBe(want);
+    expect(bytesOf({ ...good, batch: { ...good.batch, index: 2 } })).not.toBe(want);
+    expect(bytesOf({ ...good, batch: { ...good.batch, size: 6 } })).not.toBe(want);
+    expect(bytesOf({ ...good, batch: { ...good.batch, proof: good.batch.proof.slice(1) } })).not.toBe(want);
+    expect(bytesOf({ ...good, batch: { ...good.batch, index: 9 } })).toBeUndefined();
+  });
+
+  test("error: a batch holds one peer's receipts", () => {
+    expect(() => receiptBatch([fieldsOf(0), { ...fieldsOf(1), peerId: '12D3KooWAnother' }])).toThrow(
+      /one peer/,
+    );
   });
 });

@@ -2,6 +2,7 @@ import { base64 } from 'multiformats/bases/base64';
 import { z } from 'zod';
 import { Cid, cidOf, parseCid } from './cid.ts';
 import type { JsonValue, TaskError } from './job.ts';
+import { MerkleTree, merkleLeafHash, merkleRootFromProof } from './merkle.ts';
 
 /**
  * Signed receipts: a node signs every outcome it reports with its libp2p Ed25519 key, over bytes
@@ -9,10 +10,20 @@ import type { JsonValue, TaskError } from './job.ts';
  * it received, the node's fingerprint class). Verification and anchoring keep the receipt with
  * the result, so anyone holding it can check later which peer claimed which output for which
  * input and code.
+ *
+ * A node signs once per `task.results` frame, not once per outcome: each outcome's
+ * `receiptBytes` is a leaf of an RFC 9162 Merkle tree (`merkle.ts`), and the node signs
+ * `receiptBatchBytes` (its peer id, the tree's size and root). A stored receipt keeps its
+ * position, the tree's size and the inclusion proof, so it still proves, alone, which peer
+ * claimed which output for which input and code: what it proves is unchanged, and a frame of
+ * 512 results costs one signature instead of 512.
  */
 
-/** Domain separation: the first field of every receipt, so a receipt signature is never valid for anything else. */
+/** Domain separation: the first field of every receipt, so a receipt is never valid for anything else. */
 export const RECEIPT_DOMAIN = 'monadmesh-receipt-v1';
+
+/** Domain separation of the signed batch root, distinct from every other signed message. */
+export const RECEIPT_BATCH_DOMAIN = 'monadmesh-receipt-batch-v1';
 
 /** An Ed25519 signature (64 bytes) in base64: RFC 4648 standard alphabet, no padding (86 characters). */
 export const ReceiptSignature = z
@@ -20,15 +31,47 @@ export const ReceiptSignature = z
   .regex(/^[A-Za-z0-9+/]{86}$/, 'not a base64 Ed25519 signature (64 bytes, no padding)');
 export type ReceiptSignature = z.infer<typeof ReceiptSignature>;
 
-/** What a node attaches to each outcome in `task.results`: its signature and the two hashes it signed. */
+/**
+ * A CID string as a node reports it: the canonical base32 CIDv1 it computed (`jsonCid`). Frames
+ * carry two per result, so the schema checks the shape only; the room compares it, as a string,
+ * with the CID it computes itself, so anything else simply does not match.
+ */
+const ReportedCid = z.string().regex(/^b[a-z2-7]{20,120}$/, 'not a base32 CIDv1');
+
+/**
+ * What a node attaches to each outcome in `task.results`: the receipt fields the frame does not
+ * carry otherwise. The leaf it signs is `receiptBytes` of these, the outcome's job, index, lease
+ * and `ok`, its fingerprint class and its peer id; the frame's `signature` signs the batch.
+ */
 export const OutcomeReceipt = z.object({
-  signature: ReceiptSignature,
+  /** The attempt of the lease, as leased. */
+  attempt: z.number().int().positive(),
+  /** The job's code, as leased. */
+  codeCid: ReportedCid,
   /** See `inputCidOf`. */
-  inputCid: Cid,
+  inputCid: ReportedCid,
   /** See `outcomeHashOf`. */
-  outputHash: Cid,
+  outputHash: ReportedCid,
 });
 export type OutcomeReceipt = z.infer<typeof OutcomeReceipt>;
+
+/** A SHA-256 digest in lowercase hex (a Merkle tree node). */
+const Hash32 = z.string().regex(/^[0-9a-f]{64}$/);
+
+/** Where a receipt's leaf sits in the batch its node signed (RFC 9162 inclusion proof). */
+export const ReceiptBatch = z.object({
+  /** Leaves in the batch (results in the node's frame). */
+  size: z
+    .number()
+    .int()
+    .min(1)
+    .max(1 << 16),
+  /** This receipt's leaf. */
+  index: z.number().int().min(0),
+  /** The audit path from the leaf to the signed root, nearest sibling first. */
+  proof: z.array(Hash32).max(32),
+});
+export type ReceiptBatch = z.infer<typeof ReceiptBatch>;
 
 /**
  * A checked receipt, as stored with a task and returned with its result: every signed field, the
@@ -54,13 +97,16 @@ export const TaskReceipt = z
       .optional(),
     /** The signer: a libp2p Ed25519 peer id (`12D3KooW…`). */
     peerId: z.string().min(1).max(128),
+    /** The leaf's place in the signed batch. */
+    batch: ReceiptBatch,
+    /** The signer's Ed25519 signature over `receiptBatchBytes` of the batch. */
     signature: ReceiptSignature,
   })
   .meta({ id: 'TaskReceipt' });
 export type TaskReceipt = z.infer<typeof TaskReceipt>;
 
-/** The signed part of a receipt. */
-export type ReceiptFields = Omit<TaskReceipt, 'signature'>;
+/** The fields of one receipt, which its leaf hashes. */
+export type ReceiptFields = Omit<TaskReceipt, 'signature' | 'batch'>;
 
 const utf8 = new TextEncoder();
 
@@ -117,6 +163,91 @@ export function receiptBytes(fields: ReceiptFields): Uint8Array<ArrayBuffer> {
     at += p.length;
   }
   return out;
+}
+
+/** The Merkle leaf hash of one receipt: `SHA-256(0x00 || receiptBytes(fields))`. */
+export function receiptLeaf(fields: ReceiptFields): Uint8Array {
+  return merkleLeafHash(receiptBytes(fields));
+}
+
+/**
+ * The exact bytes a node signs for a batch: length-prefixed (u32 big-endian) UTF-8
+ * `"monadmesh-receipt-batch-v1"` and peer id, then the tree's size (u32 big-endian) and its
+ * 32-byte root. The size is signed so that a proof names one position in one tree.
+ */
+export function receiptBatchBytes(batch: {
+  peerId: string;
+  size: number;
+  root: Uint8Array;
+}): Uint8Array<ArrayBuffer> {
+  if (batch.root.length !== 32) throw new RangeError('a batch root is 32 bytes');
+  const domain = utf8.encode(RECEIPT_BATCH_DOMAIN);
+  const peer = utf8.encode(batch.peerId);
+  const out = new Uint8Array(4 + domain.length + 4 + peer.length + 4 + 32);
+  const view = new DataView(out.buffer);
+  let at = 0;
+  for (const part of [domain, peer]) {
+    view.setUint32(at, part.length);
+    out.set(part, at + 4);
+    at += 4 + part.length;
+  }
+  view.setUint32(at, batch.size);
+  out.set(batch.root, at + 4);
+  return out;
+}
+
+const toHex = (b: Uint8Array) => {
+  let s = '';
+  for (const x of b) s += x.toString(16).padStart(2, '0');
+  return s;
+};
+const fromHex = (h: string) => {
+  const out = new Uint8Array(h.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(h.slice(i * 2, i * 2 + 2), 16);
+  return out;
+};
+
+/**
+ * The tree of a batch of receipts (in the order of the frame's results) and the bytes to sign.
+ *
+ * @example
+ * const { signed } = receiptBatch(fields);
+ * send({ type: 'task.results', results, signature: encodeSignature(await identity.sign(signed)) });
+ */
+export function receiptBatch(fields: ReceiptFields[]): {
+  tree: MerkleTree;
+  signed: Uint8Array<ArrayBuffer>;
+  /** The receipt of result `i` once `signature` is known: the fields, the batch place and proof. */
+  receipt(i: number, signature: string): TaskReceipt;
+} {
+  const peerIds = new Set(fields.map((f) => f.peerId));
+  if (peerIds.size !== 1) throw new RangeError('a batch holds receipts of exactly one peer');
+  const tree = new MerkleTree(fields.map(receiptLeaf));
+  const peerId = fields[0]!.peerId;
+  return {
+    tree,
+    signed: receiptBatchBytes({ peerId, size: tree.size, root: tree.root }),
+    receipt: (i, signature) => ({
+      ...fields[i]!,
+      batch: { size: tree.size, index: i, proof: tree.proof(i).map(toHex) },
+      signature,
+    }),
+  };
+}
+
+/**
+ * The bytes the receipt's signature must verify against (with its peer id's key): the batch
+ * bytes of the root its proof leads to, or undefined when the proof leads nowhere. Anyone holding
+ * a `TaskReceipt` checks it with this and an Ed25519 verify; nothing else is needed.
+ *
+ * @example
+ * const signed = receiptSignedBytes(receipt);
+ * const ok = signed !== undefined && (await publicKeyOf(receipt.peerId).verify(signed, decodeSignature(receipt.signature)));
+ */
+export function receiptSignedBytes(receipt: TaskReceipt): Uint8Array<ArrayBuffer> | undefined {
+  const { signature: _, batch, ...fields } = receipt;
+  const root = merkleRootFromProof(receiptLeaf(fields), batch.index, batch.size, batch.proof.map(fromHex));
+  return root && receiptBatchBytes({ peerId: fields.peerId, size: batch.size, root });
 }
 
 /** The CIDv1 (raw, sha2-256) string of a JSON text's UTF-8 bytes. */
