@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { limits } from '../protocol/index.ts';
 import { CliError } from './cli-error.ts';
-import { parseJsonArray, parseJsonLines, parseRange, readInputs } from './inputs.ts';
+import { parseRange, readInputs } from './inputs.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'monadmesh-inputs-'));
 function file(name: string, text: string): string {
@@ -73,26 +73,49 @@ describe('readInputs', () => {
     expect(await usageMessage(() => parseRange('range:0..99999999999999999999'))).toMatch(/safe integers/);
   });
 
-  test('error: a bad JSON line names its line number', async () => {
-    expect(await usageMessage(readInputs(file('bad.jsonl', '1\n2\n{oops\n')))).toMatch(
-      /bad\.jsonl:3: not JSON/,
+  test('behavior: CRLF line ends and a byte order mark (as Windows editors write them) are read', async () => {
+    expect(await readInputs(file('crlf.jsonl', '\uFEFF{"a":1}\r\n\r\n{"a":2}\r\n'))).toEqual([
+      { a: 1 },
+      { a: 2 },
+    ]);
+  });
+
+  test('error: a bad JSON line names the file, its line and column', async () => {
+    expect(await usageMessage(readInputs(file('bad.jsonl', '1\n2\n{oops\n')))).toBe(
+      `${join(dir, 'bad.jsonl')}: line 3, column 2: not JSON (Expected property name or '}')`,
     );
-    expect(() => parseJsonLines('1\nnope', 'x')).toThrow(/x:2: not JSON/);
+    expect(await usageMessage(readInputs('-', async () => '1\nnope'))).toMatch(/^stdin: line 2: not JSON/);
   });
 
   test('error: a .json file that is not an array, or not JSON', async () => {
     expect(await usageMessage(readInputs(file('obj.json', '{"a":1}')))).toMatch(
-      /expected a JSON array of inputs, got object/,
+      /obj\.json: expected a JSON array of inputs, .*got an object$/,
     );
-    expect(() => parseJsonArray('null', 'n')).toThrow(/got null/);
-    expect(await usageMessage(readInputs(file('broken.json', '[1,')))).toMatch(/broken\.json: not JSON/);
+    expect(await usageMessage(readInputs(file('null.json', 'null')))).toMatch(/got null$/);
+    expect(await usageMessage(readInputs(file('broken.json', '[1,')))).toMatch(
+      /broken\.json: line 1, column 4: not JSON/,
+    );
   });
 
   test('error: an empty file, or a missing one', async () => {
-    expect(await usageMessage(readInputs(file('empty.jsonl', '\n\n')))).toMatch(/holds no inputs/);
-    expect(await usageMessage(readInputs(file('empty.json', '[]')))).toMatch(/holds no inputs/);
+    expect(await usageMessage(readInputs(file('empty.jsonl', '\n\n')))).toMatch(/empty\.jsonl: no inputs/);
+    expect(await usageMessage(readInputs(file('empty.json', '[]')))).toMatch(/empty\.json: no inputs/);
     expect(await usageMessage(readInputs(join(dir, 'missing.jsonl')))).toMatch(
       /cannot read --inputs .*missing\.jsonl: ENOENT/,
+    );
+  });
+
+  test('error: limits the API enforces are checked before anything is sent', async () => {
+    expect(await usageMessage(readInputs(file('many.jsonl', '1\n'.repeat(limits.maxInputs + 1))))).toMatch(
+      `many.jsonl: ${limits.maxInputs + 1} inputs; a job takes at most ${limits.maxInputs}`,
+    );
+    const big = JSON.stringify('x'.repeat(limits.maxInputBytes));
+    expect(await usageMessage(readInputs(file('big.jsonl', `1\n${big}\n`)))).toMatch(
+      /big\.jsonl: input 1 \(line 2\) is \d+ bytes as JSON; the limit is 65536/,
+    );
+    // JSON.parse reads 1e400 as Infinity, which would go out as null: refused instead.
+    expect(await usageMessage(readInputs(file('huge.json', '[1e400]')))).toMatch(
+      /huge\.json: input 0 is not a JSON value/,
     );
   });
 });

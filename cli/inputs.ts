@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { extname } from 'node:path';
-import { type JsonValue, limits } from '../protocol/index.ts';
+import { inputsFormatOf, type JsonValue, limits, parseInputs } from '../protocol/index.ts';
 import { usageError } from './cli-error.ts';
 
 /**
@@ -8,7 +7,11 @@ import { usageError } from './cli-error.ts';
  * - `range:A..B`: the integers A, A+1, …, B-1 (`range:A..=B` includes B);
  * - a `.jsonl`/`.ndjson` file: one JSON value per line (blank lines are skipped);
  * - a `.json` file: one JSON array;
- * - `-` (stdin) or any other file: a JSON array if the whole text is one, else JSON lines.
+ * - `-` (stdin) or any other file: a JSON array if the whole text is one, else JSON lines (so a
+ *   one-line `[1, 2]` is two inputs there: name the file `.jsonl` to mean one).
+ *
+ * Text is read by protocol's `parseInputs`, the parser the web app uses too, with the limits the
+ * API enforces: a file the API would refuse is refused here, naming the line or input at fault.
  *
  * @example await readInputs('range:0..1000') // [0, 1, …, 999]
  */
@@ -25,10 +28,9 @@ export async function readInputs(
       `cannot read --inputs ${spec}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
     );
   }
-  const ext = spec === '-' ? '' : extname(spec).toLowerCase();
-  if (ext === '.json') return checkCount(parseJsonArray(text, spec), spec);
-  if (ext === '.jsonl' || ext === '.ndjson') return checkCount(parseJsonLines(text, spec), spec);
-  return checkCount(sniffArray(text) ?? parseJsonLines(text, spec), spec);
+  const parsed = parseInputs(text, { format: spec === '-' ? 'auto' : inputsFormatOf(spec) });
+  if (!parsed.ok) throw usageError(`${spec === '-' ? 'stdin' : spec}: ${parsed.error.message}`);
+  return parsed.inputs;
 }
 
 /** `range:A..B` (B excluded) or `range:A..=B` (B included), integers, at most `limits.maxInputs`. */
@@ -47,58 +49,6 @@ export function parseRange(spec: string): number[] {
     throw usageError(`range ${spec} has ${end - start} inputs; a job takes at most ${limits.maxInputs}`);
   }
   return Array.from({ length: end - start }, (_, i) => start + i);
-}
-
-/** One JSON value per non-blank line; errors name the line. */
-export function parseJsonLines(text: string, name = 'inputs'): JsonValue[] {
-  const values: JsonValue[] = [];
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!.trim();
-    if (!line) continue;
-    try {
-      values.push(JSON.parse(line) as JsonValue);
-    } catch (error) {
-      throw usageError(`${name}:${i + 1}: not JSON (${(error as Error).message})`);
-    }
-  }
-  return values;
-}
-
-/** A JSON document that must be an array. */
-export function parseJsonArray(text: string, name = 'inputs'): JsonValue[] {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw usageError(`${name}: not JSON (${(error as Error).message})`);
-  }
-  if (!Array.isArray(value)) {
-    throw usageError(
-      `${name}: expected a JSON array of inputs, got ${value === null ? 'null' : typeof value}`,
-    );
-  }
-  return value as JsonValue[];
-}
-
-/** The array when the whole text is one JSON array (a one-line JSON-lines file of an array is ambiguous:
- * name it `.jsonl` to mean one input). */
-function sniffArray(text: string): JsonValue[] | undefined {
-  if (!text.trimStart().startsWith('[')) return undefined;
-  try {
-    const value: unknown = JSON.parse(text);
-    return Array.isArray(value) ? (value as JsonValue[]) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function checkCount(values: JsonValue[], name: string): JsonValue[] {
-  if (values.length === 0) throw usageError(`${name} holds no inputs: a job needs at least one`);
-  if (values.length > limits.maxInputs) {
-    throw usageError(`${name} holds ${values.length} inputs; a job takes at most ${limits.maxInputs}`);
-  }
-  return values;
 }
 
 async function readText(path: string): Promise<string> {

@@ -9,6 +9,7 @@ import { MeshApiError } from './errors.ts';
 import type { FetchLike } from './http.ts';
 import type { ConnectionState } from './job-events.ts';
 import { FakeSocket, FakeWebSocket, jobStatus } from './watch-fixtures.ts';
+import type { WatchOptions } from './watch-socket.ts';
 
 describe('moduleSource', () => {
   test('default: arrow and function expressions become the default export', () => {
@@ -141,12 +142,11 @@ describe('JobHandle.watch (JobEvents)', () => {
   afterEach(() => vi.useRealTimers());
 
   /** A stream on job-1 that records every message and connection change. */
-  async function watched(
-    options: { url?: string; apiKey?: string; baseDelayMs?: number; maxDelayMs?: number } = {},
-  ) {
-    const { url = 'http://mesh.test', apiKey = 'tok', ...delays } = options;
+  async function watched(options: { url?: string; apiKey?: string } & WatchOptions = {}) {
+    const { url = 'http://mesh.test', apiKey = 'tok', ...watch } = options;
     const client = createClient({ url, ...(apiKey ? { apiKey } : {}), WebSocket: FakeWebSocket });
-    const events = client.job('job-1').watch(delays);
+    // Exact delays (no jitter): the jitter itself is WatchSocket's, tested in watch-socket.test.ts.
+    const events = client.job('job-1').watch({ jitter: 0, ...watch });
     const messages: RoomToWatcher['type'][] = [];
     const states: ConnectionState[] = [];
     events.onMessage((m) => messages.push(m.type));
@@ -172,23 +172,23 @@ describe('JobHandle.watch (JobEvents)', () => {
     expect(ws.url).toBe('ws://mesh.test/api/v1/jobs/job-1/events?token=tok');
     expect(events.connection).toBe('connecting');
     ws.open();
-    ws.send(
+    ws.deliver(
       snapshot([
         [0, 'pending', 0],
         [1, 'pending', 0],
         [2, 'pending', 0],
       ]),
     );
-    ws.send({ type: 'pong' });
-    ws.send('not json');
-    ws.send('{"type":"mystery"}');
-    ws.send({
+    ws.deliver({ type: 'pong' });
+    ws.deliver('not json');
+    ws.deliver('{"type":"mystery"}');
+    ws.deliver({
       type: 'tasks.updated',
       updates: [{ index: 0, state: 'succeeded', attempt: 1, nodeId: 'n1', durationMs: 5 }],
       counts: { pending: 2, leased: 0, succeeded: 1, failed: 0, cancelled: 0 },
     });
     expect(events.finalRun(0, 3)).toBe(1);
-    ws.send({
+    ws.deliver({
       type: 'job.finished',
       state: 'succeeded',
       counts: { pending: 0, leased: 0, succeeded: 3, failed: 0, cancelled: 0 },
@@ -209,7 +209,7 @@ describe('JobHandle.watch (JobEvents)', () => {
     const first = last();
     expect(first.url.startsWith('wss://')).toBe(true);
     first.open();
-    first.send(
+    first.deliver(
       snapshot([
         [0, 'leased', 1],
         [1, 'pending', 0],
@@ -230,7 +230,7 @@ describe('JobHandle.watch (JobEvents)', () => {
     const third = last();
     // Tasks finished while we were away: the snapshot says so.
     third.open();
-    third.send(
+    third.deliver(
       snapshot(
         [
           [0, 'succeeded', 1],
@@ -256,7 +256,7 @@ describe('JobHandle.watch (JobEvents)', () => {
       await vi.advanceTimersByTimeAsync(wait);
       expect(FakeSocket.instances.length).toBe(before + 1);
     }
-    last().send({ type: 'pong' });
+    last().deliver({ type: 'pong' });
     last().drop();
     const before = FakeSocket.instances.length;
     await vi.advanceTimersByTimeAsync(100);
@@ -274,7 +274,7 @@ describe('JobHandle.watch (JobEvents)', () => {
 
   test('error: an error frame stops reconnecting and says why', async () => {
     const { events, messages, states } = await watched();
-    last().send({ type: 'error', code: 'not_found', message: 'no job nope' });
+    last().deliver({ type: 'error', code: 'not_found', message: 'no job nope' });
     last().drop();
     await vi.advanceTimersByTimeAsync(10_000);
     expect(FakeSocket.instances).toHaveLength(1);
@@ -290,6 +290,17 @@ describe('JobHandle.watch (JobEvents)', () => {
     expect(FakeSocket.instances).toHaveLength(0);
     expect(states).toEqual(['failed']);
     expect(events.error).toMatchObject({ code: 'unauthorized' });
+  });
+
+  test('behavior: pings while the job runs; the pongs are heard as messages', async () => {
+    const { events, messages } = await watched({ pingMs: 1000 });
+    last().open();
+    last().deliver(snapshot([[0, 'pending', 0]]));
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(last().sent).toEqual(['{"type":"ping"}']);
+    last().deliver({ type: 'pong' });
+    expect(messages).toEqual(['job.snapshot', 'pong']);
+    events.close();
   });
 
   test('behavior: close() closes the socket, cancels a pending reconnect and stops the listeners', async () => {

@@ -9,13 +9,7 @@ export {
 } from './client.ts';
 export { JobCancelledError, MeshApiError, TaskFailedError } from './errors.ts';
 export type { FetchLike } from './http.ts';
-export {
-  type ConnectionState,
-  JobEvents,
-  type JobEventsOptions,
-  type Progress,
-  type WatchOptions,
-} from './job-events.ts';
+export { type ConnectionState, JobEvents, type JobEventsOptions, type Progress } from './job-events.ts';
 export { JobHandle, type JobHandleOptions, type ResultsPageOptions } from './job-handle.ts';
 export { linkNodeWithEip1193, linkNodeWithPrivateKey } from './node-link.ts';
 export {
@@ -26,3 +20,11 @@ export {
   signInWithEip1193,
   signInWithPrivateKey,
 } from './sign-in.ts';
+export {
+  BadFrameError,
+  type WatchMessageMeta,
+  type WatchOptions,
+  WatchSocket,
+  type WatchSocketOptions,
+  type WatchSocketState,
+} from './watch-socket.ts';

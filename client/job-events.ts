@@ -6,6 +6,7 @@ import {
   type TaskState,
 } from '../protocol/index.ts';
 import { MeshApiError } from './errors.ts';
+import { type WatchOptions, WatchSocket } from './watch-socket.ts';
 
 const terminal = (s: TaskState) => s === 'succeeded' || s === 'failed' || s === 'cancelled';
 
@@ -23,23 +24,13 @@ export interface Progress {
 /**
  * Where an event stream is:
  * - `connecting`: opening its first connection;
- * - `open`: connected (a snapshot comes first, then updates);
+ * - `open`: connected and in sync: the connection's snapshot has arrived, updates follow;
  * - `reconnecting`: the connection dropped while the job runs; a new one opens after a backoff;
  * - `finished`: the job is finished, so the stream closed for good (nothing more will happen);
  * - `failed`: the room refused the stream with an error frame, or there are no credentials; it
  *   does not retry (see `JobEvents.error`).
  */
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'finished' | 'failed';
-
-/** How an event stream connects (see `JobHandle.watch`). */
-export interface WatchOptions {
-  /** The WebSocket class to use (default the global one), e.g. a fake in tests. */
-  WebSocket?: typeof WebSocket;
-  /** First reconnect delay in ms (default 250); it doubles per failed attempt up to `maxDelayMs`. */
-  baseDelayMs?: number;
-  /** Longest reconnect delay in ms (default 5000). */
-  maxDelayMs?: number;
-}
 
 export interface JobEventsOptions extends WatchOptions {
   /** Base URL of the API; `http(s):` becomes `ws(s):`. */
@@ -50,10 +41,11 @@ export interface JobEventsOptions extends WatchOptions {
 }
 
 /**
- * One job's event stream (`GET /api/v1/jobs/:id/events`), kept open across disconnects: it
- * reconnects with exponential backoff (reset by any message) and the snapshot that starts every
- * connection brings the local view back in sync, so nothing missed while away is lost. Once the
- * job is finished, or the room answers with an error frame, it stays closed.
+ * One job's event stream (`GET /api/v1/jobs/:id/events`), kept open across disconnects by a
+ * `WatchSocket`: it reconnects with exponential backoff and jitter (reset by any message), pings
+ * while idle, and the snapshot that starts every connection brings the local view back in sync,
+ * so nothing missed while away is lost. Once the job is finished, or the room answers with an
+ * error frame, it stays closed.
  *
  * Listeners see every decoded message (`onMessage`: `RoomToWatcher` from protocol/watch.ts; frames
  * that do not decode are dropped), connection changes (`onConnection`) and progress
@@ -68,11 +60,7 @@ export interface JobEventsOptions extends WatchOptions {
  * events.close();
  */
 export class JobEvents {
-  readonly #o: JobEventsOptions;
-  #ws: WebSocket | undefined;
-  #closed = false;
-  #attempt = 0;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  readonly #socket: WatchSocket<RoomToWatcher>;
   #done: Uint8Array = new Uint8Array(0);
   #total = 0;
   #state: JobState | undefined;
@@ -84,12 +72,47 @@ export class JobEvents {
   #progress = new Set<(p: Progress) => void>();
   #messages = new Set<(msg: RoomToWatcher) => void>();
   #connections = new Set<(state: ConnectionState) => void>();
-  /** Connections made so far (1 + reconnects). */
-  connects = 0;
 
   constructor(options: JobEventsOptions) {
-    this.#o = options;
-    void this.#connect();
+    const { url, jobId, token, ...watch } = options;
+    this.#socket = new WatchSocket({
+      ...watch,
+      url: async () => {
+        let key: string;
+        try {
+          key = await token();
+        } catch (err) {
+          // No credentials: the stream cannot open (the HTTP calls say why too).
+          throw err instanceof MeshApiError
+            ? err
+            : new MeshApiError('unauthorized', 401, `no credentials: ${(err as Error).message}`, {
+                cause: err,
+              });
+        }
+        const events = new URL(`/api/v1/jobs/${encodeURIComponent(jobId)}/events`, url);
+        events.searchParams.set('token', key);
+        return events;
+      },
+      schema: RoomToWatcher,
+      isSnapshot: (msg) => msg.type === 'job.snapshot',
+    });
+    this.#socket.onMessage((msg) => this.#receive(msg));
+    this.#socket.onState((state) => {
+      if (state !== 'closed') return this.#setConnection(state);
+      const err = this.#socket.error;
+      this.#error =
+        err instanceof MeshApiError
+          ? err
+          : new MeshApiError('unreachable', 0, `cannot open the event stream: ${(err as Error).message}`, {
+              cause: err,
+            });
+      this.#setConnection('failed');
+    });
+  }
+
+  /** Connections made so far (1 + reconnects). */
+  get connects(): number {
+    return this.#socket.connects;
   }
 
   /** The job's state as last heard (undefined before the first snapshot). */
@@ -158,63 +181,8 @@ export class JobEvents {
 
   /** Close the connection and cancel any pending reconnect. Listeners hear nothing more. */
   close(): void {
-    this.#closed = true;
-    clearTimeout(this.#timer);
-    this.#ws?.close(1000, 'done');
+    this.#socket.close();
     for (const w of [...this.#waiters]) w();
-  }
-
-  async #connect(): Promise<void> {
-    let token: string;
-    try {
-      token = await this.#o.token();
-    } catch (err) {
-      // No credentials: the stream cannot open (the HTTP calls say why too).
-      if (this.#closed) return;
-      this.#error =
-        err instanceof MeshApiError
-          ? err
-          : new MeshApiError('unauthorized', 401, `no credentials: ${(err as Error).message}`, {
-              cause: err,
-            });
-      this.#setConnection('failed');
-      return;
-    }
-    if (this.#closed) return;
-    const Ws = this.#o.WebSocket ?? WebSocket;
-    const url = new URL(`/api/v1/jobs/${encodeURIComponent(this.#o.jobId)}/events`, this.#o.url);
-    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-    url.searchParams.set('token', token);
-    const ws = new Ws(url);
-    this.#ws = ws;
-    ws.addEventListener('open', () => {
-      if (ws !== this.#ws || this.#closed) return;
-      this.connects++;
-      this.#setConnection('open');
-    });
-    ws.addEventListener('message', (e) => {
-      if (ws !== this.#ws || this.#closed) return;
-      this.#attempt = 0;
-      const parsed = (() => {
-        try {
-          return RoomToWatcher.safeParse(JSON.parse(String(e.data)));
-        } catch {
-          return undefined;
-        }
-      })();
-      if (parsed?.success) this.#receive(parsed.data);
-    });
-    ws.addEventListener('close', () => {
-      if (ws !== this.#ws || this.#closed) return;
-      if (this.#connection === 'finished' || this.#connection === 'failed') return; // nothing more to hear
-      const { baseDelayMs = 250, maxDelayMs = 5000 } = this.#o;
-      const delay = Math.min(baseDelayMs * 2 ** this.#attempt++, maxDelayMs);
-      this.#setConnection('reconnecting');
-      this.#timer = setTimeout(() => void this.#connect(), delay);
-    });
-    ws.addEventListener('error', () => {
-      // `close` follows and reconnects.
-    });
   }
 
   #receive(msg: RoomToWatcher): void {
@@ -223,7 +191,7 @@ export class JobEvents {
       this.#error = new MeshApiError(msg.code, errorStatus[msg.code], msg.message);
       for (const l of [...this.#messages]) l(msg);
       this.#setConnection('failed');
-      this.#ws?.close(1000, 'refused');
+      this.#socket.close(1000, 'refused');
       return;
     }
     const changed = this.#apply(msg);
@@ -232,7 +200,7 @@ export class JobEvents {
     this.#emit();
     if (this.#state !== undefined && this.#state !== 'running') {
       this.#setConnection('finished');
-      this.#ws?.close(1000, 'job finished');
+      this.#socket.close(1000, 'job finished');
     }
   }
 

@@ -1,7 +1,8 @@
 import { JobStatus, limits, ResultsPage, type TaskResult } from '../protocol/index.ts';
 import { JobCancelledError, TaskFailedError } from './errors.ts';
 import { decode, type FetchLike, retrying, send } from './http.ts';
-import { JobEvents, type Progress, type WatchOptions } from './job-events.ts';
+import { JobEvents, type Progress } from './job-events.ts';
+import type { WatchOptions } from './watch-socket.ts';
 
 export interface JobHandleOptions {
   url: string;

@@ -1,12 +1,19 @@
-// Test fixtures for job event streams (client/client.test.ts and the web app's hook test); not
-// part of the client's API.
-import type { JobStatus, RoomToWatcher } from '../protocol/index.ts';
+// Test fixtures for watch sockets (client/watch-socket.test.ts, client/client.test.ts and the web
+// app's hook tests); not part of the client's API.
+import type { HubToWatcher, JobStatus, RoomToWatcher } from '../protocol/index.ts';
 
-/** A WebSocket the test drives: it records every instance and lets the test open, feed and drop it. */
+/**
+ * A WebSocket the test drives: it records every instance and what the client sends, and lets the
+ * test open it, deliver frames from the server and drop it.
+ */
 export class FakeSocket extends EventTarget {
   static instances: FakeSocket[] = [];
   readonly url: string;
+  /** Frames the client sent (pings). */
+  readonly sent: string[] = [];
   closed = false;
+  /** The code the client closed with. */
+  closeCode: number | undefined;
   constructor(url: string | URL) {
     super();
     this.url = String(url);
@@ -15,8 +22,8 @@ export class FakeSocket extends EventTarget {
   open() {
     this.dispatchEvent(new Event('open'));
   }
-  /** A message from the room; a string goes as it is (to send frames that do not decode). */
-  send(msg: RoomToWatcher | string) {
+  /** A frame from the server; a string goes as it is (to send frames that do not decode). */
+  deliver(msg: RoomToWatcher | HubToWatcher | string) {
     this.dispatchEvent(
       new MessageEvent('message', { data: typeof msg === 'string' ? msg : JSON.stringify(msg) }),
     );
@@ -25,8 +32,12 @@ export class FakeSocket extends EventTarget {
   drop() {
     this.dispatchEvent(new Event('close'));
   }
-  close() {
+  send(data: string) {
+    this.sent.push(data);
+  }
+  close(code?: number) {
     this.closed = true;
+    this.closeCode = code;
   }
 }
 

@@ -10,34 +10,43 @@ describe('parseInputs', () => {
     });
   });
 
-  test('error: invalid JSON says so, with the line when the parser gives a position', () => {
+  test('error: invalid JSON says so, with the line and column when the parser gives a position', () => {
     expect(parseInputs({ kind: 'json', text: '[1,\n 2,\n oops]' })).toMatchObject({
       ok: false,
-      error: expect.stringContaining('not valid JSON'),
+      error: expect.stringContaining('not JSON'),
     });
     expect(parseInputs({ kind: 'json', text: '[1,\n 2' })).toMatchObject({
       ok: false,
-      error: expect.stringMatching(/not valid JSON.*line 2/),
+      error: expect.stringMatching(/^line 2, column 3: not JSON/),
     });
   });
 
   test('error: a JSON value that is not an array is refused with an example', () => {
     const r = parseInputs({ kind: 'json', text: '{"a": 1}' });
-    expect(r).toMatchObject({ ok: false, error: expect.stringContaining('must be a JSON array') });
+    expect(r).toEqual({
+      ok: false,
+      error: 'expected a JSON array of inputs, one element per task (e.g. [1, 2, 3]); got an object',
+    });
   });
 
-  test('error: empty input and an empty array', () => {
-    expect(parseInputs({ kind: 'json', text: '  ' }).ok).toBe(false);
-    expect(parseInputs({ kind: 'json', text: '[]' })).toEqual({
+  test('error: empty input says what to write; an empty array that a job needs an input', () => {
+    expect(parseInputs({ kind: 'json', text: '  ' })).toEqual({
       ok: false,
-      error: 'a job needs at least one input',
+      error: 'write a JSON array of inputs, e.g. [1, 2, 3]',
+    });
+    expect(parseInputs({ kind: 'json', text: '[]' })).toMatchObject({
+      ok: false,
+      error: expect.stringContaining('a job needs at least one input'),
     });
   });
 
   test('error: an input over the size limit is named', () => {
     const big = JSON.stringify(['x'.repeat(limits.maxInputBytes)]);
     const r = parseInputs({ kind: 'json', text: `[1, ${big}]` });
-    expect(r).toMatchObject({ ok: false, error: expect.stringMatching(/^element 1 is .* bytes/) });
+    expect(r).toMatchObject({
+      ok: false,
+      error: expect.stringMatching(/^input 1 is .* bytes as JSON; the limit is/),
+    });
   });
 
   test('default: JSON lines skip blank lines (CRLF too)', () => {
@@ -49,11 +58,41 @@ describe('parseInputs', () => {
 
   test('error: a bad JSON line is reported by its line number', () => {
     const r = parseInputs({ kind: 'jsonl', text: '1\n2\n{nope\n4' });
-    expect(r).toMatchObject({ ok: false, error: expect.stringMatching(/^line 3 is not valid JSON/) });
+    expect(r).toMatchObject({ ok: false, error: expect.stringMatching(/^line 3, column 2: not JSON/) });
   });
 
   test('error: a file with no lines', () => {
-    expect(parseInputs({ kind: 'jsonl', text: '\n\n' }).ok).toBe(false);
+    expect(parseInputs({ kind: 'jsonl', text: '\n\n' })).toEqual({
+      ok: false,
+      error: 'the file has no inputs: write one JSON value per line',
+    });
+  });
+
+  test('behavior: an uploaded file is read by its name: .json an array, .jsonl lines, others either way', () => {
+    const array = '[1,\n 2]\n';
+    expect(parseInputs({ kind: 'jsonl', text: array, fileName: 'in.json' })).toEqual({
+      ok: true,
+      inputs: [1, 2],
+    });
+    expect(parseInputs({ kind: 'jsonl', text: array, fileName: 'in.txt' })).toEqual({
+      ok: true,
+      inputs: [1, 2],
+    });
+    expect(parseInputs({ kind: 'jsonl', text: '[1, 2]\n', fileName: 'in.jsonl' })).toEqual({
+      ok: true,
+      inputs: [[1, 2]],
+    });
+    expect(parseInputs({ kind: 'jsonl', text: '{"a": 1}', fileName: 'in.json' })).toMatchObject({
+      ok: false,
+      error: expect.stringContaining('expected a JSON array of inputs'),
+    });
+  });
+
+  test('error: a value JSON cannot carry is named (a number that overflows to Infinity)', () => {
+    expect(parseInputs({ kind: 'json', text: '[1, 1e999]' })).toEqual({
+      ok: false,
+      error: 'input 1 is not a JSON value: a number too large for a double (it reads as Infinity)',
+    });
   });
 });
 

@@ -11,7 +11,7 @@ afterEach(cleanup);
 // Reconnection, backoff and error frames are the client's (JobEvents, tested in
 // client/client.test.ts); this hook folds its messages into a WatchState and follows the connection.
 const client: MeshClient = createClient({ url: 'http://mesh.test', apiKey: 'tok' });
-const options = { WebSocket: FakeWebSocket, baseDelayMs: 100 };
+const options = { WebSocket: FakeWebSocket, baseDelayMs: 100, jitter: 0 };
 
 /** Lets the client resolve its token and open the socket. */
 const connected = () => act(() => vi.advanceTimersByTimeAsync(0));
@@ -31,7 +31,7 @@ describe('useJobWatch', () => {
     expect(ws.url).toBe('ws://mesh.test/api/v1/jobs/job-1/events?token=tok');
     act(() => {
       ws.open();
-      ws.send({
+      ws.deliver({
         type: 'job.snapshot',
         job: jobStatus(),
         tasks: [
@@ -44,7 +44,7 @@ describe('useJobWatch', () => {
     expect(result.current.connection).toBe('open');
     expect(result.current.watch.tasks.map((t) => t.state)).toEqual(['pending', 'pending', 'pending']);
     act(() =>
-      ws.send({
+      ws.deliver({
         type: 'tasks.updated',
         updates: [
           { index: 0, state: 'succeeded', attempt: 1, nodeId: 'n1', durationMs: 5 },
@@ -61,7 +61,7 @@ describe('useJobWatch', () => {
     });
     expect(result.current.watch.tasks[1]?.error?.message).toBe('boom');
     act(() =>
-      ws.send({
+      ws.deliver({
         type: 'job.finished',
         state: 'failed',
         counts: { pending: 0, leased: 0, succeeded: 2, failed: 1, cancelled: 0 },
@@ -78,14 +78,14 @@ describe('useJobWatch', () => {
     await connected();
     act(() => {
       FakeSocket.instances[0]!.open();
-      FakeSocket.instances[0]!.send({ type: 'job.snapshot', job: jobStatus(), tasks: [[0, 'leased', 1]] });
+      FakeSocket.instances[0]!.deliver({ type: 'job.snapshot', job: jobStatus(), tasks: [[0, 'leased', 1]] });
       FakeSocket.instances[0]!.drop();
     });
     expect(result.current.connection).toBe('reconnecting');
     await act(() => vi.advanceTimersByTimeAsync(100));
     act(() => {
       FakeSocket.instances[1]!.open();
-      FakeSocket.instances[1]!.send({
+      FakeSocket.instances[1]!.deliver({
         type: 'job.snapshot',
         job: jobStatus({ counts: { pending: 1, leased: 0, succeeded: 2, failed: 0, cancelled: 0 } }),
         tasks: [
@@ -102,7 +102,7 @@ describe('useJobWatch', () => {
     const { result } = renderHook(() => useJobWatch(client, 'nope', options));
     await connected();
     act(() => {
-      FakeSocket.instances[0]!.send({ type: 'error', code: 'not_found', message: 'no job nope' });
+      FakeSocket.instances[0]!.deliver({ type: 'error', code: 'not_found', message: 'no job nope' });
       FakeSocket.instances[0]!.drop();
     });
     await act(() => vi.advanceTimersByTimeAsync(10_000));

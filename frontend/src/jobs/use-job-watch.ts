@@ -12,7 +12,7 @@ export interface JobWatch {
   error: string | undefined;
 }
 
-/** For tests: a WebSocket class and reconnect delays (see the client's `WatchOptions`). */
+/** For tests: a WebSocket class, reconnect delays and pings (see the client's `WatchOptions`). */
 export type UseJobWatchOptions = WatchOptions;
 
 /**
@@ -33,15 +33,11 @@ export function useJobWatch(
   );
   const [connection, setConnection] = useState<Connection>('connecting');
   const [error, setError] = useState<string | undefined>();
-  const { WebSocket: Ws, baseDelayMs, maxDelayMs } = options;
+  const { WebSocket: Ws, baseDelayMs, maxDelayMs, jitter, pingMs } = options;
 
   useEffect(() => {
     if (!client) return;
-    const events = client.job(jobId).watch({
-      ...(Ws ? { WebSocket: Ws } : {}),
-      ...(baseDelayMs !== undefined ? { baseDelayMs } : {}),
-      ...(maxDelayMs !== undefined ? { maxDelayMs } : {}),
-    });
+    const events = client.job(jobId).watch({ WebSocket: Ws, baseDelayMs, maxDelayMs, jitter, pingMs });
     // The stream connects asynchronously: listening right away misses nothing.
     events.onMessage(dispatch);
     events.onConnection((state) => {
@@ -51,7 +47,7 @@ export function useJobWatch(
     setConnection(events.connection);
     setError(undefined);
     return () => events.close();
-  }, [client, jobId, Ws, baseDelayMs, maxDelayMs]);
+  }, [client, jobId, Ws, baseDelayMs, maxDelayMs, jitter, pingMs]);
 
   return { watch, connection, error };
 }

@@ -1,8 +1,13 @@
-import type { FeedConnection } from './nodes-feed.ts';
+import type { FeedConnection } from './use-nodes-watch.ts';
 
-/** "Live", "Connecting…" or "Reconnecting…", announced politely when it changes. */
+/** "Live", "Connecting…", "Reconnecting…" or "Offline", announced politely when it changes. */
 export function FeedState({ connection }: { connection: FeedConnection }) {
-  const text = { open: 'Live', connecting: 'Connecting…', reconnecting: 'Reconnecting…' }[connection];
+  const text = {
+    open: 'Live',
+    connecting: 'Connecting…',
+    reconnecting: 'Reconnecting…',
+    closed: 'Offline',
+  }[connection];
   return (
     <span className={`feed-state ${connection}`} role="status" aria-live="polite" data-testid="feed-state">
       {text}

@@ -7,8 +7,9 @@ import { useNodesWatch } from './use-nodes-watch.ts';
 
 afterEach(cleanup);
 
-const options = { WebSocket: FakeWebSocket, baseDelayMs: 100, maxDelayMs: 400 };
-const frame = (ws: FakeSocket, msg: HubToWatcher) => ws.send(JSON.stringify(msg));
+// Exact delays: the backoff's jitter is the client's WatchSocket's (client/watch-socket.test.ts).
+const options = { WebSocket: FakeWebSocket, baseDelayMs: 100, maxDelayMs: 400, jitter: 0 };
+const frame = (ws: FakeSocket, msg: HubToWatcher) => ws.deliver(JSON.stringify(msg));
 
 describe('useNodesWatch', () => {
   beforeEach(() => {
@@ -34,7 +35,7 @@ describe('useNodesWatch', () => {
     );
     expect([...result.current.state.nodes.keys()]).toEqual(['b']);
     // A frame that does not decode is dropped.
-    act(() => ws.send('{"type":"nodes.updated","nodes":"nope"}'));
+    act(() => ws.deliver('{"type":"nodes.updated","nodes":"nope"}'));
     expect(result.current.state.version).toBe(2);
   });
 
@@ -67,5 +68,25 @@ describe('useNodesWatch', () => {
     expect(third.closed).toBe(true);
     await act(() => vi.advanceTimersByTimeAsync(1000));
     expect(FakeSocket.instances).toHaveLength(3);
+  });
+
+  test('behavior: pings the hub while open', async () => {
+    const { unmount } = renderHook(() => useNodesWatch('http://mesh.test', { ...options, pingMs: 1000 }));
+    await act(() => vi.advanceTimersByTimeAsync(0));
+    const ws = FakeSocket.instances[0]!;
+    act(() => {
+      ws.open();
+      frame(ws, { type: 'nodes.snapshot', nodes: [], at: 1 });
+    });
+    await act(() => vi.advanceTimersByTimeAsync(1000));
+    expect(ws.sent).toEqual(['{"type":"ping"}']);
+    unmount();
+  });
+
+  test('error: a feed that cannot open (an origin that is not a URL) shows as closed', async () => {
+    const { result } = renderHook(() => useNodesWatch('not a url', options));
+    await act(() => vi.advanceTimersByTimeAsync(0));
+    expect(result.current.connection).toBe('closed');
+    expect(FakeSocket.instances).toHaveLength(0);
   });
 });
