@@ -1,6 +1,6 @@
 import { DurableObject } from 'cloudflare:workers';
 import type { AccountWork, ApiKeyInfo, JobState, JobSummary, Runtime } from '../protocol/index.ts';
-import type { DoEnv } from './stubs.ts';
+import type { AccountApi, DoEnv } from './rpc.ts';
 
 const hex = (bytes: ArrayBuffer | Uint8Array) =>
   [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, '0')).join('');
@@ -14,7 +14,7 @@ async function sha256Hex(text: string): Promise<string> {
  * the compute nodes linked to it (per node id, credited by the hub as their results are
  * accepted). Addressed by the lowercase address, so every wallet is its own shard.
  */
-export class Account extends DurableObject<DoEnv> {
+export class Account extends DurableObject<DoEnv> implements AccountApi {
   constructor(ctx: DurableObjectState, env: DoEnv) {
     super(ctx, env);
     ctx.storage.sql.exec(`

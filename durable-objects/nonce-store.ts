@@ -1,11 +1,11 @@
 import { DurableObject } from 'cloudflare:workers';
-import type { DoEnv } from './stubs.ts';
+import type { DoEnv, NonceStoreApi } from './rpc.ts';
 
 /**
  * Single-use Sign-In With Ethereum nonces for one shard (nonces are spread over shards by their
  * first character). `consume` deletes and returns in one statement, so a nonce is accepted once.
  */
-export class NonceStore extends DurableObject<DoEnv> {
+export class NonceStore extends DurableObject<DoEnv> implements NonceStoreApi {
   constructor(ctx: DurableObjectState, env: DoEnv) {
     super(ctx, env);
     ctx.storage.sql.exec(

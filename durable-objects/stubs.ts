@@ -1,65 +1,84 @@
-import type { Account } from './account.ts';
-import type { JobRoom } from './job-room.ts';
-import type { MeshHub } from './mesh-hub.ts';
-import type { NonceStore } from './nonce-store.ts';
+import type { AccountApi, DoEnv, JobRoomApi, MeshHubApi, NodeMapApi, NonceStoreApi, Remote } from './rpc.ts';
 
-/** The bindings the Durable Objects use to reach each other. */
-export interface DoEnv {
-  JOB_ROOM: DurableObjectNamespace<JobRoom>;
-  MESH_HUB: DurableObjectNamespace<MeshHub>;
-  ACCOUNT: DurableObjectNamespace<Account>;
-  NONCES: DurableObjectNamespace<NonceStore>;
-}
+export type { DoEnv } from './rpc.ts';
 
-/**
- * The RPC view of a Durable Object class: its public methods, each returning a promise. Workers'
- * own `DurableObjectStub<T>` maps every value through `Rpc.Result`, which TypeScript cannot
- * follow through recursive JSON types; our messages are plain structured-clonable data, so the
- * plain method types are exact.
- */
-export type Rpc<T, K extends keyof T> = {
-  [P in K]: T[P] extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : never;
-} & { fetch(request: Request): Promise<Response> };
+/** Our objects' stubs carry plain structured-clonable data, so the contracts' types are exact. */
+const stub = <T>(ns: DurableObjectNamespace, name: string) =>
+  ns.get(ns.idFromName(name)) as unknown as Remote<T>;
 
-export type JobRoomRpc = Rpc<
-  JobRoom,
-  'init' | 'status' | 'results' | 'lease' | 'report' | 'extend' | 'releaseNode' | 'returnLeases' | 'cancel'
->;
-export type MeshHubRpc = Rpc<MeshHub, 'jobAvailable' | 'jobGone' | 'explain' | 'listNodes'>;
-export type AccountRpc = Rpc<
-  Account,
-  | 'createKey'
-  | 'verifyKey'
-  | 'listKeys'
-  | 'revokeKey'
-  | 'addJob'
-  | 'jobFinished'
-  | 'listJobs'
-  | 'creditWork'
-  | 'work'
->;
-export type NonceStoreRpc = Rpc<NonceStore, 'issue' | 'consume'>;
+const count = (value: string | undefined, fallback: number, max: number) => {
+  const n = Number(value ?? fallback);
+  return Number.isInteger(n) && n >= 1 ? Math.min(n, max) : fallback;
+};
 
 /** One JobRoom per job, addressed by the job id. */
-export function jobRoom(env: DoEnv, jobId: string): JobRoomRpc {
-  return env.JOB_ROOM.get(env.JOB_ROOM.idFromName(jobId)) as unknown as JobRoomRpc;
+export function jobRoom(env: DoEnv, jobId: string): Remote<JobRoomApi> {
+  return stub<JobRoomApi>(env.JOB_ROOM, jobId);
+}
+
+/** How many MeshHub shards there are (`HUB_SHARDS`, default 2). */
+export function hubShards(env: DoEnv): number {
+  return count(env.HUB_SHARDS, 2, 1024);
 }
 
 /**
- * The hub shard that dispatches a job's work. One shard serves one region; more shards would
- * split nodes by hash, with each job registered on the shard its id hashes to.
+ * The shard of a node: jump consistent hashing (Lamping and Veach, 2014) of its node id, so a node
+ * always lands on the same shard (where its standing is kept) and changing the number of shards
+ * from n to n + 1 moves only 1/(n + 1) of the nodes.
  */
-export function meshHub(env: DoEnv, shard = 0): MeshHubRpc {
-  return env.MESH_HUB.get(env.MESH_HUB.idFromName(`hub-${shard}`)) as unknown as MeshHubRpc;
+export function shardOf(env: DoEnv, nodeId: string): number {
+  return jumpHash(fnv1a64(nodeId), hubShards(env));
+}
+
+/** One MeshHub shard. */
+export function meshHub(env: DoEnv, shard: number): Remote<MeshHubApi> {
+  return stub<MeshHubApi>(env.MESH_HUB, `hub-${shard}`);
+}
+
+/** Every MeshHub shard, by shard number. */
+export function allHubs(env: DoEnv): Remote<MeshHubApi>[] {
+  return Array.from({ length: hubShards(env) }, (_, shard) => meshHub(env, shard));
+}
+
+/** How many NodeMap replicas serve node-map watchers (`NODE_MAP_REPLICAS`, default 1). */
+export function nodeMapReplicas(env: DoEnv): number {
+  return count(env.NODE_MAP_REPLICAS, 1, 64);
+}
+
+/** One NodeMap replica, by name (`map-<n>`). */
+export function nodeMap(env: DoEnv, replica: string): Remote<NodeMapApi> {
+  return stub<NodeMapApi>(env.NODE_MAP, replica);
 }
 
 /** One Account per wallet: API keys, the wallet's job list, and the work of its linked nodes. */
-export function account(env: DoEnv, address: string): AccountRpc {
-  return env.ACCOUNT.get(env.ACCOUNT.idFromName(address.toLowerCase())) as unknown as AccountRpc;
+export function account(env: DoEnv, address: string): Remote<AccountApi> {
+  return stub<AccountApi>(env.ACCOUNT, address.toLowerCase());
 }
 
 /** Nonces are spread over shards by their first character, so sign-in has no singleton. */
-export function nonceStore(env: DoEnv, nonce: string): NonceStoreRpc {
-  const shard = (nonce[0] ?? '0').toLowerCase();
-  return env.NONCES.get(env.NONCES.idFromName(`nonces-${shard}`)) as unknown as NonceStoreRpc;
+export function nonceStore(env: DoEnv, nonce: string): Remote<NonceStoreApi> {
+  return stub<NonceStoreApi>(env.NONCES, `nonces-${(nonce[0] ?? '0').toLowerCase()}`);
+}
+
+/** FNV-1a, 64 bits, of a string's UTF-16 code units. */
+function fnv1a64(text: string): bigint {
+  let h = 0xcbf29ce484222325n;
+  for (let i = 0; i < text.length; i++) {
+    h ^= BigInt(text.charCodeAt(i));
+    h = (h * 0x100000001b3n) & 0xffffffffffffffffn;
+  }
+  return h;
+}
+
+/** Jump consistent hash: a bucket in [0, buckets) for a 64-bit key. */
+export function jumpHash(key: bigint, buckets: number): number {
+  let b = -1;
+  let j = 0;
+  let k = key;
+  while (j < buckets) {
+    b = j;
+    k = (k * 2862933555777941757n + 1n) & 0xffffffffffffffffn;
+    j = Math.floor(((b + 1) * 2 ** 31) / Number((k >> 33n) + 1n));
+  }
+  return b;
 }

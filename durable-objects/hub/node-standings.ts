@@ -1,4 +1,12 @@
-import type { NodeReputation, NodeStanding } from '../protocol/index.ts';
+import type { NodeReputation, NodeStanding } from '../../protocol/index.ts';
+import { addColumn, migrate } from '../migrations.ts';
+
+/** Rows kept at most; beyond it the rows of nodes with the least accepted work go first. */
+export const MAX_STANDINGS = 100_000;
+/** A row of a node that never had a result accepted is dropped once it has been quiet this long. */
+const IDLE_NOBODY_MS = 24 * 60 * 60_000;
+/** Any row is dropped once its node has been quiet this long. */
+const IDLE_ANYONE_MS = 180 * 24 * 60 * 60_000;
 
 /** What happened to one frame's results, or to a node's leases, as counted against the node. */
 export interface StandingDelta {
@@ -38,57 +46,81 @@ export function reputationScore(c: Omit<NodeReputation, 'score'>): number {
 export class NodeStandings {
   readonly #sql: SqlStorage;
 
-  constructor(sql: SqlStorage) {
-    this.#sql = sql;
-    sql.exec(`
-      CREATE TABLE IF NOT EXISTS standings (
-        node_id TEXT PRIMARY KEY,
-        accepted INTEGER NOT NULL DEFAULT 0,
-        rejected INTEGER NOT NULL DEFAULT 0,
-        late INTEGER NOT NULL DEFAULT 0,
-        lost INTEGER NOT NULL DEFAULT 0,
-        cpu_ms REAL NOT NULL DEFAULT 0,
-        owner TEXT,
-        owner_error TEXT,
-        updated_at INTEGER NOT NULL
-      );
-    `);
-    try {
-      // The key that proved itself under this node id (see `claim`); null for an anonymous node.
-      sql.exec('ALTER TABLE standings ADD COLUMN peer_id TEXT');
-    } catch {
-      // already there
-    }
+  constructor(storage: DurableObjectStorage) {
+    this.#sql = storage.sql;
+    migrate(storage, 'standings', [
+      (sql) => {
+        sql.exec(`
+          CREATE TABLE IF NOT EXISTS standings (
+            node_id TEXT PRIMARY KEY,
+            accepted INTEGER NOT NULL DEFAULT 0,
+            rejected INTEGER NOT NULL DEFAULT 0,
+            late INTEGER NOT NULL DEFAULT 0,
+            lost INTEGER NOT NULL DEFAULT 0,
+            cpu_ms REAL NOT NULL DEFAULT 0,
+            owner TEXT,
+            owner_error TEXT,
+            updated_at INTEGER NOT NULL
+          );
+        `);
+        // The key that proved itself under this node id (see `claim`).
+        addColumn(sql, 'standings', 'peer_id TEXT');
+      },
+      (sql) => sql.exec('CREATE INDEX IF NOT EXISTS standings_by_age ON standings (updated_at)'),
+    ]);
   }
 
   /**
-   * A node says hello as `nodeId`, with `peerId` proven (or none: an anonymous node). A node id
-   * belongs to the first key that proves itself under it, so that nobody else can touch its
-   * counters or its wallet's credit: the error says why the hello is refused when the id is
-   * bound to another key (or to a key, for an anonymous hello). An unbound id is bound to
-   * `peerId` now, its counters so far included (anonymous nodes and rows from before binding).
+   * Bound the table, which anonymous traffic could otherwise grow for ever (every fresh key that
+   * says hello makes a row): rows of nodes not connected now are dropped when they never had a
+   * result accepted and have been quiet a day, or have been quiet half a year; then, over
+   * `MAX_STANDINGS`, the rows with the least accepted work. Returns how many went.
    */
-  claim(nodeId: string, peerId: string | undefined): Error | undefined {
+  prune(connected: Set<string>, now: number): number {
+    const keep = JSON.stringify([...connected]);
+    let dropped = this.#sql.exec(
+      `DELETE FROM standings WHERE node_id NOT IN (SELECT value FROM json_each(?))
+       AND ((accepted = 0 AND updated_at < ?) OR updated_at < ?)`,
+      keep,
+      now - IDLE_NOBODY_MS,
+      now - IDLE_ANYONE_MS,
+    ).rowsWritten;
+    const over = this.#sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM standings').one().n - MAX_STANDINGS;
+    if (over > 0) {
+      dropped += this.#sql.exec(
+        `DELETE FROM standings WHERE node_id IN (
+           SELECT node_id FROM standings WHERE node_id NOT IN (SELECT value FROM json_each(?))
+           ORDER BY accepted, updated_at LIMIT ?)`,
+        keep,
+        over,
+      ).rowsWritten;
+    }
+    return dropped;
+  }
+
+  /**
+   * A node says hello as `nodeId`, with `peerId` proven. A node id belongs to the first key that
+   * proves itself under it, so that nobody else can touch its counters or its wallet's credit:
+   * the error says why the hello is refused when the id is bound to another key. An unbound id
+   * is bound to `peerId` now, its counters so far included (rows from before binding).
+   */
+  claim(nodeId: string, peerId: string): Error | undefined {
     const bound = this.#sql
       .exec<{ peer_id: string | null }>('SELECT peer_id FROM standings WHERE node_id = ?', nodeId)
       .toArray()[0]?.peer_id;
     if (bound) {
       if (bound === peerId) return undefined;
       return new Error(
-        peerId
-          ? `node id ${nodeId} belongs to another key (peer ${bound}): use that key, or another node id`
-          : `node id ${nodeId} belongs to peer ${bound}: say hello with that peerId and its proof, or use another node id`,
+        `node id ${nodeId} belongs to another key (peer ${bound}): use that key, or another node id`,
       );
     }
-    if (peerId) {
-      this.#sql.exec(
-        `INSERT INTO standings (node_id, peer_id, updated_at) VALUES (?, ?, ?)
-         ON CONFLICT (node_id) DO UPDATE SET peer_id = excluded.peer_id, updated_at = excluded.updated_at`,
-        nodeId,
-        peerId,
-        Date.now(),
-      );
-    }
+    this.#sql.exec(
+      `INSERT INTO standings (node_id, peer_id, updated_at) VALUES (?, ?, ?)
+       ON CONFLICT (node_id) DO UPDATE SET peer_id = excluded.peer_id, updated_at = excluded.updated_at`,
+      nodeId,
+      peerId,
+      Date.now(),
+    );
     return undefined;
   }
 

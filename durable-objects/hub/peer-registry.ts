@@ -1,4 +1,5 @@
-import type { NodeKind, NodeLocation, PeerHint } from '../protocol/index.ts';
+import type { NodeKind, NodeLocation, PeerHint } from '../../protocol/index.ts';
+import { addColumn, migrate } from '../migrations.ts';
 
 /** How many relays a node is handed (it keeps connections to two of them). */
 const RELAYS_PER_NODE = 8;
@@ -9,6 +10,8 @@ const PROVIDERS_PER_BLOB = 4;
  * name, after the nodes that hold it whole), unless it announces the blob or leaves before.
  */
 const FETCHING_MS = 60_000;
+/** Blobs one node may announce it holds; past it the node is told to announce fewer. */
+export const MAX_HOLDS_PER_NODE = 4096;
 
 interface PeerRow {
   node_id: string;
@@ -34,30 +37,28 @@ interface PeerRow {
 export class PeerRegistry {
   readonly #sql: SqlStorage;
 
-  constructor(sql: SqlStorage) {
-    this.#sql = sql;
-    sql.exec(`
-      CREATE TABLE IF NOT EXISTS peers (
-        node_id TEXT PRIMARY KEY, peer_id TEXT NOT NULL, kind TEXT NOT NULL, relay INTEGER NOT NULL,
-        multiaddrs TEXT NOT NULL, latitude REAL, longitude REAL
-      );
-      CREATE TABLE IF NOT EXISTS holds (node_id TEXT NOT NULL, cid TEXT NOT NULL, PRIMARY KEY (node_id, cid));
-      CREATE INDEX IF NOT EXISTS holds_by_cid ON holds (cid);
-    `);
-    try {
-      // NULL: held whole; else when the node was leased work that needs it (fetching).
-      sql.exec('ALTER TABLE holds ADD COLUMN fetching_since INTEGER');
-    } catch {
-      // already there
-    }
-    sql.exec(
-      'CREATE INDEX IF NOT EXISTS holds_fetching ON holds (fetching_since) WHERE fetching_since IS NOT NULL',
-    );
-    try {
-      sql.exec('ALTER TABLE peers ADD COLUMN links TEXT');
-    } catch {
-      // already there
-    }
+  constructor(storage: DurableObjectStorage) {
+    this.#sql = storage.sql;
+    migrate(storage, 'peers', [
+      (sql) => {
+        sql.exec(`
+          CREATE TABLE IF NOT EXISTS peers (
+            node_id TEXT PRIMARY KEY, peer_id TEXT NOT NULL, kind TEXT NOT NULL, relay INTEGER NOT NULL,
+            multiaddrs TEXT NOT NULL, latitude REAL, longitude REAL
+          );
+          CREATE TABLE IF NOT EXISTS holds (node_id TEXT NOT NULL, cid TEXT NOT NULL, PRIMARY KEY (node_id, cid));
+          CREATE INDEX IF NOT EXISTS holds_by_cid ON holds (cid);
+        `);
+        // NULL: held whole; else when the node was leased work that needs it (fetching).
+        addColumn(sql, 'holds', 'fetching_since INTEGER');
+        sql.exec(
+          'CREATE INDEX IF NOT EXISTS holds_fetching ON holds (fetching_since) WHERE fetching_since IS NOT NULL',
+        );
+        addColumn(sql, 'peers', 'links TEXT');
+      },
+      // 2: other shards' relays, so a node here can reach the mesh through a relay there.
+      (sql) => sql.exec('CREATE TABLE remote_relays (shard INTEGER PRIMARY KEY, relays TEXT NOT NULL)'),
+    ]);
   }
 
   /** Forget nodes that are not connected any more (e.g. the hub restarted without their close events). */
@@ -84,12 +85,23 @@ export class PeerRegistry {
     this.#sql.exec('DELETE FROM holds WHERE node_id = ?', nodeId);
   }
 
-  /** Applies a `node.mesh` update; false when the node has no peer here. */
+  /**
+   * Applies a `node.mesh` update: 'no peer' when the node has no peer here, 'too many holds' when
+   * the blobs it would hold are over `MAX_HOLDS_PER_NODE` (nothing of the update is applied then).
+   */
   update(
     nodeId: string,
     update: { multiaddrs?: string[]; holds?: { add?: string[]; remove?: string[] }; peers?: string[] },
-  ): boolean {
-    if (!this.#sql.exec('SELECT 1 FROM peers WHERE node_id = ?', nodeId).toArray().length) return false;
+  ): 'ok' | 'no peer' | 'too many holds' {
+    if (!this.#sql.exec('SELECT 1 FROM peers WHERE node_id = ?', nodeId).toArray().length) return 'no peer';
+    if (update.holds?.add?.length) {
+      const held = this.#sql
+        .exec<{ n: number }>('SELECT COUNT(*) AS n FROM holds WHERE node_id = ?', nodeId)
+        .one().n;
+      if (held - (update.holds.remove?.length ?? 0) + update.holds.add.length > MAX_HOLDS_PER_NODE) {
+        return 'too many holds';
+      }
+    }
     if (update.multiaddrs) {
       this.#sql.exec(
         'UPDATE peers SET multiaddrs = ? WHERE node_id = ?',
@@ -110,7 +122,7 @@ export class PeerRegistry {
     for (const cid of update.holds?.remove ?? []) {
       this.#sql.exec('DELETE FROM holds WHERE node_id = ? AND cid = ?', nodeId, cid);
     }
-    return true;
+    return 'ok';
   }
 
   leave(nodeId: string): void {
@@ -122,7 +134,10 @@ export class PeerRegistry {
     return this.#sql.exec('SELECT 1 FROM peers WHERE node_id = ? AND relay = 1', nodeId).toArray().length > 0;
   }
 
-  /** Relays for `nodeId`, nearest first when both locations are known. */
+  /**
+   * Relays for `nodeId`: this shard's, nearest first when both locations are known, then other
+   * shards' (as they last announced them), `RELAYS_PER_NODE` at most.
+   */
   relaysFor(nodeId: string): PeerHint[] {
     const self = this.#sql.exec<PeerRow>('SELECT * FROM peers WHERE node_id = ?', nodeId).toArray()[0];
     const relays = this.#sql
@@ -132,10 +147,34 @@ export class PeerRegistry {
       self?.latitude == null || row.latitude == null || self.longitude == null || row.longitude == null
         ? Number.POSITIVE_INFINITY
         : (row.latitude - self.latitude) ** 2 + (row.longitude - self.longitude) ** 2;
-    return relays
-      .sort((a, b) => distance(a) - distance(b))
-      .slice(0, RELAYS_PER_NODE)
+    const local = relays.sort((a, b) => distance(a) - distance(b)).map(hintOf);
+    const remote = this.#sql
+      .exec<{ relays: string }>('SELECT relays FROM remote_relays ORDER BY shard')
+      .toArray()
+      .flatMap((r) => JSON.parse(r.relays) as PeerHint[])
+      .filter((h) => h.peerId !== self?.peer_id);
+    return [...local, ...remote].slice(0, RELAYS_PER_NODE);
+  }
+
+  /** This shard's relays, for the other shards. */
+  localRelays(): PeerHint[] {
+    return this.#sql
+      .exec<PeerRow>('SELECT * FROM peers WHERE relay = 1 ORDER BY node_id LIMIT ?', RELAYS_PER_NODE * 2)
+      .toArray()
       .map(hintOf);
+  }
+
+  /** Another shard's relays, as it announced them (its whole list). */
+  setRemoteRelays(shard: number, relays: PeerHint[]): void {
+    if (relays.length) {
+      this.#sql.exec(
+        'INSERT OR REPLACE INTO remote_relays (shard, relays) VALUES (?, ?)',
+        shard,
+        JSON.stringify(relays.slice(0, RELAYS_PER_NODE * 2)),
+      );
+    } else {
+      this.#sql.exec('DELETE FROM remote_relays WHERE shard = ?', shard);
+    }
   }
 
   /**

@@ -4,9 +4,7 @@ import {
   HELLO_PROOF_MAX_SKEW_MS,
   type HelloProof,
   helloProofBytes,
-  type ReceiptFields,
-  receiptBytes,
-} from '../protocol/index.ts';
+} from '../../protocol/index.ts';
 
 /**
  * The raw Ed25519 public key (32 bytes) named by a libp2p peer id, or an Error that says why the
@@ -27,41 +25,39 @@ export function ed25519PublicKey(peerId: string): Uint8Array | Error {
   return parsed.publicKey.raw;
 }
 
-/** Checks receipts of one signer. */
-export interface ReceiptVerifier {
-  readonly peerId: string;
-  /** True when `signature` (base64) is the signer's signature over `receiptBytes(fields)`. */
-  verify(fields: Omit<ReceiptFields, 'peerId'>, signature: string): Promise<boolean>;
-}
-
 /**
- * A verifier for one peer's receipts, with the key imported once. Verification is WebCrypto's
- * Ed25519 (native in workerd, browsers and Node), which costs far less than a pure-JS verify:
- * a room checks up to 512 receipts per result frame.
+ * The WebCrypto key of an Ed25519 peer id, imported once per node (its hello) and used for every
+ * batch of receipts it signs. Verification is WebCrypto's Ed25519 (native in workerd, browsers
+ * and Node), which costs far less than a pure-JS verify.
  *
  * @example
- * const verifier = await receiptVerifier(peerId);
- * if (verifier instanceof Error) ignoreAll(verifier.message);
- * else ok = await verifier.verify(fields, outcome.receipt.signature);
+ * const key = await peerKey(peerId);
+ * if (key instanceof Error) refuse(key.message);
+ * else ok = await verifySignature(key, receiptBatchBytes(batch), frame.signature);
  */
-export async function receiptVerifier(peerId: string): Promise<ReceiptVerifier | Error> {
+export async function peerKey(peerId: string): Promise<CryptoKey | Error> {
   const raw = ed25519PublicKey(peerId);
   if (raw instanceof Error) return raw;
-  let key: CryptoKey;
   try {
-    key = await crypto.subtle.importKey('raw', new Uint8Array(raw), { name: 'Ed25519' }, false, ['verify']);
+    return await crypto.subtle.importKey('raw', new Uint8Array(raw), { name: 'Ed25519' }, false, ['verify']);
   } catch (err) {
     return new Error(`the public key of ${peerId} cannot be used: ${(err as Error).message}`);
   }
-  return {
-    peerId,
-    async verify(fields, signature) {
-      const sig = decodeSignature(signature);
-      if (!sig) return false;
-      const bytes = receiptBytes({ ...fields, peerId });
-      return crypto.subtle.verify({ name: 'Ed25519' }, key, sig, bytes);
-    },
-  };
+}
+
+/** True when `signature` (base64, no padding) is `key`'s Ed25519 signature over `bytes`. */
+export async function verifySignature(
+  key: CryptoKey,
+  bytes: Uint8Array<ArrayBuffer>,
+  signature: string,
+): Promise<boolean> {
+  const sig = decodeSignature(signature);
+  if (!sig) return false;
+  try {
+    return await crypto.subtle.verify({ name: 'Ed25519' }, key, sig, bytes);
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -76,38 +72,17 @@ export async function receiptVerifier(peerId: string): Promise<ReceiptVerifier |
  */
 export async function checkHelloProof(
   peerId: string,
-  proof: HelloProof | undefined,
+  proof: HelloProof,
   { host, now }: { host: string; now: number },
 ): Promise<Error | undefined> {
-  if (!proof) {
-    return new Error(
-      'node.hello names a peerId but carries no proof of its key: sign helloProofBytes({peerId, host, at}) and send proof: {at, signature}',
-    );
-  }
   if (Math.abs(now - proof.at) > HELLO_PROOF_MAX_SKEW_MS) {
     return new Error(
       `the hello proof was signed at ${new Date(proof.at).toISOString()}, more than ${HELLO_PROOF_MAX_SKEW_MS / 60_000} minutes from the hub's clock (${new Date(now).toISOString()}); check the node's clock`,
     );
   }
-  const raw = ed25519PublicKey(peerId);
-  if (raw instanceof Error) return raw;
-  const sig = decodeSignature(proof.signature);
-  let ok = false;
-  if (sig) {
-    try {
-      const key = await crypto.subtle.importKey('raw', new Uint8Array(raw), { name: 'Ed25519' }, false, [
-        'verify',
-      ]);
-      ok = await crypto.subtle.verify(
-        { name: 'Ed25519' },
-        key,
-        sig,
-        helloProofBytes({ peerId, host, at: proof.at }),
-      );
-    } catch (err) {
-      return new Error(`the public key of ${peerId} cannot be used: ${(err as Error).message}`);
-    }
-  }
+  const key = await peerKey(peerId);
+  if (key instanceof Error) return key;
+  const ok = await verifySignature(key, helloProofBytes({ peerId, host, at: proof.at }), proof.signature);
   return ok
     ? undefined
     : new Error(`the hello proof does not verify for peer ${peerId} connecting to ${host}`);

@@ -17,8 +17,8 @@ import {
 import type { AppEnv } from '../app-env.ts';
 import { requireAuth } from '../auth.ts';
 import { firstMissing } from '../blob-store.ts';
+import { requireCid } from '../cid-param.ts';
 import { validationHook } from '../validation.ts';
-import { requireCid } from './jobs.ts';
 
 export const blobs = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 

@@ -1,26 +1,22 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
-import { account, jobRoom, meshHub } from '../../durable-objects/stubs.ts';
+import { account, jobRoom } from '../../durable-objects/stubs.ts';
 import {
   ApiErrorBody,
   availableRuntimes,
-  cidOf,
-  isWasm,
   JobCreated,
   JobSpec,
   JobStatus,
   JobSummary,
-  JsonValue,
   limits,
   MeshError,
-  parseCid,
-  parseIpfsUrl,
   ResultsPage,
 } from '../../protocol/index.ts';
 import type { AppEnv } from '../app-env.ts';
 import { requireAuth } from '../auth.ts';
-import { firstMissing } from '../blob-store.ts';
 import type { Env } from '../env.ts';
+import { prepareJob } from '../jobs/submit.ts';
+import { waitingReason } from '../mesh-view.ts';
 import { validationHook } from '../validation.ts';
 
 const errors = {
@@ -49,101 +45,6 @@ async function ownedJob(env: Env, id: string, address: string) {
   if (!status) throw new MeshError('not_found', `no job with id ${id}`);
   if (status.owner !== address) throw new MeshError('forbidden', 'this job belongs to another wallet');
   return { room, status };
-}
-
-/** An `ipfs://` input: its index and root CID. */
-interface IpfsInput {
-  index: number;
-  cid: string;
-}
-
-/** The `ipfs://` inputs among `values`; a malformed one fails with its index (`where` names the inputs). */
-function ipfsInputs(values: readonly unknown[], where = ''): IpfsInput[] {
-  const refs: IpfsInput[] = [];
-  values.forEach((value, index) => {
-    const ref = parseIpfsUrl(value);
-    if (!ref) return;
-    if ('problem' in ref) {
-      throw new MeshError(
-        'validation_failed',
-        `input ${index}${where} starts with ipfs:// but is not ipfs://<CIDv1, sha2-256, raw or dag-pb>: ${ref.problem}`,
-        { index },
-      );
-    }
-    refs.push({ index, cid: ref.cid.toString() });
-  });
-  return refs;
-}
-
-/**
- * Refuse a job whose `ipfs://` inputs name a blob that is not stored: a stored root is a complete
- * DAG (`PUT /blobs/{cid}` checks links), so no task waits on a blob nobody has.
- */
-async function requireStoredInputs(env: Env, refs: readonly IpfsInput[]): Promise<void> {
-  const distinct = new Set(refs.map((r) => r.cid));
-  if (distinct.size > limits.maxIpfsInputs) {
-    throw new MeshError(
-      'validation_failed',
-      `the job names ${distinct.size} distinct ipfs:// blobs; the limit is ${limits.maxIpfsInputs} (maxIpfsInputs)`,
-    );
-  }
-  const missing = await firstMissing(env, [...distinct]);
-  if (missing === undefined) return;
-  const index = refs.find((r) => r.cid === missing)!.index;
-  throw new MeshError(
-    'not_found',
-    `input ${index}: ipfs://${missing} is not stored here; upload it first (the client's putBlob, or PUT /api/v1/blobs/{cid} for each block, the root last)`,
-    { index, cid: missing },
-  );
-}
-
-/** Inputs from a blob holding a JSON array or JSON lines, checked like inline inputs. */
-async function inputsFromBlob(env: Env, cid: string): Promise<{ inputs: string[]; refs: IpfsInput[] }> {
-  const object = await env.BLOBS.get(cid);
-  if (!object)
-    throw new MeshError(
-      'blob_not_found',
-      `inputsCid ${cid} is not stored here; upload it with PUT /api/v1/blobs`,
-    );
-  const text = await object.text();
-  let values: unknown[];
-  try {
-    const trimmed = text.trimStart();
-    values = trimmed.startsWith('[')
-      ? (JSON.parse(trimmed) as unknown[])
-      : trimmed
-          .split('\n')
-          .filter((line) => line.trim() !== '')
-          .map((line) => JSON.parse(line) as unknown);
-  } catch (err) {
-    throw new MeshError(
-      'validation_failed',
-      `inputsCid ${cid} is neither a JSON array nor JSON lines: ${(err as Error).message}`,
-    );
-  }
-  if (!Array.isArray(values) || values.length === 0) {
-    throw new MeshError('validation_failed', `inputsCid ${cid} holds no inputs`);
-  }
-  if (values.length > limits.maxInputs) {
-    throw new MeshError(
-      'validation_failed',
-      `inputsCid ${cid} holds ${values.length} inputs; the limit is ${limits.maxInputs}`,
-    );
-  }
-  const refs = ipfsInputs(values, ` of ${cid}`);
-  const inputs = values.map((value, i) => {
-    const parsed = JsonValue.safeParse(value);
-    const json = JSON.stringify(value);
-    if (!parsed.success) throw new MeshError('validation_failed', `input ${i} of ${cid} is not JSON`);
-    if (utf8.encode(json).byteLength > limits.maxInputBytes) {
-      throw new MeshError(
-        'validation_failed',
-        `input ${i} of ${cid} is over ${limits.maxInputBytes} bytes as JSON`,
-      );
-    }
-    return json;
-  });
-  return { inputs, refs };
 }
 
 export const jobs = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
@@ -195,50 +96,20 @@ jobs.openapi(
         `runtime '${spec.runtime}' is not available yet; available: ${availableRuntimes.join(', ')}`,
       );
     }
-    let codeCid = spec.codeCid;
-    if (spec.source !== undefined) {
-      const bytes = utf8.encode(spec.source);
-      codeCid = (await cidOf(bytes)).toString();
-      await c.env.BLOBS.put(codeCid, bytes);
-    } else if (codeCid && spec.runtime === 'wasm') {
-      // The first bytes only: enough to refuse, at submission, a wasm job whose code is no module.
-      const head = await c.env.BLOBS.get(codeCid, { range: { offset: 0, length: 8 } });
-      if (!head) throw codeNotFound(codeCid);
-      if (!isWasm(new Uint8Array(await head.arrayBuffer()))) {
-        throw new MeshError(
-          'validation_failed',
-          `codeCid ${codeCid} is not a WebAssembly module (it does not start with \\0asm); upload the .wasm file's bytes`,
-        );
-      }
-    } else if (codeCid && !(await c.env.BLOBS.head(codeCid))) {
-      throw codeNotFound(codeCid);
-    }
-    const { inputs, refs } = spec.inputs
-      ? { inputs: spec.inputs.map((v) => JSON.stringify(v)), refs: ipfsInputs(spec.inputs) }
-      : await inputsFromBlob(c.env, spec.inputsCid!);
-    await requireStoredInputs(c.env, refs);
+    const { codeCid, inputs } = await prepareJob(c.env, spec);
     const id = crypto.randomUUID();
+    // The room adds the job to the owner's list itself (it owns that entry from here on).
     const status = await jobRoom(c.env, id).init({
       id,
       owner,
       runtime: spec.runtime,
-      codeCid: codeCid!,
+      codeCid,
       timeoutMs: spec.timeoutMs,
       maxAttempts: spec.maxAttempts,
       memoryMb: spec.memoryMb,
       ...(spec.label === undefined ? {} : { label: spec.label }),
       inputs,
-      hubShard: 0,
     });
-    const summary: JobSummary = {
-      id,
-      runtime: status.runtime,
-      total: status.total,
-      state: status.state,
-      createdAt: status.createdAt,
-    };
-    if (status.label !== undefined) summary.label = status.label;
-    await account(c.env, owner).addJob(summary);
     const base = `/api/v1/jobs/${id}`;
     return c.json(
       {
@@ -303,7 +174,7 @@ jobs.openapi(
   async (c) => {
     const { status } = await ownedJob(c.env, c.req.valid('param').id, c.get('address'));
     if (status.state === 'running' && status.counts.pending > 0) {
-      status.waiting = await meshHub(c.env).explain(status.runtime);
+      status.waiting = await waitingReason(c.env, status.runtime);
     }
     return c.json(status, 200);
   },
@@ -346,7 +217,7 @@ jobs.openapi(
     const { room, status } = await ownedJob(c.env, id, c.get('address'));
     const waiting =
       status.state === 'running' && status.counts.pending > 0
-        ? await meshHub(c.env).explain(status.runtime)
+        ? await waitingReason(c.env, status.runtime)
         : undefined;
     const ndjson =
       format === 'ndjson' ||
@@ -434,17 +305,3 @@ jobs.openapi(
     return (await room.fetch(c.req.raw)) as never;
   },
 );
-
-function codeNotFound(cid: string): MeshError {
-  return new MeshError(
-    'blob_not_found',
-    `codeCid ${cid} is not stored here; upload it with PUT /api/v1/blobs`,
-  );
-}
-
-/** Parse-and-check a CID path parameter. */
-export function requireCid(text: string): string {
-  const cid = parseCid(text);
-  if (cid?.version !== 1) throw new MeshError('invalid_cid', `'${text.slice(0, 100)}' is not a CIDv1`);
-  return cid.toString();
-}

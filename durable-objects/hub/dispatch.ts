@@ -1,0 +1,221 @@
+import { type HubToNode, type LeasedTask, limits, type PeerHint } from '../../protocol/index.ts';
+import { addColumn, migrate } from '../migrations.ts';
+import type { AvailableJob, DoEnv, LeaseRequest } from '../rpc.ts';
+import { sendJson } from '../sockets.ts';
+import { allHubs, jobRoom } from '../stubs.ts';
+import type { PeerRegistry } from './peer-registry.ts';
+import type { Session, Sessions } from './sessions.ts';
+
+/** The prefix of a task input that names a blob (see `protocol/job.ts`). */
+const IPFS_PREFIX = 'ipfs://';
+/** How long another shard's answer about a blob's holders is reused. */
+const REMOTE_PROVIDERS_MS = 10_000;
+/** Most tasks asked of one room in one call (for all the nodes of the call together). */
+const MAX_TASKS_PER_CALL = 4096;
+
+/**
+ * Dispatch for one shard: the jobs with runnable tasks (every room tells every shard) and the
+ * loop that leases their tasks to this shard's nodes with room to spare.
+ *
+ * One loop runs at a time; a request that arrives meanwhile makes it go round once more. Each
+ * round takes the jobs in turn (a rotating start, so jobs share the nodes) and asks each job's
+ * room, in one call, for tasks for all the nodes that run its runtime and have room (nodes
+ * already warm for the job first). A room that says it has no more runnable tasks leaves the
+ * list until it announces some again.
+ */
+export class Dispatcher {
+  readonly #ctx: DurableObjectState;
+  readonly #env: DoEnv;
+  readonly #shard: number;
+  readonly #sessions: Sessions;
+  readonly #peers: PeerRegistry;
+  readonly #jobs = new Map<string, AvailableJob>();
+  #cursor = 0;
+  #running = false;
+  /** Called with a node's id after leases reach it (the node map shows it busy). */
+  onLeased: (nodeId: string) => void = () => {};
+  #again = false;
+  /** Other shards' holders of a blob, by CID, with when they were asked. */
+  readonly #remote = new Map<string, { at: number; hints: PeerHint[] }>();
+
+  constructor(ctx: DurableObjectState, env: DoEnv, shard: number, sessions: Sessions, peers: PeerRegistry) {
+    this.#ctx = ctx;
+    this.#env = env;
+    this.#shard = shard;
+    this.#sessions = sessions;
+    this.#peers = peers;
+    migrate(ctx.storage, 'jobs', [
+      (sql) => {
+        sql.exec(
+          'CREATE TABLE IF NOT EXISTS jobs (job_id TEXT PRIMARY KEY, runtime TEXT NOT NULL, since INTEGER NOT NULL)',
+        );
+        addColumn(sql, 'jobs', 'code_cid TEXT');
+      },
+      // 2: the whole announcement as JSON.
+      (sql) => {
+        sql.exec(
+          'CREATE TABLE available (job_id TEXT PRIMARY KEY, job TEXT NOT NULL, since INTEGER NOT NULL)',
+        );
+        sql.exec(`INSERT INTO available (job_id, job, since)
+                  SELECT job_id, json_object('jobId', job_id, 'runtime', runtime, 'codeCid', code_cid), since
+                  FROM jobs WHERE code_cid IS NOT NULL`);
+        sql.exec('DROP TABLE jobs');
+      },
+    ]);
+    for (const row of ctx.storage.sql
+      .exec<{ job: string }>('SELECT job FROM available ORDER BY since')
+      .toArray()) {
+      const job = JSON.parse(row.job) as AvailableJob;
+      this.#jobs.set(job.jobId, job);
+    }
+  }
+
+  add(job: AvailableJob): void {
+    if (!this.#jobs.has(job.jobId)) {
+      this.#jobs.set(job.jobId, job);
+      this.#ctx.storage.sql.exec(
+        'INSERT OR REPLACE INTO available (job_id, job, since) VALUES (?, ?, ?)',
+        job.jobId,
+        JSON.stringify(job),
+        Date.now(),
+      );
+    }
+    this.schedule();
+  }
+
+  forget(jobId: string): void {
+    if (this.#jobs.delete(jobId)) this.#ctx.storage.sql.exec('DELETE FROM available WHERE job_id = ?', jobId);
+  }
+
+  get jobs(): number {
+    return this.#jobs.size;
+  }
+
+  /** Run the loop now, or once more after the current round. */
+  schedule(): void {
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
+    this.#running = true;
+    this.#ctx.waitUntil(
+      this.#loop()
+        .catch((err: unknown) => console.error(`hub ${this.#shard}: dispatch failed`, err))
+        .finally(() => {
+          this.#running = false;
+        }),
+    );
+  }
+
+  async #loop(): Promise<void> {
+    do {
+      this.#again = false;
+      while (await this.#round()) {
+        // a round that leased something may leave room for more
+      }
+    } while (this.#again);
+  }
+
+  /** One pass over the jobs; true when something was leased. */
+  async #round(): Promise<boolean> {
+    const jobs = [...this.#jobs.values()];
+    if (!jobs.length) return false;
+    const needy = [...this.#sessions.nodes()].filter((s) => s.spare > 0);
+    if (!needy.length) return false;
+    this.#cursor = (this.#cursor + 1) % jobs.length;
+    let leased = false;
+    for (const job of [...jobs.slice(this.#cursor), ...jobs.slice(0, this.#cursor)]) {
+      const nodes = needy.filter(
+        (s) => s.spare > 0 && !s.closing && s.a.hello!.runtimes.includes(job.runtime),
+      );
+      if (!nodes.length) continue;
+      const warm = (s: Session) => s.byJob.has(job.jobId) || this.#peers.holds(s.nodeId!, job.codeCid);
+      nodes.sort((a, b) => Number(warm(b)) - Number(warm(a)));
+      const requests: LeaseRequest[] = [];
+      const asked: Session[] = [];
+      let total = 0;
+      for (const s of nodes) {
+        if (total >= MAX_TASKS_PER_CALL) break;
+        const max = Math.min(s.spare, limits.maxLeaseBatch);
+        requests.push({ nodeId: s.nodeId!, max, established: s.established });
+        asked.push(s);
+        total += max;
+      }
+      const result = await jobRoom(this.#env, job.jobId).lease(requests);
+      if (!result.more) this.forget(job.jobId);
+      for (const [i, s] of asked.entries()) {
+        const tasks = result.leases[i] ?? [];
+        if (!tasks.length) continue;
+        leased = true;
+        await this.#deliver(s, job, tasks);
+      }
+      if (!needy.some((s) => s.spare > 0)) break;
+    }
+    return leased;
+  }
+
+  /** Send the leases to the node; leases it cannot receive go straight back, not its fault. */
+  async #deliver(s: Session, job: AvailableJob, tasks: LeasedTask[]): Promise<void> {
+    s.a.credit = Math.max(0, s.a.credit - tasks.length);
+    s.save();
+    this.#sessions.hold(
+      s,
+      tasks.map((t) => ({ leaseId: t.leaseId, jobId: t.jobId })),
+    );
+    const blobs = blobsOf(job, tasks);
+    const providers = await this.#providers(blobs, s.nodeId!);
+    this.#peers.fetching(s.nodeId!, blobs);
+    const frame: HubToNode = {
+      type: 'task.leased',
+      tasks,
+      ...(Object.keys(providers).length ? { providers } : {}),
+    };
+    if (!s.closing && s.ws.readyState === WebSocket.OPEN && sendJson(s.ws, frame)) {
+      this.onLeased(s.nodeId!);
+      return;
+    }
+    const ids = tasks.map((t) => t.leaseId);
+    this.#sessions.release(s, ids);
+    await jobRoom(this.#env, job.jobId).returnLeases(s.nodeId!, ids);
+  }
+
+  /**
+   * Holders of each blob: this shard's, and for a blob nobody here holds, the other shards'
+   * (asked once per `REMOTE_PROVIDERS_MS`), so the origin serves a blob about once for the whole
+   * mesh rather than once per shard.
+   */
+  async #providers(cids: string[], nodeId: string): Promise<Record<string, PeerHint[]>> {
+    const out = this.#peers.providers(cids, nodeId);
+    const now = Date.now();
+    const missing = [...new Set(cids)].filter((c) => !out[c]);
+    const ask = missing.filter((c) => (this.#remote.get(c)?.at ?? 0) < now - REMOTE_PROVIDERS_MS);
+    const others = allHubs(this.#env).filter((_, shard) => shard !== this.#shard);
+    if (ask.length && others.length) {
+      const answers = await Promise.all(
+        others.map((hub) => hub.providers(ask).catch(() => ({}) as Record<string, PeerHint[]>)),
+      );
+      for (const cid of ask) {
+        const hints = answers.flatMap((a) => a[cid] ?? []).slice(0, 8);
+        this.#remote.set(cid, { at: now, hints });
+      }
+      if (this.#remote.size > 4096) {
+        for (const [cid, v] of this.#remote) if (v.at < now - REMOTE_PROVIDERS_MS) this.#remote.delete(cid);
+      }
+    }
+    for (const cid of missing) {
+      const hints = this.#remote.get(cid)?.hints;
+      if (hints?.length) out[cid] = hints;
+    }
+    return out;
+  }
+}
+
+/** The blobs a lease needs: the job's code and the tasks' `ipfs://` inputs. */
+function blobsOf(job: AvailableJob, tasks: { input: unknown }[]): string[] {
+  const cids = [job.codeCid];
+  for (const { input } of tasks) {
+    if (typeof input === 'string' && input.startsWith(IPFS_PREFIX))
+      cids.push(input.slice(IPFS_PREFIX.length));
+  }
+  return cids;
+}

@@ -1,0 +1,54 @@
+/**
+ * Versioned schema changes for one part of a Durable Object's SQLite storage (a part: the room's
+ * tasks, the hub's peers, ...). Each part's version is kept in `_schema`; a step runs once, in
+ * order, inside a transaction with the version bump, so a failed step leaves the old schema
+ * whole. Step 1 of a part is its schema as first written, so objects stored by an older build
+ * (which had the tables but no `_schema` row) are brought forward by the steps after it: step 1
+ * uses `CREATE TABLE IF NOT EXISTS`, and later steps check the tables as they are.
+ *
+ * @example
+ * migrate(ctx.storage, 'tasks', [
+ *   (sql) => sql.exec('CREATE TABLE IF NOT EXISTS tasks (idx INTEGER PRIMARY KEY, state TEXT NOT NULL)'),
+ *   (sql) => addColumn(sql, 'tasks', 'drops INTEGER NOT NULL DEFAULT 0'),
+ * ]);
+ */
+export function migrate(
+  storage: DurableObjectStorage,
+  part: string,
+  steps: ((sql: SqlStorage) => void)[],
+): void {
+  const sql = storage.sql;
+  sql.exec('CREATE TABLE IF NOT EXISTS _schema (part TEXT PRIMARY KEY, version INTEGER NOT NULL)');
+  const current =
+    sql.exec<{ version: number }>('SELECT version FROM _schema WHERE part = ?', part).toArray()[0]?.version ??
+    0;
+  for (let v = current; v < steps.length; v++) {
+    storage.transactionSync(() => {
+      steps[v]!(sql);
+      sql.exec(
+        'INSERT INTO _schema (part, version) VALUES (?, ?) ON CONFLICT (part) DO UPDATE SET version = excluded.version',
+        part,
+        v + 1,
+      );
+    });
+  }
+}
+
+/** Add a column unless the table has it already (a table made by a build that had added it). */
+export function addColumn(sql: SqlStorage, table: string, definition: string): void {
+  const name = definition.split(/\s+/)[0]!;
+  const has = sql
+    .exec<{ name: string }>('SELECT name FROM pragma_table_info(?)', table)
+    .toArray()
+    .some((c) => c.name === name);
+  if (!has) sql.exec(`ALTER TABLE ${table} ADD COLUMN ${definition}`);
+}
+
+/** Drop a column if the table has it. */
+export function dropColumn(sql: SqlStorage, table: string, name: string): void {
+  const has = sql
+    .exec<{ name: string }>('SELECT name FROM pragma_table_info(?)', table)
+    .toArray()
+    .some((c) => c.name === name);
+  if (has) sql.exec(`ALTER TABLE ${table} DROP COLUMN ${name}`);
+}

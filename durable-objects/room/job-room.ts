@@ -1,0 +1,720 @@
+import { DurableObject } from 'cloudflare:workers';
+import {
+  type JobState,
+  type JobStatus,
+  type LeasedTask,
+  leaseTiming,
+  limits,
+  type ResultsPage,
+  type RoomToWatcher,
+  retryableErrors,
+  type TaskCounts,
+  type TaskError,
+  type TaskState,
+  type TaskUpdate,
+  WatcherToRoom,
+} from '../../protocol/index.ts';
+import type {
+  CancelResult,
+  DoEnv,
+  ExtendResult,
+  JobInit,
+  JobRoomApi,
+  LeaseRequest,
+  LeaseResult,
+  ReportResult,
+  SignedOutcome,
+} from '../rpc.ts';
+import {
+  acceptSocket,
+  answerPings,
+  broadcast,
+  echoClose,
+  isUpgrade,
+  sendJson,
+  upgradeRequired,
+} from '../sockets.ts';
+import { account, allHubs, shardOf } from '../stubs.ts';
+import { checkClaims } from './receipts.ts';
+import { migrateRoom } from './schema.ts';
+import { countTasks, emptyCounts, type JobMeta, resultsPage, statusOf, taskBriefs } from './views.ts';
+
+/** A lease row, as the state machine reads it. */
+interface LeaseRow {
+  lease_id: string;
+  idx: number;
+  node_id: string;
+  seq: number;
+  deadline: number;
+  counted: number;
+  [key: string]: SqlStorageValue;
+}
+
+/** The parts of a task row the state machine reads. */
+interface TaskRow {
+  idx: number;
+  state: TaskState;
+  attempts: number;
+  drops: number;
+  [key: string]: SqlStorageValue;
+}
+
+const terminal = (s: TaskState) => s === 'succeeded' || s === 'failed' || s === 'cancelled';
+/** Backoff after a counted failure: 250 ms, doubling, at most 10 s. */
+const retryBackoffMs = (attempts: number) => Math.min(250 * 2 ** Math.max(0, attempts - 1), 10_000);
+/**
+ * Backoff after a lease lost without counting: short, so a task that nodes keep dropping is not
+ * held back, and growing, so a task that takes down every node that runs it does not loop hot.
+ */
+const dropBackoffMs = (drops: number) => Math.min(50 * drops, 2_000);
+const truncateLogs = (logs: string) =>
+  logs.length <= limits.maxLogBytes ? logs : `${logs.slice(0, limits.maxLogBytes)}…[truncated]`;
+
+/**
+ * One job: its spec, one SQLite row per task, the leases out, results, and watchers.
+ *
+ * Lifecycle: `init` stores the tasks and tells every hub shard there is work. A hub calls `lease`
+ * for its nodes with room to spare, `report` with their results (whose batch signature it has
+ * checked), `extend` for their heartbeats and `releaseNode` when one goes away. A result counts
+ * only for a lease the node holds now, with a receipt that says what the room knows. A lease lives
+ * `leaseTtlMs` unless extended, and never past its deadline (`timeoutMs` plus a grace); the alarm
+ * ends the others. A lost lease goes back to the queue; it counts as an attempt only when its node
+ * was established (`LeaseRequest.established`), so no number of fresh identities can use a task's
+ * attempts up by leasing and dropping it. Every change is broadcast to the watchers
+ * (hibernatable WebSockets), who first get a snapshot.
+ */
+export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
+  #meta: JobMeta | undefined;
+  #counts: TaskCounts | undefined;
+  #alarmAt: number | undefined;
+  /** Order in which tasks reached a final state, for results in completion order. */
+  #doneSeq = 0;
+
+  constructor(ctx: DurableObjectState, env: DoEnv) {
+    super(ctx, env);
+    migrateRoom(ctx.storage);
+    answerPings(ctx);
+  }
+
+  // ---- creation -------------------------------------------------------------------------------
+
+  /** Store the job and its tasks (one statement), add it to the owner's list, tell the hubs. */
+  async init(init: JobInit): Promise<JobStatus> {
+    if (this.#load()) throw new Error(`job ${init.id} already exists`);
+    const { inputs, ...rest } = init;
+    const meta: JobMeta = { ...rest, total: inputs.length, state: 'running', createdAt: Date.now() };
+    const sql = this.ctx.storage.sql;
+    this.ctx.storage.transactionSync(() => {
+      sql.exec('INSERT INTO meta (k, v) VALUES (?, ?)', 'job', JSON.stringify(meta));
+      // The inputs are JSON texts; json_each hands each string back as that text.
+      sql.exec(
+        `INSERT INTO tasks (idx, state, input) SELECT key, 'pending', value FROM json_each(?)`,
+        JSON.stringify(inputs),
+      );
+    });
+    this.#meta = meta;
+    this.#counts = { ...emptyCounts(), pending: inputs.length };
+    const status = this.#status();
+    await Promise.all([
+      this.#announce(),
+      account(this.env, meta.owner).addJob({
+        id: meta.id,
+        runtime: meta.runtime,
+        total: meta.total,
+        state: meta.state,
+        createdAt: meta.createdAt,
+        ...(meta.label === undefined ? {} : { label: meta.label }),
+      }),
+    ]);
+    return status;
+  }
+
+  // ---- reads ----------------------------------------------------------------------------------
+
+  /** Status with per-state counts, or null when no job lives here. */
+  status(): JobStatus | null {
+    return this.#load() ? this.#status() : null;
+  }
+
+  results(
+    cursor: number,
+    limit: number,
+    waiting?: string,
+    order: 'index' | 'completion' = 'index',
+  ): ResultsPage | null {
+    const meta = this.#load();
+    if (!meta) return null;
+    return resultsPage(this.ctx.storage.sql, meta, {
+      cursor,
+      limit,
+      order,
+      now: Date.now(),
+      ...(waiting === undefined ? {} : { waiting }),
+    });
+  }
+
+  // ---- dispatch (called by the hubs) --------------------------------------------------------------
+
+  /** Lease runnable tasks to each of the nodes asking, in order, up to each one's `max`. */
+  async lease(requests: LeaseRequest[]): Promise<LeaseResult> {
+    const meta = this.#load();
+    if (meta?.state !== 'running') return { leases: requests.map(() => []), more: false };
+    const sql = this.ctx.storage.sql;
+    const now = Date.now();
+    const expiresAt = now + leaseTiming.leaseTtlMs;
+    const deadline = now + meta.timeoutMs + leaseTiming.deadlineGraceMs;
+    const leases: LeasedTask[][] = [];
+    const updates: TaskUpdate[] = [];
+    this.ctx.storage.transactionSync(() => {
+      for (const request of requests) {
+        const n = Math.max(0, Math.min(request.max, limits.maxLeaseBatch));
+        const rows =
+          n === 0
+            ? []
+            : sql
+                .exec<{ idx: number; input: string; attempts: number; leased: number }>(
+                  `SELECT idx, input, attempts, leased FROM tasks
+                   WHERE state = 'pending' AND not_before <= ? ORDER BY idx LIMIT ?`,
+                  now,
+                  n,
+                )
+                .toArray();
+        const tasks = rows.map(
+          (row): LeasedTask => ({
+            jobId: meta.id,
+            index: row.idx,
+            leaseId: crypto.randomUUID(),
+            attempt: row.leased + 1,
+            runtime: meta.runtime,
+            codeCid: meta.codeCid,
+            input: JSON.parse(row.input) as LeasedTask['input'],
+            timeoutMs: meta.timeoutMs,
+            memoryMb: meta.memoryMb,
+            seed: `${meta.id}:${row.idx}`,
+            clock: meta.createdAt,
+            expiresAt,
+            deadline,
+          }),
+        );
+        if (tasks.length) {
+          const list = JSON.stringify(tasks.map((t) => [t.leaseId, t.index, t.attempt]));
+          sql.exec(
+            `UPDATE tasks SET state = 'leased', leased = leased + 1, node_id = ?, reason = NULL
+             WHERE idx IN (SELECT value ->> 1 FROM json_each(?))`,
+            request.nodeId,
+            list,
+          );
+          sql.exec(
+            `INSERT INTO leases (lease_id, idx, node_id, seq, leased_at, expires_at, deadline, counted)
+             SELECT value ->> 0, value ->> 1, ?, value ->> 2, ?, ?, ?, ? FROM json_each(?)`,
+            request.nodeId,
+            now,
+            expiresAt,
+            deadline,
+            request.established ? 1 : 0,
+            list,
+          );
+          this.#move('pending', 'leased', tasks.length);
+          for (const row of rows) {
+            updates.push({
+              index: row.idx,
+              state: 'leased',
+              attempt: row.attempts + 1,
+              nodeId: request.nodeId,
+            });
+          }
+        }
+        leases.push(tasks);
+      }
+    });
+    if (updates.length) {
+      this.#broadcast({ type: 'tasks.updated', updates, counts: this.#counts! });
+      await this.#armAlarm(expiresAt);
+    }
+    return { leases, more: this.#runnableNow(now) };
+  }
+
+  /**
+   * Accept results. Only a result for a lease the node holds now counts, and only with a receipt
+   * that names what the room knows (`checkClaims`, and the lease's number); the rest are ignored,
+   * each with its reason.
+   */
+  async report(nodeId: string, results: SignedOutcome[]): Promise<ReportResult> {
+    const meta = this.#load();
+    const out: ReportResult = { accepted: 0, rejected: 0, late: 0, cpuMs: 0, ignored: [] };
+    if (!meta) {
+      out.late = results.length;
+      out.ignored = results.map(({ outcome: o }) => ({
+        jobId: o.jobId,
+        index: o.index,
+        leaseId: o.leaseId,
+        reason: 'unknown job',
+        rejected: false,
+      }));
+      return out;
+    }
+    const sql = this.ctx.storage.sql;
+    const inputs = new Map(
+      sql
+        .exec<{ idx: number; input: string }>(
+          'SELECT idx, input FROM tasks WHERE idx IN (SELECT value FROM json_each(?))',
+          JSON.stringify(results.map((r) => r.outcome.index)),
+        )
+        .toArray()
+        .map((r) => [r.idx, r.input]),
+    );
+    // Hashing is asynchronous, so it comes first; the transaction then checks each lease, which
+    // may have changed meanwhile.
+    const checks = await checkClaims(meta, results, inputs);
+    const now = Date.now();
+    const updates: TaskUpdate[] = [];
+    this.ctx.storage.transactionSync(() => {
+      for (const [i, { outcome: o, receipt }] of results.entries()) {
+        const check = checks[i]!;
+        const lease = sql
+          .exec<LeaseRow>(
+            'SELECT lease_id, idx, node_id, seq, deadline, counted FROM leases WHERE lease_id = ?',
+            o.leaseId,
+          )
+          .toArray()[0];
+        const task = sql
+          .exec<TaskRow>('SELECT idx, state, attempts, drops FROM tasks WHERE idx = ?', o.index)
+          .toArray()[0];
+        const ignore = (reason: string, rejected = false): void => {
+          out.ignored.push({ jobId: meta.id, index: o.index, leaseId: o.leaseId, reason, rejected });
+        };
+        if (!task || !lease || lease.node_id !== nodeId || lease.idx !== o.index || lease.deadline <= now) {
+          out.late++;
+          ignore(
+            !task
+              ? 'unknown task'
+              : terminal(task.state)
+                ? `task is already ${task.state}`
+                : lease && lease.deadline <= now && lease.node_id === nodeId
+                  ? 'lease reached its deadline'
+                  : 'lease is no longer valid',
+          );
+          continue;
+        }
+        const problem =
+          check.problem ??
+          (receipt.attempt === lease.seq ? undefined : 'receipt is for another lease number');
+        if (problem) {
+          // Its lease, but not a receipt that says what we know: it stays leased (a good
+          // receipt may follow, else the lease expires).
+          out.rejected++;
+          ignore(problem, true);
+          continue;
+        }
+        out.accepted++;
+        out.cpuMs += Math.min(o.durationMs, meta.timeoutMs);
+        sql.exec('DELETE FROM leases WHERE lease_id = ?', lease.lease_id);
+        const extra = {
+          logs: truncateLogs(o.logs),
+          durationMs: o.durationMs,
+          receipt: JSON.stringify(receipt),
+          nodeId,
+        };
+        let error: TaskError | undefined = o.ok ? undefined : o.error;
+        if (o.ok && check.json.length > limits.maxOutputBytes) {
+          error = {
+            kind: 'output_invalid',
+            message: `output is ${check.json.length} bytes as JSON; the limit is ${limits.maxOutputBytes}`,
+          };
+        }
+        if (!error) {
+          sql.exec(
+            `UPDATE tasks SET state = 'succeeded', attempts = attempts + 1, output = ?, logs = ?, duration_ms = ?,
+             error = NULL, receipt = ?, node_id = ?, done_seq = ? WHERE idx = ?`,
+            check.json,
+            extra.logs,
+            extra.durationMs,
+            extra.receipt,
+            nodeId,
+            ++this.#doneSeq,
+            o.index,
+          );
+          this.#move('leased', 'succeeded');
+          updates.push({
+            index: o.index,
+            state: 'succeeded',
+            attempt: task.attempts + 1,
+            nodeId,
+            durationMs: o.durationMs,
+          });
+        } else if (retryableErrors.has(error.kind)) {
+          updates.push(this.#requeue(task, lease, error, now, extra));
+        } else {
+          updates.push(this.#fail(task, error, extra));
+        }
+      }
+    });
+    if (updates.length) this.#broadcast({ type: 'tasks.updated', updates, counts: this.#counts! });
+    await this.#afterChange(updates);
+    return out;
+  }
+
+  /** Heartbeat: extend the leases `nodeId` still holds, up to each one's deadline. */
+  async extend(nodeId: string, leaseIds: string[]): Promise<ExtendResult> {
+    if (!this.#load() || leaseIds.length === 0) return { extended: 0, gone: leaseIds };
+    const now = Date.now();
+    const expiresAt = now + leaseTiming.leaseTtlMs;
+    const held = this.ctx.storage.sql
+      .exec<{ lease_id: string }>(
+        `UPDATE leases SET expires_at = MIN(deadline, ?)
+         WHERE node_id = ? AND deadline > ? AND lease_id IN (SELECT value FROM json_each(?))
+         RETURNING lease_id`,
+        expiresAt,
+        nodeId,
+        now,
+        JSON.stringify(leaseIds),
+      )
+      .toArray();
+    const live = new Set(held.map((r) => r.lease_id));
+    if (live.size) await this.#armAlarm(expiresAt);
+    return { extended: live.size, gone: leaseIds.filter((id) => !live.has(id)) };
+  }
+
+  /** A node went away: what it held goes back in the queue now rather than at lease expiry. */
+  async releaseNode(nodeId: string, reason: string): Promise<number> {
+    if (this.#load()?.state !== 'running') return 0;
+    const leases = this.ctx.storage.sql
+      .exec<LeaseRow>(
+        'SELECT lease_id, idx, node_id, seq, deadline, counted FROM leases WHERE node_id = ?',
+        nodeId,
+      )
+      .toArray();
+    await this.#expire(leases, reason);
+    return leases.length;
+  }
+
+  /**
+   * The node gives back leases it has not started (it paused): their tasks are pending again at
+   * once, without a backoff and without counting as an attempt or a loss. Only leases `nodeId`
+   * holds now are taken back. Returns how many went back.
+   */
+  async returnLeases(nodeId: string, leaseIds: string[]): Promise<number> {
+    const meta = this.#load();
+    if (meta?.state !== 'running' || leaseIds.length === 0) return 0;
+    const sql = this.ctx.storage.sql;
+    const updates: TaskUpdate[] = [];
+    this.ctx.storage.transactionSync(() => {
+      const gone = sql
+        .exec<{ idx: number }>(
+          `DELETE FROM leases WHERE node_id = ? AND lease_id IN (SELECT value FROM json_each(?)) RETURNING idx`,
+          nodeId,
+          JSON.stringify(leaseIds),
+        )
+        .toArray();
+      if (!gone.length) return;
+      const rows = sql
+        .exec<{ idx: number; attempts: number }>(
+          `UPDATE tasks SET state = 'pending', node_id = NULL, not_before = 0, reason = NULL
+           WHERE idx IN (SELECT value FROM json_each(?)) AND state = 'leased' RETURNING idx, attempts`,
+          JSON.stringify(gone.map((g) => g.idx)),
+        )
+        .toArray();
+      this.#move('leased', 'pending', rows.length);
+      for (const r of rows) {
+        updates.push({
+          index: r.idx,
+          state: 'pending',
+          attempt: r.attempts,
+          reason: 'returned unstarted by its node',
+        });
+      }
+    });
+    if (!updates.length) return 0;
+    this.#broadcast({ type: 'tasks.updated', updates, counts: this.#counts! });
+    await this.#announce();
+    return updates.length;
+  }
+
+  /** Cancel: every pending or leased task becomes `cancelled` and the hubs revoke the leases. */
+  async cancel(): Promise<CancelResult | null> {
+    const meta = this.#load();
+    if (!meta) return null;
+    if (meta.state !== 'running') return { status: this.#status(), revoked: [] };
+    const sql = this.ctx.storage.sql;
+    let revoked: CancelResult['revoked'] = [];
+    const updates: TaskUpdate[] = [];
+    this.ctx.storage.transactionSync(() => {
+      revoked = sql
+        .exec<{ node_id: string; lease_id: string }>('DELETE FROM leases RETURNING node_id, lease_id')
+        .toArray()
+        .map((r) => ({ nodeId: r.node_id, leaseId: r.lease_id }));
+      const base = this.#doneSeq;
+      const rows = sql
+        .exec<{ idx: number; attempts: number }>(
+          `UPDATE tasks SET state = 'cancelled', done_seq = ? + idx + 1 WHERE state IN ('pending', 'leased')
+           RETURNING idx, attempts`,
+          base,
+        )
+        .toArray();
+      this.#doneSeq = base + meta.total;
+      const counts = this.#counts!;
+      counts.cancelled += counts.pending + counts.leased;
+      counts.pending = 0;
+      counts.leased = 0;
+      for (const r of rows) updates.push({ index: r.idx, state: 'cancelled', attempt: r.attempts });
+    });
+    this.#broadcast({ type: 'tasks.updated', updates, counts: this.#counts! });
+    await this.#finish('cancelled', revoked);
+    return { status: this.#status(), revoked };
+  }
+
+  // ---- watchers -------------------------------------------------------------------------------
+
+  /** `GET /jobs/:id/events`, already authorized by the Worker: upgrade and send a snapshot. */
+  override async fetch(request: Request): Promise<Response> {
+    if (!isUpgrade(request)) return upgradeRequired();
+    if (!this.#load()) return new Response('no such job', { status: 404 });
+    return acceptSocket(this.ctx, [], {
+      ready: (ws) =>
+        sendJson(ws, {
+          type: 'job.snapshot',
+          job: this.#status(),
+          tasks: taskBriefs(this.ctx.storage.sql),
+        } satisfies RoomToWatcher),
+    });
+  }
+
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    // Pings are answered by the auto-response without waking us; anything else is a mistake.
+    let parsed: unknown;
+    try {
+      parsed = typeof message === 'string' ? JSON.parse(message) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    if (!WatcherToRoom.safeParse(parsed).success) {
+      sendJson(ws, {
+        type: 'error',
+        code: 'bad_message',
+        message: 'watchers only send {"type":"ping"}; events flow from the server',
+      } satisfies RoomToWatcher);
+    }
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
+    echoClose(ws, code);
+  }
+
+  // ---- alarms: lease expiry and retry wake-ups ----------------------------------------------------
+
+  override async alarm(): Promise<void> {
+    this.#alarmAt = undefined;
+    try {
+      const meta = this.#load();
+      if (meta?.state !== 'running') return;
+      const now = Date.now();
+      const expired = this.ctx.storage.sql
+        .exec<LeaseRow>(
+          'SELECT lease_id, idx, node_id, seq, deadline, counted FROM leases WHERE expires_at <= ?',
+          now,
+        )
+        .toArray();
+      if (expired.length) await this.#expire(expired, 'lease expired');
+      // Tasks whose backoff just ended are runnable again: tell the hubs.
+      if (this.#meta?.state === 'running' && this.#runnableNow(Date.now())) await this.#announce();
+    } finally {
+      await this.#rearm();
+    }
+  }
+
+  // ---- internals --------------------------------------------------------------------------------
+
+  #load(): JobMeta | undefined {
+    if (this.#meta) return this.#meta;
+    const sql = this.ctx.storage.sql;
+    const row = sql.exec<{ v: string }>(`SELECT v FROM meta WHERE k = 'job'`).toArray()[0];
+    if (!row) return undefined;
+    this.#meta = JSON.parse(row.v) as JobMeta;
+    this.#counts = countTasks(sql);
+    this.#doneSeq = sql.exec<{ s: number | null }>('SELECT MAX(done_seq) AS s FROM tasks').one().s ?? 0;
+    return this.#meta;
+  }
+
+  #status(): JobStatus {
+    return statusOf(this.#meta!, this.#counts!);
+  }
+
+  #move(from: TaskState, to: TaskState, n = 1) {
+    const c = this.#counts!;
+    c[from] -= n;
+    c[to] += n;
+  }
+
+  #runnableNow(now: number): boolean {
+    if (this.#meta?.state !== 'running' || !this.#counts?.pending) return false;
+    return (
+      this.ctx.storage.sql
+        .exec(`SELECT 1 FROM tasks WHERE state = 'pending' AND not_before <= ? LIMIT 1`, now)
+        .toArray().length > 0
+    );
+  }
+
+  /** Tell every hub shard that the job has runnable tasks. */
+  async #announce(): Promise<void> {
+    const m = this.#meta!;
+    const job = { jobId: m.id, runtime: m.runtime, codeCid: m.codeCid };
+    await Promise.all(allHubs(this.env).map((hub) => hub.jobAvailable(job)));
+  }
+
+  /**
+   * A lease ended without a result that settles its task (lost, expired, or a failure the node
+   * reports as its own): back to the queue. It counts as an attempt only for an established node;
+   * after `maxAttempts` counted ones the task fails.
+   */
+  #requeue(
+    task: TaskRow,
+    lease: LeaseRow,
+    error: TaskError,
+    now: number,
+    extra: { logs?: string; durationMs?: number; receipt?: string; nodeId?: string } = {},
+  ): TaskUpdate {
+    const sql = this.ctx.storage.sql;
+    const meta = this.#meta!;
+    sql.exec('DELETE FROM leases WHERE lease_id = ?', lease.lease_id);
+    if (lease.counted) {
+      const attempts = task.attempts + 1;
+      if (attempts >= meta.maxAttempts) {
+        return this.#fail(
+          { ...task, attempts: attempts - 1 },
+          { ...error, message: `${error.message} (gave up after ${attempts} attempts)` },
+          extra,
+        );
+      }
+      sql.exec(
+        `UPDATE tasks SET state = 'pending', attempts = ?, node_id = NULL, not_before = ?, reason = ? WHERE idx = ?`,
+        attempts,
+        now + retryBackoffMs(attempts),
+        error.message,
+        task.idx,
+      );
+      this.#move('leased', 'pending');
+      return { index: task.idx, state: 'pending', attempt: attempts, reason: error.message };
+    }
+    sql.exec(
+      `UPDATE tasks SET state = 'pending', drops = drops + 1, node_id = NULL, not_before = ?, reason = ? WHERE idx = ?`,
+      now + dropBackoffMs(task.drops + 1),
+      error.message,
+      task.idx,
+    );
+    this.#move('leased', 'pending');
+    return { index: task.idx, state: 'pending', attempt: task.attempts, reason: error.message };
+  }
+
+  /** A leased task ends as failed (its own error, or attempts used up). */
+  #fail(
+    task: TaskRow,
+    error: TaskError,
+    extra: { logs?: string; durationMs?: number; receipt?: string; nodeId?: string },
+  ): TaskUpdate {
+    this.ctx.storage.sql.exec(
+      `UPDATE tasks SET state = 'failed', attempts = ?, error = ?, logs = ?, duration_ms = ?, receipt = ?,
+       node_id = COALESCE(?, node_id), done_seq = ? WHERE idx = ?`,
+      task.attempts + 1,
+      JSON.stringify(error),
+      extra.logs ?? null,
+      extra.durationMs ?? null,
+      extra.receipt ?? null,
+      extra.nodeId ?? null,
+      ++this.#doneSeq,
+      task.idx,
+    );
+    this.#move('leased', 'failed');
+    const update: TaskUpdate = { index: task.idx, state: 'failed', attempt: task.attempts + 1, error };
+    if (extra.nodeId) update.nodeId = extra.nodeId;
+    return update;
+  }
+
+  /** End these leases without a result (expired, past their deadline, node gone). */
+  async #expire(leases: LeaseRow[], reason: string): Promise<void> {
+    if (!leases.length) return;
+    const sql = this.ctx.storage.sql;
+    const now = Date.now();
+    const updates: TaskUpdate[] = [];
+    this.ctx.storage.transactionSync(() => {
+      for (const lease of leases) {
+        const task = sql
+          .exec<TaskRow>('SELECT idx, state, attempts, drops FROM tasks WHERE idx = ?', lease.idx)
+          .toArray()[0];
+        if (task?.state !== 'leased') {
+          sql.exec('DELETE FROM leases WHERE lease_id = ?', lease.lease_id);
+          continue;
+        }
+        const why = lease.deadline <= now ? `${reason} (the lease reached its deadline)` : reason;
+        updates.push(this.#requeue(task, lease, { kind: 'lease_expired', message: why }, now));
+      }
+    });
+    if (updates.length) this.#broadcast({ type: 'tasks.updated', updates, counts: this.#counts! });
+    await this.#afterChange(updates);
+  }
+
+  /** After results or expiries: finish the job when nothing is left, or set the next wake-up. */
+  async #afterChange(updates: TaskUpdate[]): Promise<void> {
+    const meta = this.#meta!;
+    const c = this.#counts!;
+    if (meta.state === 'running' && c.pending === 0 && c.leased === 0) {
+      await this.#finish(c.failed > 0 ? 'failed' : 'succeeded', []);
+    } else if (updates.some((u) => u.state === 'pending')) {
+      await this.#rearm();
+    }
+  }
+
+  async #finish(state: JobState, revoked: CancelResult['revoked']): Promise<void> {
+    const meta = this.#meta!;
+    meta.state = state;
+    meta.finishedAt = Date.now();
+    this.ctx.storage.sql.exec(`UPDATE meta SET v = ? WHERE k = 'job'`, JSON.stringify(meta));
+    this.#broadcast({ type: 'job.finished', state, counts: this.#counts!, finishedAt: meta.finishedAt });
+    await this.ctx.storage.deleteAlarm();
+    this.#alarmAt = undefined;
+    // Every shard may list the job; each revokes the leases of its own nodes.
+    const reason = state === 'cancelled' ? 'job cancelled' : `job ${state}`;
+    const byShard = Map.groupBy(revoked, (r) => shardOf(this.env, r.nodeId));
+    await Promise.all([
+      ...allHubs(this.env).map((hub, shard) => hub.jobGone(meta.id, byShard.get(shard) ?? [], reason)),
+      account(this.env, meta.owner).jobFinished(meta.id, state),
+    ]);
+  }
+
+  /** Make sure an alarm fires by `at`. */
+  async #armAlarm(at: number): Promise<void> {
+    if (this.#alarmAt !== undefined && this.#alarmAt <= at) return;
+    const current = await this.ctx.storage.getAlarm();
+    if (current !== null && current <= at) {
+      this.#alarmAt = current;
+      return;
+    }
+    await this.ctx.storage.setAlarm(at);
+    this.#alarmAt = at;
+  }
+
+  /** Set the alarm to the next lease expiry or retry time, whichever comes first. */
+  async #rearm(): Promise<void> {
+    if (this.#meta?.state !== 'running') return;
+    const now = Date.now();
+    const at = this.ctx.storage.sql
+      .exec<{ at: number | null }>(
+        `SELECT MIN(at) AS at FROM (
+           SELECT MIN(expires_at) AS at FROM leases
+           UNION ALL
+           SELECT MIN(not_before) AS at FROM tasks WHERE state = 'pending' AND not_before > ?
+         )`,
+        now,
+      )
+      .one().at;
+    if (at == null) return;
+    const when = Math.max(at, now + 1);
+    this.#alarmAt = undefined;
+    await this.ctx.storage.setAlarm(when);
+    this.#alarmAt = when;
+  }
+
+  #broadcast(message: RoomToWatcher): void {
+    const sockets = this.ctx.getWebSockets();
+    if (sockets.length) broadcast(sockets, [JSON.stringify(message)]);
+  }
+}

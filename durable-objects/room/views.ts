@@ -1,0 +1,132 @@
+import type {
+  JobState,
+  JobStatus,
+  JsonValue,
+  ResultsPage,
+  TaskBrief,
+  TaskCounts,
+  TaskError,
+  TaskReceipt,
+  TaskResult,
+  TaskState,
+} from '../../protocol/index.ts';
+import type { JobInit } from '../rpc.ts';
+
+/** What a room keeps of its job (the `meta` row). */
+export interface JobMeta extends Omit<JobInit, 'inputs'> {
+  total: number;
+  state: JobState;
+  createdAt: number;
+  finishedAt?: number;
+}
+
+export const emptyCounts = (): TaskCounts => ({
+  pending: 0,
+  leased: 0,
+  succeeded: 0,
+  failed: 0,
+  cancelled: 0,
+});
+
+/** The job's status, as `GET /jobs/:id` and snapshots show it. */
+export function statusOf(m: JobMeta, counts: TaskCounts): JobStatus {
+  const status: JobStatus = {
+    id: m.id,
+    owner: m.owner,
+    state: m.state,
+    runtime: m.runtime,
+    codeCid: m.codeCid,
+    total: m.total,
+    counts: { ...counts },
+    timeoutMs: m.timeoutMs,
+    maxAttempts: m.maxAttempts,
+    memoryMb: m.memoryMb,
+    createdAt: m.createdAt,
+  };
+  if (m.label !== undefined) status.label = m.label;
+  if (m.finishedAt !== undefined) status.finishedAt = m.finishedAt;
+  return status;
+}
+
+interface ResultRow {
+  idx: number;
+  state: TaskState;
+  attempts: number;
+  drops: number;
+  node_id: string | null;
+  output: string | null;
+  error: string | null;
+  logs: string | null;
+  duration_ms: number | null;
+  not_before: number;
+  reason: string | null;
+  done_seq: number | null;
+  receipt: string | null;
+  [key: string]: SqlStorageValue;
+}
+
+/**
+ * A page of results. In `index` order the page starts at task index `cursor`; in `completion`
+ * order it holds finished tasks in the order they finished, after completion sequence `cursor`
+ * (0 for the start), and `nextCursor` continues from the last one. `waiting` is why pending tasks
+ * wait, as the hubs see it.
+ */
+export function resultsPage(
+  sql: SqlStorage,
+  meta: JobMeta,
+  options: { cursor: number; limit: number; waiting?: string; order: 'index' | 'completion'; now: number },
+): ResultsPage {
+  const { cursor, limit, now } = options;
+  const byCompletion = options.order === 'completion';
+  const rows = sql
+    .exec<ResultRow>(
+      `SELECT idx, state, attempts, drops, node_id, output, error, logs, duration_ms, not_before, reason, done_seq, receipt
+       FROM tasks WHERE ${byCompletion ? 'done_seq > ? ORDER BY done_seq' : 'idx >= ? ORDER BY idx'} LIMIT ?`,
+      cursor,
+      limit,
+    )
+    .toArray();
+  const results = rows.map((r): TaskResult => {
+    const result: TaskResult = { index: r.idx, state: r.state, attempts: r.attempts };
+    if (r.drops > 0) result.lost = r.drops;
+    if (r.node_id) result.nodeId = r.node_id;
+    if (r.output !== null) result.output = JSON.parse(r.output) as JsonValue;
+    if (r.error !== null) result.error = JSON.parse(r.error) as TaskError;
+    if (r.logs) result.logs = r.logs;
+    if (r.duration_ms !== null) result.durationMs = r.duration_ms;
+    if (r.receipt !== null) result.receipt = JSON.parse(r.receipt) as TaskReceipt;
+    if (r.state === 'pending') {
+      result.waiting =
+        r.not_before > now
+          ? `back in the queue after ${r.reason ?? 'a failure'} (attempt ${r.attempts + 1} of ${meta.maxAttempts}), not before ${new Date(r.not_before).toISOString()}`
+          : (options.waiting ?? 'waiting for a node');
+    }
+    return result;
+  });
+  const last = rows.at(-1);
+  const page: ResultsPage = { jobId: meta.id, state: meta.state, total: meta.total, results };
+  if (byCompletion) page.nextCursor = last?.done_seq ?? cursor;
+  else if (last && last.idx + 1 < meta.total) page.nextCursor = last.idx + 1;
+  return page;
+}
+
+/** Every task as `[index, state, attempts]`, for a watcher's snapshot. */
+export function taskBriefs(sql: SqlStorage): TaskBrief[] {
+  return sql
+    .exec<{ idx: number; state: TaskState; attempts: number }>(
+      'SELECT idx, state, attempts FROM tasks ORDER BY idx',
+    )
+    .toArray()
+    .map((r): TaskBrief => [r.idx, r.state, r.attempts]);
+}
+
+/** Counts per state, from the rows. */
+export function countTasks(sql: SqlStorage): TaskCounts {
+  const counts = emptyCounts();
+  for (const r of sql
+    .exec<{ state: TaskState; n: number }>('SELECT state, COUNT(*) AS n FROM tasks GROUP BY state')
+    .toArray()) {
+    counts[r.state] = r.n;
+  }
+  return counts;
+}

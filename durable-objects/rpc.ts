@@ -1,0 +1,201 @@
+import type {
+  AccountWork,
+  ApiKeyInfo,
+  JobState,
+  JobStatus,
+  JobSummary,
+  LeasedTask,
+  NodeInfo,
+  PeerHint,
+  ResultsPage,
+  Runtime,
+  TaskOutcome,
+  TaskReceipt,
+} from '../protocol/index.ts';
+
+/**
+ * The RPC contracts of our Durable Objects, types only: each class `implements` its contract and
+ * `stubs.ts` hands out stubs typed by it, so no object imports another's class (and nothing
+ * imports in a circle). A method may answer synchronously in the class; through a stub every
+ * answer is a promise (`Remote`).
+ */
+
+type Awaitable<T> = T | Promise<T>;
+
+/** A contract as seen through a stub: every method returns a promise, plus `fetch`. */
+export type Remote<T> = {
+  [K in keyof T]: T[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : never;
+} & { fetch(request: Request): Promise<Response> };
+
+/** The bindings the objects use to reach each other, and the vars they read. */
+export interface DoEnv {
+  JOB_ROOM: DurableObjectNamespace;
+  MESH_HUB: DurableObjectNamespace;
+  NODE_MAP: DurableObjectNamespace;
+  ACCOUNT: DurableObjectNamespace;
+  NONCES: DurableObjectNamespace;
+  /** How many MeshHub shards nodes are spread over (`wrangler.toml` `[vars]`); at least 1. */
+  HUB_SHARDS?: string;
+  /** How many NodeMap replicas serve node-map watchers; at least 1. */
+  NODE_MAP_REPLICAS?: string;
+}
+
+// ---- JobRoom -----------------------------------------------------------------------------------
+
+/** What the Worker hands a new room: the validated spec with code already stored as a blob. */
+export interface JobInit {
+  id: string;
+  owner: string;
+  runtime: Runtime;
+  codeCid: string;
+  timeoutMs: number;
+  maxAttempts: number;
+  memoryMb: number;
+  label?: string;
+  /** Inputs serialized as JSON, one per task, in input order. */
+  inputs: string[];
+}
+
+/** A hub asks a room for work for one node. */
+export interface LeaseRequest {
+  nodeId: string;
+  /** At most this many tasks. */
+  max: number;
+  /**
+   * The node has an established record (see the hub's admission): a lease it loses counts
+   * towards its task's attempts. Leases of new nodes that are lost never do.
+   */
+  established: boolean;
+}
+
+export interface LeaseResult {
+  /** The tasks leased to each request, in the order of the requests. */
+  leases: LeasedTask[][];
+  /** True while the job has tasks that can be leased right now. */
+  more: boolean;
+}
+
+/** One result as the hub passes it on: the outcome and its receipt, whose batch signature the hub checked. */
+export interface SignedOutcome {
+  outcome: TaskOutcome;
+  receipt: TaskReceipt;
+}
+
+export interface ReportResult {
+  accepted: number;
+  /**
+   * Ignored results, by what they say of the node: `rejected` ones came for a lease it held but
+   * with a receipt that does not match what the room knows; `late` ones for a lease it no longer
+   * held (expired, returned, cancelled, finished, or never its own).
+   */
+  rejected: number;
+  late: number;
+  /** Task time the accepted results report (each at most the job's `timeoutMs`), in ms. */
+  cpuMs: number;
+  /** Why each ignored result was ignored; `rejected` ones leave their lease open. */
+  ignored: { jobId: string; index: number; leaseId: string; reason: string; rejected: boolean }[];
+}
+
+export interface ExtendResult {
+  extended: number;
+  /** Leases named that the node no longer holds (expired, past their deadline, revoked). */
+  gone: string[];
+}
+
+export interface CancelResult {
+  status: JobStatus;
+  revoked: { nodeId: string; leaseId: string }[];
+}
+
+export interface JobRoomApi {
+  init(init: JobInit): Awaitable<JobStatus>;
+  status(): Awaitable<JobStatus | null>;
+  results(
+    cursor: number,
+    limit: number,
+    waiting?: string,
+    order?: 'index' | 'completion',
+  ): Awaitable<ResultsPage | null>;
+  /** Lease tasks to several nodes of one shard at once, each up to its `max`. */
+  lease(requests: LeaseRequest[]): Awaitable<LeaseResult>;
+  report(nodeId: string, results: SignedOutcome[]): Awaitable<ReportResult>;
+  extend(nodeId: string, leaseIds: string[]): Awaitable<ExtendResult>;
+  /** The node went away: its leases go back to the queue now. Returns how many it held. */
+  releaseNode(nodeId: string, reason: string): Awaitable<number>;
+  /** The node gives unstarted leases back. Returns how many it held. */
+  returnLeases(nodeId: string, leaseIds: string[]): Awaitable<number>;
+  cancel(): Awaitable<CancelResult | null>;
+}
+
+// ---- MeshHub -----------------------------------------------------------------------------------
+
+/** A job with runnable tasks, as its room announces it to every hub shard. */
+export interface AvailableJob {
+  jobId: string;
+  runtime: Runtime;
+  /** Nodes that hold this code are preferred for the job (no fetch, compiled module cached). */
+  codeCid: string;
+}
+
+/** What one shard says about its nodes, for a job's waiting reason. */
+export interface HubSummary {
+  shard: number;
+  /** Nodes that said hello. */
+  nodes: number;
+  /** Per runtime: nodes that run it, and those of them that asked for work they have not got. */
+  runtimes: Partial<Record<Runtime, { nodes: number; idle: number }>>;
+}
+
+/** A shard's nodes changed, for a node-map replica. */
+export interface HubMapUpdate {
+  shard: number;
+  /** Nodes that joined or changed, whole. */
+  nodes: NodeInfo[];
+  /** Ids of nodes that left. */
+  gone: string[];
+  at: number;
+}
+
+export interface MeshHubApi {
+  jobAvailable(job: AvailableJob): Awaitable<void>;
+  /** A job finished or was cancelled: stop dispatching it and revoke these leases. */
+  jobGone(jobId: string, revoked: { nodeId: string; leaseId: string }[], reason: string): Awaitable<void>;
+  summary(): Awaitable<HubSummary>;
+  listNodes(): Awaitable<NodeInfo[]>;
+  /** This shard's holders of each blob (for a lease on another shard that found none at home). */
+  providers(cids: string[]): Awaitable<Record<string, PeerHint[]>>;
+  /** Another shard's relays changed: its whole list. */
+  relaysChanged(shard: number, relays: PeerHint[]): Awaitable<void>;
+  /**
+   * A node-map replica wants this shard's changes for `ttlMs` (it renews while it has watchers):
+   * returns every node now; changes follow as `NodeMapApi.hubUpdate`.
+   */
+  subscribeMap(replica: string, ttlMs: number): Awaitable<NodeInfo[]>;
+}
+
+// ---- NodeMap -----------------------------------------------------------------------------------
+
+export interface NodeMapApi {
+  hubUpdate(update: HubMapUpdate): Awaitable<void>;
+}
+
+// ---- Account, NonceStore -----------------------------------------------------------------------
+
+export interface AccountApi {
+  createKey(label: string | undefined): Awaitable<{ id: string; secret: string; createdAt: number }>;
+  verifyKey(secret: string): Awaitable<boolean>;
+  listKeys(): Awaitable<ApiKeyInfo[]>;
+  revokeKey(id: string): Awaitable<boolean>;
+  /** Written by the job's room only: when it is created, and when it ends. */
+  addJob(job: JobSummary): Awaitable<void>;
+  jobFinished(id: string, state: JobState): Awaitable<void>;
+  listJobs(limit: number, before?: number): Awaitable<JobSummary[]>;
+  /** Written by the hub shard of a linked node only. */
+  creditWork(nodeId: string, tasks: number, cpuMs: number): Awaitable<void>;
+  work(): Awaitable<AccountWork['work']>;
+}
+
+export interface NonceStoreApi {
+  issue(nonce: string, expiresAt: number): Awaitable<void>;
+  consume(nonce: string): Awaitable<boolean>;
+}
