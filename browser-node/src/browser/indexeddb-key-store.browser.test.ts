@@ -1,8 +1,8 @@
 import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys';
 import { afterAll, describe, expect, test } from 'vitest';
-import { decodeSignature, receiptBytes } from '../../../protocol/index.ts';
+import { decodeSignature, receiptBatch } from '../../../protocol/index.ts';
 import { IdentityError, loadOrCreateIdentity } from '../core/identity.ts';
-import { signOutcome } from '../core/sign-outcome.ts';
+import { outcomeReceipt, signResults } from '../core/sign-outcome.ts';
 import { IndexedDbKeyStore } from './indexeddb-key-store.ts';
 
 // A database per test, deleted afterwards, so runs do not see each other's keys.
@@ -62,17 +62,35 @@ describe('IndexedDbKeyStore in Chromium', () => {
   test('behavior: the key signs receipts in the tab (WebCrypto Ed25519 or the libp2p fallback)', async () => {
     const identity = await loadOrCreateIdentity(store().store);
     const task = {
-      jobId: 'j',
+      jobId: '7d7ec5f6-2f43-4d2a-9bde-0f3c3e4ab001',
       index: 0,
       attempt: 1,
-      leaseId: 'l',
+      leaseId: '0b8f2c1e-44a6-4f8f-8d40-6cf1d1c4e0a2',
       codeCid: 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy',
       input: [1, 2],
     };
-    const receipt = await signOutcome(identity, task, { ok: true, output: 3 });
-    const fields = { ...task, inputCid: receipt.inputCid, ok: true, outputHash: receipt.outputHash };
-    const bytes = receiptBytes({ ...fields, peerId: identity.peerId.toString() });
-    expect(await identity.peerId.publicKey.verify(bytes, decodeSignature(receipt.signature)!)).toBe(true);
+    const receipt = await outcomeReceipt(task, { ok: true, output: 3 });
+    const outcome = {
+      ok: true as const,
+      jobId: task.jobId,
+      index: 0,
+      leaseId: task.leaseId,
+      output: 3,
+      logs: '',
+      durationMs: 1,
+      receipt,
+    };
+    const signature = await signResults(identity, [outcome]);
+    const { signed } = receiptBatch([
+      {
+        ...task,
+        inputCid: receipt.inputCid,
+        ok: true,
+        outputHash: receipt.outputHash,
+        peerId: identity.peerId.toString(),
+      },
+    ]);
+    expect(await identity.peerId.publicKey.verify(signed, decodeSignature(signature)!)).toBe(true);
   });
 
   test('error: a corrupted record fails with an error that names where it is', async () => {

@@ -2,12 +2,14 @@ import { generateKeyPair } from '@libp2p/crypto/keys';
 import { afterEach, expect, test } from 'vitest';
 import {
   cidOf,
+  decodeSignature,
   HubToNode,
   type LeasedTask,
   MESH_PROTOCOL,
   type NodeOwnerLink,
   type NodeStanding,
   NodeToHub,
+  receiptBatch,
 } from '../../../protocol/index.ts';
 import { ComputeNode, type NodeEvent } from './compute-node.ts';
 import type { ExecRequest, ExecResult, Executor } from './executor.ts';
@@ -21,6 +23,8 @@ import { identityFromKey } from './identity.ts';
 const CODE = new TextEncoder().encode('export default (x) => x');
 const codeCid = (await cidOf(CODE)).toString();
 const identity = identityFromKey((await generateKeyPair('Ed25519')) as never);
+const JOB = '7d7ec5f6-2f43-4d2a-9bde-0f3c3e4ab001';
+const leaseId = (i: number) => `0b8f2c1e-44a6-4f8f-8d40-${String(i).padStart(12, '0')}`;
 
 const standing = (accepted: number): NodeStanding => ({
   reputation: { score: (accepted + 1) / (accepted + 2), accepted, rejected: 0, late: 0, lost: 0 },
@@ -31,18 +35,21 @@ const standing = (accepted: number): NodeStanding => ({
 class FakeHub {
   static current: FakeHub | undefined;
   readonly sent: NodeToHub[] = [];
+  /** Whether each result frame's batch signature verified, as the hub checks it. */
+  readonly signatures: Promise<boolean>[] = [];
   /** Tasks the hub still has to give. */
   backlog = 0;
   #next = 0;
   socket!: FakeSocket;
+  url: URL | undefined;
 
   leased(n: number): LeasedTask[] {
     return Array.from({ length: n }, () => {
       const i = this.#next++;
       return {
-        jobId: 'job-1',
+        jobId: JOB,
         index: i,
-        leaseId: `lease-${i}`,
+        leaseId: leaseId(i),
         attempt: 1,
         runtime: 'js',
         codeCid,
@@ -52,6 +59,7 @@ class FakeHub {
         seed: 's',
         clock: 0,
         expiresAt: Date.now() + 20_000,
+        deadline: Date.now() + 70_000,
       };
     });
   }
@@ -69,6 +77,7 @@ class FakeHub {
       });
     } else if (msg.type === 'lease.request' || msg.type === 'task.results') {
       if (msg.type === 'task.results') {
+        this.signatures.push(this.#verify(msg));
         this.reply({ type: 'results.ack', accepted: msg.results.length, ignored: [], standing: standing(3) });
       }
       const n = Math.min(msg.credit, this.backlog);
@@ -84,6 +93,23 @@ class FakeHub {
     setTimeout(() => this.socket.dispatchEvent(new MessageEvent('message', { data: frame })), 0);
   }
 
+  #verify(msg: Extract<NodeToHub, { type: 'task.results' }>): Promise<boolean> {
+    const { signed } = receiptBatch(
+      msg.results.map((o) => ({
+        jobId: o.jobId,
+        index: o.index,
+        attempt: o.receipt.attempt,
+        leaseId: o.leaseId,
+        codeCid: o.receipt.codeCid,
+        inputCid: o.receipt.inputCid,
+        ok: o.ok,
+        outputHash: o.receipt.outputHash,
+        peerId: identity.peerId.toString(),
+      })),
+    );
+    return Promise.resolve(identity.peerId.publicKey.verify(signed, decodeSignature(msg.signature)!));
+  }
+
   of<T extends NodeToHub['type']>(type: T): Extract<NodeToHub, { type: T }>[] {
     return this.sent.filter((m): m is Extract<NodeToHub, { type: T }> => m.type === type);
   }
@@ -91,11 +117,12 @@ class FakeHub {
 
 class FakeSocket extends EventTarget {
   readyState = 0;
-  constructor(_url: URL) {
+  constructor(url: URL) {
     super();
     const hub = FakeHub.current;
     if (!hub) throw new Error('no hub');
     hub.socket = this;
+    hub.url = url;
     setTimeout(() => {
       this.readyState = 1;
       this.dispatchEvent(new Event('open'));
@@ -182,6 +209,19 @@ test('default: at a share of 1 the slot goes from task to task without rest', as
   expect(node.stats.cpuMs).toBeGreaterThanOrEqual(15 * 39);
 });
 
+test('default: the socket names the node id (its shard), and every result frame is signed once over its receipts', async () => {
+  const executor = new TimedExecutor(1);
+  const { hub, node } = startNode(executor);
+  hub.backlog = 40;
+  await until(() => node.stats.completed === 40);
+  await until(() => hub.of('task.results').reduce((n, f) => n + f.results.length, 0) === 40);
+  expect(hub.url?.searchParams.get('node')).toBe(identity.peerId.toString());
+  expect(hub.signatures.length).toBe(hub.of('task.results').length);
+  expect(await Promise.all(hub.signatures)).toEqual(hub.signatures.map(() => true));
+  const receipts = hub.of('task.results').flatMap((f) => f.results.map((r) => r.receipt));
+  expect(receipts.every((r) => r.attempt === 1 && r.codeCid === codeCid)).toBe(true);
+});
+
 test('throttling: at a share of 0.5 the slot is busy about half of the time; at 0.25 about a quarter', async () => {
   for (const share of [0.5, 0.25]) {
     const executor = new TimedExecutor(40);
@@ -215,14 +255,14 @@ test('pause: queued leases go back to the hub, the running task finishes and rep
   const { hub, node } = startNode(executor, { events });
   hub.backlog = 6;
   await until(() => node.running === 1 && node.queued > 0);
-  expect(node.current).toEqual([expect.objectContaining({ jobId: 'job-1', index: 0, runtime: 'js' })]);
+  expect(node.current).toEqual([expect.objectContaining({ jobId: JOB, index: 0, runtime: 'js' })]);
   const queued = node.queued;
   node.setPaused('hidden', true);
   node.setPaused('battery', true);
   expect(node.pausedFor).toEqual(['hidden', 'battery']);
   const returned = hub.of('lease.return').flatMap((m) => m.leases.map((l) => l.leaseId));
   expect(returned).toHaveLength(queued);
-  expect(returned).not.toContain('lease-0');
+  expect(returned).not.toContain(leaseId(0));
   expect(node.queued).toBe(0);
   await until(() => hub.of('task.results').length === 1);
   expect(hub.of('task.results')[0]!.results.map((r) => r.index)).toEqual([0]);
@@ -291,7 +331,11 @@ test('throttling: when every slot rests long (a long task at a small share), que
   // 300 ms at 5 %: a rest of 5.7 s.
   const { hub, node } = startNode(executor, { cpuShare: 0.05 });
   hub.backlog = 6;
-  await until(() => node.stats.completed === 1 && hub.of('lease.return').length > 0);
+  // The result is signed before it goes out, so its frame may follow the returned leases.
+  await until(
+    () =>
+      node.stats.completed === 1 && hub.of('lease.return').length > 0 && hub.of('task.results').length > 0,
+  );
   expect(node.queued).toBe(0);
   const asked = hub.of('lease.request').length;
   const credit = hub.of('task.results').at(-1)?.credit;

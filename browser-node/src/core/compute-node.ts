@@ -18,7 +18,7 @@ import { CodeCache } from './code-cache.ts';
 import type { ExecResult, Executor } from './executor.ts';
 import type { NodeIdentity } from './identity.ts';
 import { type DataPlane, InputBlobError, IPFS_INPUT_PREFIX } from './p2p/data-plane.ts';
-import { signOutcome } from './sign-outcome.ts';
+import { outcomeReceipt, signResults } from './sign-outcome.ts';
 
 export type NodeEvent =
   | { type: 'connected'; nodeId: string }
@@ -101,6 +101,9 @@ export class ComputeNode {
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #reconnect: ReturnType<typeof setTimeout> | undefined;
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The loop sending result frames, while it runs. */
+  #flushing: Promise<void> | undefined;
+  #flushAgain = false;
   /** Leased and not yet started. */
   readonly #queue: LeasedTask[] = [];
   /** Running, by lease id (until its result is signed). */
@@ -245,6 +248,7 @@ export class ComputeNode {
     }
     for (const { abort } of this.#running.values()) abort.abort();
     this.#flush();
+    await this.#flushing;
     clearInterval(this.#heartbeat);
     this.#ws?.close(1000, 'node stopping');
   }
@@ -254,6 +258,8 @@ export class ComputeNode {
   #connect(): void {
     const Ws = this.#o.WebSocket ?? WebSocket;
     const url = new URL('/api/v1/mesh/connect', this.#o.api);
+    // The node id picks the hub shard; the hello must name the same one.
+    url.searchParams.set('node', this.#o.nodeId);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     const ws = new Ws(url);
     this.#ws = ws;
@@ -532,22 +538,26 @@ export class ComputeNode {
     const restMs = Math.min(busyMs, task.timeoutMs) * (1 / this.#cpuShare - 1);
     let outcome: TaskOutcome | undefined;
     if (!signal.aborted) {
-      const base = { jobId: task.jobId, index: task.index, leaseId: task.leaseId, logs: result.logs };
-      outcome = result.ok
-        ? { ...base, ok: true, output: result.output, durationMs: result.durationMs }
-        : { ...base, ok: false, error: result.error, durationMs: result.durationMs };
-      // The sandbox slot is free: the next task starts while this result is signed. The task stays
-      // in #running meanwhile, so heartbeats, revocation and stop() still see it. Should signing
-      // ever fail, the outcome goes unsigned: the room does not count it, says why, and the task
-      // runs again elsewhere when its lease expires. A throttled slot rests first.
+      const done = result.ok
+        ? ({ ok: true, output: result.output } as const)
+        : ({ ok: false, error: result.error } as const);
+      // The sandbox slot is free: the next task starts while this outcome's receipt is hashed.
+      // The task stays in #running meanwhile, so heartbeats, revocation and stop() still see it.
+      // A throttled slot rests first.
       this.#signing++;
       this.#rest(restMs);
       this.#pump();
-      const receipt = await signOutcome(this.#o.identity, task, outcome, this.#o.fingerprint?.class).catch(
-        () => undefined,
-      );
+      const receipt = await outcomeReceipt(task, done);
       this.#signing--;
-      if (receipt) outcome.receipt = receipt;
+      outcome = {
+        ...done,
+        jobId: task.jobId,
+        index: task.index,
+        leaseId: task.leaseId,
+        logs: result.logs,
+        durationMs: result.durationMs,
+        receipt,
+      };
     }
     this.#running.delete(task.leaseId);
     if (outcome && !signal.aborted) {
@@ -595,18 +605,46 @@ export class ComputeNode {
     this.#flushTimer ??= setTimeout(() => this.#flush(), FLUSH_DELAY_MS);
   }
 
-  /** Send finished results with a request for as much new work as they free up. */
+  /**
+   * Send finished results, each frame signed once, with a request for as much new work as they
+   * free up. Signing is asynchronous, so frames go out one after another from a single loop (the
+   * hub acknowledges them in order).
+   */
   #flush(): void {
     clearTimeout(this.#flushTimer);
     this.#flushTimer = undefined;
-    while (this.#outbox.length && this.#connected) {
-      const results = this.#outbox.slice(0, limits.maxResultBatch);
-      const credit = Math.min(this.#wanted(), limits.maxLeaseBatch * 4);
-      if (!this.#send({ type: 'task.results', results, credit })) return;
-      this.#outbox.splice(0, results.length);
-      this.#unacked.push(results);
-      this.#granted += credit;
+    if (this.#flushing) {
+      this.#flushAgain = true;
+      return;
     }
+    this.#flushing = this.#flushLoop().finally(() => {
+      this.#flushing = undefined;
+    });
+  }
+
+  async #flushLoop(): Promise<void> {
+    do {
+      this.#flushAgain = false;
+      while (this.#outbox.length && this.#connected) {
+        const results = this.#outbox.splice(0, limits.maxResultBatch);
+        let signature: string;
+        try {
+          signature = await signResults(this.#o.identity, results, this.#o.fingerprint?.class);
+        } catch (err) {
+          // Without a signature nothing counts: keep them for the next try, and say why.
+          this.#outbox.unshift(...results);
+          this.#o.onEvent?.({ type: 'hub.error', message: `cannot sign results: ${(err as Error).message}` });
+          return;
+        }
+        const credit = Math.min(this.#wanted(), limits.maxHeldLeases);
+        if (!this.#connected || !this.#send({ type: 'task.results', results, credit, signature })) {
+          this.#outbox.unshift(...results);
+          return;
+        }
+        this.#unacked.push(results);
+        this.#granted += credit;
+      }
+    } while (this.#flushAgain);
     if (!this.#outbox.length) this.#askForWork();
   }
 }

@@ -5,40 +5,55 @@ import {
   type LeasedTask,
   type OutcomeReceipt,
   outcomeHashOf,
-  receiptBytes,
+  receiptBatch,
   type TaskError,
+  type TaskOutcome,
 } from '../../../protocol/index.ts';
 import type { NodeIdentity } from './identity.ts';
 
 /**
- * Sign what a node reports for one lease: the receipt of `receiptBytes` over the task, the input
- * it was given, the output (or error) and the node's fingerprint class. `task` is the task as
- * leased: an `ipfs://` input is signed as that string (the room hashes what it stored), not as
- * the value it resolves to.
+ * The receipt fields of one outcome: the lease number and code it was leased with, and the CIDs
+ * of the input it was given and of the output (or error) it produced. `task` is the task as
+ * leased: an `ipfs://` input is hashed as that string (the room hashes what it stored), not as
+ * the value it resolves to. Nothing is signed here: `signResults` signs a frame's receipts at once.
  *
  * @example
- * const receipt = await signOutcome(identity, task, { ok: true, output: 42 }, fingerprint.class);
- * send({ ...outcome, receipt });
+ * outcome.receipt = await outcomeReceipt(task, { ok: true, output: 42 });
  */
-export async function signOutcome(
-  identity: NodeIdentity,
-  task: Pick<LeasedTask, 'jobId' | 'index' | 'attempt' | 'leaseId' | 'codeCid' | 'input'>,
+export async function outcomeReceipt(
+  task: Pick<LeasedTask, 'attempt' | 'codeCid' | 'input'>,
   outcome: { ok: true; output: JsonValue } | { ok: false; error: TaskError },
-  fingerprintClass?: string,
 ): Promise<OutcomeReceipt> {
   const [inputCid, outputHash] = await Promise.all([inputCidOf(task.input), outcomeHashOf(outcome)]);
-  const bytes = receiptBytes({
-    jobId: task.jobId,
-    index: task.index,
-    attempt: task.attempt,
-    leaseId: task.leaseId,
-    codeCid: task.codeCid,
-    inputCid,
-    ok: outcome.ok,
-    outputHash,
-    ...(fingerprintClass ? { fingerprintClass } : {}),
-    peerId: identity.peerId.toString(),
-  });
-  const signature = await identity.sign(bytes);
-  return { signature: encodeSignature(signature), inputCid, outputHash };
+  return { attempt: task.attempt, codeCid: task.codeCid, inputCid, outputHash };
+}
+
+/**
+ * The signature of a `task.results` frame: the node's Ed25519 signature over the batch of the
+ * results' receipts, in the frame's order (`receiptBatch`), with its fingerprint class.
+ *
+ * @example
+ * send({ type: 'task.results', results, credit, signature: await signResults(identity, results, fp.class) });
+ */
+export async function signResults(
+  identity: NodeIdentity,
+  results: TaskOutcome[],
+  fingerprintClass?: string,
+): Promise<string> {
+  const peerId = identity.peerId.toString();
+  const { signed } = receiptBatch(
+    results.map((o) => ({
+      jobId: o.jobId,
+      index: o.index,
+      attempt: o.receipt.attempt,
+      leaseId: o.leaseId,
+      codeCid: o.receipt.codeCid,
+      inputCid: o.receipt.inputCid,
+      ok: o.ok,
+      outputHash: o.receipt.outputHash,
+      ...(fingerprintClass ? { fingerprintClass } : {}),
+      peerId,
+    })),
+  );
+  return encodeSignature(await identity.sign(signed));
 }
