@@ -9,7 +9,7 @@ import {
   outcomeHashOf,
   ResultsPage,
   RoomToWatcher,
-  receiptBytes,
+  receiptSignedBytes,
   TaskResult,
 } from '../../protocol/index.ts';
 import { type ApiServer, type Proc, startApi, startNode } from '../../scripts/local-mesh.ts';
@@ -130,13 +130,14 @@ describe('end to end', () => {
     // a headless node's id is its peer id.
     const { nodes: listed } = (await (await call('/nodes')).json()) as { nodes: NodeInfo[] };
     for (const r of results.filter((r) => r.index % 97 === 0)) {
-      const { signature, ...fields } = r.receipt!;
+      const { signature, batch: _, ...fields } = r.receipt!;
       expect(fields).toMatchObject({ jobId: id, index: r.index, attempt: 1, ok: true, peerId: r.nodeId });
       expect(fields.inputCid).toBe(await inputCidOf(r.index));
       expect(fields.outputHash).toBe(await outcomeHashOf({ ok: true, output: r.output! }));
       expect(fields.fingerprintClass).toBe(listed.find((n) => n.nodeId === r.nodeId)?.fingerprint?.class);
       const key = peerIdFromString(fields.peerId).publicKey!;
-      expect(await key.verify(receiptBytes(fields), decodeSignature(signature)!)).toBe(true);
+      // One signature per result frame: the receipt's inclusion proof leads to what was signed.
+      expect(await key.verify(receiptSignedBytes(r.receipt!)!, decodeSignature(signature)!)).toBe(true);
     }
     const page = ResultsPage.parse(await (await call(`/jobs/${id}/results?cursor=990&limit=20`)).json());
     expect(page.results.map((r) => r.index)).toEqual(inputs.slice(990));

@@ -22,9 +22,17 @@ describe('api', () => {
       '/api/v1/jobs/{id}/results',
       '/api/v1/blobs',
       '/api/v1/auth/verify',
+      '/api/v1/nodes',
+      '/api/v1/nodes/events',
+      '/api/v1/mesh/connect',
     ]) {
       expect(doc.paths).toHaveProperty([path]);
     }
+    // Nodes connect naming their node id, which picks their hub shard.
+    const connect = doc.paths['/api/v1/mesh/connect'] as {
+      get?: { parameters?: { name: string; in: string }[] };
+    };
+    expect(connect.get?.parameters).toEqual([expect.objectContaining({ name: 'node', in: 'query' })]);
   });
 
   test('error: unknown route is a JSON 404', async () => {

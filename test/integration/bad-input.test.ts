@@ -65,6 +65,10 @@ describe('bad input', () => {
       ['DELETE', '/auth/keys/nope', { token }],
       ['GET', '/blobs/QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG', {}],
       ['PUT', '/blobs', { token, body: '' }],
+      // A node must name the node id it will say hello with: it picks the hub shard.
+      ['GET', '/mesh/connect', { headers: { upgrade: 'websocket' } }],
+      ['GET', '/mesh/connect?node=short', { headers: { upgrade: 'websocket' } }],
+      ['GET', `/mesh/connect?node=${'n'.repeat(129)}`, { headers: { upgrade: 'websocket' } }],
     ];
     for (const [method, path, init] of cases) {
       const res = await api(path, { ...init, method });

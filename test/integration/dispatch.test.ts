@@ -1,16 +1,27 @@
 import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { afterEach, describe, expect, test } from 'vitest';
-import type {
-  HubToNode,
-  JobStatus,
-  LeasedTask,
-  NodeInfo,
-  ResultsPage,
-  RuntimeFingerprint,
-  TaskOutcome,
+import {
+  type HubToNode,
+  type JobStatus,
+  type LeasedTask,
+  MESH_PROTOCOL,
+  type NodeInfo,
+  type ResultsPage,
+  type RuntimeFingerprint,
 } from '../../protocol/index.ts';
-import { api, connectNode, type NodeSocket, signIn, submit, watch } from './helpers.ts';
+import {
+  api,
+  connectNode,
+  establish,
+  helloProof,
+  type NodeSocket,
+  newIdentity,
+  signIn,
+  submit,
+  type Unsigned,
+  watch,
+} from './helpers.ts';
 
 type Leased = Extract<HubToNode, { type: 'task.leased' }>;
 type Ack = Extract<HubToNode, { type: 'results.ack' }>;
@@ -47,7 +58,7 @@ async function take(s: NodeSocket, jobId: string, count: number): Promise<Leased
   return got;
 }
 
-const ok = (t: LeasedTask, output: unknown = (t.input as number) * 2): TaskOutcome => ({
+const ok = (t: LeasedTask, output: unknown = (t.input as number) * 2): Unsigned => ({
   ok: true,
   jobId: t.jobId,
   index: t.index,
@@ -95,9 +106,10 @@ describe('dispatch', () => {
     await n.report([ok(tasks[0]!, 999)]);
     const dup = await n.next(isAck);
     expect(dup.accepted).toBe(0);
-    expect(dup.ignored[0]).toMatchObject({ jobId: id, reason: 'task is already succeeded' });
-    await n.report([{ ...ok(tasks[1]!), leaseId: 'forged-lease' }]);
-    expect((await n.next(isAck)).ignored[0]?.reason).toBe('lease is no longer valid');
+    // Its lease ended with the first result: the hub drops the second before any room sees it.
+    expect(dup.ignored[0]).toMatchObject({ jobId: id, reason: 'lease is not held by this node' });
+    await n.report([{ ...ok(tasks[1]!), leaseId: crypto.randomUUID() }]);
+    expect((await n.next(isAck)).ignored[0]?.reason).toBe('lease is not held by this node');
     const s = await status(id, token);
     expect(s.counts).toMatchObject({ succeeded: 1, leased: 1 });
     const page = (await (await api(`/jobs/${id}/results`, { token })).json()) as ResultsPage;
@@ -110,12 +122,13 @@ describe('dispatch', () => {
     a.send({ type: 'lease.request', credit: 1 });
     const [first] = await take(a, id, 1);
     await runInDurableObject(room(id), (_instance, state) => {
-      state.storage.sql.exec(`UPDATE tasks SET lease_expires = 0 WHERE state = 'leased'`);
+      state.storage.sql.exec('UPDATE leases SET expires_at = 0');
     });
     expect(await runDurableObjectAlarm(room(id))).toBe(true);
     const afterExpiry = (await (await api(`/jobs/${id}/results`, { token })).json()) as ResultsPage;
-    expect(afterExpiry.results[0]).toMatchObject({ state: 'pending', attempts: 1 });
-    expect(afterExpiry.results[0]?.waiting).toMatch(/retry 2 of 3 after lease expired/);
+    // A new node's lost lease is not an attempt: the task is back in the queue, attempts unspent.
+    expect(afterExpiry.results[0]).toMatchObject({ state: 'pending', attempts: 0, lost: 1 });
+    expect(afterExpiry.results[0]?.waiting).toMatch(/back in the queue after lease expired|waiting/);
     a.close();
     const b = await node('node-expire-b');
     b.send({ type: 'lease.request', credit: 1 });
@@ -128,13 +141,13 @@ describe('dispatch', () => {
     await b.report([ok(second!)]);
     expect((await b.next(isAck)).accepted).toBe(1);
     // The first node comes back (with its key: the node id is bound to it) with its stale result:
-    // ignored, the output stays b's.
+    // it holds no lease any more, so the hub ignores it; the output stays b's.
     const late = await node('node-expire-a', { identity: a.identity });
     await late.report([ok(first!, 'stale')]);
-    expect((await late.next(isAck)).ignored[0]?.reason).toBe('task is already succeeded');
+    expect((await late.next(isAck)).ignored[0]?.reason).toBe('lease is not held by this node');
     expect(await status(id, token)).toMatchObject({ state: 'succeeded', counts: { succeeded: 1 } });
     const page = (await (await api(`/jobs/${id}/results`, { token })).json()) as ResultsPage;
-    expect(page.results[0]).toMatchObject({ output: 6, nodeId: 'node-expire-b', attempts: 2 });
+    expect(page.results[0]).toMatchObject({ output: 6, nodeId: 'node-expire-b', attempts: 1, lost: 1 });
   });
 
   test('behavior: a node that disconnects gives its leases back at once', async () => {
@@ -178,20 +191,22 @@ describe('dispatch', () => {
     expect((await api(`/jobs/${id}/cancel`, { method: 'POST', token })).status).toBe(200);
   });
 
-  test('behavior: user errors fail at once, node errors are retried up to maxAttempts', async () => {
+  const fail = (t: LeasedTask, kind: 'user_error' | 'node_error'): Unsigned => ({
+    ok: false,
+    jobId: t.jobId,
+    index: t.index,
+    leaseId: t.leaseId,
+    error: { kind, message: `${kind} happened`, stack: 'Error: x\n    at main (job.js:1:7)' },
+    logs: 'some log',
+    durationMs: 2,
+  });
+
+  test("behavior: user errors fail at once; an established node's node errors are retried up to maxAttempts", async () => {
     const { id, token } = await newJob({ inputs: [1, 2], maxAttempts: 2 });
+    await establish('node-retry-1');
     const n = await node('node-retry-1');
     n.send({ type: 'lease.request', credit: 2 });
     const [t0, t1] = (await take(n, id, 2)).sort((x, y) => x.index - y.index);
-    const fail = (t: LeasedTask, kind: 'user_error' | 'node_error'): TaskOutcome => ({
-      ok: false,
-      jobId: id,
-      index: t.index,
-      leaseId: t.leaseId,
-      error: { kind, message: `${kind} happened`, stack: 'Error: x\n    at main (job.js:1:7)' },
-      logs: 'some log',
-      durationMs: 2,
-    });
     await n.report([fail(t0!, 'user_error'), fail(t1!, 'node_error')]);
     await n.next(isAck);
     let page = (await (await api(`/jobs/${id}/results`, { token })).json()) as ResultsPage;
@@ -201,6 +216,7 @@ describe('dispatch', () => {
       logs: 'some log',
     });
     expect(page.results[1]).toMatchObject({ state: 'pending', attempts: 1 });
+    expect(page.results[1]).not.toHaveProperty('lost');
     await new Promise((r) => setTimeout(r, 300));
     await runDurableObjectAlarm(room(id));
     n.send({ type: 'lease.request', credit: 1 });
@@ -214,17 +230,47 @@ describe('dispatch', () => {
     expect(await status(id, token)).toMatchObject({ state: 'failed', counts: { failed: 2 } });
   });
 
+  test("behavior: a new node's node errors never use up attempts; the task runs again and succeeds", async () => {
+    const { id, token } = await newJob({ inputs: [7], maxAttempts: 1 });
+    for (let i = 0; i < 3; i++) {
+      const n = await node(`node-flaky-${i}`);
+      n.send({ type: 'lease.request', credit: 1 });
+      const [t] = await take(n, id, 1);
+      await n.report([fail(t!, 'node_error')]);
+      await n.next(isAck);
+      await new Promise((r) => setTimeout(r, 250));
+      await runDurableObjectAlarm(room(id));
+    }
+    const page = (await (await api(`/jobs/${id}/results`, { token })).json()) as ResultsPage;
+    expect(page.results[0]).toMatchObject({ state: 'pending', attempts: 0, lost: 3 });
+    const good = await node('node-flaky-good');
+    good.send({ type: 'lease.request', credit: 1 });
+    const [t] = await take(good, id, 1);
+    expect(t).toMatchObject({ attempt: 4 });
+    await good.report([ok(t!)]);
+    expect((await good.next(isAck)).accepted).toBe(1);
+    expect(await status(id, token)).toMatchObject({ state: 'succeeded' });
+  });
+
   test('behavior: pending tasks say why they wait', async () => {
     const { id, token } = await newJob({ inputs: [1] });
-    expect((await status(id, token)).waiting).toBe('no compute node is connected');
+    // What the shards say is read at most once a second: poll.
+    const waiting = () => expect.poll(async () => (await status(id, token)).waiting, { timeout: 5000 });
+    await waiting().toBe('no compute node is connected');
     const py = await node('node-python-only', { runtimes: ['python'] });
-    expect((await status(id, token)).waiting).toBe("no connected node supports runtime 'js'");
+    await waiting().toBe("no connected node supports runtime 'js'");
     py.close();
     const js = await node('node-busy-js');
-    await new Promise((r) => setTimeout(r, 50));
-    expect((await status(id, token)).waiting).toBe("all 1 node that run 'js' are busy");
-    const nodes = (await (await api('/nodes')).json()) as { nodes: { nodeId: string }[] };
-    expect(nodes.nodes.map((x) => x.nodeId)).toContain('node-busy-js');
+    await waiting().toBe("all 1 node that run 'js' are busy");
+    await expect
+      .poll(
+        async () =>
+          ((await (await api('/nodes')).json()) as { nodes: NodeInfo[] }).nodes.map((x) => x.nodeId),
+        {
+          timeout: 5000,
+        },
+      )
+      .toContain('node-busy-js');
     js.send({ type: 'lease.request', credit: 1 });
     await take(js, id, 1);
   });
@@ -237,7 +283,11 @@ describe('dispatch', () => {
     };
     await node('node-with-fingerprint', { fingerprint });
     await node('node-without-fingerprint');
-    const { nodes } = (await (await api('/nodes')).json()) as { nodes: NodeInfo[] };
+    const list = async () => ((await (await api('/nodes')).json()) as { nodes: NodeInfo[] }).nodes;
+    await expect
+      .poll(async () => (await list()).map((n) => n.nodeId), { timeout: 5000 })
+      .toContain('node-without-fingerprint');
+    const nodes = await list();
     expect(nodes.find((n) => n.nodeId === 'node-with-fingerprint')?.fingerprint).toEqual(fingerprint);
     const bare = nodes.find((n) => n.nodeId === 'node-without-fingerprint');
     expect(bare).toBeDefined();
@@ -247,6 +297,7 @@ describe('dispatch', () => {
   test('behavior: results page in input order and stream as NDJSON', async () => {
     const inputs = Array.from({ length: 25 }, (_, i) => i);
     const { id, token } = await newJob({ inputs });
+    await establish('node-pages-1');
     const n = await node('node-pages-1');
     n.send({ type: 'lease.request', credit: 25 });
     const tasks = await take(n, id, 25);
@@ -298,7 +349,7 @@ describe('dispatch', () => {
 
 describe('bad frames', () => {
   test('error: malformed node frames get an error frame and the connection keeps working', async () => {
-    const res = await api('/mesh/connect', { headers: { upgrade: 'websocket' } });
+    const res = await api('/mesh/connect?node=node-bad-frames', { headers: { upgrade: 'websocket' } });
     const ws = res.webSocket!;
     ws.accept();
     const got: HubToNode[] = [];
@@ -328,15 +379,18 @@ describe('bad frames', () => {
       expect.stringMatching(/type/),
       expect.stringMatching(/fingerprint/),
     ]);
+    const identity = await newIdentity();
     ws.send(
       JSON.stringify({
         type: 'node.hello',
-        protocol: '/monadmesh/hub/1.0.0',
+        protocol: MESH_PROTOCOL,
         nodeId: 'node-bad-frames',
         kind: 'headless',
         runtimes: ['js'],
         capacity: 1,
         version: 't',
+        peerId: identity.peerId.toString(),
+        proof: await helloProof(identity),
       }),
     );
     await expect.poll(() => got.some((m) => m.type === 'hub.welcome')).toBe(true);
@@ -344,21 +398,24 @@ describe('bad frames', () => {
   });
 
   test('error: a node speaking another protocol major is refused', async () => {
-    const res = await api('/mesh/connect', { headers: { upgrade: 'websocket' } });
+    const res = await api('/mesh/connect?node=node-future', { headers: { upgrade: 'websocket' } });
     const ws = res.webSocket!;
     ws.accept();
     const got: HubToNode[] = [];
     const closed = new Promise<number>((r) => ws.addEventListener('close', (e) => r(e.code)));
     ws.addEventListener('message', (e) => got.push(JSON.parse(e.data as string) as HubToNode));
+    const identity = await newIdentity();
     ws.send(
       JSON.stringify({
         type: 'node.hello',
-        protocol: '/monadmesh/hub/2.0.0',
+        protocol: '/monadmesh/hub/3.0.0',
         nodeId: 'node-future',
         kind: 'headless',
         runtimes: ['js'],
         capacity: 1,
         version: 't',
+        peerId: identity.peerId.toString(),
+        proof: await helloProof(identity),
       }),
     );
     expect(await closed).toBe(1008);
@@ -379,6 +436,9 @@ describe('bad frames', () => {
   test('error: events and mesh endpoints need a WebSocket upgrade', async () => {
     const { id, token } = await newJob({ inputs: [1] });
     expect((await api(`/jobs/${id}/events`, { token })).status).toBe(426);
-    expect((await api('/mesh/connect')).status).toBe(426);
+    expect((await api('/mesh/connect?node=node-not-upgrading')).status).toBe(426);
+    const noId = await api('/mesh/connect', { headers: { upgrade: 'websocket' } });
+    expect(noId.status).toBe(400);
+    expect(((await noId.json()) as { error: { code: string } }).error.code).toBe('validation_failed');
   });
 });

@@ -1,18 +1,21 @@
-import { exports } from 'cloudflare:workers';
+import { runInDurableObject } from 'cloudflare:test';
+import { env, exports } from 'cloudflare:workers';
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import { identityFromKey, type NodeIdentity } from '../../browser-node/src/core/identity.ts';
-import { signOutcome } from '../../browser-node/src/core/sign-outcome.ts';
+import { outcomeReceipt, signResults } from '../../browser-node/src/core/sign-outcome.ts';
 import {
   createApiKey,
   DEV_PRIVATE_KEYS,
   type FetchLike,
   signInWithPrivateKey,
 } from '../../client/sign-in.ts';
+import { hubShards, shardOf } from '../../durable-objects/stubs.ts';
 import {
   type HelloProof,
   type HubToNode,
   type JobSpecInput,
   type LeasedTask,
+  MESH_PROTOCOL,
   type NodeToHub,
   type RoomToWatcher,
   type RuntimeFingerprint,
@@ -122,14 +125,23 @@ export function helloProof(
   );
 }
 
+/** An outcome before its receipt is attached (what a test writes). */
+export type Unsigned = TaskOutcome extends infer O
+  ? O extends TaskOutcome
+    ? Omit<O, 'receipt'>
+    : never
+  : never;
+
 /**
- * A fake compute node's socket. It remembers the tasks it was leased, so it can sign outcomes
- * for them as a real node does (`sign`, `report`).
+ * A fake compute node's socket. It remembers the tasks it was leased, so it can report outcomes
+ * for them with receipts and a batch signature as a real node does (`report`).
  */
 export class NodeSocket extends TestSocket<HubToNode, NodeToHub> {
   readonly identity: NodeIdentity;
   readonly fingerprintClass: string | undefined;
   readonly #leased = new Map<string, LeasedTask>();
+  /** The hub's welcome, once `connectNode` has had it. */
+  welcome: Extract<HubToNode, { type: 'hub.welcome' }> | undefined;
   constructor(ws: WebSocket, identity: NodeIdentity, fingerprintClass?: string) {
     super(ws);
     this.identity = identity;
@@ -140,32 +152,43 @@ export class NodeSocket extends TestSocket<HubToNode, NodeToHub> {
     });
   }
   /**
-   * The outcome with this node's receipt (`as` signs with another identity). An outcome for a
-   * lease this socket never received goes unsigned.
+   * The outcome with its receipt fields, as a real node computes them for the task it was leased
+   * (`task` overrides what the receipt names). An outcome for a lease this socket never received
+   * names a made-up code and input.
    */
-  async sign(
-    outcome: TaskOutcome,
-    options: { as?: NodeIdentity; fingerprintClass?: string } = {},
-  ): Promise<TaskOutcome> {
-    const task = this.#leased.get(outcome.leaseId);
-    if (!task) return outcome;
-    const receipt = await signOutcome(
+  async withReceipt(outcome: Unsigned | TaskOutcome, task?: Partial<LeasedTask>): Promise<TaskOutcome> {
+    const leased = { ...(this.#leased.get(outcome.leaseId) ?? FOREIGN_TASK), ...task };
+    const done = outcome.ok
+      ? ({ ok: true, output: outcome.output } as const)
+      : ({ ok: false, error: outcome.error } as const);
+    return { ...outcome, receipt: await outcomeReceipt(leased, done) } as TaskOutcome;
+  }
+  /** The frame of these outcomes, with receipts, signed as a batch (`as` signs with another identity). */
+  async resultsFrame(
+    outcomes: (Unsigned | TaskOutcome)[],
+    options: { credit?: number; as?: NodeIdentity; fingerprintClass?: string } = {},
+  ): Promise<Extract<NodeToHub, { type: 'task.results' }>> {
+    const results = await Promise.all(outcomes.map((o) => ('receipt' in o ? o : this.withReceipt(o))));
+    const signature = await signResults(
       options.as ?? this.identity,
-      task,
-      outcome,
+      results,
       options.fingerprintClass ?? this.fingerprintClass,
     );
-    return { ...outcome, receipt };
+    return { type: 'task.results', results, credit: options.credit ?? 0, signature };
   }
-  /** Send `task.results` with every outcome signed. */
-  async report(outcomes: TaskOutcome[], credit = 0): Promise<void> {
-    this.send({
-      type: 'task.results',
-      results: await Promise.all(outcomes.map((o) => this.sign(o))),
-      credit,
-    });
+  /** Send `task.results` with every outcome's receipt, signed as one batch. */
+  async report(outcomes: (Unsigned | TaskOutcome)[], credit = 0): Promise<void> {
+    this.send(await this.resultsFrame(outcomes, { credit }));
   }
 }
+
+/** What a receipt names for a lease the socket never received. */
+const FOREIGN_TASK = {
+  attempt: 1,
+  codeCid: 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy',
+  input: null,
+} as const;
+
 export type WatchSocket = TestSocket<RoomToWatcher, { type: 'ping' }>;
 
 export async function connectNode(
@@ -175,8 +198,6 @@ export async function connectNode(
     runtimes?: ('js' | 'python')[];
     fingerprint?: RuntimeFingerprint;
     identity?: NodeIdentity;
-    /** Say hello without a peer id (an older node). */
-    anonymous?: boolean;
     kind?: 'headless' | 'browser';
     /** libp2p addresses: with them (and a peer id) the node has a peer in the hub's registry. */
     multiaddrs?: string[];
@@ -185,7 +206,7 @@ export async function connectNode(
     cf?: Record<string, unknown>;
   } = {},
 ): Promise<NodeSocket> {
-  const res = await api('/mesh/connect', {
+  const res = await api(`/mesh/connect?node=${encodeURIComponent(nodeId)}`, {
     headers: { upgrade: 'websocket' },
     ...(options.cf ? ({ cf: options.cf } as RequestInit) : {}),
   });
@@ -194,18 +215,22 @@ export async function connectNode(
   const socket = new NodeSocket(res.webSocket, identity, options.fingerprint?.class);
   socket.send({
     type: 'node.hello',
-    protocol: '/monadmesh/hub/1.0.0',
+    protocol: MESH_PROTOCOL,
     nodeId,
     kind: options.kind ?? 'headless',
     runtimes: options.runtimes ?? ['js'],
     capacity: options.capacity ?? 4,
     version: 'test',
     ...(options.fingerprint ? { fingerprint: options.fingerprint } : {}),
-    ...(options.anonymous ? {} : { peerId: identity.peerId.toString(), proof: await helloProof(identity) }),
+    peerId: identity.peerId.toString(),
+    proof: await helloProof(identity),
     ...(options.multiaddrs ? { multiaddrs: options.multiaddrs } : {}),
     ...(options.relay ? { relay: true } : {}),
   });
-  await socket.next((m) => m.type === 'hub.welcome');
+  socket.welcome = (await socket.next((m) => m.type === 'hub.welcome')) as Extract<
+    HubToNode,
+    { type: 'hub.welcome' }
+  >;
   return socket;
 }
 
@@ -215,4 +240,38 @@ export async function watch(jobId: string, token: string): Promise<WatchSocket> 
   });
   if (!res.webSocket) throw new Error(`no websocket: ${res.status} ${await res.text()}`);
   return new TestSocket<RoomToWatcher, { type: 'ping' }>(res.webSocket);
+}
+
+/** The hub shard a node id lands on, as a Durable Object stub (for `runInDurableObject`). */
+export function hubOf(nodeId: string) {
+  return env.MESH_HUB.get(env.MESH_HUB.idFromName(`hub-${shardOf(env, nodeId)}`));
+}
+
+/**
+ * Give a node id a record of `accepted` accepted results on its shard, before it connects, as
+ * if it had worked for a while: it is then established (its lost leases count) and its lease
+ * window is wide.
+ */
+export async function establish(nodeId: string, accepted = 1000): Promise<void> {
+  await runInDurableObject(hubOf(nodeId), (_instance, state) => {
+    state.storage.sql.exec(
+      `INSERT INTO standings (node_id, accepted, updated_at) VALUES (?, ?, ?)
+       ON CONFLICT (node_id) DO UPDATE SET accepted = excluded.accepted`,
+      nodeId,
+      accepted,
+      Date.now(),
+    );
+  });
+}
+
+/**
+ * A unique node id (`<prefix>-<uuid>`) that lands on hub shard `shard`, for tests that need nodes
+ * on the same shard, or on different ones.
+ */
+export function nodeIdOnShard(prefix: string, shard: number): string {
+  if (shard >= hubShards(env)) throw new RangeError(`there are ${hubShards(env)} shards; no shard ${shard}`);
+  for (;;) {
+    const id = `${prefix}-${crypto.randomUUID()}`;
+    if (shardOf(env, id) === shard) return id;
+  }
 }

@@ -1,3 +1,5 @@
+import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
+import { env } from 'cloudflare:workers';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterEach, describe, expect, test } from 'vitest';
 import {
@@ -6,6 +8,7 @@ import {
   type HubToNode,
   HubToWatcher,
   type LeasedTask,
+  MESH_PROTOCOL,
   NODE_LINK_TTL_MS,
   type NodeInfo,
   type NodeOwnerLink,
@@ -14,7 +17,6 @@ import {
   nodeLinkMessage,
   type ResultsPage,
   signHelloProof,
-  type TaskOutcome,
   type WatcherToHub,
 } from '../../protocol/index.ts';
 import {
@@ -27,22 +29,29 @@ import {
   signIn,
   submit,
   TestSocket,
+  type Unsigned,
   watch,
 } from './helpers.ts';
 
 // The hub's side of a node's standing: reputation counters per node id (accepted, rejected,
-// late, lost) kept across reconnects, the wallet link checked at hello and on `node.owner`, work
-// credited to the wallet's Account, and leases given back unstarted (`lease.return`). Node ids
-// are unique per test: the hub is shared.
+// late, lost) kept across reconnects (on the node's shard), the wallet link checked at hello and
+// on `node.owner`, work credited to the wallet's Account, and leases given back unstarted
+// (`lease.return`). Node ids are unique per test: the hub shards are shared.
 
 type Welcome = Extract<HubToNode, { type: 'hub.welcome' }>;
 type Leased = Extract<HubToNode, { type: 'task.leased' }>;
 type Ack = Extract<HubToNode, { type: 'results.ack' }>;
 type Standing = Extract<HubToNode, { type: 'node.standing' }>;
+type Revoked = Extract<HubToNode, { type: 'lease.revoked' }>;
+type ErrorFrame = Extract<HubToNode, { type: 'error' }>;
 type Hello = Extract<NodeToHub, { type: 'node.hello' }>;
+/** A hello as a test writes it: possibly without the key fields the schema requires. */
+type HelloFields = Omit<Hello, 'peerId' | 'proof'> & Partial<Pick<Hello, 'peerId' | 'proof'>>;
 const isLeased = (m: HubToNode): m is Leased => m.type === 'task.leased';
 const isAck = (m: HubToNode): m is Ack => m.type === 'results.ack';
 const isStanding = (m: HubToNode): m is Standing => m.type === 'node.standing';
+const isRevoked = (m: HubToNode): m is Revoked => m.type === 'lease.revoked';
+const isError = (m: HubToNode): m is ErrorFrame => m.type === 'error';
 
 /** The host the tests' requests go to: the domain a link must name. */
 const DOMAIN = new URL(ORIGIN).host;
@@ -66,14 +75,16 @@ async function connect(
   nodeId: string,
   options: { identity?: Awaited<ReturnType<typeof newIdentity>>; hello?: Partial<Hello> } = {},
 ): Promise<{ s: NodeSocket; welcome: Welcome }> {
-  const res = await api('/mesh/connect', { headers: { upgrade: 'websocket' } });
+  const res = await api(`/mesh/connect?node=${encodeURIComponent(nodeId)}`, {
+    headers: { upgrade: 'websocket' },
+  });
   if (!res.webSocket) throw new Error(`no websocket: ${res.status}`);
   const identity = options.identity ?? (await newIdentity());
   const s = new NodeSocket(res.webSocket, identity);
   sockets.push(s);
   s.send({
     type: 'node.hello',
-    protocol: '/monadmesh/hub/1.0.0',
+    protocol: MESH_PROTOCOL,
     nodeId,
     kind: 'headless',
     runtimes: ['js'],
@@ -127,7 +138,7 @@ async function take(s: NodeSocket, jobId: string, count: number): Promise<Leased
   return got.sort((a, b) => a.index - b.index);
 }
 
-const ok = (t: LeasedTask, durationMs = 1): TaskOutcome => ({
+const ok = (t: LeasedTask, durationMs = 1): Unsigned => ({
   ok: true,
   jobId: t.jobId,
   index: t.index,
@@ -137,8 +148,8 @@ const ok = (t: LeasedTask, durationMs = 1): TaskOutcome => ({
   durationMs,
 });
 
-/** Report signed outcomes and return the acknowledgement, its standing checked against the schema. */
-async function report(s: NodeSocket, outcomes: TaskOutcome[]): Promise<Ack> {
+/** Report outcomes with receipts, signed as a batch, and return the acknowledgement, its standing checked against the schema. */
+async function report(s: NodeSocket, outcomes: Unsigned[]): Promise<Ack> {
   await s.report(outcomes);
   const ack = await s.next(isAck);
   NodeStanding.parse(ack.standing);
@@ -150,6 +161,11 @@ const results = async (id: string, token: string) =>
 
 const listed = async (nodeId: string) =>
   ((await (await api('/nodes')).json()) as { nodes: NodeInfo[] }).nodes.find((n) => n.nodeId === nodeId);
+
+/** What `GET /nodes` says of the node, polled: the shards are read at most once a second. */
+const eventuallyListed = (nodeId: string) => expect.poll(() => listed(nodeId), { timeout: 5000 });
+
+const room = (jobId: string) => env.JOB_ROOM.get(env.JOB_ROOM.idFromName(jobId));
 
 async function accountWork(address: string): Promise<AccountWork> {
   const res = await api(`/accounts/${address}`);
@@ -168,14 +184,15 @@ async function eventually<T>(read: () => Promise<T>, check: (v: T) => boolean, t
   }
 }
 
+const NOT_HELD = 'lease is not held by this node';
+
 describe('node standing', () => {
   test('default: a new node is welcomed with a fresh standing (score ½, nothing counted, no owner)', async () => {
     const nodeId = uniqueId('standing-new');
     const { welcome } = await connect(nodeId);
     expect(welcome.standing).toEqual(fresh);
-    const info = await listed(nodeId);
-    expect(info?.reputation).toBe(0.5);
-    expect(info).not.toHaveProperty('owner');
+    await eventuallyListed(nodeId).toMatchObject({ reputation: 0.5 });
+    expect(await listed(nodeId)).not.toHaveProperty('owner');
   });
 
   test('behavior: accepted results raise accepted, work and score, and every ack carries the standing', async () => {
@@ -192,67 +209,77 @@ describe('node standing', () => {
     const second = await report(s, [ok(t2!, 1)]);
     expect(second.standing?.reputation).toEqual({ score: 4 / 5, accepted: 3, rejected: 0, late: 0, lost: 0 });
     expect(second.standing?.work).toEqual({ tasks: 3, cpuMs: 13 });
-    expect((await listed(nodeId))?.reputation).toBe(4 / 5);
+    await eventuallyListed(nodeId).toMatchObject({ reputation: 4 / 5 });
   });
 
   test('behavior: a task that fails on its own counts as accepted (the node did its job)', async () => {
     const { id } = await newJob([1]);
     const { s } = await connect(uniqueId('standing-user-error'));
     const [t] = await take(s, id, 1);
-    const { output: _, ...rest } = ok(t!) as Extract<TaskOutcome, { ok: true }>;
+    const { output: _, ...rest } = ok(t!) as Extract<Unsigned, { ok: true }>;
     const ack = await report(s, [{ ...rest, ok: false, error: { kind: 'user_error', message: 'no' } }]);
     expect(ack.standing?.reputation).toMatchObject({ accepted: 1, rejected: 0 });
   });
 
-  test('behavior: a result without a good receipt counts as rejected', async () => {
+  test('behavior: a result without a good receipt (a frame signed by another key, a claim the room refutes) counts as rejected', async () => {
     const { id } = await newJob([1, 2]);
     const { s } = await connect(uniqueId('standing-rejected'));
     const [t0, t1] = await take(s, id, 2);
-    // Unsigned, and signed by another key.
-    const forged = await s.sign(ok(t1!), { as: await newIdentity() });
-    s.send({ type: 'task.results', results: [ok(t0!), forged], credit: 0 });
-    const ack = await s.next(isAck);
-    expect(ack.accepted).toBe(0);
-    expect(ack.ignored.map((i) => i.reason)).toEqual([
-      'result is not signed (no receipt)',
-      `receipt signature does not verify for peer ${s.identity.peerId}`,
-    ]);
-    expect(ack.standing?.reputation).toEqual({
+    // A frame signed by another key: every result of it is rejected.
+    s.send(await s.resultsFrame([ok(t0!), ok(t1!)], { as: await newIdentity() }));
+    const forged = await s.next(isAck);
+    expect(forged.accepted).toBe(0);
+    const badSignature = `the frame's signature does not verify for peer ${s.identity.peerId} over these receipts`;
+    expect(forged.ignored.map((i) => i.reason)).toEqual([badSignature, badSignature]);
+    expect(forged.standing?.reputation).toEqual({
       score: score({ accepted: 0, rejected: 2, late: 0, lost: 0 }),
       accepted: 0,
       rejected: 2,
       late: 0,
       lost: 0,
     });
+    // A well-signed receipt over another input than the room's.
+    const ack = await report(s, [await s.withReceipt(ok(t0!), { input: 42 })]);
+    expect(ack.ignored.map((i) => i.reason)).toEqual([
+      expect.stringMatching(/^receipt is for another input/),
+    ]);
+    expect(ack.standing?.reputation).toMatchObject({ accepted: 0, rejected: 3 });
     // The leases stay open: good receipts still count.
     expect((await report(s, [ok(t0!), ok(t1!)])).standing?.reputation).toMatchObject({
       accepted: 2,
-      rejected: 2,
+      rejected: 3,
     });
   });
 
-  test('behavior: a result for a lease that is gone (cancelled job, duplicate, unknown job) counts as late', async () => {
-    const { id, token } = await newJob([1, 2]);
+  test('behavior: a result for a lease that is gone (expired, cancelled job, duplicate, unknown job) counts as late', async () => {
+    const { id, token } = await newJob([1, 2, 3]);
     const { s } = await connect(uniqueId('standing-late'));
-    const [t0, t1] = await take(s, id, 2);
+    const [t0, t1, t2] = await take(s, id, 3);
     expect((await report(s, [ok(t0!)])).accepted).toBe(1);
+    // t2's lease expires in its room (the hub still counts it as held): the room says it is late.
+    await runInDurableObject(room(id), (_instance, state) => {
+      state.storage.sql.exec('UPDATE leases SET expires_at = 0 WHERE lease_id = ?', t2!.leaseId);
+    });
+    await runDurableObjectAlarm(room(id));
+    const expired = await report(s, [ok(t2!)]);
+    expect(expired.ignored.map((i) => i.reason)).toEqual(['lease is no longer valid']);
+    expect(expired.standing?.reputation).toMatchObject({ accepted: 1, late: 1 });
+    // Cancelling revokes t1; the hub then drops results naming leases the node does not hold
+    // (revoked, already reported, or of a job it never had) without asking any room.
     await api(`/jobs/${id}/cancel`, { method: 'POST', token });
-    const ack = await report(s, [ok(t0!), ok(t1!), { ...ok(t1!), jobId: 'no-such-job' }]);
-    expect(ack.ignored.map((i) => i.reason)).toEqual([
-      'task is already succeeded',
-      'task is already cancelled',
-      'unknown job',
-    ]);
+    expect((await s.next(isRevoked)).leases).toEqual([{ jobId: id, leaseId: t1!.leaseId }]);
+    const ack = await report(s, [ok(t0!), ok(t1!), { ...ok(t1!), jobId: crypto.randomUUID() }]);
+    expect(ack.ignored.map((i) => i.reason)).toEqual([NOT_HELD, NOT_HELD, NOT_HELD]);
     expect(ack.standing?.reputation).toEqual({
-      score: score({ accepted: 1, rejected: 0, late: 3, lost: 0 }),
+      score: score({ accepted: 1, rejected: 0, late: 4, lost: 0 }),
       accepted: 1,
       rejected: 0,
-      late: 3,
+      late: 4,
       lost: 0,
     });
   });
 
-  test('behavior: leases held when the node goes away count as lost; the counters outlive the socket', async () => {
+  test('behavior: leases held when the node goes away count as lost (not as attempts); the counters outlive the socket', async () => {
     const { id, token } = await newJob([1, 2, 3]);
     const nodeId = uniqueId('standing-lost');
     const identity = await newIdentity();
@@ -260,11 +287,15 @@ describe('node standing', () => {
     const [t0] = await take(first.s, id, 3);
     expect((await report(first.s, [ok(t0!, 4)])).accepted).toBe(1);
     first.s.close();
-    // Its two other tasks go back at once.
-    await eventually(
+    // Its two other tasks go back at once; a new node's lost lease does not use up an attempt.
+    const page = await eventually(
       () => results(id, token),
-      (page) => page.results.filter((r) => r.state === 'pending').length === 2,
+      (p) => p.results.filter((r) => r.state === 'pending').length === 2,
     );
+    expect(page.results.slice(1)).toMatchObject([
+      { state: 'pending', attempts: 0, lost: 1 },
+      { state: 'pending', attempts: 0, lost: 1 },
+    ]);
     const again = await eventually(
       async () => {
         const c = await connect(nodeId, { identity });
@@ -292,15 +323,15 @@ describe('node standing', () => {
     const { address, link: owner } = await link(identity.peerId.toString());
     const { s, welcome } = await connect(nodeId, { identity, hello: { owner } });
     expect(welcome.standing).toEqual({ ...fresh, owner: address });
-    expect((await listed(nodeId))?.owner).toBe(address);
+    await eventuallyListed(nodeId).toMatchObject({ owner: address });
 
     const [t0, t1, t2] = await take(s, id, 3);
     expect((await report(s, [ok(t0!, 7), ok(t1!, 9)])).standing).toMatchObject({
       owner: address,
       work: { tasks: 2, cpuMs: 16 },
     });
-    // A rejected result is not credited.
-    s.send({ type: 'task.results', results: [ok(t2!)], credit: 0 });
+    // A rejected result (its frame signed by another key) is not credited.
+    s.send(await s.resultsFrame([ok(t2!)], { as: await newIdentity() }));
     expect((await s.next(isAck)).accepted).toBe(0);
 
     // An address with nothing yet has zeros; the address is read in any case.
@@ -320,7 +351,7 @@ describe('node standing', () => {
     const identity = await newIdentity();
     const peerId = identity.peerId.toString();
     const other = (await newIdentity()).peerId.toString();
-    const cases: [string, NodeOwnerLink, RegExp, Partial<Hello>?][] = [
+    const cases: [string, NodeOwnerLink, RegExp][] = [
       ['peer', (await link(other)).link, /^the link does not name this node \(12D3KooW/],
       [
         'domain',
@@ -337,21 +368,25 @@ describe('node standing', () => {
         (await link(peerId, { signer: generatePrivateKey() })).link,
         /^the link is not signed by 0x[0-9a-f]{40}$/,
       ],
-      [
-        'no-peer-id',
-        (await link(peerId)).link,
-        /needs the node to say hello with its peerId/,
-        { peerId: undefined },
-      ],
     ];
-    for (const [name, owner, reason, hello] of cases) {
+    const connected: { name: string; nodeId: string; s: NodeSocket }[] = [];
+    for (const [name, owner, reason] of cases) {
       const nodeId = uniqueId(`standing-refused-${name}`);
-      const { s, welcome } = await connect(nodeId, { identity, hello: { owner, ...hello } });
+      const { s, welcome } = await connect(nodeId, { identity, hello: { owner } });
       expect(welcome.standing?.ownerError, name).toMatch(reason);
       expect(welcome.standing, name).not.toHaveProperty('owner');
-      const info = await listed(nodeId);
-      expect(info, name).toBeDefined();
-      expect(info, name).not.toHaveProperty('owner');
+      connected.push({ name, nodeId, s });
+    }
+    const nodes = async () => ((await (await api('/nodes')).json()) as { nodes: NodeInfo[] }).nodes;
+    await expect
+      .poll(async () => (await nodes()).map((n) => n.nodeId), { timeout: 5000 })
+      .toEqual(expect.arrayContaining(connected.map((c) => c.nodeId)));
+    const list = await nodes();
+    for (const { name, nodeId, s } of connected) {
+      expect(
+        list.find((n) => n.nodeId === nodeId),
+        name,
+      ).not.toHaveProperty('owner');
       expect(s.ws.readyState, name).toBe(WebSocket.OPEN);
     }
   });
@@ -390,7 +425,7 @@ describe('node standing', () => {
     const unlinked = (await s.next(isStanding)).standing;
     expect(unlinked).not.toHaveProperty('owner');
     expect(unlinked).not.toHaveProperty('ownerError');
-    expect(await listed(nodeId)).not.toHaveProperty('owner');
+    await eventuallyListed(nodeId).not.toHaveProperty('owner');
     expect((await report(s, [ok(t1!, 5)])).standing).not.toHaveProperty('owner');
 
     s.send({ type: 'node.owner', owner });
@@ -406,7 +441,7 @@ describe('node standing', () => {
     expect(credited.work).toMatchObject({ tasks: 3, cpuMs: 27 });
   });
 
-  test('behavior: lease.return puts tasks back at once without counting an attempt; another node gets them', async () => {
+  test('behavior: lease.return puts tasks back at once without counting an attempt or a loss; another node gets them', async () => {
     const { id, token } = await newJob([1, 2, 3]);
     const watcher = await watch(id, token);
     sockets.push(watcher);
@@ -419,7 +454,7 @@ describe('node standing', () => {
       type: 'lease.return',
       leases: [t1!, t2!].map((t) => ({ jobId: t.jobId, leaseId: t.leaseId })),
     });
-    // Back to pending with the attempt undone and no retry delay, then leased to b at once.
+    // Back to pending with no attempt counted and no retry delay, then leased to b at once.
     const back = await watcher.next(
       (m) => m.type === 'tasks.updated' && m.updates.some((u) => u.state === 'pending'),
     );
@@ -429,20 +464,21 @@ describe('node standing', () => {
     ]);
     const got: LeasedTask[] = [];
     while (got.length < 2) got.push(...(await b.s.next(isLeased)).tasks.filter((t) => t.jobId === id));
+    // Each is the task's second lease (the number receipts sign); neither used up an attempt.
     expect(got.map((t) => [t.index, t.attempt]).sort()).toEqual([
-      [1, 1],
-      [2, 1],
+      [1, 2],
+      [2, 2],
     ]);
     const page = await results(id, token);
-    expect(page.results.map((r) => [r.state, r.attempts])).toEqual([
-      ['leased', 1],
-      ['leased', 1],
-      ['leased', 1],
+    expect(page.results.map((r) => [r.state, r.attempts, r.lost])).toEqual([
+      ['leased', 0, undefined],
+      ['leased', 0, undefined],
+      ['leased', 0, undefined],
     ]);
 
-    // A result for a returned lease is late; the lease it kept still counts; nothing was lost.
+    // A result for a returned lease is late (a no longer holds it); the lease it kept still counts; nothing was lost.
     const ack = await report(a.s, [ok(t0!), ok(t1!)]);
-    expect(ack.ignored.map((i) => i.reason)).toEqual(['lease is no longer valid']);
+    expect(ack.ignored.map((i) => i.reason)).toEqual([NOT_HELD]);
     expect(ack.standing?.reputation).toMatchObject({ accepted: 1, late: 1, lost: 0 });
   });
 
@@ -451,24 +487,23 @@ describe('node standing', () => {
     const nodeId = uniqueId('standing-return-pending');
     const { s } = await connect(nodeId);
     const [t] = await take(s, id, 1);
-    expect((await listed(nodeId))?.running).toBe(1);
+    await eventuallyListed(nodeId).toMatchObject({ running: 1 });
     s.send({ type: 'lease.return', leases: [{ jobId: id, leaseId: t!.leaseId }] });
     const page = await eventually(
       () => results(id, token),
       (p) => p.results[0]?.state === 'pending',
     );
     expect(page.results[0]).toMatchObject({ state: 'pending', attempts: 0 });
-    expect(page.results[0]?.waiting).not.toMatch(/^retry/);
-    await eventually(
-      () => listed(nodeId),
-      (n) => n?.running === 0,
-    );
-    // Asking again gets it back, as the first attempt.
+    expect(page.results[0]).not.toHaveProperty('lost');
+    expect(page.results[0]?.waiting).not.toMatch(/^back in the queue/);
+    await eventuallyListed(nodeId).toMatchObject({ running: 0 });
+    // Asking again gets it back, as its second lease; still no attempt counted.
     const [again] = await take(s, id, 1);
-    expect(again).toMatchObject({ index: 0, attempt: 1 });
+    expect(again).toMatchObject({ index: 0, attempt: 2 });
+    expect((await results(id, token)).results[0]).toMatchObject({ state: 'leased', attempts: 0 });
   });
 
-  test("error: returning another node's lease does nothing", async () => {
+  test("error: returning another node's lease does nothing, and no room hears of it", async () => {
     const { id, token } = await newJob([1]);
     const a = await connect(uniqueId('standing-return-owner'));
     const [t] = await take(a.s, id, 1);
@@ -480,10 +515,14 @@ describe('node standing', () => {
         { jobId: id, leaseId: crypto.randomUUID() },
       ],
     });
-    await new Promise((r) => setTimeout(r, 300));
+    expect(await b.s.next(isError)).toEqual({
+      type: 'error',
+      code: 'bad_message',
+      message: '2 of the leases named are not held by this node; ignored',
+    });
     expect((await results(id, token)).results[0]).toMatchObject({
       state: 'leased',
-      attempts: 1,
+      attempts: 0,
       nodeId: expect.stringMatching(/^standing-return-owner-/),
     });
     expect((await report(a.s, [ok(t!)])).accepted).toBe(1);
@@ -502,37 +541,62 @@ describe('node standing', () => {
   });
 });
 
-/** Say `hello` on a new socket and collect what the hub answers until it closes (or welcomes). */
-async function hello(h: Hello): Promise<{ code: number | undefined; got: HubToNode[] }> {
-  const res = await api('/mesh/connect', { headers: { upgrade: 'websocket' } });
+/** A socket to the hub, routed as `routedAs`, with what the hub sends and how it closed. */
+async function open(routedAs: string) {
+  const res = await api(`/mesh/connect?node=${encodeURIComponent(routedAs)}`, {
+    headers: { upgrade: 'websocket' },
+  });
   const ws = res.webSocket!;
   ws.accept();
   const got: HubToNode[] = [];
-  let code: number | undefined;
-  const settled = new Promise<void>((resolve) => {
-    ws.addEventListener('close', (e) => {
-      code = e.code;
-      resolve();
-    });
-    ws.addEventListener('message', (e) => {
-      const m = JSON.parse(e.data as string) as HubToNode;
-      got.push(m);
-      if (m.type === 'hub.welcome') resolve();
-    });
+  let close: { code: number; reason: string } | undefined;
+  let wake = () => {};
+  const changed = () => new Promise<void>((resolve) => (wake = resolve));
+  ws.addEventListener('close', (e) => {
+    close = { code: e.code, reason: e.reason };
+    wake();
+  });
+  ws.addEventListener('message', (e) => {
+    got.push(JSON.parse(e.data as string) as HubToNode);
+    wake();
   });
   sockets.push({
     close: () => {
-      if (code === undefined) ws.close(1000, 'done');
+      if (close === undefined) ws.close(1000, 'done');
     },
   });
-  ws.send(JSON.stringify(h));
-  await settled;
-  return { code, got };
+  /** Wait until `done` holds of what arrived, or fail after `timeoutMs`. */
+  const until = async (done: () => boolean, timeoutMs = 8000) => {
+    const deadline = Date.now() + timeoutMs;
+    while (!done()) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out; got ${JSON.stringify(got)}, close ${JSON.stringify(close)}`);
+      await Promise.race([changed(), new Promise((r) => setTimeout(r, left))]);
+    }
+  };
+  return { ws, got, close: () => close, until };
 }
 
-const baseHello = (nodeId: string): Hello => ({
+/**
+ * Say `hello` on a new socket (routed by its node id unless `routedAs` says otherwise) and
+ * collect what the hub answers until it closes or welcomes.
+ */
+async function hello(
+  h: HelloFields,
+  routedAs = h.nodeId,
+): Promise<{ code: number | undefined; reason?: string; got: HubToNode[] }> {
+  const socket = await open(routedAs);
+  socket.ws.send(JSON.stringify(h));
+  await socket.until(() => socket.close() !== undefined || socket.got.some((m) => m.type === 'hub.welcome'));
+  const close = socket.close();
+  return close
+    ? { code: close.code, reason: close.reason, got: socket.got }
+    : { code: undefined, got: socket.got };
+}
+
+const baseHello = (nodeId: string): HelloFields => ({
   type: 'node.hello',
-  protocol: '/monadmesh/hub/1.0.0',
+  protocol: MESH_PROTOCOL,
   nodeId,
   kind: 'headless',
   runtimes: ['js'],
@@ -540,8 +604,19 @@ const baseHello = (nodeId: string): Hello => ({
   version: 'test',
 });
 
-const refusedWith = (message: string | RegExp) => ({
+/** The hello of `identity`, with its proof for this host. */
+const signedHello = async (
+  nodeId: string,
+  identity: Awaited<ReturnType<typeof newIdentity>>,
+): Promise<Hello> => ({
+  ...baseHello(nodeId),
+  peerId: identity.peerId.toString(),
+  proof: await helloProof(identity),
+});
+
+const refusedWith = (message: string | RegExp, reason: string) => ({
   code: 1008,
+  reason,
   got: [
     {
       type: 'error',
@@ -555,30 +630,54 @@ describe('proof of key at hello', () => {
   test('default: a hello with a valid proof is welcomed, and the node is listed with its peer id', async () => {
     const identity = await newIdentity();
     const nodeId = uniqueId('proof-ok');
-    const { code, got } = await hello({
-      ...baseHello(nodeId),
-      peerId: identity.peerId.toString(),
-      proof: await helloProof(identity),
-    });
+    const { code, got } = await hello(await signedHello(nodeId, identity));
     expect(code).toBeUndefined();
     expect(got).toEqual([expect.objectContaining({ type: 'hub.welcome', nodeId, standing: fresh })]);
-    expect((await listed(nodeId))?.peerId).toBe(identity.peerId.toString());
+    await eventuallyListed(nodeId).toMatchObject({ peerId: identity.peerId.toString() });
     // Its own peer id as node id (what our nodes use by default) is welcomed too.
     const peerId = identity.peerId.toString();
-    const own = await hello({ ...baseHello(peerId), peerId, proof: await helloProof(identity) });
+    const own = await hello(await signedHello(peerId, identity));
     expect(own.got.map((m) => m.type)).toEqual(['hub.welcome']);
   });
 
-  test('error: a hello with a peer id and no proof is refused with the reason; without a peer id it is welcomed', async () => {
+  test('error: a hello without a proof, or without a peer id, is refused with the reason; a socket with no valid hello is closed after 5 s', async () => {
     const identity = await newIdentity();
     const nodeId = uniqueId('proof-missing');
-    expect(await hello({ ...baseHello(nodeId), peerId: identity.peerId.toString() })).toEqual(
-      refusedWith(/^node\.hello names a peerId but carries no proof of its key/),
+    const socket = await open(nodeId);
+    const started = Date.now();
+    socket.ws.send(JSON.stringify({ ...baseHello(nodeId), peerId: identity.peerId.toString() }));
+    socket.ws.send(JSON.stringify({ ...baseHello(nodeId), proof: await helloProof(identity) }));
+    // Anonymous hellos are no more: both are malformed.
+    await socket.until(() => socket.got.length === 2);
+    expect(socket.got).toEqual([
+      { type: 'error', code: 'bad_message', message: expect.stringMatching(/^proof: /) },
+      { type: 'error', code: 'bad_message', message: expect.stringMatching(/^peerId: /) },
+    ]);
+    // The socket stays open for a valid hello, but not for ever.
+    expect(socket.close()).toBeUndefined();
+    await socket.until(() => socket.close() !== undefined);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(4000);
+    expect(socket.close()).toEqual({ code: 1008, reason: 'no hello' });
+    expect(socket.got[2]).toEqual({
+      type: 'error',
+      code: 'bad_message',
+      message: 'no valid node.hello within 5 s: closing',
+    });
+    expect(socket.got.some((m) => m.type === 'hub.welcome')).toBe(false);
+    expect(await listed(nodeId)).toBeUndefined();
+  });
+
+  test('error: a hello that names another node id than its connection was opened for is refused', async () => {
+    const identity = await newIdentity();
+    const nodeId = uniqueId('proof-routed');
+    const routedAs = uniqueId('proof-routed-other');
+    expect(await hello(await signedHello(nodeId, identity), routedAs)).toEqual(
+      refusedWith(
+        `node id ${nodeId} is not the node id this connection was opened for (${routedAs}): connect to /api/v1/mesh/connect?node=<your node id>`,
+        'node id does not match the connection',
+      ),
     );
     expect(await listed(nodeId)).toBeUndefined();
-    // An old node without a peer id still connects (none of its results count).
-    const anonymous = await hello(baseHello(uniqueId('proof-anonymous')));
-    expect(anonymous.got.map((m) => m.type)).toEqual(['hub.welcome']);
   });
 
   test('error: a proof by another key, for another host, or signed too long ago or too far ahead is refused', async () => {
@@ -597,7 +696,9 @@ describe('proof of key at hello', () => {
     ];
     for (const [name, proof, message] of cases) {
       const nodeId = uniqueId('proof-refused');
-      expect(await hello({ ...baseHello(nodeId), peerId, proof }), name).toEqual(refusedWith(message));
+      expect(await hello({ ...baseHello(nodeId), peerId, proof }), name).toEqual(
+        refusedWith(message, 'no proof of key'),
+      );
       expect(await listed(nodeId), name).toBeUndefined();
     }
     // Within the window either way is fine (clocks differ a little).
@@ -625,17 +726,19 @@ describe('proof of key at hello', () => {
     const thief = await newIdentity();
     const taken = `node id ${nodeId} belongs to another key (peer ${victim.peerId}): use that key, or another node id`;
     // A valid proof of its own key does not make the node id its.
-    expect(
-      await hello({ ...baseHello(nodeId), peerId: thief.peerId.toString(), proof: await helloProof(thief) }),
-    ).toEqual(refusedWith(taken));
-    // Nor does saying hello without a key.
-    expect(await hello(baseHello(nodeId))).toEqual(
-      refusedWith(
-        `node id ${nodeId} belongs to peer ${victim.peerId}: say hello with that peerId and its proof, or use another node id`,
-      ),
+    expect(await hello(await signedHello(nodeId, thief))).toEqual(
+      refusedWith(taken, 'node id of another peer'),
     );
+    // Nor does saying hello without a key: such a hello is malformed, and is not even considered.
+    const keyless = await open(nodeId);
+    keyless.ws.send(JSON.stringify(baseHello(nodeId)));
+    await keyless.until(() => keyless.got.length > 0);
+    expect(keyless.got).toEqual([
+      { type: 'error', code: 'bad_message', message: expect.stringMatching(/peerId.*proof|proof.*peerId/) },
+    ]);
     // The victim keeps its lease (nothing was released as lost) and its counters.
     expect((await results(id, token)).results[1]).toMatchObject({ state: 'leased', nodeId });
+    expect(s.ws.readyState).toBe(WebSocket.OPEN);
     expect((await report(s, [ok(t1!, 5)])).standing?.reputation).toEqual({
       score: score({ accepted: 2, rejected: 0, late: 0, lost: 0 }),
       accepted: 2,
@@ -645,24 +748,36 @@ describe('proof of key at hello', () => {
     });
     // After it has gone too, the id stays its key's: the thief is refused, the victim welcomed back.
     s.close();
-    expect(
-      await hello({ ...baseHello(nodeId), peerId: thief.peerId.toString(), proof: await helloProof(thief) }),
-    ).toEqual(refusedWith(taken));
+    expect(await hello(await signedHello(nodeId, thief))).toEqual(
+      refusedWith(taken, 'node id of another peer'),
+    );
     const back = await connect(nodeId, { identity: victim });
     expect(back.welcome.standing?.reputation).toMatchObject({ accepted: 2, rejected: 0, lost: 0 });
   });
 
   test("error: a node id that is another peer's id is refused, even before that peer ever connected", async () => {
-    const victim = (await newIdentity()).peerId.toString();
+    const victimIdentity = await newIdentity();
+    const victim = victimIdentity.peerId.toString();
     const thief = await newIdentity();
-    expect(
-      await hello({ ...baseHello(victim), peerId: thief.peerId.toString(), proof: await helloProof(thief) }),
-    ).toEqual(
+    expect(await hello(await signedHello(victim, thief))).toEqual(
       refusedWith(
         `node id ${victim} is a peer id: only that peer may use it (say hello with it as peerId, with its proof)`,
+        'node id of another peer',
       ),
     );
-    expect(await hello(baseHello(victim))).toEqual(refusedWith(/^node id 12D3KooW\w+ is a peer id/));
+    // Naming that peer id as its own does not help without its key.
+    expect(
+      await hello({
+        ...baseHello(victim),
+        peerId: victim,
+        proof: await signHelloProof({ peerId: victim, host: HOST }, (b) => thief.sign(b)),
+      }),
+    ).toEqual(
+      refusedWith(
+        `the hello proof does not verify for peer ${victim} connecting to ${HOST}`,
+        'no proof of key',
+      ),
+    );
     expect(await listed(victim)).toBeUndefined();
   });
 });

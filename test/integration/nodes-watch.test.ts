@@ -6,11 +6,21 @@ import {
   type NodeInfo,
   type WatcherToHub,
 } from '../../protocol/index.ts';
-import { api, connectNode, type NodeSocket, newIdentity, signIn, submit, TestSocket } from './helpers.ts';
+import {
+  api,
+  connectNode,
+  type NodeSocket,
+  newIdentity,
+  nodeIdOnShard,
+  signIn,
+  submit,
+  TestSocket,
+} from './helpers.ts';
 
 // The node map's live feed (`GET /api/v1/nodes/events`) with fake nodes on the real hub: the
 // snapshot, then nodes joining (with location and kind), leasing (running), linking to peers
-// (`node.mesh` `peers`) and leaving. Node ids are unique per test: the hub is shared.
+// (`node.mesh` `peers`) and leaving. Watchers connect to a NodeMap replica, which merges what
+// every hub shard pushes. Node ids are unique per test: the hub shards are shared.
 
 type Watcher = TestSocket<HubToWatcher, WatcherToHub>;
 type Updated = Extract<HubToWatcher, { type: 'nodes.updated' }>;
@@ -98,8 +108,16 @@ describe('nodes watch', () => {
     const bPeer = b.identity.peerId.toString();
     a.send({ type: 'node.mesh', peers: [bPeer] });
     expect((await seen(w, 'watch-default-a', (n) => n.peers?.length === 1)).peers).toEqual([bPeer]);
-    const listed = (await (await api('/nodes')).json()) as { nodes: NodeInfo[] };
-    expect(listed.nodes.find((n) => n.nodeId === 'watch-default-a')?.peers).toEqual([bPeer]);
+    // GET /nodes says the same (read from the shards at most once a second: poll).
+    await expect
+      .poll(
+        async () =>
+          ((await (await api('/nodes')).json()) as { nodes: NodeInfo[] }).nodes.find(
+            (n) => n.nodeId === 'watch-default-a',
+          )?.peers,
+        { timeout: 5000 },
+      )
+      .toEqual([bPeer]);
 
     // The relay leaves.
     b.ws.close(1001, 'going away');
@@ -107,15 +125,22 @@ describe('nodes watch', () => {
   });
 
   test('behavior: a new watcher sees the nodes already connected, with their links', async () => {
+    // The map had a watcher, which left before the node joined (a page reloaded, say).
+    const before = await watcher();
+    await before.next((m) => m.type === 'nodes.snapshot');
+    before.close();
     const a = await node('watch-snapshot-a');
     const other = (await newIdentity()).peerId.toString();
     a.send({ type: 'node.mesh', peers: [other] });
     // The update is applied once the hub has read it: poll GET /nodes for it.
     await expect
-      .poll(async () => {
-        const { nodes } = (await (await api('/nodes')).json()) as { nodes: NodeInfo[] };
-        return nodes.find((n) => n.nodeId === 'watch-snapshot-a')?.peers;
-      })
+      .poll(
+        async () => {
+          const { nodes } = (await (await api('/nodes')).json()) as { nodes: NodeInfo[] };
+          return nodes.find((n) => n.nodeId === 'watch-snapshot-a')?.peers;
+        },
+        { timeout: 5000 },
+      )
       .toEqual([other]);
     const w = await watcher();
     const snapshot = await w.next((m) => m.type === 'nodes.snapshot');
@@ -124,6 +149,32 @@ describe('nodes watch', () => {
       kind: 'headless',
       peers: [other],
     });
+  });
+
+  test('behavior: one watcher sees the nodes of every hub shard, joining and leaving', async () => {
+    const w = await watcher();
+    await w.next((m) => m.type === 'nodes.snapshot');
+    const ids = [nodeIdOnShard('watch-shard-0', 0), nodeIdOnShard('watch-shard-1', 1)];
+    const [n0, n1] = await Promise.all(ids.map((id) => node(id)));
+    // (Both may come in one frame: the replica coalesces what the shards push.)
+    const joined = new Set<string>();
+    while (!ids.every((id) => joined.has(id))) {
+      const frame = await w.next((m): m is Updated => m.type === 'nodes.updated');
+      for (const n of frame.nodes) joined.add(n.nodeId);
+    }
+    // A watcher that comes later has both in its snapshot.
+    const later = await watcher();
+    const snapshot = await later.next((m) => m.type === 'nodes.snapshot');
+    expect(snapshot.type === 'nodes.snapshot' && snapshot.nodes.map((n) => n.nodeId)).toEqual(
+      expect.arrayContaining(ids),
+    );
+    n0!.ws.close(1000, 'bye');
+    n1!.ws.close(1000, 'bye');
+    const left = new Set<string>();
+    while (!ids.every((id) => left.has(id))) {
+      const frame = await w.next((m): m is Updated => m.type === 'nodes.updated');
+      for (const id of frame.gone) left.add(id);
+    }
   });
 
   test('behavior: changes in a burst arrive coalesced, at most one frame per 250 ms', async () => {

@@ -1,15 +1,18 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import { chunkBlob } from '../../protocol/blob-dag.ts';
-import type { HubToNode } from '../../protocol/index.ts';
-import { api, connectNode, type NodeSocket, signIn, submit } from './helpers.ts';
+import type { HubToNode, NodeInfo } from '../../protocol/index.ts';
+import { api, connectNode, type NodeSocket, nodeIdOnShard, signIn, submit } from './helpers.ts';
 
-// The hub's provider hints with each lease (`task.leased` `providers`): the nodes that hold a
-// blob whole, then the nodes that are fetching it right now, so that a new blob that reaches many
-// nodes at once is fetched from the origin by the first of them only. Node ids are unique per
-// test: the hub is shared.
+// The data plane hints of the hub shards. With each lease (`task.leased` `providers`): the nodes
+// that hold a blob whole, then the nodes that are fetching it right now, so that a new blob that
+// reaches many nodes at once is fetched from the origin by the first of them only; a blob nobody
+// on the node's own shard holds is looked up on the other shards. With the welcome and
+// `mesh.peers`: relays, the other shards' too. Node ids are unique per test: the shards are shared.
 
 type Leased = Extract<HubToNode, { type: 'task.leased' }>;
+type MeshPeers = Extract<HubToNode, { type: 'mesh.peers' }>;
 const isLeased = (m: HubToNode): m is Leased => m.type === 'task.leased';
+const isMeshPeers = (m: HubToNode): m is MeshPeers => m.type === 'mesh.peers';
 
 const sockets: NodeSocket[] = [];
 const jobs: { id: string; token: string }[] = [];
@@ -18,12 +21,22 @@ afterEach(async () => {
   for (const { id, token } of jobs.splice(0)) await api(`/jobs/${id}/cancel`, { method: 'POST', token });
 });
 
-async function node(name: string): Promise<{ id: string; s: NodeSocket; peerId: string }> {
-  const id = `${name}-${crypto.randomUUID()}`;
-  const s = await connectNode(id, { multiaddrs: [`/ip4/127.0.0.1/tcp/4001/p2p/${id}`], capacity: 1 });
+/** A node with a libp2p peer, on hub shard `shard` (0 unless said). */
+async function node(
+  name: string,
+  options: { shard?: number; relay?: boolean } = {},
+): Promise<{ id: string; s: NodeSocket; peerId: string }> {
+  const id = nodeIdOnShard(name, options.shard ?? 0);
+  const s = await connectNode(id, {
+    multiaddrs: [`/ip4/127.0.0.1/tcp/4001/p2p/${id}`],
+    capacity: 1,
+    ...(options.relay ? { relay: true } : {}),
+  });
   sockets.push(s);
   return { id, s, peerId: s.identity.peerId.toString() };
 }
+
+const nodes = async () => ((await (await api('/nodes')).json()) as { nodes: NodeInfo[] }).nodes;
 
 /** Ask for one task and return the lease frame that carries a task of `jobId` (other tests' jobs may come first). */
 async function lease(n: { s: NodeSocket }, jobId: string): Promise<Leased> {
@@ -57,7 +70,7 @@ async function job(token: string, inputs: unknown[]): Promise<string> {
 }
 
 describe('provider hints', () => {
-  test('default: a node leased a new blob is named as a provider to the next, after the nodes that hold it', async () => {
+  test('default: a node leased a new blob is named as a provider to the next of its shard, after the nodes that hold it', async () => {
     const token = await signIn();
     const cid = await blob(token, `fetching-${crypto.randomUUID()}`);
     const a = await node('prov-a');
@@ -76,14 +89,62 @@ describe('provider hints', () => {
     b.s.send({ type: 'node.mesh', holds: { add: [cid] } });
     expect((await lease(c, id)).providers?.[cid]?.map((p) => p.peerId)).toEqual([b.peerId, a.peerId]);
 
-    // GET /nodes counts only blobs held whole.
-    const listed = (await (await api('/nodes')).json()) as { nodes: { nodeId: string; holds?: number }[] };
-    const holds = new Map(listed.nodes.map((n) => [n.nodeId, n.holds]));
-    expect(holds.get(b.id)).toBe(1);
-    expect(holds.get(a.id)).toBe(0);
+    // GET /nodes counts only blobs held whole (it is read from the shards at most once a second).
+    const holds = async () => new Map((await nodes()).map((n) => [n.nodeId, n.holds]));
+    await expect.poll(async () => (await holds()).get(b.id), { timeout: 5000 }).toBe(1);
+    expect((await holds()).get(a.id)).toBe(0);
   });
 
-  test('a node that leaves, or withdraws the blob, is not named any more', async () => {
+  test("behavior: a blob nobody on the node's shard holds is looked up on the other shards", async () => {
+    const token = await signIn();
+    const cid = await blob(token, `remote-${crypto.randomUUID()}`);
+    const a = await node('prov-remote-a', { shard: 0 });
+    const b = await node('prov-remote-b', { shard: 1 });
+    const c = await node('prov-remote-c', { shard: 1 });
+    const id = await job(
+      token,
+      Array.from({ length: 3 }, () => `ipfs://${cid}`),
+    );
+    // Nobody anywhere holds it.
+    expect((await lease(a, id)).providers?.[cid]).toBeUndefined();
+    a.s.send({ type: 'node.mesh', holds: { add: [cid] } });
+    // Give the announcement time to be applied (GET /nodes shows it).
+    await expect
+      .poll(async () => (await nodes()).find((n) => n.nodeId === a.id)?.holds, { timeout: 5000 })
+      .toBe(1);
+    // Nobody on b's shard has it: shard 0 is asked, and names a.
+    expect((await lease(b, id)).providers?.[cid]).toEqual([
+      {
+        peerId: a.peerId,
+        kind: 'headless',
+        relay: false,
+        multiaddrs: [`/ip4/127.0.0.1/tcp/4001/p2p/${a.id}`],
+      },
+    ]);
+    // Now b, on c's own shard, is fetching it: c is pointed at b.
+    expect((await lease(c, id)).providers?.[cid]?.map((p) => p.peerId)).toEqual([b.peerId]);
+  });
+
+  test('behavior: relays of another shard are handed out, and withdrawn when they leave', async () => {
+    const n = await node('relay-client', { shard: 1 });
+    const r = await node('relay-server', { shard: 0, relay: true });
+    const named = (m: MeshPeers) => m.peers.some((p) => p.peerId === r.peerId);
+    // Shard 0 tells shard 1, which tells its nodes.
+    const got = await n.s.next((m): m is MeshPeers => isMeshPeers(m) && named(m));
+    expect(got.peers.find((p) => p.peerId === r.peerId)).toEqual({
+      peerId: r.peerId,
+      kind: 'headless',
+      relay: true,
+      multiaddrs: [`/ip4/127.0.0.1/tcp/4001/p2p/${r.id}`],
+    });
+    // A node that joins shard 1 later gets it in its welcome.
+    const later = await node('relay-later', { shard: 1 });
+    expect(later.s.welcome?.peers?.map((p) => p.peerId)).toContain(r.peerId);
+    r.s.close();
+    await n.s.next((m): m is MeshPeers => isMeshPeers(m) && !named(m));
+  });
+
+  test('behavior: a node that leaves, or withdraws the blob, is not named any more', async () => {
     const token = await signIn();
     const cid = await blob(token, `leaving-${crypto.randomUUID()}`);
     const a = await node('prov-leave-a');
@@ -98,10 +159,7 @@ describe('provider hints', () => {
     b.s.send({ type: 'node.mesh', holds: { remove: [cid] } });
     a.s.close();
     await expect
-      .poll(async () => {
-        const listed = (await (await api('/nodes')).json()) as { nodes: { nodeId: string }[] };
-        return listed.nodes.some((n) => n.nodeId === a.id);
-      })
+      .poll(async () => (await nodes()).some((n) => n.nodeId === a.id), { timeout: 5000 })
       .toBe(false);
     const c = await node('prov-leave-c');
     expect((await lease(c, id)).providers?.[cid]).toBeUndefined();
