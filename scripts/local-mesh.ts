@@ -148,7 +148,14 @@ export async function startApi(
     ],
     {
       ...(options.echo ? { echo: options.echo } : {}),
-      env: { WRANGLER_SEND_METRICS: 'false', CI: process.env.CI ?? '' },
+      env: {
+        WRANGLER_SEND_METRICS: 'false',
+        CI: process.env.CI ?? '',
+        // wrangler 4.156 records every request, object call, socket message and SQL statement
+        // of `wrangler dev` for its local explorer; measured, that took half of workerd's CPU on
+        // the dispatch path (bench/profile-dispatch.ts). Off unless asked for.
+        X_LOCAL_OBSERVABILITY: process.env.X_LOCAL_OBSERVABILITY ?? 'false',
+      },
     },
   );
   const url = `http://127.0.0.1:${port}`;
