@@ -90,6 +90,11 @@ export interface ReportResult {
    */
   rejected: number;
   late: number;
+  /**
+   * Results for a lease the node held that say it could not run the task (`node_error`,
+   * `lease_expired`): the task goes back to the queue, and the node's standing counts a lost lease.
+   */
+  gaveUp: number;
   /** Task time the accepted results report (each at most the job's `timeoutMs`), in ms. */
   cpuMs: number;
   /** Why each ignored result was ignored; `rejected` ones leave their lease open. */
@@ -162,8 +167,15 @@ export interface MeshHubApi {
   jobGone(jobId: string, revoked: { nodeId: string; leaseId: string }[], reason: string): Awaitable<void>;
   summary(): Awaitable<HubSummary>;
   listNodes(): Awaitable<NodeInfo[]>;
-  /** This shard's holders of each blob (for a lease on another shard that found none at home). */
-  providers(cids: string[]): Awaitable<Record<string, PeerHint[]>>;
+  /**
+   * This shard's holders of each blob, for a lease on another shard that found none at home; of
+   * the nodes still fetching a blob, only those that started before the asking node (`since`, by
+   * CID; ties by node id), so two shards' first fetchers never wait on each other.
+   */
+  providers(
+    cids: string[],
+    asker?: { nodeId: string; since: Record<string, number> },
+  ): Awaitable<Record<string, PeerHint[]>>;
   /** Another shard's relays changed: its whole list. */
   relaysChanged(shard: number, relays: PeerHint[]): Awaitable<void>;
   /**

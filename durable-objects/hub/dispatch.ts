@@ -10,6 +10,12 @@ import type { Session, Sessions } from './sessions.ts';
 const IPFS_PREFIX = 'ipfs://';
 /** How long another shard's answer about a blob's holders is reused. */
 const REMOTE_PROVIDERS_MS = 10_000;
+/** A blob with fewer holders than this on the node's shard is looked up on the others too. */
+const MIN_PROVIDERS = 2;
+/** Most holders named for one blob. */
+const MAX_PROVIDERS = 4;
+/** How long another shard's answer that nobody there holds a blob is reused. */
+const REMOTE_NONE_MS = 1_000;
 /** Most tasks asked of one room in one call (for all the nodes of the call together). */
 const MAX_TASKS_PER_CALL = 4096;
 
@@ -163,8 +169,10 @@ export class Dispatcher {
       tasks.map((t) => ({ leaseId: t.leaseId, jobId: t.jobId })),
     );
     const blobs = blobsOf(job, tasks);
-    const providers = await this.#providers(blobs, s.nodeId!);
-    this.#peers.fetching(s.nodeId!, blobs);
+    // Named as fetching before anyone is asked, so a node leased the blob meanwhile (here or on
+    // another shard) finds this one.
+    const since = this.#peers.fetching(s.nodeId!, blobs);
+    const providers = await this.#providers(blobs, s.nodeId!, since);
     const frame: HubToNode = {
       type: 'task.leased',
       tasks,
@@ -184,18 +192,34 @@ export class Dispatcher {
    * (asked once per `REMOTE_PROVIDERS_MS`), so the origin serves a blob about once for the whole
    * mesh rather than once per shard.
    */
-  async #providers(cids: string[], nodeId: string): Promise<Record<string, PeerHint[]>> {
+  async #providers(
+    cids: string[],
+    nodeId: string,
+    since: Record<string, number>,
+  ): Promise<Record<string, PeerHint[]>> {
     const out = this.#peers.providers(cids, nodeId);
     const now = Date.now();
-    const missing = [...new Set(cids)].filter((c) => !out[c]);
-    const ask = missing.filter((c) => (this.#remote.get(c)?.at ?? 0) < now - REMOTE_PROVIDERS_MS);
+    // Fewer than two holders here: the other shards' too, so that one slow or departed peer does
+    // not send the node to the origin.
+    const missing = [...new Set(cids)].filter((c) => (out[c]?.length ?? 0) < MIN_PROVIDERS);
+    // A known answer is reused; an empty one only briefly (a fetch may have started since).
+    const fresh = (c: string) => {
+      const known = this.#remote.get(c);
+      return known && known.at > now - (known.hints.length ? REMOTE_PROVIDERS_MS : REMOTE_NONE_MS);
+    };
+    const ask = missing.filter((c) => !fresh(c));
     const others = allHubs(this.#env).filter((_, shard) => shard !== this.#shard);
     if (ask.length && others.length) {
+      const asker = {
+        nodeId,
+        since: Object.fromEntries(ask.flatMap((c) => (since[c] ? [[c, since[c]]] : []))),
+      };
       const answers = await Promise.all(
-        others.map((hub) => hub.providers(ask).catch(() => ({}) as Record<string, PeerHint[]>)),
+        others.map((hub) => hub.providers(ask, asker).catch(() => ({}) as Record<string, PeerHint[]>)),
       );
       for (const cid of ask) {
         const hints = answers.flatMap((a) => a[cid] ?? []).slice(0, 8);
+        // Fetchers that started before this node also started before the next node here.
         this.#remote.set(cid, { at: now, hints });
       }
       if (this.#remote.size > 4096) {
@@ -203,8 +227,11 @@ export class Dispatcher {
       }
     }
     for (const cid of missing) {
-      const hints = this.#remote.get(cid)?.hints;
-      if (hints?.length) out[cid] = hints;
+      const local = out[cid] ?? [];
+      const remote = (this.#remote.get(cid)?.hints ?? []).filter(
+        (h) => !local.some((l) => l.peerId === h.peerId),
+      );
+      if (local.length + remote.length) out[cid] = [...local, ...remote].slice(0, MAX_PROVIDERS);
     }
     return out;
   }

@@ -126,8 +126,11 @@ export class MeshHub extends DurableObject<DoEnv> implements MeshHubApi {
     return [...this.#infos().values()];
   }
 
-  providers(cids: string[]): Record<string, PeerHint[]> {
-    return this.#peers.providers(cids.slice(0, 64), '');
+  providers(
+    cids: string[],
+    asker?: { nodeId: string; since: Record<string, number> },
+  ): Record<string, PeerHint[]> {
+    return this.#peers.providers(cids.slice(0, 64), asker?.nodeId ?? '', Date.now(), asker?.since);
   }
 
   relaysChanged(shard: number, relays: PeerHint[]): void {
@@ -358,12 +361,12 @@ export class MeshHub extends DurableObject<DoEnv> implements MeshHubApi {
   }
 
   /** Leases of the frame that the node holds, by job; the others are counted, never passed on. */
-  #heldOnly(session: Session, leases: LeaseRef[]): { byJob: Map<string, string[]>; foreign: number } {
+  #heldOnly(session: Session, leases: LeaseRef[]): { byJob: Map<string, string[]>; foreign: LeaseRef[] } {
     const byJob = new Map<string, string[]>();
-    let foreign = 0;
+    const foreign: LeaseRef[] = [];
     for (const l of leases) {
       if (session.held.get(l.leaseId) !== l.jobId) {
-        foreign++;
+        foreign.push(l);
         continue;
       }
       const list = byJob.get(l.jobId);
@@ -375,12 +378,16 @@ export class MeshHub extends DurableObject<DoEnv> implements MeshHubApi {
 
   async #heartbeat(session: Session, msg: Frame<'node.heartbeat'>): Promise<void> {
     const { byJob, foreign } = this.#heldOnly(session, msg.leases);
-    if (foreign)
-      this.#error(
-        session,
-        'bad_message',
-        `${foreign} of the leases named are not held by this node; ignored`,
-      );
+    // Typically leases from before a reconnect, released when the old socket closed: the node
+    // drops them (their tasks run elsewhere). Nothing reaches a room.
+    if (foreign.length) {
+      this.#send(session, {
+        type: 'lease.revoked',
+        leases: foreign,
+        reason:
+          'lease is not held by this connection (released when a previous one closed, or never leased to it)',
+      });
+    }
     const gone = (
       await Promise.all(
         [...byJob].map(async ([jobId, ids]) =>
@@ -406,11 +413,11 @@ export class MeshHub extends DurableObject<DoEnv> implements MeshHubApi {
 
   async #return(session: Session, msg: Frame<'lease.return'>): Promise<void> {
     const { byJob, foreign } = this.#heldOnly(session, msg.leases);
-    if (foreign)
+    if (foreign.length)
       this.#error(
         session,
         'bad_message',
-        `${foreign} of the leases named are not held by this node; ignored`,
+        `${foreign.length} of the leases named are not held by this node; ignored`,
       );
     await Promise.all(
       [...byJob].map(([jobId, ids]) => jobRoom(this.env, jobId).returnLeases(session.nodeId!, ids)),
@@ -479,8 +486,10 @@ export class MeshHub extends DurableObject<DoEnv> implements MeshHubApi {
     const rejectedLeases = new Set<string>();
     let accepted = 0;
     let cpuMs = 0;
+    let lost = 0;
     for (const report of reports) {
       accepted += report.accepted;
+      lost += report.gaveUp;
       rejected += report.rejected;
       late += report.late;
       cpuMs += report.cpuMs;
@@ -497,7 +506,7 @@ export class MeshHub extends DurableObject<DoEnv> implements MeshHubApi {
     );
     session.a.credit = Math.min(session.a.credit + msg.credit, limits.maxHeldLeases);
     session.save();
-    this.#standings.count(nodeId, { accepted, rejected, late, cpuMs });
+    this.#standings.count(nodeId, { accepted, rejected, late, lost, cpuMs });
     const standing = this.#standings.get(nodeId);
     session.setStanding(standing.reputation);
     if (hello.owner && accepted > 0) this.#credit(hello.owner, nodeId, accepted, cpuMs);

@@ -182,18 +182,31 @@ export class PeerRegistry {
    * directly, first), then nodes fetching it right now. Naming those matters when a new blob
    * reaches many nodes at once: the first node leased it asks the origin, the others ask that
    * node (bitswap hands on each block as it arrives), so the origin serves it about once.
+   * With `since` (another shard asking for its node `nodeId`, by CID when it started fetching),
+   * only fetchers that started before it are named (ties broken by node id): both shards compare
+   * the same two numbers, so of two first fetchers on two shards exactly one waits on the other.
    */
-  providers(cids: Iterable<string>, nodeId: string, now = Date.now()): Record<string, PeerHint[]> {
+  providers(
+    cids: Iterable<string>,
+    nodeId: string,
+    now = Date.now(),
+    since?: Record<string, number>,
+  ): Record<string, PeerHint[]> {
     const out: Record<string, PeerHint[]> = {};
     for (const cid of new Set(cids)) {
+      const before = since?.[cid] ?? Number.MAX_SAFE_INTEGER;
       const rows = this.#sql
         .exec<PeerRow>(
           `SELECT p.* FROM holds h JOIN peers p ON p.node_id = h.node_id
-           WHERE h.cid = ? AND h.node_id != ? AND (h.fetching_since IS NULL OR h.fetching_since > ?)
+           WHERE h.cid = ? AND h.node_id != ? AND (h.fetching_since IS NULL OR (h.fetching_since > ?
+             AND (h.fetching_since < ? OR (h.fetching_since = ? AND h.node_id < ?))))
            ORDER BY h.fetching_since IS NOT NULL, p.relay DESC, h.fetching_since LIMIT ?`,
           cid,
           nodeId,
           now - FETCHING_MS,
+          before,
+          before,
+          nodeId,
           PROVIDERS_PER_BLOB,
         )
         .toArray();
@@ -204,24 +217,31 @@ export class PeerRegistry {
 
   /**
    * `nodeId` was leased work that needs `cids`: until it announces them (or a minute passes), it
-   * is named as a provider after the nodes that hold them. Only nodes with a peer count.
+   * is named as a provider after the nodes that hold them. Only nodes with a peer count. Returns
+   * when the node started fetching each blob it does not hold (a fetch already under way keeps
+   * its start).
    */
-  fetching(nodeId: string, cids: Iterable<string>, now = Date.now()): void {
-    if (!this.#sql.exec('SELECT 1 FROM peers WHERE node_id = ?', nodeId).toArray().length) return;
-    for (const cid of new Set(cids)) {
-      this.#sql.exec(
-        `INSERT INTO holds (node_id, cid, fetching_since) VALUES (?, ?, ?)
-         ON CONFLICT (node_id, cid) DO UPDATE SET fetching_since = excluded.fetching_since
-         WHERE holds.fetching_since IS NOT NULL`,
-        nodeId,
-        cid,
-        now,
-      );
-    }
+  fetching(nodeId: string, cids: Iterable<string>, now = Date.now()): Record<string, number> {
+    const since: Record<string, number> = {};
     this.#sql.exec(
       'DELETE FROM holds WHERE fetching_since IS NOT NULL AND fetching_since <= ?',
       now - FETCHING_MS,
     );
+    if (!this.#sql.exec('SELECT 1 FROM peers WHERE node_id = ?', nodeId).toArray().length) return since;
+    for (const cid of new Set(cids)) {
+      const row = this.#sql
+        .exec<{ fetching_since: number | null }>(
+          `INSERT INTO holds (node_id, cid, fetching_since) VALUES (?, ?, ?)
+           ON CONFLICT (node_id, cid) DO UPDATE SET fetching_since = fetching_since
+           RETURNING fetching_since`,
+          nodeId,
+          cid,
+          now,
+        )
+        .toArray()[0];
+      if (row?.fetching_since != null) since[cid] = row.fetching_since;
+    }
+    return since;
   }
 
   /** Does `nodeId` hold blob `cid` whole? (Dispatch prefers such nodes for the job.) */

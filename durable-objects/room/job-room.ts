@@ -241,7 +241,7 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
    */
   async report(nodeId: string, results: SignedOutcome[]): Promise<ReportResult> {
     const meta = this.#load();
-    const out: ReportResult = { accepted: 0, rejected: 0, late: 0, cpuMs: 0, ignored: [] };
+    const out: ReportResult = { accepted: 0, rejected: 0, late: 0, gaveUp: 0, cpuMs: 0, ignored: [] };
     if (!meta) {
       out.late = results.length;
       out.ignored = results.map(({ outcome: o }) => ({
@@ -306,8 +306,6 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
           ignore(problem, true);
           continue;
         }
-        out.accepted++;
-        out.cpuMs += Math.min(o.durationMs, meta.timeoutMs);
         sql.exec('DELETE FROM leases WHERE lease_id = ?', lease.lease_id);
         const extra = {
           logs: truncateLogs(o.logs),
@@ -321,6 +319,10 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
             kind: 'output_invalid',
             message: `output is ${check.json.length} bytes as JSON; the limit is ${limits.maxOutputBytes}`,
           };
+        }
+        if (!error || !retryableErrors.has(error.kind)) {
+          out.accepted++;
+          out.cpuMs += Math.min(o.durationMs, meta.timeoutMs);
         }
         if (!error) {
           sql.exec(
@@ -343,6 +345,8 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
             durationMs: o.durationMs,
           });
         } else if (retryableErrors.has(error.kind)) {
+          // The node could not run it (its own fault, by its own word): a lost lease, not work done.
+          out.gaveUp++;
           updates.push(this.#requeue(task, lease, error, now, extra));
         } else {
           updates.push(this.#fail(task, error, extra));

@@ -160,6 +160,44 @@ describe('admission', () => {
     expect(second.tasks.filter((t) => t.jobId === id)).toHaveLength(2 * NEW_NODE_WINDOW);
   });
 
+  test('error: a node that says node_error for every lease earns nothing: counted lost, never accepted, no attempt spent', async () => {
+    const { id, token } = await newJob({ inputs: Array.from({ length: 24 }, (_, i) => i), maxAttempts: 2 });
+    const n = await node('says-node-error');
+    let gaveUp = 0;
+    const windows: number[] = [];
+    for (let round = 0; round < 3; round++) {
+      n.send({ type: 'lease.request', credit: NEW_NODE_WINDOW });
+      const mine = (await n.next(isLeased)).tasks.filter((t) => t.jobId === id);
+      windows.push(mine.length);
+      gaveUp += mine.length;
+      await n.report(
+        mine.map((t) => ({
+          ok: false,
+          jobId: t.jobId,
+          index: t.index,
+          leaseId: t.leaseId,
+          error: { kind: 'node_error', message: 'made up' },
+          logs: '',
+          durationMs: 30_000,
+        })),
+      );
+      const ack = await n.next(isAck);
+      expect(ack.accepted).toBe(0);
+      expect(ack.standing?.reputation).toMatchObject({ accepted: 0, lost: gaveUp });
+    }
+    expect(windows[0]).toBe(NEW_NODE_WINDOW);
+    expect(windows[2]).toBeLessThan(NEW_NODE_WINDOW);
+    // Its window shrank with its losses; the tasks it gave up wait with nothing spent.
+    const rs = await results(id, token);
+    expect(rs.every((r) => r.attempts === 0 && r.state !== 'failed')).toBe(true);
+    expect(rs.filter((r) => (r.lost ?? 0) > 0).length).toBeGreaterThan(0);
+    const honest = await node('after-node-error');
+    await honestWork(honest, id, async () =>
+      (await results(id, token)).every((r) => r.state === 'succeeded'),
+    );
+    expect((await results(id, token)).every((r) => r.attempts === 1)).toBe(true);
+  });
+
   test('behavior: a lease heartbeated past its deadline goes back, and its node is told to stop', async () => {
     const { id, token } = await newJob({ inputs: [5], timeoutMs: 1000 });
     const n = await node('heartbeats-forever');
@@ -218,11 +256,12 @@ describe('admission', () => {
     const ack = await thief.next(isAck);
     expect(ack.accepted).toBe(0);
     expect(ack.ignored.map((i) => i.reason)).toEqual(Array(7).fill('lease is not held by this node'));
-    const errors = [await thief.next(isError), await thief.next(isError)];
-    expect(errors.map((e) => e.message)).toEqual([
+    // The heartbeat's foreign leases come back revoked (to the thief only); the return is refused.
+    const revoked = await thief.next((m) => m.type === 'lease.revoked');
+    expect(revoked.type === 'lease.revoked' && revoked.leases).toEqual([...madeUp, ...foreign]);
+    expect((await thief.next(isError)).message).toBe(
       '52 of the leases named are not held by this node; ignored',
-      '52 of the leases named are not held by this node; ignored',
-    ]);
+    );
     // Ids that are not UUIDs never get past the schema.
     thief.send(
       JSON.stringify({ type: 'node.heartbeat', leases: [{ jobId: 'x'.repeat(5000), leaseId: 'y' }] }),

@@ -121,8 +121,30 @@ describe('provider hints', () => {
         multiaddrs: [`/ip4/127.0.0.1/tcp/4001/p2p/${a.id}`],
       },
     ]);
-    // Now b, on c's own shard, is fetching it: c is pointed at b.
-    expect((await lease(c, id)).providers?.[cid]?.map((p) => p.peerId)).toEqual([b.peerId]);
+    // Now b, on c's own shard, is fetching it: c is pointed at b first, then at a on shard 0.
+    expect((await lease(c, id)).providers?.[cid]?.map((p) => p.peerId)).toEqual([b.peerId, a.peerId]);
+  });
+
+  test('behavior: the first fetchers of a new blob on two shards at once: one is pointed at the other, never both', async () => {
+    const token = await signIn();
+    for (let round = 0; round < 3; round++) {
+      const cid = await blob(token, `race-${round}-${crypto.randomUUID()}`);
+      const a = await node(`prov-race${round}-a`, { shard: 0 });
+      const b = await node(`prov-race${round}-b`, { shard: 1 });
+      const id = await job(
+        token,
+        Array.from({ length: 2 }, () => `ipfs://${cid}`),
+      );
+      // Both shards lease it at the same moment; each asks the other about the blob.
+      const [la, lb] = await Promise.all([lease(a, id), lease(b, id)]);
+      const named = [la.providers?.[cid] ?? [], lb.providers?.[cid] ?? []].map((h) => h.map((p) => p.peerId));
+      // Exactly one of them goes to the origin; the other waits on it (not on itself).
+      expect(named.filter((n) => n.length === 0)).toHaveLength(1);
+      expect(named.flat()).toHaveLength(1);
+      expect([a.peerId, b.peerId]).toContain(named.flat()[0]);
+      expect(named[0]).not.toContain(a.peerId);
+      expect(named[1]).not.toContain(b.peerId);
+    }
   });
 
   test('behavior: relays of another shard are handed out, and withdrawn when they leave', async () => {
