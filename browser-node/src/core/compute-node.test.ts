@@ -83,6 +83,9 @@ class FakeHub {
       const n = Math.min(msg.credit, this.backlog);
       this.backlog -= n;
       if (n) this.reply({ type: 'task.leased', tasks: this.leased(n) });
+    } else if (msg.type === 'lease.return') {
+      // Given back: the hub has those tasks to give again (under new leases).
+      this.backlog += msg.leases.length;
     } else if (msg.type === 'node.owner') {
       this.reply({ type: 'node.standing', standing: { ...standing(0), owner: '0xabc' } });
     }
@@ -363,3 +366,26 @@ test('pause: paused while disconnected, the node gives back what it still queued
   expect(hub.of('lease.return')[0]!.leases).toHaveLength(queued);
   expect(node.queued).toBe(0);
 });
+
+test('lease window: a queue leased when tasks looked quick gives a slow job surplus back, for nodes with free slots', async () => {
+  const { hub, node } = startNode(new TimedExecutor(60));
+  await until(() => hub.of('node.hello').length === 1 && hub.of('lease.request').length > 0);
+  // 40 tasks at once, as a hub may lease to a node whose window was sized by trivial tasks.
+  hub.reply({ type: 'task.leased', tasks: hub.leased(40) });
+  await until(() => hub.of('lease.return').length > 0);
+  const returned = hub.of('lease.return').flatMap((m) => m.leases);
+  // After the job's second task (the first may be cold) the node keeps about 250 ms of it queued.
+  expect(node.queued).toBeLessThanOrEqual(5);
+  expect(returned.length).toBeGreaterThanOrEqual(30);
+  expect(new Set(returned.map((l) => l.leaseId)).size).toBe(returned.length);
+  // Every one of the 40 leases is either reported or given back, never both; the hub gives the
+  // returned tasks out again, and the node runs them in turn.
+  const reportedCount = () => hub.of('task.results').flatMap((m) => m.results).length;
+  await until(() => hub.backlog === 0 && node.queued === 0 && reportedCount() === 40, 15_000);
+  expect(node.stats.completed).toBe(40);
+  const reported = new Set(hub.of('task.results').flatMap((m) => m.results.map((r) => r.leaseId)));
+  const back = new Set(hub.of('lease.return').flatMap((m) => m.leases.map((l) => l.leaseId)));
+  for (const id of leaseIdsOf(0, 40)) expect(reported.has(id) !== back.has(id), id).toBe(true);
+});
+
+const leaseIdsOf = (from: number, n: number) => Array.from({ length: n }, (_, i) => leaseId(from + i));

@@ -122,6 +122,8 @@ export class ComputeNode {
   #granted = 0;
   /** Moving average of task time, for the size of the lease window. */
   #avgTaskMs = 50;
+  /** Task time of recent jobs here (a moving average after the first, cold, task). */
+  readonly #jobMs = new Map<string, { n: number; ms: number }>();
   /** `cpuMs`: task time, as the sandbox measured it, of tasks whose results were sent (the CPU time given). */
   readonly stats = { completed: 0, failed: 0, revoked: 0, connects: 0, returned: 0, cpuMs: 0 };
   #cpuShare: number;
@@ -348,7 +350,8 @@ export class ComputeNode {
         }
         clearInterval(this.#heartbeat);
         this.#heartbeat = setInterval(() => this.#sendHeartbeat(), this.#heartbeatMs);
-        // Reclaim what we hold from before a reconnect, report what finished meanwhile, ask for work.
+        // Name what we hold from before a reconnect (the hub revokes what it released when the old
+        // socket closed), report what finished meanwhile, ask for work.
         this.#sendHeartbeat();
         // Paused while away: what is still queued goes back (the hub may have released it already).
         if (this.#pauses.size) this.#returnQueued();
@@ -425,12 +428,47 @@ export class ComputeNode {
     this.#o.onEvent?.({ type: 'standing', standing });
   }
 
+  /**
+   * After a task of `jobId` took `cycleMs`: its job's estimate, the window's, and the queue's
+   * surplus of that job. Leased when tasks looked quicker, the queue may hold more of a job than the slots can start
+   * within about TARGET_QUEUE_MS: give the surplus back (`lease.return`, no attempt counted), so
+   * nodes with free slots run it now instead of it waiting here.
+   */
+  #learn(jobId: string, cycleMs: number): void {
+    const seen = this.#jobMs.get(jobId);
+    // A job's first task here may have fetched and compiled its code: it says little.
+    if (!seen) {
+      this.#jobMs.set(jobId, { n: 1, ms: cycleMs });
+      if (this.#jobMs.size > 64) this.#jobMs.delete(this.#jobMs.keys().next().value!);
+      return;
+    }
+    seen.ms = seen.n === 1 ? cycleMs : seen.ms * 0.7 + cycleMs * 0.3;
+    seen.n++;
+    // A warm slow task raises the estimate at once; fast ones lower it gradually.
+    this.#avgTaskMs = Math.max(this.#avgTaskMs, seen.ms);
+    this.#shedSurplus(jobId);
+  }
+
+  #shedSurplus(jobId: string): void {
+    if (!this.#connected) return;
+    const keep = this.#window();
+    const queued = this.#queue.filter((t) => t.jobId === jobId).length;
+    const surplus = queued - keep;
+    if (surplus < 1) return;
+    const back: LeasedTask[] = [];
+    for (let i = this.#queue.length - 1; i >= 0 && back.length < surplus; i--) {
+      if (this.#queue[i]!.jobId === jobId) back.push(...this.#queue.splice(i, 1));
+    }
+    this.#send({ type: 'lease.return', leases: back.map((t) => ({ jobId: t.jobId, leaseId: t.leaseId })) });
+    this.stats.returned += back.length;
+  }
+
   /** Give the queued (unstarted) tasks back to the hub. */
   #returnQueued(): void {
     if (!this.#queue.length || !this.#connected) return;
     const leases = this.#queue.splice(0).map((t) => ({ jobId: t.jobId, leaseId: t.leaseId }));
-    for (let i = 0; i < leases.length; i += 10_000) {
-      this.#send({ type: 'lease.return', leases: leases.slice(i, i + 10_000) });
+    for (let i = 0; i < leases.length; i += limits.maxHeldLeases) {
+      this.#send({ type: 'lease.return', leases: leases.slice(i, i + limits.maxHeldLeases) });
     }
     this.stats.returned += leases.length;
   }
@@ -531,8 +569,12 @@ export class ComputeNode {
         durationMs: 0,
       };
     }
-    // A slot's cycle is its task and its rest: the lease window is sized by both.
-    this.#avgTaskMs = this.#avgTaskMs * 0.9 + ((performance.now() - started) / this.#cpuShare) * 0.1;
+    // A slot's cycle is its task and its rest: the lease window is sized by both. A slow task
+    // raises the estimate at once (a window sized for trivial tasks would hoard a slow job's
+    // tasks), fast ones lower it gradually.
+    const cycleMs = (performance.now() - started) / this.#cpuShare;
+    this.#avgTaskMs = this.#avgTaskMs * 0.9 + cycleMs * 0.1;
+    this.#learn(task.jobId, cycleMs);
     // Rest by the slot's wall time (a cold start uses CPU too), at most the task's time limit (a
     // tab the browser froze mid-task would otherwise rest for as long as it slept).
     const restMs = Math.min(busyMs, task.timeoutMs) * (1 / this.#cpuShare - 1);
