@@ -83,6 +83,10 @@ const FLUSH_AT = 256;
 const LONG_REST_MS = 5_000;
 /** A node keeps enough tasks queued to stay busy for about this long without asking. */
 const TARGET_QUEUE_MS = 250;
+/** More of one job queued than this per slot (at its measured task time) goes back to the hub. */
+const SHED_AFTER_MS = 1_000;
+/** When the node wants work, its results (which carry the request) wait at most this long for company. */
+const FLUSH_SOON_MS = 8;
 
 /**
  * The compute node's lease loop, shared by the headless node and the browser tab: one WebSocket
@@ -101,6 +105,8 @@ export class ComputeNode {
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #reconnect: ReturnType<typeof setTimeout> | undefined;
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
+  /** When `#flushTimer` fires (performance.now() time). */
+  #flushDue = 0;
   /** The loop sending result frames, while it runs. */
   #flushing: Promise<void> | undefined;
   #flushAgain = false;
@@ -444,15 +450,20 @@ export class ComputeNode {
     }
     seen.ms = seen.n === 1 ? cycleMs : seen.ms * 0.7 + cycleMs * 0.3;
     seen.n++;
-    // A warm slow task raises the estimate at once; fast ones lower it gradually.
-    this.#avgTaskMs = Math.max(this.#avgTaskMs, seen.ms);
-    this.#shedSurplus(jobId);
+    this.#shedSurplus(jobId, seen.ms);
   }
 
-  #shedSurplus(jobId: string): void {
+  #shedSurplus(jobId: string, taskMs: number): void {
     if (!this.#connected) return;
-    const keep = this.#window();
+    const capacity = this.#o.executor.capacity;
     const queued = this.#queue.filter((t) => t.jobId === jobId).length;
+    // Only a clear misfit (more than SHED_AFTER_MS of the job queued per slot), not the noise of
+    // a few slow tasks among quick ones.
+    if ((queued * taskMs) / capacity <= SHED_AFTER_MS) return;
+    // The window was sized for quicker tasks: it is this job's from now on (it shrinks back
+    // gradually as quick tasks come again), so the node does not ask for the surplus again.
+    this.#avgTaskMs = Math.max(this.#avgTaskMs, taskMs);
+    const keep = this.#window();
     const surplus = queued - keep;
     if (surplus < 1) return;
     const back: LeasedTask[] = [];
@@ -640,11 +651,24 @@ export class ComputeNode {
 
   #scheduleFlush(): void {
     const idle = !this.#queue.length && this.#running.size === 0;
-    if (this.#outbox.length >= FLUSH_AT || idle || this.#wanted() > 0) {
+    const wanted = this.#wanted() > 0;
+    // Flush now when there is nothing left to run, the frame is full, or the node wants work and
+    // is about to run dry. Wanting work with some queued, the frame waits a few ms for company:
+    // the node asks at half its window, with about TARGET_QUEUE_MS / 2 of work still queued, and
+    // the control plane's cost is per frame (frames of one or two results halved its throughput).
+    if (
+      idle ||
+      this.#outbox.length >= FLUSH_AT ||
+      (wanted && this.#queue.length <= this.#o.executor.capacity)
+    ) {
       this.#flush();
       return;
     }
-    this.#flushTimer ??= setTimeout(() => this.#flush(), FLUSH_DELAY_MS);
+    const due = performance.now() + (wanted ? FLUSH_SOON_MS : FLUSH_DELAY_MS);
+    if (this.#flushTimer && this.#flushDue <= due) return;
+    clearTimeout(this.#flushTimer);
+    this.#flushDue = due;
+    this.#flushTimer = setTimeout(() => this.#flush(), due - performance.now());
   }
 
   /**

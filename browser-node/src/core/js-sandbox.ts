@@ -10,7 +10,12 @@ import { LogBuffer, LogMirror, utf8Length } from './task-logs.ts';
  * `setTimeout` (or an injected `macrotask`), so both hosts share it. Sources are compiled here
  * (`js-module.ts`) and cached by code CID. The worker is the resource boundary (the host kills it on timeout or memory); the
  * Compartment is the authority boundary: each task gets a NEW compartment whose only powers are
- * the endowments below, all hardened, over intrinsics that lockdown has frozen.
+ * the endowments below, all hardened, over intrinsics that lockdown has frozen. The endowments
+ * (`console`, `Date`, `Math`) are made and hardened once per worker and read the running task's
+ * context (its log buffer, clock and seeded generator) from the host: frozen, they hold no state
+ * a task could leave for the next, and only one task's code runs at a time (the microtasks a task
+ * leaves are drained before the next starts, and no endowment can schedule later work). Making
+ * them per task cost about a third of a trivial task's time.
  *
  * @example
  * lockdown(sandboxLockdownOptions);
@@ -21,6 +26,9 @@ export class JsSandbox {
   readonly #cache = new Map<string, { code: string; compiled: CompiledJsModule | JsModuleError }>();
   readonly #cacheSize: number;
   readonly #macrotask: () => Promise<void>;
+  /** The running task's context, which the shared endowments read. */
+  #task: TaskContext | undefined;
+  #endowments: Record<string, unknown> | undefined;
 
   constructor(options: JsSandboxOptions = {}) {
     this.#cacheSize = options.cacheSize ?? 32;
@@ -42,6 +50,7 @@ export class JsSandbox {
     // done). Now let the microtasks the task left behind run out, so that a task that keeps the
     // queue busy after returning is charged (as its own timeout) instead of the next task.
     await this.#macrotask();
+    this.#task = undefined;
     return result;
   }
 
@@ -62,7 +71,9 @@ export class JsSandbox {
     let compartment: SesCompartment;
     let harness: Harness;
     try {
-      compartment = makeCompartment(ses, task, logs, compiled);
+      this.#task = { logs, compiled, clock: task.clock, next: seededUint32(task.seed) };
+      this.#endowments ??= sharedEndowments(ses, () => this.#task);
+      compartment = makeCompartment(ses, this.#endowments);
       harness = compartment.evaluate(HARNESS_SOURCE) as Harness;
     } catch (error) {
       return fail({ kind: 'node_error', message: `cannot set up the sandbox: ${describe(error)}` });
@@ -182,16 +193,25 @@ function sesGlobals(): SesGlobals | undefined {
   return g as SesGlobals;
 }
 
-function makeCompartment(
-  ses: SesGlobals,
-  task: SandboxRun,
-  logs: LogBuffer,
-  compiled: CompiledJsModule,
-): SesCompartment {
+/** What the shared endowments need of the running task. */
+interface TaskContext {
+  logs: LogBuffer;
+  compiled: CompiledJsModule;
+  clock: number;
+  next: () => number;
+}
+
+/** The endowments of every task of this worker, hardened; each reads the running task's context. */
+function sharedEndowments(ses: SesGlobals, current: () => TaskContext | undefined): Record<string, unknown> {
+  const task = () => {
+    const t = current();
+    if (!t) throw new Error('no task is running');
+    return t;
+  };
   const endowments: Record<string, unknown> = {
-    console: makeConsole(ses, logs, compiled),
-    Date: makeDate(task.clock),
-    Math: makeMath(task.seed),
+    console: makeConsole(ses, task),
+    Date: makeDate(() => task().clock),
+    Math: makeMath(() => task().next()),
   };
   // SES leaves the float typed arrays out of new compartments because they expose NaN bit
   // patterns (a side channel). `DataView#getFloat64` shows the same bits and is there anyway,
@@ -200,7 +220,10 @@ function makeCompartment(
     const value = (globalThis as Record<string, unknown>)[name];
     if (typeof value === 'function') endowments[name] = value;
   }
-  ses.harden(endowments);
+  return ses.harden(endowments);
+}
+
+function makeCompartment(ses: SesGlobals, endowments: Record<string, unknown>): SesCompartment {
   const compartment = new ses.Compartment({ __options__: true, name: 'task', globals: endowments });
   const global = compartment.globalThis;
   // No reason for a task to make compartments or to call lockdown; less surface.
@@ -211,14 +234,17 @@ function makeCompartment(
   // A frozen global object makes every global a constant, which SES turns into plain lexical
   // bindings: free references like `Math` in a hot loop then cost what they cost outside SES
   // (measured ~30x faster than looking them up through SES's scope proxy). It also means a task
-  // cannot add globals; it has no reason to, its state lives in its module scope.
-  ses.harden(global);
+  // cannot add globals; it has no reason to, its state lives in its module scope. A shallow
+  // freeze is enough: every value on it is hardened already (lockdown's intrinsics, the shared
+  // endowments) except this compartment's own evaluators (`eval`, `Function`), which die with it.
+  Object.freeze(global);
   return compartment;
 }
 
 /** `console` whose output goes to the task's bounded log buffer. */
-function makeConsole(ses: SesGlobals, logs: LogBuffer, compiled: CompiledJsModule) {
+function makeConsole(ses: SesGlobals, task: () => TaskContext) {
   const write = (args: unknown[]) => {
+    const { logs, compiled } = task();
     let parts: string[];
     try {
       parts = formatLogParts(args, (error) => userFrames(ses, error, compiled));
@@ -253,15 +279,15 @@ function makeConsole(ses: SesGlobals, logs: LogBuffer, compiled: CompiledJsModul
  * it ran. `new Date(x)`, `Date.UTC` and `Date.parse` behave as usual. Instances share the frozen
  * `Date.prototype`, whose `constructor` is SES's powerless shared Date.
  */
-function makeDate(clock: number): DateConstructor {
+function makeDate(clock: () => number): DateConstructor {
   const RealDate = Date;
   const FixedDate = function FixedDate(this: unknown, ...args: unknown[]) {
-    if (new.target === undefined) return new RealDate(clock).toString();
-    return Reflect.construct(RealDate, args.length === 0 ? [clock] : args, new.target);
+    if (new.target === undefined) return new RealDate(clock()).toString();
+    return Reflect.construct(RealDate, args.length === 0 ? [clock()] : args, new.target);
   };
   const statics = {
     now() {
-      return clock;
+      return clock();
     },
   };
   Object.defineProperties(FixedDate, {
@@ -276,8 +302,7 @@ function makeDate(clock: number): DateConstructor {
 }
 
 /** `Math` with a seeded `random`: same seed, same sequence, on every node and in every browser. */
-function makeMath(seed: string): Math {
-  const next = seededUint32(seed);
+function makeMath(next: () => number): Math {
   const methods = {
     random() {
       // 53 random bits, like V8's own Math.random.

@@ -110,6 +110,43 @@ export function jsExecutorTests(context: ExecutorTestContext): void {
       expect((expectOk(other) as { values: number[] }).values).not.toEqual(values);
     });
 
+    test('error: a task can leave nothing for the next one in its worker: globals and endowments are frozen', async () => {
+      // Every write a task might try on what the worker's tasks share; each must fail.
+      const tamper = `export default () => {
+        const tries = {
+          global: () => { globalThis.leak = 1; },
+          globalFunction: () => { Function.leak = 1; },
+          random: () => { Math.random = () => 0.5; },
+          mathProp: () => { Math.leak = 1; },
+          now: () => { Date.now = () => 1; },
+          dateProp: () => { Date.leak = 1; },
+          log: () => { console.log = () => {}; },
+          consoleProp: () => { console.leak = 1; },
+          prototype: () => { Object.prototype.leak = 1; },
+        };
+        const wrote = [];
+        for (const [name, f] of Object.entries(tries)) {
+          try { f(); wrote.push(name); } catch {}
+        }
+        // A promise left behind, resolved after the task: it must not run in the next task.
+        Promise.resolve().then(() => { try { Math.random = () => 0.5; } catch {} });
+        return wrote;
+      }`;
+      const probe = `export default () => ({
+        leaks: [typeof globalThis.leak, typeof Math.leak, typeof Date.leak, typeof console.leak, typeof ({}).leak],
+        random: Math.random(),
+        now: Date.now(),
+      })`;
+      const clean = expectOk(await run(probe, null, { seed: 's1', clock: 5 }));
+      // Twice the pool's capacity, so both workers run a tampering task before a probe.
+      for (let i = 0; i < 4; i++) {
+        const wrote = expectOk(await run(tamper, null, { seed: `t${i}` }));
+        expect(wrote).toEqual([]);
+        expect(expectOk(await run(probe, null, { seed: 's1', clock: 5 }))).toEqual(clean);
+      }
+      expect(clean).toMatchObject({ leaks: Array(5).fill('undefined'), now: 5 });
+    });
+
     test('behavior: console output is captured and formatted', async () => {
       const code = `export default () => {
       console.log('plain', 1, { a: [1, 'x'] }, null, undefined, 10n);
