@@ -440,17 +440,18 @@ export class ComputeNode {
    * within about TARGET_QUEUE_MS: give the surplus back (`lease.return`, no attempt counted), so
    * nodes with free slots run it now instead of it waiting here.
    */
-  #learn(jobId: string, cycleMs: number): void {
+  #learn(jobId: string, cycleMs: number): boolean {
     const seen = this.#jobMs.get(jobId);
     // A job's first task here may have fetched and compiled its code: it says little.
     if (!seen) {
       this.#jobMs.set(jobId, { n: 1, ms: cycleMs });
       if (this.#jobMs.size > 64) this.#jobMs.delete(this.#jobMs.keys().next().value!);
-      return;
+      return true;
     }
     seen.ms = seen.n === 1 ? cycleMs : seen.ms * 0.7 + cycleMs * 0.3;
     seen.n++;
     this.#shedSurplus(jobId, seen.ms);
+    return false;
   }
 
   #shedSurplus(jobId: string, taskMs: number): void {
@@ -580,12 +581,11 @@ export class ComputeNode {
         durationMs: 0,
       };
     }
-    // A slot's cycle is its task and its rest: the lease window is sized by both. A slow task
-    // raises the estimate at once (a window sized for trivial tasks would hoard a slow job's
-    // tasks), fast ones lower it gradually.
+    // A slot's cycle is its task and its rest: the lease window is sized by both (and a job's
+    // own cycle decides whether its queued surplus goes back, see `#shedSurplus`).
     const cycleMs = (performance.now() - started) / this.#cpuShare;
     this.#avgTaskMs = this.#avgTaskMs * 0.9 + cycleMs * 0.1;
-    this.#learn(task.jobId, cycleMs);
+    const firstOfJob = this.#learn(task.jobId, cycleMs);
     // Rest by the slot's wall time (a cold start uses CPU too), at most the task's time limit (a
     // tab the browser froze mid-task would otherwise rest for as long as it slept).
     const restMs = Math.min(busyMs, task.timeoutMs) * (1 / this.#cpuShare - 1);
@@ -619,7 +619,10 @@ export class ComputeNode {
       this.stats.cpuMs += result.durationMs;
       this.#outbox.push(outcome);
       this.#o.onEvent?.({ type: 'task.finished', task, result });
-      this.#scheduleFlush();
+      // A job's first result here goes at once: its submitter sees progress without waiting
+      // for a batch (one more frame per job and node).
+      if (firstOfJob) this.#flush();
+      else this.#scheduleFlush();
     }
     this.#pump();
     if (!this.#running.size && !this.#queue.length) {
