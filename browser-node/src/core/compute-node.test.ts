@@ -323,6 +323,10 @@ test('standing: from the welcome and every ack; the owner link goes in hello and
   hub.backlog = 3;
   hub.reply({ type: 'task.leased', tasks: hub.leased(3) });
   await until(() => node.standing?.reputation.accepted === 3);
+  // Every result sent and acknowledged (a job's first result goes alone, so acks come in turns):
+  // no late ack may overtake the answer to node.owner.
+  await until(() => hub.of('task.results').flatMap((m) => m.results).length === 6 && node.queued === 0);
+  await new Promise((r) => setTimeout(r, 20));
   node.setOwner(null);
   await until(() => node.standing?.owner === '0xabc');
   expect(hub.of('node.owner')).toEqual([{ type: 'node.owner', owner: null }]);
