@@ -168,7 +168,11 @@ export const NodeToHub = z.discriminatedUnion('type', [
     nodeId: z.string().min(8).max(128),
     kind: NodeKind,
     name: z.string().max(64).optional(),
-    runtimes: z.array(Runtime).min(1),
+    runtimes: z
+      .array(Runtime)
+      .min(1)
+      .max(Runtime.options.length)
+      .refine((r) => new Set(r).size === r.length, { message: 'runtimes must not repeat' }),
     capacity: z.number().int().min(1).max(256),
     version: z.string().max(64),
     /** Optional so that older nodes still connect; ours always send it. */

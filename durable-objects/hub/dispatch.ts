@@ -36,6 +36,8 @@ export class Dispatcher {
   readonly #sessions: Sessions;
   readonly #peers: PeerRegistry;
   readonly #jobs = new Map<string, AvailableJob>();
+  /** Announcements per job, so a room's "nothing more" does not undo one that came meanwhile. */
+  readonly #announced = new Map<string, number>();
   #cursor = 0;
   #running = false;
   /** Called with a node's id after leases reach it (the node map shows it busy). */
@@ -77,6 +79,7 @@ export class Dispatcher {
   }
 
   add(job: AvailableJob): void {
+    this.#announced.set(job.jobId, (this.#announced.get(job.jobId) ?? 0) + 1);
     if (!this.#jobs.has(job.jobId)) {
       this.#jobs.set(job.jobId, job);
       this.#ctx.storage.sql.exec(
@@ -90,6 +93,7 @@ export class Dispatcher {
   }
 
   forget(jobId: string): void {
+    this.#announced.delete(jobId);
     if (this.#jobs.delete(jobId)) this.#ctx.storage.sql.exec('DELETE FROM available WHERE job_id = ?', jobId);
   }
 
@@ -147,8 +151,10 @@ export class Dispatcher {
         asked.push(s);
         total += max;
       }
+      const announced = this.#announced.get(job.jobId);
       const result = await jobRoom(this.#env, job.jobId).lease(requests);
-      if (!result.more) this.forget(job.jobId);
+      // An announcement that arrived while the room answered means work came back since.
+      if (!result.more && this.#announced.get(job.jobId) === announced) this.forget(job.jobId);
       for (const [i, s] of asked.entries()) {
         const tasks = result.leases[i] ?? [];
         if (!tasks.length) continue;

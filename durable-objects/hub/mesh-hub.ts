@@ -13,7 +13,7 @@ import {
   type Runtime,
   receiptBatch,
 } from '../../protocol/index.ts';
-import type { DoEnv, HubSummary, MeshHubApi, SignedOutcome } from '../rpc.ts';
+import type { DoEnv, HubSummary, MeshHubApi, ReportResult, SignedOutcome } from '../rpc.ts';
 import {
   acceptSocket,
   answerPings,
@@ -23,7 +23,7 @@ import {
   sendJson,
   upgradeRequired,
 } from '../sockets.ts';
-import { account, allHubs, jobRoom } from '../stubs.ts';
+import { account, allHubs, jobRoom, shardOf } from '../stubs.ts';
 import { checkHello, checkLink, FrameBudget, HELLO_TIMEOUT_MS } from './admission.ts';
 import { Dispatcher } from './dispatch.ts';
 import { MapFeed } from './map-feed.ts';
@@ -151,6 +151,20 @@ export class MeshHub extends DurableObject<DoEnv> implements MeshHubApi {
   override async fetch(request: Request): Promise<Response> {
     if (!isUpgrade(request)) return upgradeRequired();
     const url = new URL(request.url);
+    const routedAs = url.searchParams.get('node') ?? '';
+    // The Worker routes by the same hash, but a node id whose spelling decodes differently on the
+    // way (an invalid percent-escape) could land here: a node id lives on one shard only.
+    if (shardOf(this.env, routedAs) !== this.#shard) {
+      return Response.json(
+        {
+          error: {
+            code: 'bad_request',
+            message: `node id ${JSON.stringify(routedAs)} does not belong to this shard`,
+          },
+        },
+        { status: 400 },
+      );
+    }
     let location: NodeLocation = {};
     try {
       location = JSON.parse(request.headers.get('x-mm-location') ?? '{}') as NodeLocation;
@@ -163,7 +177,7 @@ export class MeshHub extends DurableObject<DoEnv> implements MeshHubApi {
       // The Worker forwards the node's own request, so this is the host the node dialed.
       host: url.host,
       location,
-      routedAs: url.searchParams.get('node') ?? '',
+      routedAs,
       credit: 0,
     };
     const response = acceptSocket(this.ctx, [NODE_TAG], {
@@ -398,6 +412,9 @@ export class MeshHub extends DurableObject<DoEnv> implements MeshHubApi {
       )
     ).flat();
     if (!gone.length) return;
+    // A lease the node let lapse (past its deadline, or expired for want of heartbeats) counts
+    // against it as lost, like one dropped with its socket: its window shrinks.
+    this.#standings.count(session.nodeId!, { lost: gone.length });
     this.#sessions.release(
       session,
       gone.map((g) => g.leaseId),
@@ -432,20 +449,36 @@ export class MeshHub extends DurableObject<DoEnv> implements MeshHubApi {
     const hello = session.a.hello!;
     const nodeId = hello.nodeId;
     // One signature for the whole frame, over the receipts in its order (see `receiptBatch`).
-    const batch = receiptBatch(
-      msg.results.map((o) => ({
-        jobId: o.jobId,
-        index: o.index,
-        attempt: o.receipt.attempt,
-        leaseId: o.leaseId,
-        codeCid: o.receipt.codeCid,
-        inputCid: o.receipt.inputCid,
-        ok: o.ok,
-        outputHash: o.receipt.outputHash,
-        ...(hello.fingerprint ? { fingerprintClass: hello.fingerprint.class } : {}),
-        peerId: hello.peerId,
-      })),
-    );
+    let batch: ReturnType<typeof receiptBatch>;
+    try {
+      batch = receiptBatch(
+        msg.results.map((o) => ({
+          jobId: o.jobId,
+          index: o.index,
+          attempt: o.receipt.attempt,
+          leaseId: o.leaseId,
+          codeCid: o.receipt.codeCid,
+          inputCid: o.receipt.inputCid,
+          ok: o.ok,
+          outputHash: o.receipt.outputHash,
+          ...(hello.fingerprint ? { fingerprintClass: hello.fingerprint.class } : {}),
+          peerId: hello.peerId,
+        })),
+      );
+    } catch (err) {
+      // A receipt the schema let through but that names no real CID, or an index past 2^32: the
+      // frame is acknowledged with every result rejected (its leases stay open), never an error
+      // that would leave the node's acks out of step.
+      const reason = `the frame's receipts cannot be read: ${(err as Error).message}`;
+      this.#standings.count(nodeId, { rejected: msg.results.length });
+      this.#send(session, {
+        type: 'results.ack',
+        accepted: 0,
+        ignored: msg.results.map((o) => ({ jobId: o.jobId, index: o.index, reason })),
+        standing: this.#standings.get(nodeId),
+      });
+      return;
+    }
     // The key is imported at hello; after hibernation, again on the first frame.
     if (!session.key) {
       const key = await peerKey(hello.peerId);
@@ -478,12 +511,32 @@ export class MeshHub extends DurableObject<DoEnv> implements MeshHubApi {
         byJob.set(outcome.jobId, list);
       }
     });
-    const reports = await Promise.all(
-      [...byJob].map(([jobId, results]) => jobRoom(this.env, jobId).report(nodeId, results)),
+    const jobs = [...byJob];
+    const settled = await Promise.allSettled(
+      jobs.map(([jobId, results]) => jobRoom(this.env, jobId).report(nodeId, results)),
     );
-    if (session.closing) return;
-    // A rejected result leaves its lease open (a good receipt may follow); the others end it.
-    const rejectedLeases = new Set<string>();
+    // A rejected result leaves its lease open (a good receipt may follow); so does a result its
+    // room could not record (the room's alarm settles the lease); the others end it. The frame
+    // is counted and acknowledged even when the socket is closing (a node that stops sends its
+    // last results and closes): only the ack is then not sent.
+    const openLeases = new Set<string>();
+    const reports: ReportResult[] = [];
+    for (const [k, r] of settled.entries()) {
+      if (r.status === 'fulfilled') {
+        reports.push(r.value);
+        continue;
+      }
+      const [jobId, results] = jobs[k]!;
+      console.error(`hub ${this.#shard}: room ${jobId} could not record results`, r.reason);
+      for (const { outcome } of results) {
+        openLeases.add(outcome.leaseId);
+        ignored.push({
+          jobId,
+          index: outcome.index,
+          reason: "the job's room could not record it; send it again",
+        });
+      }
+    }
     let accepted = 0;
     let cpuMs = 0;
     let lost = 0;
@@ -495,17 +548,19 @@ export class MeshHub extends DurableObject<DoEnv> implements MeshHubApi {
       cpuMs += report.cpuMs;
       for (const i of report.ignored) {
         ignored.push({ jobId: i.jobId, index: i.index, reason: i.reason });
-        if (i.rejected) rejectedLeases.add(i.leaseId);
+        if (i.rejected) openLeases.add(i.leaseId);
       }
     }
     this.#sessions.release(
       session,
       [...byJob.values()]
         .flat()
-        .flatMap((r) => (rejectedLeases.has(r.outcome.leaseId) ? [] : [r.outcome.leaseId])),
+        .flatMap((r) => (openLeases.has(r.outcome.leaseId) ? [] : [r.outcome.leaseId])),
     );
-    session.a.credit = Math.min(session.a.credit + msg.credit, limits.maxHeldLeases);
-    session.save();
+    if (!session.closing) {
+      session.a.credit = Math.min(session.a.credit + msg.credit, limits.maxHeldLeases);
+      session.save();
+    }
     this.#standings.count(nodeId, { accepted, rejected, late, lost, cpuMs });
     const standing = this.#standings.get(nodeId);
     session.setStanding(standing.reputation);

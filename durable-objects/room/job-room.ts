@@ -83,8 +83,37 @@ const retryBackoffMs = (attempts: number) => Math.min(250 * 2 ** Math.max(0, att
  * held back, and growing, so a task that takes down every node that runs it does not loop hot.
  */
 const dropBackoffMs = (drops: number) => Math.min(50 * drops, 2_000);
-const truncateLogs = (logs: string) =>
-  logs.length <= limits.maxLogBytes ? logs : `${logs.slice(0, limits.maxLogBytes)}…[truncated]`;
+const truncateLogs = (logs: string) => {
+  if (logs.length <= limits.maxLogBytes) return logs;
+  // Never cut a surrogate pair in two (half an emoji would be stored as U+FFFD).
+  const end = /[\ud800-\udbff]/.test(logs[limits.maxLogBytes - 1] ?? '')
+    ? limits.maxLogBytes - 1
+    : limits.maxLogBytes;
+  return `${logs.slice(0, end)}…[truncated]`;
+};
+/** UTF-8 length of a string, counted only when its UTF-16 length could put it over a limit. */
+const utf8Bytes = (s: string) =>
+  s.length * 3 <= limits.maxOutputBytes ? s.length : new TextEncoder().encode(s).length;
+/** Most UTF-16 units of JSON bound into one statement: at 3 bytes each, under SQLite's 2 MB string limit. */
+const MAX_BOUND_CHARS = 600_000;
+/** `items` in consecutive chunks whose `size`s add up to at most MAX_BOUND_CHARS (at least one item each). */
+function bySize<T>(items: T[], size: (item: T) => number): T[][] {
+  const chunks: T[][] = [];
+  let chunk: T[] = [];
+  let total = 0;
+  for (const item of items) {
+    const n = size(item) + 16;
+    if (chunk.length && total + n > MAX_BOUND_CHARS) {
+      chunks.push(chunk);
+      chunk = [];
+      total = 0;
+    }
+    chunk.push(item);
+    total += n;
+  }
+  if (chunk.length) chunks.push(chunk);
+  return chunks;
+}
 
 /**
  * One job: its spec, one SQLite row per task, the leases out, results, and watchers.
@@ -112,6 +141,22 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
     answerPings(ctx);
   }
 
+  /**
+   * A SQLite transaction whose in-memory mirrors (`#counts`, `#doneSeq`) are put back when it
+   * throws, so that a failed write (a string over SQLite's size limit, say) leaves no drift.
+   */
+  #transact(body: () => void): void {
+    const counts = this.#counts && { ...this.#counts };
+    const doneSeq = this.#doneSeq;
+    try {
+      this.ctx.storage.transactionSync(body);
+    } catch (err) {
+      this.#counts = counts;
+      this.#doneSeq = doneSeq;
+      throw err;
+    }
+  }
+
   // ---- creation -------------------------------------------------------------------------------
 
   /** Store the job and its tasks (one statement), add it to the owner's list, tell the hubs. */
@@ -120,13 +165,19 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
     const { inputs, ...rest } = init;
     const meta: JobMeta = { ...rest, total: inputs.length, state: 'running', createdAt: Date.now() };
     const sql = this.ctx.storage.sql;
-    this.ctx.storage.transactionSync(() => {
+    this.#transact(() => {
       sql.exec('INSERT INTO meta (k, v) VALUES (?, ?)', 'job', JSON.stringify(meta));
-      // The inputs are JSON texts; json_each hands each string back as that text.
-      sql.exec(
-        `INSERT INTO tasks (idx, state, input) SELECT key, 'pending', value FROM json_each(?)`,
-        JSON.stringify(inputs),
-      );
+      // The inputs are JSON texts; json_each hands each string back as that text. In chunks
+      // under SQLite's 2 MB limit on one string.
+      let at = 0;
+      for (const chunk of bySize(inputs, (input) => input.length)) {
+        sql.exec(
+          `INSERT INTO tasks (idx, state, input) SELECT key + ?, 'pending', value FROM json_each(?)`,
+          at,
+          JSON.stringify(chunk),
+        );
+        at += chunk.length;
+      }
     });
     this.#meta = meta;
     this.#counts = { ...emptyCounts(), pending: inputs.length };
@@ -181,7 +232,7 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
     const deadline = now + meta.timeoutMs + leaseTiming.deadlineGraceMs;
     const leases: LeasedTask[][] = [];
     const updates: TaskUpdate[] = [];
-    this.ctx.storage.transactionSync(() => {
+    this.#transact(() => {
       for (const request of requests) {
         const n = Math.max(0, Math.min(request.max, limits.maxLeaseBatch));
         const rows =
@@ -284,7 +335,7 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
     const checks = await checkClaims(meta, results, inputs);
     const now = Date.now();
     const updates: TaskUpdate[] = [];
-    this.ctx.storage.transactionSync(() => {
+    this.#transact(() => {
       // Every lease and task the frame names, in one query; successes are written in two at the
       // end. (Statements cost more than rows here: four per result made this the hottest code.)
       const named = sql
@@ -359,10 +410,11 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
           nodeId,
         };
         let error: TaskError | undefined = o.ok ? undefined : o.error;
-        if (o.ok && check.json.length > limits.maxOutputBytes) {
+        const outputBytes = o.ok ? utf8Bytes(check.json) : 0;
+        if (outputBytes > limits.maxOutputBytes) {
           error = {
             kind: 'output_invalid',
-            message: `output is ${check.json.length} bytes as JSON; the limit is ${limits.maxOutputBytes}`,
+            message: `output is ${outputBytes} bytes as JSON; the limit is ${limits.maxOutputBytes}`,
           };
         }
         if (!error || !retryableErrors.has(error.kind)) {
@@ -405,14 +457,17 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
           'DELETE FROM leases WHERE lease_id IN (SELECT value FROM json_each(?))',
           JSON.stringify(succeeded.map((r) => r[6])),
         );
-        sql.exec(
-          `UPDATE tasks SET state = 'succeeded', attempts = attempts + 1, output = d.value ->> 1,
-             logs = d.value ->> 2, duration_ms = d.value ->> 3, error = NULL, receipt = d.value ->> 4,
-             node_id = ?, done_seq = d.value ->> 5
-           FROM json_each(?) AS d WHERE tasks.idx = d.value ->> 0`,
-          nodeId,
-          JSON.stringify(succeeded),
-        );
+        // In chunks under SQLite's 2 MB limit on one string (a frame may carry 512 outputs).
+        for (const chunk of bySize(succeeded, (r) => r[1].length + r[2].length + r[4].length)) {
+          sql.exec(
+            `UPDATE tasks SET state = 'succeeded', attempts = attempts + 1, output = d.value ->> 1,
+               logs = d.value ->> 2, duration_ms = d.value ->> 3, error = NULL, receipt = d.value ->> 4,
+               node_id = ?, done_seq = d.value ->> 5
+             FROM json_each(?) AS d WHERE tasks.idx = d.value ->> 0`,
+            nodeId,
+            JSON.stringify(chunk),
+          );
+        }
       }
     });
     if (updates.length) this.#broadcast({ type: 'tasks.updated', updates, counts: this.#counts! });
@@ -464,7 +519,7 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
     if (meta?.state !== 'running' || leaseIds.length === 0) return 0;
     const sql = this.ctx.storage.sql;
     const updates: TaskUpdate[] = [];
-    this.ctx.storage.transactionSync(() => {
+    this.#transact(() => {
       const gone = sql
         .exec<{ idx: number }>(
           `DELETE FROM leases WHERE node_id = ? AND lease_id IN (SELECT value FROM json_each(?)) RETURNING idx`,
@@ -504,7 +559,7 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
     const sql = this.ctx.storage.sql;
     let revoked: CancelResult['revoked'] = [];
     const updates: TaskUpdate[] = [];
-    this.ctx.storage.transactionSync(() => {
+    this.#transact(() => {
       revoked = sql
         .exec<{ node_id: string; lease_id: string }>('DELETE FROM leases RETURNING node_id, lease_id')
         .toArray()
@@ -701,7 +756,7 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
     const sql = this.ctx.storage.sql;
     const now = Date.now();
     const updates: TaskUpdate[] = [];
-    this.ctx.storage.transactionSync(() => {
+    this.#transact(() => {
       for (const lease of leases) {
         const task = sql
           .exec<TaskRow>('SELECT idx, state, attempts, drops FROM tasks WHERE idx = ?', lease.idx)

@@ -7,6 +7,7 @@ import {
 import { env } from 'cloudflare:workers';
 import { afterEach, describe, expect, test } from 'vitest';
 import { NEW_NODE_WINDOW } from '../../durable-objects/hub/admission.ts';
+import { shardOf } from '../../durable-objects/stubs.ts';
 import {
   cidOf,
   type HubToNode,
@@ -191,6 +192,8 @@ describe('admission', () => {
     const rs = await results(id, token);
     expect(rs.every((r) => r.attempts === 0 && r.state !== 'failed')).toBe(true);
     expect(rs.filter((r) => (r.lost ?? 0) > 0).length).toBeGreaterThan(0);
+    // It goes (its unused credit would otherwise hold a lease until the lease expires).
+    n.close();
     const honest = await node('after-node-error');
     await honestWork(honest, id, async () =>
       (await results(id, token)).every((r) => r.state === 'succeeded'),
@@ -228,7 +231,10 @@ describe('admission', () => {
     expect(r).toMatchObject({ state: 'pending', attempts: 0, lost: 1 });
     // Its result now is ignored, and another node gets the task.
     await n.report([ok(task!)]);
-    expect((await n.next(isAck)).ignored[0]?.reason).toBe('lease is not held by this node');
+    const ack = await n.next(isAck);
+    expect(ack.ignored[0]?.reason).toBe('lease is not held by this node');
+    // The lapsed lease counts against the node, as a lost one (and its late result as late).
+    expect(ack.standing?.reputation).toMatchObject({ accepted: 0, lost: 1, late: 1 });
     const other = await node('takes-over-after-deadline');
     other.send({ type: 'lease.request', credit: 1 });
     const again = (await other.next(isLeased)).tasks[0]!;
@@ -425,5 +431,104 @@ describe('admission', () => {
     );
     expect(left).toEqual(['keeps-its-standing', 'worked-once']);
     keeper.send({ type: 'lease.request', credit: 1 });
+  });
+
+  test('behavior: the results a node sends just before closing its socket count for it', async () => {
+    const { id, token } = await newJob({ inputs: [1, 2, 3, 4] });
+    const n = await node('reports-then-closes');
+    n.send({ type: 'lease.request', credit: 4 });
+    const mine = (await n.next(isLeased)).tasks.filter((t) => t.jobId === id);
+    await n.report(mine.map((t) => ok(t)));
+    n.close();
+    await expect
+      .poll(async () => (await results(id, token)).filter((r) => r.state === 'succeeded').length)
+      .toBe(mine.length);
+    // Its standing has them, though the socket was gone before the ack.
+    await expect
+      .poll(() =>
+        runInDurableObject(
+          hubOf('reports-then-closes'),
+          (_i, state) =>
+            state.storage.sql
+              .exec<{ accepted: number }>(
+                'SELECT accepted FROM standings WHERE node_id = ?',
+                'reports-then-closes',
+              )
+              .toArray()[0]?.accepted,
+        ),
+      )
+      .toBe(mine.length);
+  });
+
+  test('error: receipts the schema lets through but that name no CID, or an index past 2^32, are rejected in an ack, not an internal error', async () => {
+    const { id, token } = await newJob({ inputs: [1, 2] });
+    const n = await node('unreadable-receipts');
+    n.send({ type: 'lease.request', credit: 2 });
+    const [a, b] = (await n.next(isLeased)).tasks;
+    const good = await n.withReceipt(ok(a!));
+    const notACid = { ...good, receipt: { ...good.receipt, inputCid: `b${'a'.repeat(40)}` } };
+    n.send({ type: 'task.results', results: [notACid], credit: 0, signature: 'A'.repeat(86) });
+    const ack = await n.next(isAck);
+    expect(ack.accepted).toBe(0);
+    expect(ack.ignored[0]?.reason).toMatch(/^the frame's receipts cannot be read: /);
+    expect(n.messages.filter(isError)).toEqual([]);
+    // The leases are still the node's: good receipts for them count.
+    await n.report([ok(a!), ok(b!)]);
+    expect((await n.next(isAck)).accepted).toBe(2);
+    expect((await results(id, token)).map((r) => r.state)).toEqual(['succeeded', 'succeeded']);
+  });
+
+  test('error: a hello listing a runtime twice, or more runtimes than exist, is refused', async () => {
+    for (const runtimes of [['js', 'js'], Array(2000).fill('js')]) {
+      const nodeId = `repeats-runtimes-${crypto.randomUUID()}`;
+      const { s, closed } = await rawSocket(nodeId);
+      const identity = await newIdentity();
+      s.send({
+        type: 'node.hello',
+        protocol: MESH_PROTOCOL,
+        nodeId,
+        kind: 'headless',
+        runtimes: runtimes as ['js'],
+        capacity: 1,
+        version: 'test',
+        peerId: identity.peerId.toString(),
+        proof: await helloProof(identity),
+      });
+      expect((await s.next(isError)).code).toBe('bad_message');
+      expect(s.messages.some((m) => m.type === 'hub.welcome')).toBe(false);
+      s.close();
+      await closed;
+    }
+  });
+
+  test('error: a node id that does not hash to the shard it reaches is refused there', async () => {
+    // The shard a node id does not belong to, asked directly (as a mis-decoded id would reach it).
+    const nodeId = 'wrong-shard-node';
+    const other = env.MESH_HUB.get(env.MESH_HUB.idFromName(`hub-${1 - shardOf(env, nodeId)}`));
+    const res = await other.fetch(`http://hub/connect?node=${nodeId}`, { headers: { upgrade: 'websocket' } });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(
+      /does not belong to this shard/,
+    );
+  });
+
+  test('behavior: outputs are measured in UTF-8 bytes; large outputs of one frame are stored whole', async () => {
+    const { id, token } = await newJob({ inputs: [0, 1, 2, 3] });
+    const n = await node('large-outputs');
+    n.send({ type: 'lease.request', credit: 4 });
+    const tasks = (await n.next(isLeased)).tasks.filter((t) => t.jobId === id);
+    const big = (t: LeasedTask, text: string): Unsigned => ({
+      ...(ok(t) as Extract<Unsigned, { ok: true }>),
+      output: text,
+    });
+    // 400,000 × '中' is 1.2 MB of UTF-8 (0.4 M UTF-16 units): over the 1 MiB limit.
+    // 3 × 700 KB of ASCII: each under it, together over SQLite's 2 MB limit on one string.
+    const texts = ['中'.repeat(400_000), 'a'.repeat(700_000), 'b'.repeat(700_000), 'c'.repeat(700_000)];
+    await n.report(tasks.map((t) => big(t, texts[t.index]!)));
+    await n.next(isAck, 30_000);
+    const rs = (await results(id, token)).sort((x, y) => x.index - y.index);
+    expect(rs[0]).toMatchObject({ state: 'failed', error: { kind: 'output_invalid' } });
+    expect(rs[0]!.error?.message).toMatch(/output is 1200002 bytes as JSON/);
+    for (const i of [1, 2, 3]) expect(rs[i]).toMatchObject({ state: 'succeeded', output: texts[i] });
   });
 });

@@ -467,12 +467,15 @@ export class ComputeNode {
     const keep = this.#window();
     const surplus = queued - keep;
     if (surplus < 1) return;
-    const back: LeasedTask[] = [];
-    for (let i = this.#queue.length - 1; i >= 0 && back.length < surplus; i--) {
-      if (this.#queue[i]!.jobId === jobId) back.push(...this.#queue.splice(i, 1));
+    const back = new Set<LeasedTask>();
+    for (let i = this.#queue.length - 1; i >= 0 && back.size < surplus; i--) {
+      if (this.#queue[i]!.jobId === jobId) back.add(this.#queue[i]!);
     }
-    this.#send({ type: 'lease.return', leases: back.map((t) => ({ jobId: t.jobId, leaseId: t.leaseId })) });
-    this.stats.returned += back.length;
+    const leases = [...back].map((t) => ({ jobId: t.jobId, leaseId: t.leaseId }));
+    // Only what went out leaves the queue (a socket that cannot send keeps them here).
+    if (!this.#send({ type: 'lease.return', leases })) return;
+    this.#queue.splice(0, this.#queue.length, ...this.#queue.filter((t) => !back.has(t)));
+    this.stats.returned += back.size;
   }
 
   /** Give the queued (unstarted) tasks back to the hub. */
