@@ -95,6 +95,11 @@ export interface ReportResult {
    * `lease_expired`): the task goes back to the queue, and the node's standing counts a lost lease.
    */
   gaveUp: number;
+  /**
+   * The leases the node holds no more after this report (settled, failed, put back, or not its
+   * own in the room at all): exactly what the hub releases.
+   */
+  ended: string[];
   /** Task time the accepted results report (each at most the job's `timeoutMs`), in ms. */
   cpuMs: number;
   /** Why each ignored result was ignored; `rejected` ones leave their lease open. */

@@ -192,7 +192,13 @@ export class MeshHub extends DurableObject<DoEnv> implements MeshHubApi {
     const session = this.#sessions.get(ws);
     if (!session || session.closing) return;
     const now = Date.now();
-    const size = typeof data === 'string' ? data.length : data.byteLength;
+    // In UTF-8 bytes, as sent (counted only when the UTF-16 length could be over the limit).
+    const size =
+      typeof data !== 'string'
+        ? data.byteLength
+        : data.length * 3 <= limits.maxFrameBytes
+          ? data.length
+          : new TextEncoder().encode(data).length;
     if (!session.budget.take(size, now)) {
       if (session.budget.refused >= FrameBudget.REFUSALS_BEFORE_CLOSE) {
         this.#error(session, 'rate_limited', 'too many frames: closing');
@@ -515,11 +521,13 @@ export class MeshHub extends DurableObject<DoEnv> implements MeshHubApi {
     const settled = await Promise.allSettled(
       jobs.map(([jobId, results]) => jobRoom(this.env, jobId).report(nodeId, results)),
     );
-    // A rejected result leaves its lease open (a good receipt may follow); so does a result its
-    // room could not record (the room's alarm settles the lease); the others end it. The frame
-    // is counted and acknowledged even when the socket is closing (a node that stops sends its
-    // last results and closes): only the ack is then not sent.
-    const openLeases = new Set<string>();
+    // The hub releases exactly the leases the rooms ended (a rejected result leaves its lease
+    // open, a good receipt may follow; so does one for another task's index, or one its room
+    // could not record), from whichever socket of the node holds them now (a reconnect may have
+    // moved them while the rooms answered). The frame is counted and acknowledged even when the
+    // socket is closing (a node that stops sends its last results and closes): only the ack is
+    // then not sent.
+    const ended: string[] = [];
     const reports: ReportResult[] = [];
     for (const [k, r] of settled.entries()) {
       if (r.status === 'fulfilled') {
@@ -529,7 +537,6 @@ export class MeshHub extends DurableObject<DoEnv> implements MeshHubApi {
       const [jobId, results] = jobs[k]!;
       console.error(`hub ${this.#shard}: room ${jobId} could not record results`, r.reason);
       for (const { outcome } of results) {
-        openLeases.add(outcome.leaseId);
         ignored.push({
           jobId,
           index: outcome.index,
@@ -546,17 +553,12 @@ export class MeshHub extends DurableObject<DoEnv> implements MeshHubApi {
       rejected += report.rejected;
       late += report.late;
       cpuMs += report.cpuMs;
-      for (const i of report.ignored) {
-        ignored.push({ jobId: i.jobId, index: i.index, reason: i.reason });
-        if (i.rejected) openLeases.add(i.leaseId);
-      }
+      ended.push(...report.ended);
+      for (const i of report.ignored) ignored.push({ jobId: i.jobId, index: i.index, reason: i.reason });
     }
-    this.#sessions.release(
-      session,
-      [...byJob.values()]
-        .flat()
-        .flatMap((r) => (openLeases.has(r.outcome.leaseId) ? [] : [r.outcome.leaseId])),
-    );
+    const holder = this.#sessions.byNode(nodeId) ?? session;
+    this.#sessions.release(holder, ended);
+    if (holder !== session) this.#sessions.release(session, ended);
     if (!session.closing) {
       session.a.credit = Math.min(session.a.credit + msg.credit, limits.maxHeldLeases);
       session.save();

@@ -308,7 +308,15 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
    */
   async report(nodeId: string, results: SignedOutcome[]): Promise<ReportResult> {
     const meta = this.#load();
-    const out: ReportResult = { accepted: 0, rejected: 0, late: 0, gaveUp: 0, cpuMs: 0, ignored: [] };
+    const out: ReportResult = {
+      accepted: 0,
+      rejected: 0,
+      late: 0,
+      gaveUp: 0,
+      ended: [],
+      cpuMs: 0,
+      ignored: [],
+    };
     if (!meta) {
       out.late = results.length;
       out.ignored = results.map(({ outcome: o }) => ({
@@ -391,6 +399,9 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
                   ? 'lease reached its deadline'
                   : 'lease is no longer valid',
           );
+          // Not (or no longer) this node's lease to hold: the hub lets it go. A lease of the
+          // node's named with another task's index stays (its task is still leased to it).
+          if (!lease || lease.node_id !== nodeId || lease.deadline <= now) out.ended.push(o.leaseId);
           continue;
         }
         const problem =
@@ -432,6 +443,7 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
             lease.lease_id,
           ]);
           settled.set(o.index, 'succeeded');
+          out.ended.push(lease.lease_id);
           this.#move('leased', 'succeeded');
           updates.push({
             index: o.index,
@@ -445,9 +457,11 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
           out.gaveUp++;
           const update = this.#requeue(task, lease, error, now, extra);
           settled.set(o.index, update.state);
+          out.ended.push(lease.lease_id);
           updates.push(update);
         } else {
           settled.set(o.index, 'failed');
+          out.ended.push(lease.lease_id);
           sql.exec('DELETE FROM leases WHERE lease_id = ?', lease.lease_id);
           updates.push(this.#fail(task, error, extra));
         }
