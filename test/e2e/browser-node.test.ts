@@ -210,6 +210,20 @@ describe('browser node', () => {
     expect(perBlock.reduce((a, b) => a + b, 0)).toBeLessThan(blocks.length * 2);
 
     // The tab and a headless node talk over WebRTC (direct, not limited), set up through a relay.
+    // Whether the job needed a peer other than the tab's relay depends on which node the hubs
+    // named first (two shards lease at once), so the tab reaches the other headless node as it
+    // would a provider: through its relay, WebRTC first.
+    const relay = relayOf((await browserInfo())?.multiaddrs ?? []);
+    const otherPeer = headless.find((h) => h.peerId !== relay)!.peerId;
+    const other = (await nodes()).find((n) => n.peerId === otherPeer)!;
+    const reached = await page.evaluate(
+      (hint) =>
+        (window as unknown as { __monadmesh: { reach(h: unknown): Promise<boolean> } }).__monadmesh.reach(
+          hint,
+        ),
+      { peerId: otherPeer, kind: 'headless', relay: true, multiaddrs: other.multiaddrs ?? [] },
+    );
+    expect(reached).toBe(true);
     const conns = await connections();
     const webrtc = conns.filter((c) => c.remoteAddr.includes('/webrtc') && !c.limited);
     expect(webrtc.length, JSON.stringify(conns, null, 1)).toBeGreaterThanOrEqual(1);

@@ -6,7 +6,7 @@ import type { BrowserNode } from '../../../browser-node/src/browser/browser-node
 import type { PauseReason } from '../../../browser-node/src/core/compute-node.ts';
 import type { PeerConnection } from '../../../browser-node/src/core/p2p/mesh-peer.ts';
 import type { Eip1193Provider } from '../../../client/index.ts';
-import type { NodeOwnerLink, NodeStanding } from '../../../protocol/index.ts';
+import type { NodeOwnerLink, NodeStanding, PeerHint } from '../../../protocol/index.ts';
 import { ErrorBox, Loading } from '../ui/status.tsx';
 
 type Phase = 'idle' | 'starting' | 'running' | 'stopping';
@@ -116,6 +116,8 @@ interface DebugHook {
   events(): ConnectionEvent[];
   multiaddrs(): string[];
   stats(): NodeStats;
+  /** Connect to a peer as for a blob it holds (WebRTC through its relay first). */
+  reach(hint: PeerHint): Promise<boolean>;
 }
 
 declare global {
@@ -263,6 +265,7 @@ export function ContributePage() {
         events: () => events.slice(),
         multiaddrs: () => started.dataPlane?.peer.multiaddrs() ?? [],
         stats: () => nodeStats(started),
+        reach: async (hint) => (started.dataPlane ? started.dataPlane.reach(hint) : false),
       };
       setPhase('running');
       refresh();

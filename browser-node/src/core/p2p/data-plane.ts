@@ -124,7 +124,7 @@ export class DataPlane {
   async #fetch(cid: string, providers: PeerHint[], signal: AbortSignal | undefined): Promise<Uint8Array> {
     const others = providers.filter((p) => p.peerId !== this.peer.peerId.toString());
     // Dial providers we are not connected to; bitswap asks every connected peer.
-    await Promise.all(others.slice(0, 3).map((p) => this.#reach(p)));
+    await Promise.all(others.slice(0, 3).map((p) => this.reach(p)));
     const started = performance.now();
     const { bytes, stats } = await this.peer.getBlob(cid, {
       providers: others.map((p) => p.peerId),
@@ -161,8 +161,11 @@ export class DataPlane {
     return blocks;
   }
 
-  /** Connects to a peer unless already connected; false when it cannot be reached in time. */
-  async #reach(hint: PeerHint): Promise<boolean> {
+  /**
+   * Connects to a peer unless already connected (over WebRTC first when `preferWebRTC`); false
+   * when it cannot be reached in time.
+   */
+  async reach(hint: PeerHint): Promise<boolean> {
     if (this.peer.isConnected(hint.peerId)) return true;
     const dial = { attempts: 2, timeoutMs: this.#options.dialTimeoutMs ?? 5_000 };
     if (this.#options.preferWebRTC) {
