@@ -11,5 +11,6 @@ export * from './node-link.ts';
 export * from './nodes-watch.ts';
 export * from './receipt.ts';
 export * from './sandbox.ts';
+export * from './utf8.ts';
 export * from './wasm.ts';
 export * from './watch.ts';

@@ -1,5 +1,6 @@
 import { isJsonValue, type JsonValue, MAX_JSON_DEPTH } from './job.ts';
 import { limits } from './limits.ts';
+import { utf8Length } from './utf8.ts';
 
 /**
  * How a text holds a job's inputs:
@@ -222,17 +223,6 @@ function kindOf(value: unknown): string {
   if (typeof value === 'object') return 'an object';
   if (typeof value === 'string') return 'a string';
   return `a ${typeof value}`;
-}
-
-/** UTF-8 length of well-formed text (JSON.stringify escapes lone surrogates): no encoder, no copy. */
-function utf8Length(s: string): number {
-  let n = s.length;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    // One extra byte from U+0080, two from U+0800; a surrogate pair (4 bytes) is two units of 2.
-    if (c >= 0x80) n += c < 0x800 || (c >= 0xd800 && c <= 0xdfff) ? 1 : 2;
-  }
-  return n;
 }
 
 function fail(

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { Cid, cidOf, parseCid } from './cid.ts';
 import type { JsonValue, TaskError } from './job.ts';
 import { MerkleTree, merkleLeafHash, merkleRootFromProof } from './merkle.ts';
+import type { TaskOutcome } from './mesh.ts';
 
 /**
  * Signed receipts: a node signs every outcome it reports with its libp2p Ed25519 key, over bytes
@@ -214,6 +215,29 @@ const fromHex = (h: string) => {
  * const { signed } = receiptBatch(fields);
  * send({ type: 'task.results', results, signature: encodeSignature(await identity.sign(signed)) });
  */
+/**
+ * The receipt fields of a results frame's outcomes, in frame order, as node and hub both build
+ * them for `receiptBatch` (so both sign and check the same bytes).
+ */
+export function resultsReceiptFields(
+  results: TaskOutcome[],
+  peerId: string,
+  fingerprintClass?: string,
+): ReceiptFields[] {
+  return results.map((o) => ({
+    jobId: o.jobId,
+    index: o.index,
+    attempt: o.receipt.attempt,
+    leaseId: o.leaseId,
+    codeCid: o.receipt.codeCid,
+    inputCid: o.receipt.inputCid,
+    ok: o.ok,
+    outputHash: o.receipt.outputHash,
+    ...(fingerprintClass ? { fingerprintClass } : {}),
+    peerId,
+  }));
+}
+
 export function receiptBatch(fields: ReceiptFields[]): {
   tree: MerkleTree;
   signed: Uint8Array<ArrayBuffer>;

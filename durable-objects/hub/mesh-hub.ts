@@ -12,6 +12,8 @@ import {
   type PeerHint,
   type Runtime,
   receiptBatch,
+  resultsReceiptFields,
+  utf8Length,
 } from '../../protocol/index.ts';
 import type { DoEnv, HubSummary, MeshHubApi, ReportResult, SignedOutcome } from '../rpc.ts';
 import {
@@ -192,13 +194,8 @@ export class MeshHub extends DurableObject<DoEnv> implements MeshHubApi {
     const session = this.#sessions.get(ws);
     if (!session || session.closing) return;
     const now = Date.now();
-    // In UTF-8 bytes, as sent (counted only when the UTF-16 length could be over the limit).
-    const size =
-      typeof data !== 'string'
-        ? data.byteLength
-        : data.length * 3 <= limits.maxFrameBytes
-          ? data.length
-          : new TextEncoder().encode(data).length;
+    // In UTF-8 bytes, as sent.
+    const size = typeof data === 'string' ? utf8Length(data) : data.byteLength;
     if (!session.budget.take(size, now)) {
       if (session.budget.refused >= FrameBudget.REFUSALS_BEFORE_CLOSE) {
         this.#error(session, 'rate_limited', 'too many frames: closing');
@@ -457,20 +454,7 @@ export class MeshHub extends DurableObject<DoEnv> implements MeshHubApi {
     // One signature for the whole frame, over the receipts in its order (see `receiptBatch`).
     let batch: ReturnType<typeof receiptBatch>;
     try {
-      batch = receiptBatch(
-        msg.results.map((o) => ({
-          jobId: o.jobId,
-          index: o.index,
-          attempt: o.receipt.attempt,
-          leaseId: o.leaseId,
-          codeCid: o.receipt.codeCid,
-          inputCid: o.receipt.inputCid,
-          ok: o.ok,
-          outputHash: o.receipt.outputHash,
-          ...(hello.fingerprint ? { fingerprintClass: hello.fingerprint.class } : {}),
-          peerId: hello.peerId,
-        })),
-      );
+      batch = receiptBatch(resultsReceiptFields(msg.results, hello.peerId, hello.fingerprint?.class));
     } catch (err) {
       // A receipt the schema let through but that names no real CID, or an index past 2^32: the
       // frame is acknowledged with every result rejected (its leases stay open), never an error

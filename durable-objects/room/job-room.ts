@@ -12,6 +12,7 @@ import {
   type TaskError,
   type TaskState,
   type TaskUpdate,
+  utf8Length,
   WatcherToRoom,
 } from '../../protocol/index.ts';
 import type {
@@ -91,9 +92,6 @@ const truncateLogs = (logs: string) => {
     : limits.maxLogBytes;
   return `${logs.slice(0, end)}…[truncated]`;
 };
-/** UTF-8 length of a string, counted only when its UTF-16 length could put it over a limit. */
-const utf8Bytes = (s: string) =>
-  s.length * 3 <= limits.maxOutputBytes ? s.length : new TextEncoder().encode(s).length;
 /** Most UTF-16 units of JSON bound into one statement: at 3 bytes each, under SQLite's 2 MB string limit. */
 const MAX_BOUND_CHARS = 600_000;
 /** `items` in consecutive chunks whose `size`s add up to at most MAX_BOUND_CHARS (at least one item each). */
@@ -421,7 +419,7 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
           nodeId,
         };
         let error: TaskError | undefined = o.ok ? undefined : o.error;
-        const outputBytes = o.ok ? utf8Bytes(check.json) : 0;
+        const outputBytes = o.ok ? utf8Length(check.json) : 0;
         if (outputBytes > limits.maxOutputBytes) {
           error = {
             kind: 'output_invalid',

@@ -10,6 +10,7 @@ import {
   type NodeStanding,
   NodeToHub,
   receiptBatch,
+  resultsReceiptFields,
 } from '../../../protocol/index.ts';
 import { ComputeNode, type NodeEvent } from './compute-node.ts';
 import type { ExecRequest, ExecResult, Executor } from './executor.ts';
@@ -97,19 +98,7 @@ class FakeHub {
   }
 
   #verify(msg: Extract<NodeToHub, { type: 'task.results' }>): Promise<boolean> {
-    const { signed } = receiptBatch(
-      msg.results.map((o) => ({
-        jobId: o.jobId,
-        index: o.index,
-        attempt: o.receipt.attempt,
-        leaseId: o.leaseId,
-        codeCid: o.receipt.codeCid,
-        inputCid: o.receipt.inputCid,
-        ok: o.ok,
-        outputHash: o.receipt.outputHash,
-        peerId: identity.peerId.toString(),
-      })),
-    );
+    const { signed } = receiptBatch(resultsReceiptFields(msg.results, identity.peerId.toString()));
     return Promise.resolve(identity.peerId.publicKey.verify(signed, decodeSignature(msg.signature)!));
   }
 

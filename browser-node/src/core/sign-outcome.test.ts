@@ -7,6 +7,7 @@ import {
   type LeasedTask,
   outcomeHashOf,
   receiptBatch,
+  resultsReceiptFields,
   type TaskOutcome,
 } from '../../../protocol/index.ts';
 import { identityFromKey } from './identity.ts';
@@ -62,18 +63,7 @@ describe('signResults', () => {
     };
   };
   const fieldsOf = (results: TaskOutcome[], fingerprintClass?: string) =>
-    results.map((o) => ({
-      jobId: o.jobId,
-      index: o.index,
-      attempt: o.receipt.attempt,
-      leaseId: o.leaseId,
-      codeCid: o.receipt.codeCid,
-      inputCid: o.receipt.inputCid,
-      ok: o.ok,
-      outputHash: o.receipt.outputHash,
-      ...(fingerprintClass ? { fingerprintClass } : {}),
-      peerId: identity.peerId.toString(),
-    }));
+    resultsReceiptFields(results, identity.peerId.toString(), fingerprintClass);
 
   test("default: one signature over the batch of the frame's receipts, with the fingerprint class", async () => {
     const results = await Promise.all([outcome(0, 10), outcome(1, 11), outcome(2, 12)]);

@@ -6,6 +6,7 @@ import {
   type OutcomeReceipt,
   outcomeHashOf,
   receiptBatch,
+  resultsReceiptFields,
   type TaskError,
   type TaskOutcome,
 } from '../../../protocol/index.ts';
@@ -40,20 +41,8 @@ export async function signResults(
   results: TaskOutcome[],
   fingerprintClass?: string,
 ): Promise<string> {
-  const peerId = identity.peerId.toString();
   const { signed } = receiptBatch(
-    results.map((o) => ({
-      jobId: o.jobId,
-      index: o.index,
-      attempt: o.receipt.attempt,
-      leaseId: o.leaseId,
-      codeCid: o.receipt.codeCid,
-      inputCid: o.receipt.inputCid,
-      ok: o.ok,
-      outputHash: o.receipt.outputHash,
-      ...(fingerprintClass ? { fingerprintClass } : {}),
-      peerId,
-    })),
+    resultsReceiptFields(results, identity.peerId.toString(), fingerprintClass),
   );
   return encodeSignature(await identity.sign(signed));
 }

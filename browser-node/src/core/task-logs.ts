@@ -1,4 +1,7 @@
 import { limits } from '../../../protocol/limits.ts';
+import { utf8Length } from '../../../protocol/utf8.ts';
+
+export { utf8Length };
 
 /**
  * A task's logs, shared by every runtime (the JS console, WASI stderr): at most
@@ -119,28 +122,6 @@ export class LogMirror {
   setDropped(bytes: number): void {
     this.#header[1] = bytes;
   }
-}
-
-const NON_ASCII = /[\u0080-\uffff]/;
-
-/** UTF-8 length without allocating (lone surrogates count 3, as TextEncoder writes U+FFFD). */
-export function utf8Length(text: string): number {
-  // A log flood is mostly ASCII, and a regexp scans it far faster than a loop.
-  if (!NON_ASCII.test(text)) return text.length;
-  let bytes = 0;
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (code < 0x80) bytes += 1;
-    else if (code < 0x800) bytes += 2;
-    else if (code >= 0xd800 && code <= 0xdbff && i + 1 < text.length) {
-      const low = text.charCodeAt(i + 1);
-      if (low >= 0xdc00 && low <= 0xdfff) {
-        bytes += 4;
-        i++;
-      } else bytes += 3;
-    } else bytes += 3;
-  }
-  return bytes;
 }
 
 /** The longest prefix of `text` that fits in `maxBytes` of UTF-8, never splitting a pair. */
