@@ -5,7 +5,7 @@ import {
   runInDurableObject,
 } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { NEW_NODE_WINDOW } from '../../durable-objects/hub/admission.ts';
 import { shardOf } from '../../durable-objects/stubs.ts';
 import {
@@ -22,10 +22,14 @@ import {
   connectNode,
   helloProof,
   hubOf,
+  isAck,
+  isError,
+  isLeased,
+  isRevoked,
   type NodeSocket,
   newIdentity,
-  signIn,
-  submit,
+  ok,
+  perTest,
   TestSocket,
   type Unsigned,
 } from './helpers.ts';
@@ -33,50 +37,7 @@ import {
 // Admission on an open network: anyone may open /mesh/connect, so every test here has a hostile
 // client beside honest work, and checks that the hostile one changed nothing it should not.
 
-type Leased = Extract<HubToNode, { type: 'task.leased' }>;
-type Ack = Extract<HubToNode, { type: 'results.ack' }>;
-type Revoked = Extract<HubToNode, { type: 'lease.revoked' }>;
-type HubError = Extract<HubToNode, { type: 'error' }>;
-const isLeased = (m: HubToNode): m is Leased => m.type === 'task.leased';
-const isAck = (m: HubToNode): m is Ack => m.type === 'results.ack';
-const isRevoked = (m: HubToNode): m is Revoked => m.type === 'lease.revoked';
-const isError = (m: HubToNode): m is HubError => m.type === 'error';
-
-const sockets: { close(): void }[] = [];
-const jobs: { id: string; token: string }[] = [];
-afterEach(async () => {
-  for (const s of sockets.splice(0)) {
-    try {
-      s.close();
-    } catch {
-      // closed by the hub already
-    }
-  }
-  for (const { id, token } of jobs.splice(0)) await api(`/jobs/${id}/cancel`, { method: 'POST', token });
-});
-
-async function newJob(spec: Parameters<typeof submit>[1]) {
-  const token = await signIn();
-  const id = await submit(token, spec);
-  jobs.push({ id, token });
-  return { id, token };
-}
-
-async function node(id: string, options?: Parameters<typeof connectNode>[1]) {
-  const s = await connectNode(id, options);
-  sockets.push(s);
-  return s;
-}
-
-const ok = (t: LeasedTask): Unsigned => ({
-  ok: true,
-  jobId: t.jobId,
-  index: t.index,
-  leaseId: t.leaseId,
-  output: (t.input as number) * 2,
-  logs: '',
-  durationMs: 1,
-});
+const { sockets, newJob, node } = perTest();
 
 const results = async (id: string, token: string) =>
   ((await (await api(`/jobs/${id}/results?limit=1000`, { token })).json()) as ResultsPage).results;

@@ -1,6 +1,7 @@
 import { runInDurableObject } from 'cloudflare:test';
 import { env, exports } from 'cloudflare:workers';
 import { generateKeyPair } from '@libp2p/crypto/keys';
+import { afterEach } from 'vitest';
 import { identityFromKey, type NodeIdentity } from '../../browser-node/src/core/identity.ts';
 import { outcomeReceipt, signResults } from '../../browser-node/src/core/sign-outcome.ts';
 import {
@@ -14,6 +15,7 @@ import {
   type HelloProof,
   type HubToNode,
   type JobSpecInput,
+  type JsonValue,
   type LeasedTask,
   MESH_PROTOCOL,
   type NodeToHub,
@@ -274,4 +276,59 @@ export function nodeIdOnShard(prefix: string, shard: number): string {
     const id = `${prefix}-${crypto.randomUUID()}`;
     if (shardOf(env, id) === shard) return id;
   }
+}
+
+/** A type guard for hub frames of one type, for `NodeSocket.next`. */
+export const isFrame =
+  <T extends HubToNode['type']>(type: T) =>
+  (m: HubToNode): m is Extract<HubToNode, { type: T }> =>
+    m.type === type;
+export const isLeased = isFrame('task.leased');
+export const isAck = isFrame('results.ack');
+export const isRevoked = isFrame('lease.revoked');
+export const isError = isFrame('error');
+export const isWelcome = isFrame('hub.welcome');
+
+/** A successful outcome for a leased task (by default twice its numeric input). */
+export const ok = (t: LeasedTask, output: JsonValue = (t.input as number) * 2): Unsigned => ({
+  ok: true,
+  jobId: t.jobId,
+  index: t.index,
+  leaseId: t.leaseId,
+  output,
+  logs: '',
+  durationMs: 1,
+});
+
+/**
+ * Jobs and node sockets of a test file that are cancelled and closed after each test (the shards
+ * and rooms are shared by every test): `newJob` submits as a signed-in wallet, `node` connects.
+ */
+export function perTest() {
+  const sockets: { close(): void }[] = [];
+  const jobs: { id: string; token: string }[] = [];
+  afterEach(async () => {
+    for (const s of sockets.splice(0)) {
+      try {
+        s.close();
+      } catch {
+        // closed by the hub already
+      }
+    }
+    for (const { id, token } of jobs.splice(0)) await api(`/jobs/${id}/cancel`, { method: 'POST', token });
+  });
+  return {
+    sockets,
+    async newJob(spec: Parameters<typeof submit>[1]) {
+      const token = await signIn();
+      const id = await submit(token, spec);
+      jobs.push({ id, token });
+      return { id, token };
+    },
+    async node(id: string, options?: Parameters<typeof connectNode>[1]) {
+      const s = await connectNode(id, options);
+      sockets.push(s);
+      return s;
+    },
+  };
 }

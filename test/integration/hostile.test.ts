@@ -1,6 +1,6 @@
 import { listDurableObjectIds, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import type { NodeIdentity } from '../../browser-node/src/core/identity.ts';
 import { outcomeReceipt, signResults } from '../../browser-node/src/core/sign-outcome.ts';
 import { NEW_NODE_WINDOW } from '../../durable-objects/hub/admission.ts';
@@ -10,7 +10,6 @@ import {
   ErrorCode,
   type HubToNode,
   type JobStatus,
-  type JsonValue,
   type LeasedTask,
   limits,
   MESH_PROTOCOL,
@@ -22,15 +21,19 @@ import {
 } from '../../protocol/index.ts';
 import {
   api,
-  connectNode,
   establish,
   helloProof,
   hubOf,
+  isAck,
+  isError,
+  isLeased,
+  isRevoked,
+  isWelcome,
   type NodeSocket,
   newIdentity,
   nodeIdOnShard,
-  signIn,
-  submit,
+  ok,
+  perTest,
   TestSocket,
   type Unsigned,
   watch,
@@ -41,52 +44,7 @@ import {
 // correct with no attempt spent, that a witness (another node of the same shard, holding leases of
 // another job) saw nothing change, that every error frame says why, and that the API never 5xx'd.
 
-type Leased = Extract<HubToNode, { type: 'task.leased' }>;
-type Ack = Extract<HubToNode, { type: 'results.ack' }>;
-type Revoked = Extract<HubToNode, { type: 'lease.revoked' }>;
-type HubError = Extract<HubToNode, { type: 'error' }>;
-type Welcome = Extract<HubToNode, { type: 'hub.welcome' }>;
-const isLeased = (m: HubToNode): m is Leased => m.type === 'task.leased';
-const isAck = (m: HubToNode): m is Ack => m.type === 'results.ack';
-const isRevoked = (m: HubToNode): m is Revoked => m.type === 'lease.revoked';
-const isError = (m: HubToNode): m is HubError => m.type === 'error';
-const isWelcome = (m: HubToNode): m is Welcome => m.type === 'hub.welcome';
-
-const sockets: { close(): void }[] = [];
-const jobs: { id: string; token: string }[] = [];
-afterEach(async () => {
-  for (const s of sockets.splice(0)) {
-    try {
-      s.close();
-    } catch {
-      // closed by the hub already
-    }
-  }
-  for (const { id, token } of jobs.splice(0)) await api(`/jobs/${id}/cancel`, { method: 'POST', token });
-});
-
-async function newJob(spec: Parameters<typeof submit>[1]) {
-  const token = await signIn();
-  const id = await submit(token, spec);
-  jobs.push({ id, token });
-  return { id, token };
-}
-
-async function node(id: string, options?: Parameters<typeof connectNode>[1]) {
-  const s = await connectNode(id, options);
-  sockets.push(s);
-  return s;
-}
-
-const ok = (t: LeasedTask, output: JsonValue = (t.input as number) * 2): Unsigned => ({
-  ok: true,
-  jobId: t.jobId,
-  index: t.index,
-  leaseId: t.leaseId,
-  output,
-  logs: '',
-  durationMs: 1,
-});
+const { sockets, newJob, node } = perTest();
 
 const range = (n: number, from = 0) => Array.from({ length: n }, (_, i) => from + i);
 const room = (id: string) => env.JOB_ROOM.get(env.JOB_ROOM.idFromName(id));
@@ -190,7 +148,7 @@ async function helloFrame(
 function expectReasons(messages: { type: string }[]): void {
   for (const m of messages) {
     if (m.type !== 'error') continue;
-    const e = m as HubError;
+    const e = m as Extract<HubToNode, { type: 'error' }>;
     expect(ErrorCode.safeParse(e.code).success, JSON.stringify(e)).toBe(true);
     expect(e.message.length, JSON.stringify(e)).toBeGreaterThan(10);
   }
