@@ -6,6 +6,11 @@
  * (which had the tables but no `_schema` row) are brought forward by the steps after it: step 1
  * uses `CREATE TABLE IF NOT EXISTS`, and later steps check the tables as they are.
  *
+ * `fresh`, when given, is the part's schema as the steps leave it, in one step: storage that has
+ * none of `fresh.tables` yet (a new object) runs it instead of every step, so a new object does
+ * not replay history (a new job's room ran two steps of table rewrites before its first task).
+ * `test/integration/migrations.test.ts` checks both paths end with the same tables.
+ *
  * @example
  * migrate(ctx.storage, 'tasks', [
  *   (sql) => sql.exec('CREATE TABLE IF NOT EXISTS tasks (idx INTEGER PRIMARY KEY, state TEXT NOT NULL)'),
@@ -16,12 +21,20 @@ export function migrate(
   storage: DurableObjectStorage,
   part: string,
   steps: ((sql: SqlStorage) => void)[],
+  fresh?: { tables: string[]; create: (sql: SqlStorage) => void },
 ): void {
   const sql = storage.sql;
   sql.exec('CREATE TABLE IF NOT EXISTS _schema (part TEXT PRIMARY KEY, version INTEGER NOT NULL)');
   const current =
     sql.exec<{ version: number }>('SELECT version FROM _schema WHERE part = ?', part).toArray()[0]?.version ??
     0;
+  if (current === 0 && fresh && !hasAnyTable(sql, fresh.tables)) {
+    storage.transactionSync(() => {
+      fresh.create(sql);
+      sql.exec('INSERT INTO _schema (part, version) VALUES (?, ?)', part, steps.length);
+    });
+    return;
+  }
   for (let v = current; v < steps.length; v++) {
     storage.transactionSync(() => {
       steps[v]!(sql);
@@ -32,6 +45,17 @@ export function migrate(
       );
     });
   }
+}
+
+function hasAnyTable(sql: SqlStorage, tables: string[]): boolean {
+  return (
+    sql
+      .exec(
+        `SELECT 1 FROM sqlite_master WHERE type = 'table' AND name IN (SELECT value FROM json_each(?))`,
+        JSON.stringify(tables),
+      )
+      .toArray().length > 0
+  );
 }
 
 /** Add a column unless the table has it already (a table made by a build that had added it). */

@@ -6,10 +6,42 @@ import { addColumn, dropColumn, migrate } from '../migrations.ts';
  * each with its expiry (moved by heartbeats) and its `deadline` (never moved); `meta`: the job.
  */
 export function migrateRoom(storage: DurableObjectStorage): void {
-  migrate(storage, 'room', [
-    // 1: the schema as first written (lease columns on the task row).
-    (sql) => {
-      sql.exec(`
+  migrate(
+    storage,
+    'room',
+    ROOM_STEPS,
+    // A new room: the tables as the steps leave them, at once.
+    { tables: ['meta', 'tasks', 'leases'], create: (sql) => sql.exec(ROOM_SCHEMA) },
+  );
+}
+
+/** The room's tables as the steps below leave them. */
+export const ROOM_SCHEMA = `
+  CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+  CREATE TABLE tasks (
+    idx INTEGER PRIMARY KEY, state TEXT NOT NULL, input TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, node_id TEXT,
+    not_before INTEGER NOT NULL DEFAULT 0, output TEXT, error TEXT, logs TEXT, duration_ms REAL,
+    reason TEXT, done_seq INTEGER, receipt TEXT,
+    leased INTEGER NOT NULL DEFAULT 0, drops INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE INDEX tasks_by_state ON tasks (state, not_before, idx);
+  CREATE INDEX tasks_by_done ON tasks (done_seq) WHERE done_seq IS NOT NULL;
+  CREATE TABLE leases (
+    lease_id TEXT PRIMARY KEY, idx INTEGER NOT NULL, node_id TEXT NOT NULL, seq INTEGER NOT NULL,
+    leased_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, deadline INTEGER NOT NULL,
+    counted INTEGER NOT NULL
+  );
+  CREATE INDEX leases_by_expiry ON leases (expires_at);
+  CREATE INDEX leases_by_node ON leases (node_id);
+  CREATE INDEX leases_by_task ON leases (idx);
+`;
+
+/** The room's schema history, for rooms stored by older builds. */
+export const ROOM_STEPS: ((sql: SqlStorage) => void)[] = [
+  // 1: the schema as first written (lease columns on the task row).
+  (sql) => {
+    sql.exec(`
         CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS tasks (
           idx INTEGER PRIMARY KEY, state TEXT NOT NULL, input TEXT NOT NULL,
@@ -20,12 +52,12 @@ export function migrateRoom(storage: DurableObjectStorage): void {
         CREATE INDEX IF NOT EXISTS tasks_by_state ON tasks (state, not_before, idx);
         CREATE INDEX IF NOT EXISTS tasks_by_done ON tasks (done_seq) WHERE done_seq IS NOT NULL;
       `);
-      addColumn(sql, 'tasks', 'receipt TEXT');
-    },
-    // 2: leases in their own table (a lease number, an expiry and a deadline each), and lost
-    // leases counted apart from attempts.
-    (sql) => {
-      sql.exec(`
+    addColumn(sql, 'tasks', 'receipt TEXT');
+  },
+  // 2: leases in their own table (a lease number, an expiry and a deadline each), and lost
+  // leases counted apart from attempts.
+  (sql) => {
+    sql.exec(`
         CREATE TABLE leases (
           lease_id TEXT PRIMARY KEY, idx INTEGER NOT NULL, node_id TEXT NOT NULL, seq INTEGER NOT NULL,
           leased_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, deadline INTEGER NOT NULL,
@@ -35,19 +67,18 @@ export function migrateRoom(storage: DurableObjectStorage): void {
         CREATE INDEX leases_by_node ON leases (node_id);
         CREATE INDEX leases_by_task ON leases (idx);
       `);
-      addColumn(sql, 'tasks', 'leased INTEGER NOT NULL DEFAULT 0');
-      addColumn(sql, 'tasks', 'drops INTEGER NOT NULL DEFAULT 0');
-      sql.exec('UPDATE tasks SET leased = attempts');
-      // Leases out under the old schema: into the new table, as the old expiry, uncounted.
-      sql.exec(`
+    addColumn(sql, 'tasks', 'leased INTEGER NOT NULL DEFAULT 0');
+    addColumn(sql, 'tasks', 'drops INTEGER NOT NULL DEFAULT 0');
+    sql.exec('UPDATE tasks SET leased = attempts');
+    // Leases out under the old schema: into the new table, as the old expiry, uncounted.
+    sql.exec(`
         INSERT INTO leases (lease_id, idx, node_id, seq, leased_at, expires_at, deadline, counted)
         SELECT lease_id, idx, node_id, attempts, COALESCE(lease_expires, 0), COALESCE(lease_expires, 0),
                COALESCE(lease_expires, 0), 0
         FROM tasks WHERE state = 'leased' AND lease_id IS NOT NULL
       `);
-      sql.exec('DROP INDEX IF EXISTS tasks_by_node');
-      dropColumn(sql, 'tasks', 'lease_id');
-      dropColumn(sql, 'tasks', 'lease_expires');
-    },
-  ]);
-}
+    sql.exec('DROP INDEX IF EXISTS tasks_by_node');
+    dropColumn(sql, 'tasks', 'lease_id');
+    dropColumn(sql, 'tasks', 'lease_expires');
+  },
+];
