@@ -11,6 +11,7 @@ import type {
   Runtime,
   TaskOutcome,
   TaskReceipt,
+  VerificationPolicy,
 } from '../protocol/index.ts';
 
 /**
@@ -51,6 +52,8 @@ export interface JobInit {
   timeoutMs: number;
   maxAttempts: number;
   memoryMb: number;
+  /** How its results are verified (from `redundancy` or `trust`). */
+  policy: VerificationPolicy;
   label?: string;
   /** Inputs serialized as JSON, one per task, in input order. */
   inputs: string[];
@@ -66,6 +69,30 @@ export interface LeaseRequest {
    * towards its task's attempts. Leases of new nodes that are lost never do.
    */
   established: boolean;
+  /** Who the node votes as, for verified jobs. */
+  voter: Voter;
+}
+
+/**
+ * A node as verification sees it: the identity it votes as (`wallet:<address>` when linked, else
+ * `peer:<peerId>`: every node of one wallet gives one vote per task), its fingerprint class (replicas of
+ * JS and Python are compared only within one class), and its record (agreements since its last
+ * mismatch, from the hub's standing).
+ */
+export interface Voter {
+  identity: string;
+  peerId: string;
+  /** The linked wallet (lowercase), when there is one. */
+  wallet?: string;
+  fingerprintClass?: string;
+  streak: number;
+}
+
+/** What verification made of a node's answers: agreements and mismatches with accepted results. */
+export interface Verdict {
+  nodeId: string;
+  agreed: number;
+  disagreed: number;
 }
 
 export interface LeaseResult {
@@ -104,6 +131,11 @@ export interface ReportResult {
   cpuMs: number;
   /** Why each ignored result was ignored; `rejected` ones leave their lease open. */
   ignored: { jobId: string; index: number; leaseId: string; reason: string; rejected: boolean }[];
+  /**
+   * Tasks whose result was accepted on this node's word alone (credible, not spot-checked): the
+   * hub keeps the recent ones, to run them again if the node is caught lying.
+   */
+  solo: number[];
 }
 
 export interface ExtendResult {
@@ -128,7 +160,12 @@ export interface JobRoomApi {
   ): Awaitable<ResultsPage | null>;
   /** Lease tasks to several nodes of one shard at once, each up to its `max`. */
   lease(requests: LeaseRequest[]): Awaitable<LeaseResult>;
-  report(nodeId: string, results: SignedOutcome[]): Awaitable<ReportResult>;
+  report(nodeId: string, results: SignedOutcome[], voter: Voter): Awaitable<ReportResult>;
+  /**
+   * The node was caught lying: the results accepted on its word alone among `indices` are
+   * verified again by other identities. Returns how many went back to the queue.
+   */
+  reverify(nodeId: string, indices: number[]): Awaitable<number>;
   extend(nodeId: string, leaseIds: string[]): Awaitable<ExtendResult>;
   /** The node went away: its leases go back to the queue now. Returns how many it held. */
   releaseNode(nodeId: string, reason: string): Awaitable<number>;
@@ -188,6 +225,8 @@ export interface MeshHubApi {
    * returns every node now; changes follow as `NodeMapApi.hubUpdate`.
    */
   subscribeMap(replica: string, ttlMs: number): Awaitable<NodeInfo[]>;
+  /** Verification's verdicts on this shard's nodes (their records, hence credibility). */
+  recordVerdicts(verdicts: Verdict[]): Awaitable<void>;
 }
 
 // ---- NodeMap -----------------------------------------------------------------------------------

@@ -12,5 +12,6 @@ export * from './nodes-watch.ts';
 export * from './receipt.ts';
 export * from './sandbox.ts';
 export * from './utf8.ts';
+export * from './verification.ts';
 export * from './wasm.ts';
 export * from './watch.ts';

@@ -74,6 +74,17 @@ export const JobSpec = z
     timeoutMs: z.number().int().min(10).max(300_000).default(jobDefaults.timeoutMs),
     maxAttempts: z.number().int().min(1).max(10).default(jobDefaults.maxAttempts),
     memoryMb: z.number().int().min(16).max(1024).default(jobDefaults.memoryMb),
+    /**
+     * Run each task on this many distinct identities (wallets; an unlinked node is its own) and
+     * accept an answer only when that many agree and no other answer has as many. `1` accepts the
+     * first node's answer unverified. Overrides `trust`.
+     */
+    redundancy: z.number().int().min(1).max(5).optional(),
+    /**
+     * Target confidence of the adaptive policy (default ${jobDefaults.trust}): replicas are added until the
+     * identities that agree on an answer, weighted by what each has earned, reach it.
+     */
+    trust: z.number().min(0.9).max(0.9999).optional(),
     label: z.string().max(200).optional(),
   })
   .superRefine((spec, ctx) => {
@@ -130,9 +141,10 @@ export const TaskCounts = z.object({
 });
 export type TaskCounts = z.infer<typeof TaskCounts>;
 
-/** Why a task failed. `user_error`, `timeout`, `memory_limit` and `output_invalid` are properties of
- * the code and input, so they fail at once; `lease_expired` and `node_error` are retried. */
-export const TaskErrorKind = z.enum([
+/** Why a node says a task failed. `user_error`, `timeout`, `memory_limit` and `output_invalid` are
+ * properties of the code and input (final once verified, see `redundancy`); `lease_expired` and
+ * `node_error` are the node's own trouble, and retried. */
+export const NodeErrorKind = z.enum([
   'user_error',
   'timeout',
   'memory_limit',
@@ -140,14 +152,66 @@ export const TaskErrorKind = z.enum([
   'lease_expired',
   'node_error',
 ]);
+export type NodeErrorKind = z.infer<typeof NodeErrorKind>;
+
+/** Why a task failed: what a node said, or `inconsistent` (replicas never reached a quorum). */
+export const TaskErrorKind = z.enum([...NodeErrorKind.options, 'inconsistent']);
 export type TaskErrorKind = z.infer<typeof TaskErrorKind>;
 
-export const TaskError = z.object({
-  kind: TaskErrorKind,
+const errorFields = {
   message: z.string().max(4096),
   stack: z.string().max(16_384).optional(),
-});
+};
+export const TaskError = z.object({ kind: TaskErrorKind, ...errorFields });
 export type TaskError = z.infer<typeof TaskError>;
+/** A failure as a node reports it (a node cannot call a task `inconsistent`). */
+export const NodeTaskError = z.object({ kind: NodeErrorKind, ...errorFields });
+export type NodeTaskError = z.infer<typeof NodeTaskError>;
+
+/** How results are verified: `fixed` (the job's `redundancy`) or `adaptive` (its `trust`). */
+export const VerificationPolicy = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('fixed'), redundancy: z.number().int().min(1).max(5) }),
+  z.object({ kind: z.literal('adaptive'), trust: z.number() }),
+]);
+export type VerificationPolicy = z.infer<typeof VerificationPolicy>;
+
+/** One identity's answer to a task, as verification weighed it. */
+export const Replica = z.object({
+  /** The identity that voted: `wallet:<address>` for a linked node, `peer:<peerId>` otherwise. */
+  identity: z.string(),
+  nodeId: z.string(),
+  peerId: z.string(),
+  /** What it answered: the output's CID, or `error:<kind>` for a failure. */
+  answer: z.string(),
+  /** Its credibility when it answered (1 for a node of the job owner's own wallet). */
+  credibility: z.number(),
+  /** Its answer is the accepted one. */
+  agreed: z.boolean().optional(),
+  /** Its signed receipt. */
+  receipt: TaskReceipt.optional(),
+});
+export type Replica = z.infer<typeof Replica>;
+
+/**
+ * How a task's result was verified: by whom, how sure, and how. `how`: `quorum` (replicas of
+ * distinct identities agreed), `trusted` (a node of the owner's own wallet), `credible` (one
+ * identity whose record reaches the target, not spot-checked this time), `unverified`
+ * (`redundancy: 1`), `inconsistent` (no quorum within the bound). `digest`: SHA-256 (hex) of the
+ * task's verification record (`verificationDigest`), what anchoring commits.
+ */
+export const TaskVerification = z
+  .object({
+    policy: VerificationPolicy,
+    how: z.enum(['quorum', 'trusted', 'credible', 'unverified', 'inconsistent']),
+    confidence: z.number(),
+    /** A trusted identity's result was checked by another identity this time. */
+    spotCheck: z.boolean().optional(),
+    fingerprintClass: z.string().optional(),
+    replicas: z.array(Replica),
+    digest: z.string(),
+  })
+  .meta({ id: 'TaskVerification' });
+export type TaskVerification = z.infer<typeof TaskVerification>;
 
 export const retryableErrors: ReadonlySet<TaskErrorKind> = new Set(['lease_expired', 'node_error']);
 
@@ -165,6 +229,7 @@ export const JobStatus = z
     timeoutMs: z.number().int(),
     maxAttempts: z.number().int(),
     memoryMb: z.number().int(),
+    verification: VerificationPolicy.optional(),
     createdAt: z.number().int(),
     finishedAt: z.number().int().optional(),
     /** Why pending tasks are not running yet, when some are pending. */
@@ -189,6 +254,8 @@ export const TaskResult = z
     logs: z.string().optional(),
     /** The node's signed receipt for this result, checked by the room (see `TaskReceipt`). */
     receipt: TaskReceipt.optional(),
+    /** How the result was verified, with every replica (final tasks of verified jobs). */
+    verification: TaskVerification.optional(),
     /** For pending tasks: why it is waiting. */
     waiting: z.string().optional(),
   })

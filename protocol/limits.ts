@@ -42,6 +42,12 @@ export const jobDefaults = {
   timeoutMs: 30_000,
   maxAttempts: 3,
   memoryMb: 128,
+  /**
+   * Target confidence of the adaptive policy (a job without `redundancy`): a result is accepted
+   * when the identities that agree on it make it at least this likely to be right (see
+   * `durable-objects/room/quorum.ts`).
+   */
+  trust: 0.98,
 } as const;
 
 /**

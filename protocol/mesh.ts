@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { Cid } from './cid.ts';
 import { ErrorCode } from './errors.ts';
 import { HelloProof } from './hello-proof.ts';
-import { JsonValue, Runtime, TaskError } from './job.ts';
+import { JsonValue, NodeTaskError, Runtime } from './job.ts';
 import { limits } from './limits.ts';
 import { OutcomeReceipt, ReceiptSignature } from './receipt.ts';
 
@@ -103,7 +103,7 @@ const outcomeBase = {
 /** What a node reports for one lease. */
 export const TaskOutcome = z.discriminatedUnion('ok', [
   z.object({ ...outcomeBase, ok: z.literal(true), output: JsonValue }),
-  z.object({ ...outcomeBase, ok: z.literal(false), error: TaskError }),
+  z.object({ ...outcomeBase, ok: z.literal(false), error: NodeTaskError }),
 ]);
 export type TaskOutcome = z.infer<typeof TaskOutcome>;
 
@@ -131,9 +131,11 @@ export type NodeOwnerLink = z.infer<typeof NodeOwnerLink>;
  * How a node has behaved, as the hub counted it (per node id, kept across reconnects):
  * `accepted` results the rooms counted (a task's own error counts: the node did its job),
  * `rejected` results refused for a missing or bad receipt, `late` results for a lease that had
- * already ended, `lost` leases the node held when it went away. `score` =
- * (accepted + 1) / (accepted + 5·rejected + lost + late/4 + 2): ½ for a new node, towards 1 with
- * honoured leases. Quorum mismatches and known-answer checks will weigh in here when they exist.
+ * already ended, `lost` leases the node held when it went away, and what verification made of
+ * its answers (`agreed`, `disagreed`). `score` =
+ * (accepted + 1) / (accepted + 5·rejected + 5·disagreed + lost + late/4 + 2): ½ for a new node,
+ * towards 1 with honoured leases. `credibility` (verification's weight of its vote) is
+ * 1 − 0.2 / (1 + streak).
  */
 export const NodeReputation = z
   .object({
@@ -142,6 +144,12 @@ export const NodeReputation = z
     rejected: z.number().int().min(0),
     late: z.number().int().min(0),
     lost: z.number().int().min(0),
+    /** Answers of verified jobs that matched the accepted result, and that did not. */
+    agreed: z.number().int().min(0).optional(),
+    disagreed: z.number().int().min(0).optional(),
+    /** Agreements since its last mismatch (a mismatch resets it), and the credibility that gives. */
+    streak: z.number().int().min(0).optional(),
+    credibility: z.number().min(0).max(1).optional(),
   })
   .meta({ id: 'NodeReputation' });
 export type NodeReputation = z.infer<typeof NodeReputation>;

@@ -147,7 +147,7 @@ export class Dispatcher {
       for (const s of nodes) {
         if (total >= MAX_TASKS_PER_CALL) break;
         const max = Math.min(s.spare, limits.maxLeaseBatch);
-        requests.push({ nodeId: s.nodeId!, max, established: s.established });
+        requests.push({ nodeId: s.nodeId!, max, established: s.established, voter: s.voter });
         asked.push(s);
         total += max;
       }

@@ -15,7 +15,7 @@ import {
   resultsReceiptFields,
   utf8Length,
 } from '../../protocol/index.ts';
-import type { DoEnv, HubSummary, MeshHubApi, ReportResult, SignedOutcome } from '../rpc.ts';
+import type { DoEnv, HubSummary, MeshHubApi, ReportResult, SignedOutcome, Verdict } from '../rpc.ts';
 import {
   acceptSocket,
   answerPings,
@@ -145,6 +145,29 @@ export class MeshHub extends DurableObject<DoEnv> implements MeshHubApi {
 
   subscribeMap(replica: string, ttlMs: number): NodeInfo[] {
     return this.#map.subscribe(replica, ttlMs);
+  }
+
+  /**
+   * Verification's verdicts on this shard's nodes. A node caught answering wrong starts again as
+   * a new identity (its streak reset), and the results it alone decided lately are verified again.
+   */
+  async recordVerdicts(verdicts: Verdict[]): Promise<void> {
+    const recheck: Promise<number>[] = [];
+    for (const v of verdicts) {
+      const caught = this.#standings.verdict(v.nodeId, v.agreed, v.disagreed);
+      const session = this.#sessions.byNode(v.nodeId);
+      if (session) {
+        const standing = this.#standings.get(v.nodeId);
+        session.setStanding(standing.reputation);
+        this.#send(session, { type: 'node.standing', standing });
+      }
+      if (caught) {
+        for (const [jobId, indices] of this.#standings.takeSolo(v.nodeId)) {
+          recheck.push(jobRoom(this.env, jobId).reverify(v.nodeId, indices));
+        }
+      }
+    }
+    await Promise.allSettled(recheck);
   }
 
   // ---- sockets -----------------------------------------------------------------------------------
@@ -503,7 +526,7 @@ export class MeshHub extends DurableObject<DoEnv> implements MeshHubApi {
     });
     const jobs = [...byJob];
     const settled = await Promise.allSettled(
-      jobs.map(([jobId, results]) => jobRoom(this.env, jobId).report(nodeId, results)),
+      jobs.map(([jobId, results]) => jobRoom(this.env, jobId).report(nodeId, results, session.voter)),
     );
     // The hub releases exactly the leases the rooms ended (a rejected result leaves its lease
     // open, a good receipt may follow; so does one for another task's index, or one its room
@@ -516,6 +539,7 @@ export class MeshHub extends DurableObject<DoEnv> implements MeshHubApi {
     for (const [k, r] of settled.entries()) {
       if (r.status === 'fulfilled') {
         reports.push(r.value);
+        this.#standings.addSolo(nodeId, jobs[k]![0], r.value.solo);
         continue;
       }
       const [jobId, results] = jobs[k]!;

@@ -1,5 +1,6 @@
 import type { NodeReputation, NodeStanding } from '../../protocol/index.ts';
 import { addColumn, migrate } from '../migrations.ts';
+import { credibility } from '../room/quorum.ts';
 
 /** Rows kept at most; beyond it the rows of nodes with the least accepted work go first. */
 export const MAX_STANDINGS = 100_000;
@@ -26,6 +27,9 @@ interface StandingRow {
   cpu_ms: number;
   owner: string | null;
   owner_error: string | null;
+  agreed: number;
+  disagreed: number;
+  streak: number;
   [key: string]: SqlStorageValue;
 }
 
@@ -34,8 +38,11 @@ interface StandingRow {
  * weighs five lost leases, a late one a quarter.
  */
 export function reputationScore(c: Omit<NodeReputation, 'score'>): number {
-  return (c.accepted + 1) / (c.accepted + 5 * c.rejected + c.lost + c.late / 4 + 2);
+  return (c.accepted + 1) / (c.accepted + 5 * c.rejected + 5 * (c.disagreed ?? 0) + c.lost + c.late / 4 + 2);
 }
+
+/** Recent results accepted on one node's word alone, kept per node (to verify again if it lies). */
+const MAX_SOLO_PER_NODE = 256;
 
 /**
  * How each node (by node id, bound to the key that proved itself under it) has behaved, in the hub's SQLite storage so that it outlives
@@ -67,7 +74,73 @@ export class NodeStandings {
         addColumn(sql, 'standings', 'peer_id TEXT');
       },
       (sql) => sql.exec('CREATE INDEX IF NOT EXISTS standings_by_age ON standings (updated_at)'),
+      // 3: what verification made of its answers, and its recent unchecked ones.
+      (sql) => {
+        addColumn(sql, 'standings', 'agreed INTEGER NOT NULL DEFAULT 0');
+        addColumn(sql, 'standings', 'disagreed INTEGER NOT NULL DEFAULT 0');
+        addColumn(sql, 'standings', 'streak INTEGER NOT NULL DEFAULT 0');
+        sql.exec(`
+          CREATE TABLE IF NOT EXISTS solo (
+            node_id TEXT NOT NULL, job_id TEXT NOT NULL, idx INTEGER NOT NULL, at INTEGER NOT NULL
+          );
+          CREATE INDEX IF NOT EXISTS solo_by_node ON solo (node_id, at);
+        `);
+      },
     ]);
+  }
+
+  /**
+   * Verification's verdicts on the node's answers: agreements lengthen its streak, a mismatch
+   * resets it (its credibility falls back to a new identity's). Returns whether it was caught.
+   */
+  verdict(nodeId: string, agreed: number, disagreed: number): boolean {
+    if (agreed <= 0 && disagreed <= 0) return false;
+    this.#sql.exec(
+      `INSERT INTO standings (node_id, agreed, disagreed, streak, updated_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (node_id) DO UPDATE SET agreed = agreed + excluded.agreed,
+         disagreed = disagreed + excluded.disagreed,
+         streak = CASE WHEN excluded.disagreed > 0 THEN 0 ELSE streak + excluded.agreed END,
+         updated_at = excluded.updated_at`,
+      nodeId,
+      Math.max(0, agreed),
+      Math.max(0, disagreed),
+      disagreed > 0 ? 0 : Math.max(0, agreed),
+      Date.now(),
+    );
+    return disagreed > 0;
+  }
+
+  /** Results of `jobId` accepted on this node's word alone; the newest `MAX_SOLO_PER_NODE` are kept. */
+  addSolo(nodeId: string, jobId: string, indices: number[]): void {
+    if (!indices.length) return;
+    const now = Date.now();
+    this.#sql.exec(
+      'INSERT INTO solo (node_id, job_id, idx, at) SELECT ?, ?, value, ? FROM json_each(?)',
+      nodeId,
+      jobId,
+      now,
+      JSON.stringify(indices),
+    );
+    this.#sql.exec(
+      `DELETE FROM solo WHERE node_id = ? AND rowid NOT IN (
+         SELECT rowid FROM solo WHERE node_id = ? ORDER BY at DESC, rowid DESC LIMIT ?)`,
+      nodeId,
+      nodeId,
+      MAX_SOLO_PER_NODE,
+    );
+  }
+
+  /** Take (and forget) the node's recent solo results, by job. */
+  takeSolo(nodeId: string): Map<string, number[]> {
+    const rows = this.#sql
+      .exec<{ job_id: string; idx: number }>(
+        'DELETE FROM solo WHERE node_id = ? RETURNING job_id, idx',
+        nodeId,
+      )
+      .toArray();
+    const byJob = new Map<string, number[]>();
+    for (const r of rows) byJob.set(r.job_id, [...(byJob.get(r.job_id) ?? []), r.idx]);
+    return byJob;
   }
 
   /**
@@ -132,9 +205,12 @@ export class NodeStandings {
       rejected: row?.rejected ?? 0,
       late: row?.late ?? 0,
       lost: row?.lost ?? 0,
+      agreed: row?.agreed ?? 0,
+      disagreed: row?.disagreed ?? 0,
+      streak: row?.streak ?? 0,
     };
     const standing: NodeStanding = {
-      reputation: { score: reputationScore(counts), ...counts },
+      reputation: { score: reputationScore(counts), ...counts, credibility: credibility(counts.streak) },
       work: { tasks: counts.accepted, cpuMs: row?.cpu_ms ?? 0 },
     };
     if (row?.owner) standing.owner = row.owner;
@@ -180,7 +256,8 @@ export class NodeStandings {
   #row(nodeId: string): StandingRow | undefined {
     return this.#sql
       .exec<StandingRow>(
-        'SELECT accepted, rejected, late, lost, cpu_ms, owner, owner_error FROM standings WHERE node_id = ?',
+        `SELECT accepted, rejected, late, lost, cpu_ms, owner, owner_error, agreed, disagreed, streak
+         FROM standings WHERE node_id = ?`,
         nodeId,
       )
       .toArray()[0];

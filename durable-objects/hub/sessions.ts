@@ -7,6 +7,7 @@ import type {
   RuntimeFingerprint,
 } from '../../protocol/index.ts';
 import { migrate } from '../migrations.ts';
+import type { Voter } from '../rpc.ts';
 import { FrameBudget, isEstablished, leaseWindow } from './admission.ts';
 
 /** Socket tag of compute nodes (`/mesh/connect`). */
@@ -56,6 +57,8 @@ export class Session {
   window = 1;
   /** Its lost leases count against their tasks (see `isEstablished`). */
   established = false;
+  /** Agreements of its answers with accepted results since its last mismatch (verification). */
+  streak = 0;
   /** The key of its peer id, imported once for all its batches of receipts. */
   key: CryptoKey | undefined;
   /** Closed or closing: no longer dispatched to or listed. */
@@ -84,6 +87,20 @@ export class Session {
   setStanding(r: NodeReputation): void {
     this.window = leaseWindow(r);
     this.established = isEstablished(r);
+    this.streak = r.streak ?? 0;
+  }
+
+  /** Who it votes as in verified jobs: its wallet when linked (one vote for all its nodes), else its key. */
+  get voter(): Voter {
+    const h = this.a.hello!;
+    const voter: Voter = {
+      identity: h.owner ? `wallet:${h.owner}` : `peer:${h.peerId}`,
+      peerId: h.peerId,
+      streak: this.streak,
+    };
+    if (h.owner) voter.wallet = h.owner;
+    if (h.fingerprint) voter.fingerprintClass = h.fingerprint.class;
+    return voter;
   }
 
   /** `NodeInfo` for `GET /nodes` and the node map (without the peer registry's parts). */

@@ -5,14 +5,18 @@ import {
   type LeasedTask,
   leaseTiming,
   limits,
+  needsQuorum,
   type ResultsPage,
   type RoomToWatcher,
   retryableErrors,
   type TaskCounts,
   type TaskError,
+  type TaskReceipt,
   type TaskState,
   type TaskUpdate,
+  type TaskVerification,
   utf8Length,
+  verificationDigest,
   WatcherToRoom,
 } from '../../protocol/index.ts';
 import type {
@@ -25,6 +29,8 @@ import type {
   LeaseResult,
   ReportResult,
   SignedOutcome,
+  Verdict,
+  Voter,
 } from '../rpc.ts';
 import {
   acceptSocket,
@@ -35,7 +41,8 @@ import {
   sendJson,
   upgradeRequired,
 } from '../sockets.ts';
-import { account, allHubs, shardOf } from '../stubs.ts';
+import { account, allHubs, meshHub, shardOf } from '../stubs.ts';
+import { credibility, decide, type Vote } from './quorum.ts';
 import { checkClaims } from './receipts.ts';
 import { migrateRoom } from './schema.ts';
 import { countTasks, emptyCounts, type JobMeta, resultsPage, statusOf, taskBriefs } from './views.ts';
@@ -65,6 +72,28 @@ interface ReportRow {
   t_attempts: number | null;
   t_drops: number | null;
   [key: string]: SqlStorageValue;
+}
+
+/** A replica row, as a decision reads it. */
+interface ReplicaRow {
+  identity: string;
+  node_id: string;
+  peer_id: string;
+  answer: string;
+  credibility: number;
+  streak: number;
+  ok: number;
+  result: string;
+  logs: string | null;
+  duration_ms: number | null;
+  receipt: string;
+  [key: string]: SqlStorageValue;
+}
+
+/** What one report's votes add up to: verdicts per node, and whether tasks went back to the queue. */
+interface Ballot {
+  verdicts: Map<string, Verdict>;
+  announce: boolean;
 }
 
 /** The parts of a task row the state machine reads. */
@@ -230,20 +259,42 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
     const deadline = now + meta.timeoutMs + leaseTiming.deadlineGraceMs;
     const leases: LeasedTask[][] = [];
     const updates: TaskUpdate[] = [];
+    const verified = needsQuorum(meta.policy);
+    // Replicas of JS and Python are compared within one fingerprint class (floating point may
+    // differ between engines): a task's first lease fixes its class. WebAssembly floats are
+    // exact by the spec, so its replicas may come from any class.
+    const homogeneous = meta.runtime === 'js' || meta.runtime === 'python';
     this.#transact(() => {
       for (const request of requests) {
         const n = Math.max(0, Math.min(request.max, limits.maxLeaseBatch));
+        const cls = homogeneous ? (request.voter.fingerprintClass ?? '') : null;
+        type Row = { idx: number; input: string; attempts: number; leased: number };
         const rows =
           n === 0
             ? []
-            : sql
-                .exec<{ idx: number; input: string; attempts: number; leased: number }>(
-                  `SELECT idx, input, attempts, leased FROM tasks
-                   WHERE state = 'pending' AND not_before <= ? ORDER BY idx LIMIT ?`,
-                  now,
-                  n,
-                )
-                .toArray();
+            : verified
+              ? // Never a task this identity has answered already, nor one of another class.
+                sql
+                  .exec<Row>(
+                    `SELECT idx, input, attempts, leased FROM tasks
+                     WHERE state = 'pending' AND not_before <= ? AND (? IS NULL OR class IS NULL OR class = ?)
+                     AND NOT EXISTS (SELECT 1 FROM replicas r WHERE r.idx = tasks.idx AND r.identity = ?)
+                     ORDER BY idx LIMIT ?`,
+                    now,
+                    cls,
+                    cls,
+                    request.voter.identity,
+                    n,
+                  )
+                  .toArray()
+              : sql
+                  .exec<Row>(
+                    `SELECT idx, input, attempts, leased FROM tasks
+                     WHERE state = 'pending' AND not_before <= ? ORDER BY idx LIMIT ?`,
+                    now,
+                    n,
+                  )
+                  .toArray();
         const tasks = rows.map(
           (row): LeasedTask => ({
             jobId: meta.id,
@@ -264,9 +315,12 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
         if (tasks.length) {
           const list = JSON.stringify(tasks.map((t) => [t.leaseId, t.index, t.attempt]));
           sql.exec(
-            `UPDATE tasks SET state = 'leased', leased = leased + 1, node_id = ?, reason = NULL
+            `UPDATE tasks SET state = 'leased', leased = leased + 1, node_id = ?, reason = NULL,
+               class = CASE WHEN ? THEN COALESCE(class, ?) ELSE class END
              WHERE idx IN (SELECT value ->> 1 FROM json_each(?))`,
             request.nodeId,
+            verified ? 1 : 0,
+            cls,
             list,
           );
           sql.exec(
@@ -304,7 +358,7 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
    * that names what the room knows (`checkClaims`, and the lease's number); the rest are ignored,
    * each with its reason.
    */
-  async report(nodeId: string, results: SignedOutcome[]): Promise<ReportResult> {
+  async report(nodeId: string, results: SignedOutcome[], voter: Voter): Promise<ReportResult> {
     const meta = this.#load();
     const out: ReportResult = {
       accepted: 0,
@@ -314,6 +368,7 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
       ended: [],
       cpuMs: 0,
       ignored: [],
+      solo: [],
     };
     if (!meta) {
       out.late = results.length;
@@ -341,6 +396,10 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
     const checks = await checkClaims(meta, results, inputs);
     const now = Date.now();
     const updates: TaskUpdate[] = [];
+    // A node of the owner's own wallet is trusted with the owner's jobs; `redundancy: 1` trusts anyone.
+    const trusted = voter.wallet !== undefined && voter.wallet === meta.owner.toLowerCase();
+    const direct = trusted || !needsQuorum(meta.policy);
+    const ballot: Ballot = { verdicts: new Map(), announce: false };
     this.#transact(() => {
       // Every lease and task the frame names, in one query; successes are written in two at the
       // end. (Statements cost more than rows here: four per result made this the hottest code.)
@@ -357,8 +416,8 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
       const rowOf = new Map(named.map((r) => [r.j, r]));
       /** States this frame has set already (a result named twice sees the first one's effect). */
       const settled = new Map<number, TaskState>();
-      /** Successes: [index, output, logs, durationMs, receipt, done_seq, lease id]. */
-      const succeeded: [number, string, string, number, string, number, string][] = [];
+      /** Successes: [index, output, logs, durationMs, receipt, done_seq, lease id, verification]. */
+      const succeeded: [number, string, string, number, string, number, string, string][] = [];
       for (const [i, { outcome: o, receipt }] of results.entries()) {
         const check = checks[i]!;
         const row = rowOf.get(i);
@@ -430,6 +489,34 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
           out.accepted++;
           out.cpuMs += Math.min(o.durationMs, meta.timeoutMs);
         }
+        if (!direct && !(error && retryableErrors.has(error.kind))) {
+          // A verified job: the answer is one vote; the task settles when they reach a quorum.
+          const answer = error ? `error:${error.kind}` : receipt.outputHash;
+          const update = this.#vote(task, lease, voter, nodeId, {
+            answer,
+            result: error ? JSON.stringify(error) : check.json,
+            ok: !error,
+            receipt: extra.receipt,
+            logs: extra.logs,
+            durationMs: o.durationMs,
+            now,
+            ballot,
+            out,
+          });
+          settled.set(o.index, update.state);
+          out.ended.push(lease.lease_id);
+          updates.push(update);
+          continue;
+        }
+        const verification =
+          error && retryableErrors.has(error.kind)
+            ? undefined
+            : this.#directVerification(
+                trusted,
+                voter,
+                nodeId,
+                error ? `error:${error.kind}` : receipt.outputHash,
+              );
         if (!error) {
           succeeded.push([
             o.index,
@@ -439,6 +526,7 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
             extra.receipt,
             ++this.#doneSeq,
             lease.lease_id,
+            verification!,
           ]);
           settled.set(o.index, 'succeeded');
           out.ended.push(lease.lease_id);
@@ -461,7 +549,7 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
           settled.set(o.index, 'failed');
           out.ended.push(lease.lease_id);
           sql.exec('DELETE FROM leases WHERE lease_id = ?', lease.lease_id);
-          updates.push(this.#fail(task, error, extra));
+          updates.push(this.#fail(task, error, { ...extra, verification: verification! }));
         }
       }
       if (succeeded.length) {
@@ -470,11 +558,11 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
           JSON.stringify(succeeded.map((r) => r[6])),
         );
         // In chunks under SQLite's 2 MB limit on one string (a frame may carry 512 outputs).
-        for (const chunk of bySize(succeeded, (r) => r[1].length + r[2].length + r[4].length)) {
+        for (const chunk of bySize(succeeded, (r) => r[1].length + r[2].length + r[4].length + r[7].length)) {
           sql.exec(
             `UPDATE tasks SET state = 'succeeded', attempts = attempts + 1, output = d.value ->> 1,
                logs = d.value ->> 2, duration_ms = d.value ->> 3, error = NULL, receipt = d.value ->> 4,
-               node_id = ?, done_seq = d.value ->> 5
+               node_id = ?, done_seq = d.value ->> 5, verification = d.value ->> 7
              FROM json_each(?) AS d WHERE tasks.idx = d.value ->> 0`,
             nodeId,
             JSON.stringify(chunk),
@@ -483,7 +571,11 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
       }
     });
     if (updates.length) this.#broadcast({ type: 'tasks.updated', updates, counts: this.#counts! });
-    await this.#afterChange(updates);
+    await Promise.all([
+      this.#afterChange(updates),
+      ballot.announce && this.#meta!.state === 'running' ? this.#announce() : undefined,
+      this.#sendVerdicts(ballot.verdicts),
+    ]);
     return out;
   }
 
@@ -560,6 +652,57 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
     if (!updates.length) return 0;
     this.#broadcast({ type: 'tasks.updated', updates, counts: this.#counts! });
     await this.#announce();
+    return updates.length;
+  }
+
+  /**
+   * `nodeId` was caught answering wrong: results accepted on its word alone among `indices` go back
+   * to the queue, its replica kept with the credibility of a new identity, so that others decide
+   * them again. A job that had finished runs again. Returns how many went back.
+   */
+  async reverify(nodeId: string, indices: number[]): Promise<number> {
+    const meta = this.#load();
+    if (!meta || meta.state === 'cancelled' || !indices.length) return 0;
+    const sql = this.ctx.storage.sql;
+    const updates: TaskUpdate[] = [];
+    const reason = 'verifying again: the node that alone answered it was caught answering wrong';
+    this.#transact(() => {
+      const rows = sql
+        .exec<{ idx: number; state: TaskState; attempts: number }>(
+          `SELECT idx, state, attempts FROM tasks
+           WHERE idx IN (SELECT value FROM json_each(?)) AND state IN ('succeeded', 'failed')
+             AND verification ->> '$.how' = 'credible' AND verification ->> '$.replicas[0].nodeId' = ?`,
+          JSON.stringify(indices),
+          nodeId,
+        )
+        .toArray();
+      if (!rows.length) return;
+      const list = JSON.stringify(rows.map((r) => r.idx));
+      sql.exec(
+        `UPDATE replicas SET credibility = ?, streak = 0 WHERE node_id = ? AND idx IN (SELECT value FROM json_each(?))`,
+        credibility(0),
+        nodeId,
+        list,
+      );
+      sql.exec(
+        `UPDATE tasks SET state = 'pending', output = NULL, error = NULL, verification = NULL, done_seq = NULL,
+           not_before = 0, reason = ?, node_id = NULL WHERE idx IN (SELECT value FROM json_each(?))`,
+        reason,
+        list,
+      );
+      for (const r of rows) {
+        this.#move(r.state, 'pending');
+        updates.push({ index: r.idx, state: 'pending', attempt: r.attempts, reason });
+      }
+      if (meta.state !== 'running') {
+        meta.state = 'running';
+        delete meta.finishedAt;
+        sql.exec(`UPDATE meta SET v = ? WHERE k = 'job'`, JSON.stringify(meta));
+      }
+    });
+    if (!updates.length) return 0;
+    this.#broadcast({ type: 'tasks.updated', updates, counts: this.#counts! });
+    await Promise.all([this.#announce(), account(this.env, meta.owner).jobFinished(meta.id, 'running')]);
     return updates.length;
   }
 
@@ -663,6 +806,8 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
     const row = sql.exec<{ v: string }>(`SELECT v FROM meta WHERE k = 'job'`).toArray()[0];
     if (!row) return undefined;
     this.#meta = JSON.parse(row.v) as JobMeta;
+    // Jobs stored before verification took their nodes' word.
+    this.#meta.policy ??= { kind: 'fixed', redundancy: 1 };
     this.#counts = countTasks(sql);
     this.#doneSeq = sql.exec<{ s: number | null }>('SELECT MAX(done_seq) AS s FROM tasks').one().s ?? 0;
     return this.#meta;
@@ -742,11 +887,11 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
   #fail(
     task: TaskRow,
     error: TaskError,
-    extra: { logs?: string; durationMs?: number; receipt?: string; nodeId?: string },
+    extra: { logs?: string; durationMs?: number; receipt?: string; nodeId?: string; verification?: string },
   ): TaskUpdate {
     this.ctx.storage.sql.exec(
       `UPDATE tasks SET state = 'failed', attempts = ?, error = ?, logs = ?, duration_ms = ?, receipt = ?,
-       node_id = COALESCE(?, node_id), done_seq = ? WHERE idx = ?`,
+       node_id = COALESCE(?, node_id), done_seq = ?, verification = ? WHERE idx = ?`,
       task.attempts + 1,
       JSON.stringify(error),
       extra.logs ?? null,
@@ -754,12 +899,203 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
       extra.receipt ?? null,
       extra.nodeId ?? null,
       ++this.#doneSeq,
+      extra.verification ?? null,
       task.idx,
     );
     this.#move('leased', 'failed');
     const update: TaskUpdate = { index: task.idx, state: 'failed', attempt: task.attempts + 1, error };
     if (extra.nodeId) update.nodeId = extra.nodeId;
     return update;
+  }
+
+  /** How a result taken on one node's word was verified: trusted (the owner's wallet) or not at all. */
+  #directVerification(trusted: boolean, voter: Voter, nodeId: string, answer: string): string {
+    const v: Omit<TaskVerification, 'digest'> = {
+      policy: this.#meta!.policy,
+      how: trusted ? 'trusted' : 'unverified',
+      confidence: trusted ? 1 : credibility(voter.streak),
+      replicas: [
+        {
+          identity: voter.identity,
+          nodeId,
+          peerId: voter.peerId,
+          answer,
+          credibility: trusted ? 1 : credibility(voter.streak),
+          agreed: true,
+        },
+      ],
+    };
+    if (voter.fingerprintClass) v.fingerprintClass = voter.fingerprintClass;
+    return JSON.stringify({ ...v, digest: verificationDigest(v, answer) });
+  }
+
+  /**
+   * One identity's answer to a task of a verified job (its lease ends here): stored as a replica,
+   * then the task is decided by the job's policy (`quorum.ts`): accepted (succeeded, or failed
+   * with the agreed error), back to the queue for another identity, or `inconsistent`. A second
+   * answer from an identity that has answered already is refused and the task goes back.
+   */
+  #vote(
+    task: TaskRow,
+    lease: LeaseRow,
+    voter: Voter,
+    nodeId: string,
+    a: {
+      answer: string;
+      result: string;
+      ok: boolean;
+      receipt: string;
+      logs: string;
+      durationMs: number;
+      now: number;
+      ballot: Ballot;
+      out: ReportResult;
+    },
+  ): TaskUpdate {
+    const sql = this.ctx.storage.sql;
+    const meta = this.#meta!;
+    sql.exec('DELETE FROM leases WHERE lease_id = ?', lease.lease_id);
+    const cls = sql
+      .exec<{ class: string | null }>('SELECT class FROM tasks WHERE idx = ?', task.idx)
+      .one().class;
+    const inserted = sql.exec(
+      `INSERT INTO replicas (idx, identity, node_id, peer_id, answer, credibility, streak, trusted, ok, result,
+         logs, duration_ms, receipt, fingerprint_class, at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+      task.idx,
+      voter.identity,
+      nodeId,
+      voter.peerId,
+      a.answer,
+      credibility(voter.streak),
+      voter.streak,
+      a.ok ? 1 : 0,
+      a.result,
+      a.logs,
+      a.durationMs,
+      a.receipt,
+      voter.fingerprintClass ?? null,
+      a.now,
+    ).rowsWritten;
+    const requeue = (reason: string): TaskUpdate => {
+      sql.exec(
+        `UPDATE tasks SET state = 'pending', node_id = NULL, not_before = 0, reason = ? WHERE idx = ?`,
+        reason,
+        task.idx,
+      );
+      this.#move('leased', 'pending');
+      a.ballot.announce = true;
+      return { index: task.idx, state: 'pending', attempt: task.attempts, reason };
+    };
+    if (!inserted) {
+      // Its wallet answered this task already (through another of its nodes): one vote each.
+      a.out.accepted--;
+      a.out.rejected++;
+      a.out.ignored.push({
+        jobId: meta.id,
+        index: task.idx,
+        leaseId: lease.lease_id,
+        reason: `a second answer from ${voter.identity}, which has answered this task already: one vote per identity`,
+        rejected: true,
+      });
+      return requeue('verifying: waiting for another identity');
+    }
+    const rows = sql
+      .exec<ReplicaRow>(
+        `SELECT identity, node_id, peer_id, answer, credibility, streak, ok, result, logs, duration_ms, receipt
+         FROM replicas WHERE idx = ? ORDER BY rowid`,
+        task.idx,
+      )
+      .toArray();
+    const votes: Vote[] = rows.map((r) => ({
+      identity: r.identity,
+      answer: r.answer,
+      credibility: r.credibility,
+      streak: r.streak,
+      trusted: false,
+    }));
+    const decision = decide(meta.policy, votes, Math.random);
+    if (decision.kind === 'more') return requeue(decision.reason);
+    const accepted = decision.kind === 'accept' ? decision.answer : undefined;
+    const conf = decision.kind === 'accept' ? decision.confidence : 0;
+    const v: Omit<TaskVerification, 'digest'> = {
+      policy: meta.policy,
+      how: decision.kind === 'accept' ? decision.how : 'inconsistent',
+      confidence: conf,
+      replicas: rows.map((r) => ({
+        identity: r.identity,
+        nodeId: r.node_id,
+        peerId: r.peer_id,
+        answer: r.answer,
+        credibility: r.credibility,
+        ...(accepted === undefined ? {} : { agreed: r.answer === accepted }),
+        receipt: JSON.parse(r.receipt) as TaskReceipt,
+      })),
+    };
+    if (cls) v.fingerprintClass = cls;
+    // A spot check: the first answer was credible alone, and another identity checked it.
+    if (meta.policy.kind === 'adaptive' && rows.length > 1 && rows[0]!.credibility >= meta.policy.trust) {
+      v.spotCheck = true;
+    }
+    const verification = JSON.stringify({ ...v, digest: verificationDigest(v, accepted) });
+    if (accepted === undefined) {
+      const answers = [...Map.groupBy(rows, (r) => r.answer)]
+        .map(([answer, by]) => `${answer} from ${by.map((r) => r.identity).join(', ')}`)
+        .join('; ');
+      const message = `replicas never agreed (${decision.kind === 'inconsistent' ? decision.reason : ''}): ${answers}`;
+      return this.#fail(
+        task,
+        { kind: 'inconsistent', message: message.length > 4000 ? `${message.slice(0, 4000)}…` : message },
+        { verification },
+      );
+    }
+    for (const r of rows) {
+      const verdict = a.ballot.verdicts.get(r.node_id) ?? { nodeId: r.node_id, agreed: 0, disagreed: 0 };
+      if (r.answer === accepted) verdict.agreed++;
+      else verdict.disagreed++;
+      a.ballot.verdicts.set(r.node_id, verdict);
+    }
+    // Verdicts count only checks by others: a lone credible answer proves nothing of its node.
+    if (rows.length === 1) a.ballot.verdicts.delete(rows[0]!.node_id);
+    if (decision.kind === 'accept' && decision.how === 'credible') a.out.solo.push(task.idx);
+    const rep =
+      rows.find((r) => r.answer === accepted && r.node_id === nodeId) ??
+      rows.find((r) => r.answer === accepted)!;
+    const extra = {
+      logs: rep.logs ?? '',
+      durationMs: rep.duration_ms ?? 0,
+      receipt: rep.receipt,
+      nodeId: rep.node_id,
+      verification,
+    };
+    if (!rep.ok) return this.#fail(task, JSON.parse(rep.result) as TaskError, extra);
+    sql.exec(
+      `UPDATE tasks SET state = 'succeeded', attempts = attempts + 1, output = ?, logs = ?, duration_ms = ?,
+         error = NULL, receipt = ?, node_id = ?, done_seq = ?, verification = ? WHERE idx = ?`,
+      rep.result,
+      extra.logs,
+      extra.durationMs,
+      rep.receipt,
+      rep.node_id,
+      ++this.#doneSeq,
+      verification,
+      task.idx,
+    );
+    this.#move('leased', 'succeeded');
+    return {
+      index: task.idx,
+      state: 'succeeded',
+      attempt: task.attempts + 1,
+      nodeId: rep.node_id,
+      durationMs: extra.durationMs,
+    };
+  }
+
+  /** Tell each node's hub shard what verification made of its answers. */
+  async #sendVerdicts(verdicts: Map<string, Verdict>): Promise<void> {
+    if (!verdicts.size) return;
+    const byShard = Map.groupBy(verdicts.values(), (v) => shardOf(this.env, v.nodeId));
+    await Promise.all([...byShard].map(([shard, list]) => meshHub(this.env, shard).recordVerdicts(list)));
   }
 
   /** End these leases without a result (expired, past their deadline, node gone). */

@@ -2,8 +2,10 @@ import { addColumn, dropColumn, migrate } from '../migrations.ts';
 
 /**
  * A room's tables. `tasks`: one row per input (its state, the counted `attempts`, the times it
- * was `leased` and lost without counting, `drops`, and its result); `leases`: the leases out now,
- * each with its expiry (moved by heartbeats) and its `deadline` (never moved); `meta`: the job.
+ * was `leased` and lost without counting, `drops`, its result, the fingerprint `class` its
+ * replicas are compared in and how it was `verification`-ed); `leases`: the leases out now, each
+ * with its expiry (moved by heartbeats) and its `deadline` (never moved); `replicas`: verified
+ * jobs' answers, one per identity per task; `meta`: the job.
  */
 export function migrateRoom(storage: DurableObjectStorage): void {
   migrate(
@@ -15,6 +17,18 @@ export function migrateRoom(storage: DurableObjectStorage): void {
   );
 }
 
+/** Verified jobs' answers, one per identity per task (see \`quorum.ts\`). */
+const REPLICAS = `
+  CREATE TABLE replicas (
+    idx INTEGER NOT NULL, identity TEXT NOT NULL, node_id TEXT NOT NULL, peer_id TEXT NOT NULL,
+    answer TEXT NOT NULL, credibility REAL NOT NULL, streak INTEGER NOT NULL, trusted INTEGER NOT NULL,
+    ok INTEGER NOT NULL, result TEXT NOT NULL, logs TEXT, duration_ms REAL, receipt TEXT NOT NULL,
+    fingerprint_class TEXT, at INTEGER NOT NULL,
+    PRIMARY KEY (idx, identity)
+  );
+  CREATE INDEX replicas_by_node ON replicas (node_id);
+`;
+
 /** The room's tables as the steps below leave them. */
 export const ROOM_SCHEMA = `
   CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
@@ -23,7 +37,8 @@ export const ROOM_SCHEMA = `
     attempts INTEGER NOT NULL DEFAULT 0, node_id TEXT,
     not_before INTEGER NOT NULL DEFAULT 0, output TEXT, error TEXT, logs TEXT, duration_ms REAL,
     reason TEXT, done_seq INTEGER, receipt TEXT,
-    leased INTEGER NOT NULL DEFAULT 0, drops INTEGER NOT NULL DEFAULT 0
+    leased INTEGER NOT NULL DEFAULT 0, drops INTEGER NOT NULL DEFAULT 0,
+    class TEXT, verification TEXT
   );
   CREATE INDEX tasks_by_state ON tasks (state, not_before, idx);
   CREATE INDEX tasks_by_done ON tasks (done_seq) WHERE done_seq IS NOT NULL;
@@ -35,6 +50,7 @@ export const ROOM_SCHEMA = `
   CREATE INDEX leases_by_expiry ON leases (expires_at);
   CREATE INDEX leases_by_node ON leases (node_id);
   CREATE INDEX leases_by_task ON leases (idx);
+  ${REPLICAS}
 `;
 
 /** The room's schema history, for rooms stored by older builds. */
@@ -80,5 +96,11 @@ export const ROOM_STEPS: ((sql: SqlStorage) => void)[] = [
     sql.exec('DROP INDEX IF EXISTS tasks_by_node');
     dropColumn(sql, 'tasks', 'lease_id');
     dropColumn(sql, 'tasks', 'lease_expires');
+  },
+  // 3: verification: each task's fingerprint class and how it was verified, and the replicas.
+  (sql) => {
+    addColumn(sql, 'tasks', 'class TEXT');
+    addColumn(sql, 'tasks', 'verification TEXT');
+    sql.exec(REPLICAS);
   },
 ];

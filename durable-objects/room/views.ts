@@ -9,6 +9,7 @@ import type {
   TaskReceipt,
   TaskResult,
   TaskState,
+  TaskVerification,
 } from '../../protocol/index.ts';
 import type { JobInit } from '../rpc.ts';
 
@@ -41,6 +42,7 @@ export function statusOf(m: JobMeta, counts: TaskCounts): JobStatus {
     timeoutMs: m.timeoutMs,
     maxAttempts: m.maxAttempts,
     memoryMb: m.memoryMb,
+    verification: m.policy,
     createdAt: m.createdAt,
   };
   if (m.label !== undefined) status.label = m.label;
@@ -62,6 +64,7 @@ interface ResultRow {
   reason: string | null;
   done_seq: number | null;
   receipt: string | null;
+  verification: string | null;
   [key: string]: SqlStorageValue;
 }
 
@@ -80,7 +83,8 @@ export function resultsPage(
   const byCompletion = options.order === 'completion';
   const rows = sql
     .exec<ResultRow>(
-      `SELECT idx, state, attempts, drops, node_id, output, error, logs, duration_ms, not_before, reason, done_seq, receipt
+      `SELECT idx, state, attempts, drops, node_id, output, error, logs, duration_ms, not_before, reason, done_seq, receipt,
+              verification
        FROM tasks WHERE ${byCompletion ? 'done_seq > ? ORDER BY done_seq' : 'idx >= ? ORDER BY idx'} LIMIT ?`,
       cursor,
       limit,
@@ -95,11 +99,14 @@ export function resultsPage(
     if (r.logs) result.logs = r.logs;
     if (r.duration_ms !== null) result.durationMs = r.duration_ms;
     if (r.receipt !== null) result.receipt = JSON.parse(r.receipt) as TaskReceipt;
+    if (r.verification !== null) result.verification = JSON.parse(r.verification) as TaskVerification;
     if (r.state === 'pending') {
       result.waiting =
         r.not_before > now
           ? `back in the queue after ${r.reason ?? 'a failure'} (attempt ${r.attempts + 1} of ${meta.maxAttempts}), not before ${new Date(r.not_before).toISOString()}`
-          : (options.waiting ?? 'waiting for a node');
+          : r.reason?.startsWith('verifying')
+            ? `${r.reason}: waiting for another identity${options.waiting ? ` (${options.waiting})` : ''}`
+            : (options.waiting ?? 'waiting for a node');
     }
     return result;
   });

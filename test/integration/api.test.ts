@@ -127,9 +127,9 @@ describe('job validation', () => {
   });
 
   test('error: unknown fields are refused rather than ignored', async () => {
-    const res = await post({ runtime: 'js', source: 'export default (x) => x', inputs: [1], redundancy: 3 });
+    const res = await post({ runtime: 'js', source: 'export default (x) => x', inputs: [1], replicas: 3 });
     expect(res.status).toBe(400);
-    expect((await errorOf(res)).message).toMatch(/redundancy/);
+    expect((await errorOf(res)).message).toMatch(/replicas/);
   });
 });
 

@@ -4,6 +4,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys';
 import { afterEach } from 'vitest';
 import { identityFromKey, type NodeIdentity } from '../../browser-node/src/core/identity.ts';
 import { outcomeReceipt, signResults } from '../../browser-node/src/core/sign-outcome.ts';
+import { linkNodeWithPrivateKey } from '../../client/node-link.ts';
 import {
   createApiKey,
   DEV_PRIVATE_KEYS,
@@ -60,6 +61,9 @@ export async function submit(token: string, spec: Partial<JobSpecInput>): Promis
       runtime: 'js',
       source: 'export default (x) => x * 2',
       inputs: [1, 2, 3],
+      // These tests' nodes are anonymous; the control-plane tests take one node's word
+      // (verification has its own tests, which say their policy).
+      ...('trust' in spec || 'redundancy' in spec ? {} : { redundancy: 1 }),
       ...spec,
     }),
   });
@@ -206,6 +210,8 @@ export async function connectNode(
     relay?: boolean;
     /** Cloudflare's request metadata (`request.cf`), e.g. the location the node connects from. */
     cf?: Record<string, unknown>;
+    /** Link the node to this development wallet (`DEV_PRIVATE_KEYS[n]`) at hello. */
+    wallet?: number;
   } = {},
 ): Promise<NodeSocket> {
   const res = await api(`/mesh/connect?node=${encodeURIComponent(nodeId)}`, {
@@ -228,6 +234,15 @@ export async function connectNode(
     proof: await helloProof(identity),
     ...(options.multiaddrs ? { multiaddrs: options.multiaddrs } : {}),
     ...(options.relay ? { relay: true } : {}),
+    ...(options.wallet === undefined
+      ? {}
+      : {
+          owner: await linkNodeWithPrivateKey({
+            url: ORIGIN,
+            peerId: identity.peerId.toString(),
+            privateKey: DEV_PRIVATE_KEYS[options.wallet]!,
+          }),
+        }),
   });
   socket.welcome = (await socket.next((m) => m.type === 'hub.welcome')) as Extract<
     HubToNode,
@@ -261,6 +276,20 @@ export async function establish(nodeId: string, accepted = 1000): Promise<void> 
        ON CONFLICT (node_id) DO UPDATE SET accepted = excluded.accepted`,
       nodeId,
       accepted,
+      Date.now(),
+    );
+  });
+}
+
+/** Give a node id a verification record: `streak` agreements since its last mismatch. */
+export async function credible(nodeId: string, streak: number): Promise<void> {
+  await runInDurableObject(hubOf(nodeId), (_instance, state) => {
+    state.storage.sql.exec(
+      `INSERT INTO standings (node_id, accepted, agreed, streak, updated_at) VALUES (?, 1000, ?, ?, ?)
+       ON CONFLICT (node_id) DO UPDATE SET agreed = excluded.agreed, streak = excluded.streak`,
+      nodeId,
+      streak,
+      streak,
       Date.now(),
     );
   });

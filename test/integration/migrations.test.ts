@@ -22,7 +22,7 @@ function shape(sql: SqlStorage, tables: string[]) {
   }));
 }
 
-const TABLES = ['meta', 'tasks', 'leases'];
+const TABLES = ['meta', 'tasks', 'leases', 'replicas'];
 
 describe('room schema migrations', () => {
   test("a new room's schema (made at once) equals the one every step leaves", async () => {

@@ -64,7 +64,17 @@ afterEach(async () => {
 });
 
 const fresh = {
-  reputation: { score: 0.5, accepted: 0, rejected: 0, late: 0, lost: 0 },
+  reputation: {
+    score: 0.5,
+    accepted: 0,
+    rejected: 0,
+    late: 0,
+    lost: 0,
+    agreed: 0,
+    disagreed: 0,
+    streak: 0,
+    credibility: 0.8,
+  },
   work: { tasks: 0, cpuMs: 0 },
 };
 const score = (c: { accepted: number; rejected: number; late: number; lost: number }) =>
@@ -203,11 +213,31 @@ describe('node standing', () => {
     const first = await report(s, [ok(t0!, 5), ok(t1!, 7)]);
     expect(first.accepted).toBe(2);
     expect(first.standing).toEqual({
-      reputation: { score: 3 / 4, accepted: 2, rejected: 0, late: 0, lost: 0 },
+      reputation: {
+        score: 3 / 4,
+        accepted: 2,
+        rejected: 0,
+        late: 0,
+        lost: 0,
+        agreed: 0,
+        disagreed: 0,
+        streak: 0,
+        credibility: 0.8,
+      },
       work: { tasks: 2, cpuMs: 12 },
     });
     const second = await report(s, [ok(t2!, 1)]);
-    expect(second.standing?.reputation).toEqual({ score: 4 / 5, accepted: 3, rejected: 0, late: 0, lost: 0 });
+    expect(second.standing?.reputation).toEqual({
+      score: 4 / 5,
+      accepted: 3,
+      rejected: 0,
+      late: 0,
+      lost: 0,
+      agreed: 0,
+      disagreed: 0,
+      streak: 0,
+      credibility: 0.8,
+    });
     expect(second.standing?.work).toEqual({ tasks: 3, cpuMs: 13 });
     await eventuallyListed(nodeId).toMatchObject({ reputation: 4 / 5 });
   });
@@ -237,6 +267,10 @@ describe('node standing', () => {
       rejected: 2,
       late: 0,
       lost: 0,
+      agreed: 0,
+      disagreed: 0,
+      streak: 0,
+      credibility: 0.8,
     });
     // A well-signed receipt over another input than the room's.
     const ack = await report(s, [await s.withReceipt(ok(t0!), { input: 42 })]);
@@ -276,6 +310,10 @@ describe('node standing', () => {
       rejected: 0,
       late: 4,
       lost: 0,
+      agreed: 0,
+      disagreed: 0,
+      streak: 0,
+      credibility: 0.8,
     });
   });
 
@@ -311,6 +349,10 @@ describe('node standing', () => {
         rejected: 0,
         late: 0,
         lost: 2,
+        agreed: 0,
+        disagreed: 0,
+        streak: 0,
+        credibility: 0.8,
       },
       work: { tasks: 1, cpuMs: 4 },
     });
@@ -745,6 +787,10 @@ describe('proof of key at hello', () => {
       rejected: 0,
       late: 0,
       lost: 0,
+      agreed: 0,
+      disagreed: 0,
+      streak: 0,
+      credibility: 0.8,
     });
     // After it has gone too, the id stays its key's: the thief is refused, the victim welcomed back.
     s.close();

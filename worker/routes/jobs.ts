@@ -10,6 +10,7 @@ import {
   JobSummary,
   limits,
   MeshError,
+  policyOf,
   ResultsPage,
 } from '../../protocol/index.ts';
 import type { AppEnv } from '../app-env.ts';
@@ -107,6 +108,7 @@ jobs.openapi(
       timeoutMs: spec.timeoutMs,
       maxAttempts: spec.maxAttempts,
       memoryMb: spec.memoryMb,
+      policy: policyOf(spec),
       ...(spec.label === undefined ? {} : { label: spec.label }),
       inputs,
     });

@@ -1,4 +1,4 @@
-import type { JsonValue, Runtime, TaskError } from '../../../protocol/index.ts';
+import type { JsonValue, Runtime, NodeTaskError as TaskError } from '../../../protocol/index.ts';
 
 /** One execution of user code on one input, as the core hands it to a host's sandbox. */
 export interface ExecRequest {

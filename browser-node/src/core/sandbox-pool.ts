@@ -1,4 +1,4 @@
-import type { JsonValue, Runtime, TaskError } from '../../../protocol/job.ts';
+import type { JsonValue, Runtime, NodeTaskError as TaskError } from '../../../protocol/job.ts';
 import { jobDefaults } from '../../../protocol/limits.ts';
 import { type HostToSandbox, type SandboxResult, SandboxToHost } from '../../../protocol/sandbox.ts';
 import { WASM_PAGE_BYTES } from '../../../protocol/wasm.ts';

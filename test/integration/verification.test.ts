@@ -1,0 +1,278 @@
+import { describe, expect, test } from 'vitest';
+import { linkNodeWithPrivateKey } from '../../client/node-link.ts';
+import { DEV_PRIVATE_KEYS } from '../../client/sign-in.ts';
+import type {
+  HubToNode,
+  JobStatus,
+  LeasedTask,
+  NodeStanding,
+  ResultsPage,
+  RuntimeFingerprint,
+} from '../../protocol/index.ts';
+import {
+  api,
+  credible,
+  isAck,
+  isFrame,
+  isLeased,
+  type NodeSocket,
+  ORIGIN,
+  ok,
+  perTest,
+  type Unsigned,
+} from './helpers.ts';
+
+const { newJob, node } = perTest();
+const isStanding = isFrame('node.standing');
+
+/** Ask for work and take the tasks of the next lease frame. */
+async function take(n: NodeSocket, credit = 64): Promise<LeasedTask[]> {
+  n.send({ type: 'lease.request', credit });
+  return (await n.next(isLeased)).tasks;
+}
+
+/** Report outcomes and wait for their ack. */
+async function answer(n: NodeSocket, outcomes: Unsigned[]) {
+  await n.report(outcomes);
+  return n.next(isAck);
+}
+
+const fail = (t: LeasedTask, kind: 'user_error' | 'timeout' = 'user_error'): Unsigned => ({
+  ok: false,
+  jobId: t.jobId,
+  index: t.index,
+  leaseId: t.leaseId,
+  error: { kind, message: `${kind} on purpose` },
+  logs: '',
+  durationMs: 1,
+});
+
+async function results(id: string, token: string): Promise<ResultsPage['results']> {
+  const res = await api(`/jobs/${id}/results`, { token });
+  return ((await res.json()) as ResultsPage).results;
+}
+
+async function status(id: string, token: string): Promise<JobStatus> {
+  return (await (await api(`/jobs/${id}`, { token })).json()) as JobStatus;
+}
+
+/** Nothing leased to `n` within a moment (dispatch answered its request already if it could). */
+async function leasedNothing(n: NodeSocket): Promise<void> {
+  await new Promise((r) => setTimeout(r, 300));
+  expect(n.messages.filter((m: HubToNode) => m.type === 'task.leased')).toEqual([]);
+}
+
+const fingerprint = (cls: string): RuntimeFingerprint => ({
+  class: cls.repeat(16).slice(0, 16),
+  probeHash: cls.repeat(64).slice(0, 64),
+  engine: { name: 'node' },
+});
+
+/** The reputation of the next `node.standing` frame that shows a verdict (a mismatch, with `caught`). */
+async function verdictOf(n: NodeSocket, caught = false): Promise<NodeStanding['reputation']> {
+  for (;;) {
+    const { reputation: r } = (await n.next(isStanding)).standing;
+    if (caught ? (r.disagreed ?? 0) > 0 : (r.agreed ?? 0) + (r.disagreed ?? 0) > 0) return r;
+  }
+}
+
+describe('quorum (redundancy)', () => {
+  test('default: two identities must agree; the node that answered is never leased the task again', async () => {
+    const { id, token } = await newJob({ redundancy: 2, inputs: [1, 2, 3] });
+    const a = await node(`va-${crypto.randomUUID()}`);
+    const first = await take(a);
+    expect(first.map((t) => t.index)).toEqual([0, 1, 2]);
+    await answer(
+      a,
+      first.map((t) => ok(t)),
+    );
+    expect((await results(id, token)).map((r) => [r.state, r.waiting])).toEqual(
+      [0, 1, 2].map(() => ['pending', expect.stringMatching(/^verifying: 1 replica, needs 2 in agreement/)]),
+    );
+    a.send({ type: 'lease.request', credit: 64 });
+    const b = await node(`vb-${crypto.randomUUID()}`);
+    const second = await take(b);
+    expect(second.map((t) => t.index)).toEqual([0, 1, 2]);
+    await leasedNothing(a);
+    await answer(
+      b,
+      second.map((t) => ok(t)),
+    );
+    const done = await results(id, token);
+    expect(done.map((r) => [r.state, r.output])).toEqual([
+      ['succeeded', 2],
+      ['succeeded', 4],
+      ['succeeded', 6],
+    ]);
+    const v = done[0]!.verification!;
+    expect(v).toMatchObject({ policy: { kind: 'fixed', redundancy: 2 }, how: 'quorum' });
+    expect(v.replicas.map((r) => [r.identity, r.agreed])).toEqual([
+      [`peer:${a.identity.peerId}`, true],
+      [`peer:${b.identity.peerId}`, true],
+    ]);
+    expect(v.replicas.every((r) => r.receipt?.outputHash === r.answer)).toBe(true);
+    expect(v.digest).toMatch(/^[0-9a-f]{64}$/);
+    expect(await verdictOf(a)).toMatchObject({ agreed: 3, disagreed: 0, streak: 3 });
+    expect((await status(id, token)).verification).toEqual({ kind: 'fixed', redundancy: 2 });
+  });
+
+  test('behavior: a liar is outvoted and its streak reset; a failure is confirmed by a second identity or overturned', async () => {
+    const { id, token } = await newJob({ redundancy: 2, inputs: [1, 2, 3] });
+    const liar = await node(`vl-${crypto.randomUUID()}`);
+    const [t0, t1, t2] = await take(liar);
+    await answer(liar, [ok(t0!, 3), fail(t1!), fail(t2!)]);
+    const b = await node(`vb-${crypto.randomUUID()}`);
+    const [u0, u1, u2] = await take(b);
+    await answer(b, [ok(u0!), ok(u1!), fail(u2!)]);
+    // Task 2: both said user_error, a failure confirmed. Tasks 0 and 1: one against one.
+    const mid = await results(id, token);
+    expect(mid.map((r) => r.state)).toEqual(['pending', 'pending', 'failed']);
+    expect(mid[2]!.error?.kind).toBe('user_error');
+    expect(mid[2]!.verification?.replicas.length).toBe(2);
+    const c = await node(`vc-${crypto.randomUUID()}`);
+    const third = await take(c);
+    expect(third.map((t) => t.index)).toEqual([0, 1]);
+    await answer(
+      c,
+      third.map((t) => ok(t)),
+    );
+    const done = await results(id, token);
+    expect(done.map((r) => [r.state, r.output ?? r.error?.kind])).toEqual([
+      ['succeeded', 2],
+      ['succeeded', 4],
+      ['failed', 'user_error'],
+    ]);
+    expect(done[0]!.verification!.replicas.map((r) => r.agreed)).toEqual([false, true, true]);
+    // The liar: caught (its streak reset), its score lower than an honest node's.
+    const caught = await verdictOf(liar, true);
+    expect(caught.disagreed).toBeGreaterThanOrEqual(1);
+    expect(caught.streak).toBe(0);
+    expect((await status(id, token)).state).toBe('failed');
+  });
+
+  test('behavior: nodes linked to one wallet give one vote; a second answer from it is refused', async () => {
+    const { id, token } = await newJob({ redundancy: 2, inputs: [1] });
+    const w1 = await node(`vw1-${crypto.randomUUID()}`, { wallet: 1 });
+    const [t] = await take(w1);
+    await answer(w1, [ok(t!)]);
+    // Another node of the same wallet is not leased the task; an anonymous node is.
+    w1.send({ type: 'lease.request', credit: 8 });
+    const w2 = await node(`vw2-${crypto.randomUUID()}`, { wallet: 1 });
+    w2.send({ type: 'lease.request', credit: 8 });
+    const n = await node(`vn-${crypto.randomUUID()}`);
+    const [u] = await take(n);
+    await leasedNothing(w2);
+    // It links to that wallet while holding the lease: its answer is the wallet's second.
+    n.send({
+      type: 'node.owner',
+      owner: await linkNodeWithPrivateKey({
+        url: ORIGIN,
+        peerId: n.identity.peerId.toString(),
+        privateKey: DEV_PRIVATE_KEYS[1]!,
+      }),
+    });
+    await n.next(isStanding);
+    const ack = await answer(n, [ok(u!)]);
+    expect(ack.accepted).toBe(0);
+    expect(ack.ignored).toEqual([
+      { jobId: id, index: 0, reason: expect.stringMatching(/^a second answer from wallet:0x[0-9a-f]{40}/) },
+    ]);
+    expect(ack.standing?.reputation.rejected).toBe(1);
+    const [r] = await results(id, token);
+    expect(r!.state).toBe('pending');
+    expect(r!.verification).toBeUndefined();
+  });
+
+  test('behavior: replicas of a JS task come from one fingerprint class', async () => {
+    const { id, token } = await newJob({ redundancy: 2, inputs: [1] });
+    const x1 = await node(`vx1-${crypto.randomUUID()}`, { fingerprint: fingerprint('a') });
+    const [t] = await take(x1);
+    await answer(x1, [ok(t!)]);
+    const y = await node(`vy-${crypto.randomUUID()}`, { fingerprint: fingerprint('b') });
+    y.send({ type: 'lease.request', credit: 8 });
+    const x2 = await node(`vx2-${crypto.randomUUID()}`, { fingerprint: fingerprint('a') });
+    const [u] = await take(x2);
+    await leasedNothing(y);
+    await answer(x2, [ok(u!)]);
+    const [r] = await results(id, token);
+    expect(r!.state).toBe('succeeded');
+    expect(r!.verification?.fingerprintClass).toBe(fingerprint('a').class);
+  });
+});
+
+describe('adaptive trust (the default)', () => {
+  test("default: anonymous nodes never decide alone; the owner's own node does", async () => {
+    // `trust: undefined`: the API's default policy (the helper otherwise asks for redundancy 1).
+    const { id, token } = await newJob({ trust: undefined, inputs: [1, 2] });
+    const anon = await node(`vq-${crypto.randomUUID()}`);
+    const [t0] = await take(anon, 1);
+    await answer(anon, [ok(t0!)]);
+    const [r0] = await results(id, token);
+    expect(r0!.state).toBe('pending');
+    expect(r0!.waiting).toMatch(/verifying: 1 replica, confidence 0\.800 of 0\.98 needed/);
+    expect((await status(id, token)).verification).toEqual({ kind: 'adaptive', trust: 0.98 });
+    const mine = await node(`vo-${crypto.randomUUID()}`, { wallet: 0 });
+    const tasks = await take(mine);
+    expect(tasks.map((t) => t.index).sort()).toEqual([0, 1]);
+    await answer(mine, [ok(tasks[0]!), fail(tasks[1]!)]);
+    const done = await results(id, token);
+    expect(done.map((r) => [r.state, r.verification?.how])).toEqual([
+      ['succeeded', 'trusted'],
+      ['failed', 'trusted'],
+    ]);
+  });
+
+  test('behavior: a credible node is spot-checked; caught lying, its streak resets and what it decided alone is verified again', async () => {
+    const vetId = `vv-${crypto.randomUUID()}`;
+    await credible(vetId, 12); // credibility 0.985, spot-checked about 3 times in 10
+    const inputs = Array.from({ length: 30 }, (_, i) => i);
+    const { id, token } = await newJob({ trust: undefined, inputs });
+    const vet = await node(vetId);
+    const tasks = await take(vet);
+    expect(tasks.length).toBe(30);
+    await answer(
+      vet,
+      tasks.map((t) => ok(t, (t.input as number) * 2 + 1)),
+    );
+    const after = await results(id, token);
+    const solo = after.filter((r) => r.state === 'succeeded');
+    const checked = after.filter((r) => r.state === 'pending');
+    expect(solo.length).toBeGreaterThan(0);
+    expect(checked.length).toBeGreaterThan(0);
+    expect(solo.every((r) => r.verification?.how === 'credible')).toBe(true);
+    expect(checked.every((r) => /spot check/.test(r.waiting ?? ''))).toBe(true);
+    // Honest newcomers check them and disagree; under dispute the veteran weighs as a newcomer,
+    // so four agreeing ones outvote it, and it is caught.
+    for (let k = 0; k < 4; k++) {
+      const honest = await node(`vh${k}-${crypto.randomUUID()}`);
+      const seen: number[] = [];
+      // A new node's lease window is small: it takes them in rounds.
+      while (seen.length < checked.length) {
+        const spot = await take(honest);
+        seen.push(...spot.map((t) => t.index));
+        await answer(
+          honest,
+          spot.map((t) => ok(t)),
+        );
+      }
+      expect(seen.sort((x, y) => x - y)).toEqual(checked.map((r) => r.index));
+    }
+    const reputation = await verdictOf(vet, true);
+    expect(reputation.streak).toBe(0);
+    expect(reputation.disagreed).toBeGreaterThan(0);
+    // No wrong output stands: the spot-checked tasks have the right one, and every task the
+    // veteran decided alone is being verified again.
+    const again = await results(id, token);
+    for (const r of checked) {
+      expect([again[r.index]!.state, again[r.index]!.output]).toEqual(['succeeded', r.index * 2]);
+      expect(again[r.index]!.verification?.spotCheck).toBe(true);
+    }
+    for (const r of solo) {
+      // Back in the queue (and maybe leased already to an honest node that still asked for work).
+      expect(['pending', 'leased']).toContain(again[r.index]!.state);
+      expect(again[r.index]!.output).toBeUndefined();
+      expect(again[r.index]!.verification).toBeUndefined();
+    }
+    expect((await status(id, token)).state).toBe('running');
+  });
+});
