@@ -186,7 +186,8 @@ export async function startApi(
 }
 
 /**
- * A headless compute node process (the real CLI), resolved once it is connected to the hub. Its
+ * A headless compute node process (the real CLI), resolved once it is connected to the hub.
+ * Linked to the development wallet unless `anonymous`. Its
  * key is `keyFile` when given, else a new one in a temporary directory removed by `stop()`: nodes
  * started together must not share a key, since a node's peer id is its node id.
  */
@@ -199,6 +200,12 @@ export async function startNode(
     echo?: string;
     /** More CLI flags, e.g. `['--verbose']`. */
     args?: string[];
+    /**
+     * Leave the node unlinked. By default it is linked to the development wallet (`--dev-owner`,
+     * unless `args` has an `--owner-link`), as `npm run dev`'s node is, so that it is trusted
+     * with that wallet's jobs.
+     */
+    anonymous?: boolean;
   } = {},
 ): Promise<Proc> {
   const keyDir = options.keyFile ? undefined : mkdtempSync(join(tmpdir(), 'monadmesh-node-'));
@@ -206,6 +213,7 @@ export async function startNode(
   const args = [join(ROOT, 'browser-node/src/headless/cli.ts'), '--api', api, '--key-file', keyFile];
   if (options.capacity) args.push('--capacity', String(options.capacity));
   if (options.nodeId) args.push('--node-id', options.nodeId);
+  if (!options.anonymous && !options.args?.includes('--owner-link')) args.push('--dev-owner');
   args.push(...(options.args ?? []));
   const proc = startProcess(process.execPath, args, options.echo ? { echo: options.echo } : {});
   const stop = async (signal?: NodeJS.Signals) => {

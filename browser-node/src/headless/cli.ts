@@ -2,6 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
+import { linkNodeWithPrivateKey } from '../../../client/node-link.ts';
+import { DEV_PRIVATE_KEYS } from '../../../client/sign-in.ts';
 import { NodeOwnerLink } from '../../../protocol/index.ts';
 import { ComputeNode, type NodeEvent } from '../core/compute-node.ts';
 import { computeFingerprint } from '../core/fingerprint.ts';
@@ -9,6 +11,7 @@ import { loadOrCreateIdentity, type NodeIdentity } from '../core/identity.ts';
 import { BoundedBlockstore } from '../core/p2p/bounded-blockstore.ts';
 import { DataPlane } from '../core/p2p/data-plane.ts';
 import { MeshPeer } from '../core/p2p/mesh-peer.ts';
+import { SaboteurExecutor } from '../core/saboteur.ts';
 import { defaultKeyFile, FileKeyStore } from './file-key-store.ts';
 import { headlessEngine } from './headless-engine.ts';
 import { headlessTransports } from './p2p-host.ts';
@@ -18,7 +21,7 @@ const USAGE = `monadmesh-node: lend this machine's CPU to a MonadMesh API
 
 Usage: npm run node -- [--api URL] [--capacity N] [--name NAME] [--key-file PATH] [--node-id ID]
                         [--listen HOST] [--p2p-port N] [--ws-port N] [--no-relay] [--cache-mb N]
-                        [--cpu-share PERCENT] [--owner-link FILE] [--verbose]
+                        [--cpu-share PERCENT] [--owner-link FILE | --dev-owner] [--verbose]
 
   --api URL        API to join (default http://127.0.0.1:8787, or $MONADMESH_API)
   --capacity N     tasks run at once, one worker thread each (default: CPU count, ${availableParallelism()})
@@ -42,6 +45,11 @@ Usage: npm run node -- [--api URL] [--capacity N] [--name NAME] [--key-file PATH
                    a wallet's signed link for this node ({"message","signature"} JSON, made with
                    linkNodeWithPrivateKey or linkNodeWithEip1193 of the client library): the
                    node's accepted work counts for that wallet. Anonymous without.
+  --dev-owner      link the node to the development wallet (anvil's first account, the one
+                   \`npm run dev:key\` and \`monadmesh login --dev\` use), so it is trusted with
+                   that wallet's jobs. Only with an API on this machine.
+  --saboteur RATE  FOR TESTS OF VERIFICATION: return a wrong answer to this fraction (0-1) of
+                   tasks. Only with an API on this machine.
   --verbose        log every task, and where each blob's blocks came from
   --help           this text
 `;
@@ -96,6 +104,28 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   let owner: NodeOwnerLink | undefined;
+  for (const flag of ['dev-owner', 'saboteur'] as const) {
+    if (args[flag] !== undefined && args[flag] !== false && !isLoopbackUrl(api)) {
+      process.stderr.write(`--${flag} is for development: only with an API on this machine, not ${api}\n`);
+      process.exit(2);
+    }
+  }
+  const saboteur = args.saboteur === undefined ? undefined : Number(args.saboteur);
+  if (saboteur !== undefined && !(saboteur >= 0 && saboteur <= 1)) {
+    process.stderr.write(`--saboteur must be a fraction from 0 to 1, got ${args.saboteur}\n`);
+    process.exit(2);
+  }
+  if (args['dev-owner'] && args['owner-link']) {
+    process.stderr.write('give --owner-link or --dev-owner, not both\n');
+    process.exit(2);
+  }
+  if (args['dev-owner']) {
+    owner = await linkNodeWithPrivateKey({
+      url: api,
+      peerId: identity.peerId.toString(),
+      privateKey: DEV_PRIVATE_KEYS[0]!,
+    });
+  }
   if (args['owner-link']) {
     try {
       owner = NodeOwnerLink.parse(JSON.parse(readFileSync(args['owner-link'], 'utf8')));
@@ -135,9 +165,13 @@ async function main(): Promise<void> {
       : {}),
   });
   log(`libp2p listening on ${peer.multiaddrs().join(' ')}${relay ? ' (relaying for browsers)' : ''}`);
-  const executor = new ThreadExecutor({ threads: capacity });
+  const threads = new ThreadExecutor({ threads: capacity });
   // Measured in a sandbox worker before joining, so the hub can group this node with its peers.
-  const fingerprint = await computeFingerprint({ executor, engine: headlessEngine() });
+  const fingerprint = await computeFingerprint({ executor: threads, engine: headlessEngine() });
+  const executor =
+    saboteur === undefined ? threads : new SaboteurExecutor(threads, saboteur, identity.peerId.toString());
+  if (saboteur !== undefined)
+    log(`SABOTEUR: a wrong answer to ${saboteur * 100}% of tasks (a test of verification)`);
   log(`runtime class ${fingerprint.class} (node ${fingerprint.engine.version}, V8 ${fingerprint.engine.v8})`);
   const node = new ComputeNode({
     api,
@@ -211,6 +245,12 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
 }
 
+/** An API on this machine. */
+function isLoopbackUrl(api: string): boolean {
+  const host = new URL(api).hostname.replace(/^\[|\]$/g, '');
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
 /** An API on loopback or a private network: a local or LAN mesh, whose peers have such addresses. */
 function isLocalUrl(api: string): boolean {
   const host = new URL(api).hostname.replace(/^\[|\]$/g, '');
@@ -240,6 +280,8 @@ function parse() {
       'cache-mb': { type: 'string' },
       'cpu-share': { type: 'string' },
       'owner-link': { type: 'string' },
+      'dev-owner': { type: 'boolean', default: false },
+      saboteur: { type: 'string' },
       verbose: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },

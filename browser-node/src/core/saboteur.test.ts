@@ -1,0 +1,69 @@
+import { describe, expect, test } from 'vitest';
+import type { JsonValue } from '../../../protocol/index.ts';
+import type { ExecRequest, ExecResult, Executor } from './executor.ts';
+import { perturb, SaboteurExecutor } from './saboteur.ts';
+
+const honest: Executor = {
+  runtimes: ['js'],
+  capacity: 1,
+  run: async (r: ExecRequest): Promise<ExecResult> =>
+    r.input === 'fail'
+      ? { ok: false, error: { kind: 'user_error', message: 'no' }, logs: '', durationMs: 1 }
+      : { ok: true, output: r.input, logs: '', durationMs: 1 },
+  close: async () => {},
+};
+const request = (input: JsonValue, seed = 's'): ExecRequest => ({
+  runtime: 'js',
+  code: '',
+  codeCid: 'c',
+  input,
+  timeoutMs: 1000,
+  memoryMb: 64,
+  seed,
+  clock: 0,
+});
+
+describe('SaboteurExecutor', () => {
+  test('perturb never returns an equal value', () => {
+    for (const v of [
+      0,
+      1.5,
+      -3,
+      'a',
+      '',
+      true,
+      false,
+      null,
+      [],
+      [1, 2],
+      {},
+      { a: 1 },
+      [[{ b: 'x' }]],
+    ] as JsonValue[]) {
+      expect(JSON.stringify(perturb(v, 7))).not.toBe(JSON.stringify(v));
+    }
+  });
+
+  test('rate 0 is honest, rate 1 always lies (a changed output, a made-up failure, or an output for a failure)', async () => {
+    const none = new SaboteurExecutor(honest, 0, 'peer');
+    expect(await none.run(request(5))).toMatchObject({ ok: true, output: 5 });
+    const liar = new SaboteurExecutor(honest, 1, 'peer');
+    for (let i = 0; i < 50; i++) {
+      const r = await liar.run(request(i, `s${i}`));
+      expect(r.ok ? r.output : r.error.kind).not.toBe(i);
+    }
+    expect((await liar.run(request('fail'))).ok).toBe(true);
+    expect(liar.lies).toBe(51);
+  });
+
+  test('two saboteurs tell different lies', async () => {
+    const a = new SaboteurExecutor(honest, 1, 'peer-a', () => 0.5);
+    const b = new SaboteurExecutor(honest, 1, 'peer-b', () => 0.5);
+    const [x, y] = await Promise.all([a.run(request(10)), b.run(request(10))]);
+    expect(x).not.toEqual(y);
+  });
+
+  test('a rate outside [0, 1] is refused', () => {
+    expect(() => new SaboteurExecutor(honest, 2, 'p')).toThrow(/from 0 to 1/);
+  });
+});

@@ -1,0 +1,72 @@
+import type { JsonValue } from '../../../protocol/index.ts';
+import type { ExecRequest, ExecResult, Executor } from './executor.ts';
+
+/**
+ * A lying executor, for tests of verification only (`--saboteur RATE` of the headless node,
+ * refused outside development): it runs each task honestly, then, at `rate`, returns a plausible
+ * wrong answer instead: most often the output slightly changed (a number off by a little, a
+ * string with a character more, a flag flipped), sometimes a made-up failure, and for a task that
+ * failed, a made-up output. The change depends on `salt` (the node's peer id) and the task, so
+ * two saboteurs rarely tell the same lie: they are independent, as verification assumes.
+ */
+export class SaboteurExecutor implements Executor {
+  readonly runtimes;
+  readonly capacity;
+  /** Answers it changed so far. */
+  lies = 0;
+  readonly #inner: Executor;
+  readonly #rate: number;
+  readonly #salt: string;
+  readonly #random: () => number;
+
+  constructor(inner: Executor, rate: number, salt: string, random: () => number = Math.random) {
+    if (!(rate >= 0 && rate <= 1)) throw new RangeError(`saboteur rate must be from 0 to 1, got ${rate}`);
+    this.#inner = inner;
+    this.#rate = rate;
+    this.#salt = salt;
+    this.#random = random;
+    this.runtimes = inner.runtimes;
+    this.capacity = inner.capacity;
+  }
+
+  async run(request: ExecRequest, signal?: AbortSignal): Promise<ExecResult> {
+    const result = await this.#inner.run(request, signal);
+    if (signal?.aborted || this.#random() >= this.#rate) return result;
+    if (!result.ok && result.error.kind === 'node_error') return result;
+    this.lies++;
+    const k = 1 + (hash(`${this.#salt}:${request.seed}`) % 997);
+    if (!result.ok) return { ok: true, output: k, logs: result.logs, durationMs: result.durationMs };
+    if (this.#random() < 0.125) {
+      return {
+        ok: false,
+        error: { kind: 'user_error', message: 'Error: made up by a saboteur' },
+        logs: result.logs,
+        durationMs: result.durationMs,
+      };
+    }
+    return { ...result, output: perturb(result.output, k) };
+  }
+
+  close(): Promise<void> {
+    return this.#inner.close();
+  }
+}
+
+/** A value like `v` but not equal to it. */
+export function perturb(v: JsonValue, k: number): JsonValue {
+  if (typeof v === 'number') return Number.isInteger(v) ? v + k : v * (1 + k * 1e-9) + k * 1e-12;
+  if (typeof v === 'string') return v + String.fromCharCode(97 + (k % 26));
+  if (typeof v === 'boolean') return !v;
+  if (v === null) return k;
+  if (Array.isArray(v)) return v.length ? [perturb(v[0]!, k), ...v.slice(1)] : [k];
+  const keys = Object.keys(v);
+  if (!keys.length) return { x: k };
+  return { ...v, [keys[0]!]: perturb(v[keys[0]!]!, k) };
+}
+
+/** FNV-1a, 32 bits: enough to vary the lie. */
+function hash(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}
