@@ -93,6 +93,9 @@ export interface Verdict {
   nodeId: string;
   agreed: number;
   disagreed: number;
+  /** Of these, known-answer checks passed and failed. */
+  knownPassed?: number;
+  knownFailed?: number;
 }
 
 export interface LeaseResult {

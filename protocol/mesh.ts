@@ -149,6 +149,9 @@ export const NodeReputation = z
     disagreed: z.number().int().min(0).optional(),
     /** Agreements since its last mismatch (a mismatch resets it), and the credibility that gives. */
     streak: z.number().int().min(0).optional(),
+    /** Of those, known-answer checks (tasks already decided by others, leased again) passed and failed. */
+    knownPassed: z.number().int().min(0).optional(),
+    knownFailed: z.number().int().min(0).optional(),
     credibility: z.number().min(0).max(1).optional(),
   })
   .meta({ id: 'NodeReputation' });

@@ -154,7 +154,7 @@ export class MeshHub extends DurableObject<DoEnv> implements MeshHubApi {
   async recordVerdicts(verdicts: Verdict[]): Promise<void> {
     const recheck: Promise<number>[] = [];
     for (const v of verdicts) {
-      const caught = this.#standings.verdict(v.nodeId, v.agreed, v.disagreed);
+      const caught = this.#standings.verdict(v);
       const session = this.#sessions.byNode(v.nodeId);
       if (session) {
         const standing = this.#standings.get(v.nodeId);

@@ -1,6 +1,7 @@
 import type { NodeReputation, NodeStanding } from '../../protocol/index.ts';
 import { addColumn, migrate } from '../migrations.ts';
 import { credibility } from '../room/quorum.ts';
+import type { Verdict } from '../rpc.ts';
 
 /** Rows kept at most; beyond it the rows of nodes with the least accepted work go first. */
 export const MAX_STANDINGS = 100_000;
@@ -30,6 +31,8 @@ interface StandingRow {
   agreed: number;
   disagreed: number;
   streak: number;
+  known_passed: number;
+  known_failed: number;
   [key: string]: SqlStorageValue;
 }
 
@@ -79,6 +82,8 @@ export class NodeStandings {
         addColumn(sql, 'standings', 'agreed INTEGER NOT NULL DEFAULT 0');
         addColumn(sql, 'standings', 'disagreed INTEGER NOT NULL DEFAULT 0');
         addColumn(sql, 'standings', 'streak INTEGER NOT NULL DEFAULT 0');
+        addColumn(sql, 'standings', 'known_passed INTEGER NOT NULL DEFAULT 0');
+        addColumn(sql, 'standings', 'known_failed INTEGER NOT NULL DEFAULT 0');
         sql.exec(`
           CREATE TABLE IF NOT EXISTS solo (
             node_id TEXT NOT NULL, job_id TEXT NOT NULL, idx INTEGER NOT NULL, at INTEGER NOT NULL
@@ -93,18 +98,24 @@ export class NodeStandings {
    * Verification's verdicts on the node's answers: agreements lengthen its streak, a mismatch
    * resets it (its credibility falls back to a new identity's). Returns whether it was caught.
    */
-  verdict(nodeId: string, agreed: number, disagreed: number): boolean {
+  verdict(v: Verdict): boolean {
+    const { nodeId, agreed, disagreed } = v;
     if (agreed <= 0 && disagreed <= 0) return false;
     this.#sql.exec(
-      `INSERT INTO standings (node_id, agreed, disagreed, streak, updated_at) VALUES (?, ?, ?, ?, ?)
+      `INSERT INTO standings (node_id, agreed, disagreed, streak, known_passed, known_failed, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (node_id) DO UPDATE SET agreed = agreed + excluded.agreed,
          disagreed = disagreed + excluded.disagreed,
          streak = CASE WHEN excluded.disagreed > 0 THEN 0 ELSE streak + excluded.agreed END,
+         known_passed = known_passed + excluded.known_passed,
+         known_failed = known_failed + excluded.known_failed,
          updated_at = excluded.updated_at`,
       nodeId,
       Math.max(0, agreed),
       Math.max(0, disagreed),
       disagreed > 0 ? 0 : Math.max(0, agreed),
+      Math.max(0, v.knownPassed ?? 0),
+      Math.max(0, v.knownFailed ?? 0),
       Date.now(),
     );
     return disagreed > 0;
@@ -208,6 +219,8 @@ export class NodeStandings {
       agreed: row?.agreed ?? 0,
       disagreed: row?.disagreed ?? 0,
       streak: row?.streak ?? 0,
+      knownPassed: row?.known_passed ?? 0,
+      knownFailed: row?.known_failed ?? 0,
     };
     const standing: NodeStanding = {
       reputation: { score: reputationScore(counts), ...counts, credibility: credibility(counts.streak) },
@@ -256,7 +269,8 @@ export class NodeStandings {
   #row(nodeId: string): StandingRow | undefined {
     return this.#sql
       .exec<StandingRow>(
-        `SELECT accepted, rejected, late, lost, cpu_ms, owner, owner_error, agreed, disagreed, streak
+        `SELECT accepted, rejected, late, lost, cpu_ms, owner, owner_error, agreed, disagreed, streak,
+           known_passed, known_failed
          FROM standings WHERE node_id = ?`,
         nodeId,
       )

@@ -2,6 +2,7 @@ import { DurableObject } from 'cloudflare:workers';
 import {
   type JobState,
   type JobStatus,
+  jobDefaults,
   type LeasedTask,
   leaseTiming,
   limits,
@@ -42,7 +43,7 @@ import {
   upgradeRequired,
 } from '../sockets.ts';
 import { account, allHubs, meshHub, shardOf } from '../stubs.ts';
-import { credibility, decide, type Vote } from './quorum.ts';
+import { credibility, decide, knownAnswerRate, type Vote } from './quorum.ts';
 import { checkClaims } from './receipts.ts';
 import { migrateRoom } from './schema.ts';
 import { countTasks, emptyCounts, type JobMeta, resultsPage, statusOf, taskBriefs } from './views.ts';
@@ -55,6 +56,8 @@ interface LeaseRow {
   seq: number;
   deadline: number;
   counted: number;
+  /** 1 for a known-answer check (a lease of a task already decided). */
+  known: number;
   [key: string]: SqlStorageValue;
 }
 
@@ -67,6 +70,7 @@ interface ReportRow {
   seq: number | null;
   deadline: number | null;
   counted: number | null;
+  known: number | null;
   t_idx: number | null;
   t_state: TaskState | null;
   t_attempts: number | null;
@@ -295,37 +299,58 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
                     n,
                   )
                   .toArray();
-        const tasks = rows.map(
-          (row): LeasedTask => ({
-            jobId: meta.id,
-            index: row.idx,
-            leaseId: crypto.randomUUID(),
-            attempt: row.leased + 1,
-            runtime: meta.runtime,
-            codeCid: meta.codeCid,
-            input: JSON.parse(row.input) as LeasedTask['input'],
-            timeoutMs: meta.timeoutMs,
-            memoryMb: meta.memoryMb,
-            seed: `${meta.id}:${row.idx}`,
-            clock: meta.createdAt,
-            expiresAt,
-            deadline,
-          }),
-        );
+        // Known-answer checks in some of the slots, leased like any other task.
+        let known: typeof rows = [];
+        if (verified && rows.length) {
+          const trust = meta.policy.kind === 'adaptive' ? meta.policy.trust : jobDefaults.trust;
+          const rate = knownAnswerRate(request.voter.streak, trust);
+          let k = 0;
+          for (let i = 0; i < rows.length; i++) if (Math.random() < rate) k++;
+          if (k) known = this.#knownTasks(k, request.voter.identity, cls);
+          if (known.length) rows.splice(rows.length - known.length, known.length);
+        }
+        const knownIdx = new Set(known.map((r) => r.idx));
+        const tasks = [...rows, ...known]
+          .sort((a, b) => a.idx - b.idx)
+          .map(
+            (row): LeasedTask => ({
+              jobId: meta.id,
+              index: row.idx,
+              leaseId: crypto.randomUUID(),
+              attempt: row.leased + 1,
+              runtime: meta.runtime,
+              codeCid: meta.codeCid,
+              input: JSON.parse(row.input) as LeasedTask['input'],
+              timeoutMs: meta.timeoutMs,
+              memoryMb: meta.memoryMb,
+              seed: `${meta.id}:${row.idx}`,
+              clock: meta.createdAt,
+              expiresAt,
+              deadline,
+            }),
+          );
         if (tasks.length) {
-          const list = JSON.stringify(tasks.map((t) => [t.leaseId, t.index, t.attempt]));
+          const list = JSON.stringify(
+            tasks.map((t) => [t.leaseId, t.index, t.attempt, knownIdx.has(t.index) ? 1 : 0]),
+          );
           sql.exec(
             `UPDATE tasks SET state = 'leased', leased = leased + 1, node_id = ?, reason = NULL,
                class = CASE WHEN ? THEN COALESCE(class, ?) ELSE class END
-             WHERE idx IN (SELECT value ->> 1 FROM json_each(?))`,
+             WHERE idx IN (SELECT value ->> 1 FROM json_each(?) WHERE value ->> 3 = 0)`,
             request.nodeId,
             verified ? 1 : 0,
             cls,
             list,
           );
+          if (knownIdx.size) {
+            sql.exec(
+              `UPDATE tasks SET leased = leased + 1 WHERE idx IN (SELECT value FROM json_each(?))`,
+              JSON.stringify([...knownIdx]),
+            );
+          }
           sql.exec(
-            `INSERT INTO leases (lease_id, idx, node_id, seq, leased_at, expires_at, deadline, counted)
-             SELECT value ->> 0, value ->> 1, ?, value ->> 2, ?, ?, ?, ? FROM json_each(?)`,
+            `INSERT INTO leases (lease_id, idx, node_id, seq, leased_at, expires_at, deadline, counted, known)
+             SELECT value ->> 0, value ->> 1, ?, value ->> 2, ?, ?, ?, ?, value ->> 3 FROM json_each(?)`,
             request.nodeId,
             now,
             expiresAt,
@@ -333,7 +358,7 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
             request.established ? 1 : 0,
             list,
           );
-          this.#move('pending', 'leased', tasks.length);
+          this.#move('pending', 'leased', rows.length);
           for (const row of rows) {
             updates.push({
               index: row.idx,
@@ -405,7 +430,7 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
       // end. (Statements cost more than rows here: four per result made this the hottest code.)
       const named = sql
         .exec<ReportRow>(
-          `SELECT j.key AS j, l.lease_id, l.idx, l.node_id, l.seq, l.deadline, l.counted,
+          `SELECT j.key AS j, l.lease_id, l.idx, l.node_id, l.seq, l.deadline, l.counted, l.known,
                   t.idx AS t_idx, t.state AS t_state, t.attempts AS t_attempts, t.drops AS t_drops
            FROM json_each(?) j
            LEFT JOIN leases l ON l.lease_id = j.value ->> 0
@@ -431,6 +456,7 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
                 seq: row.seq!,
                 deadline: row.deadline!,
                 counted: row.counted!,
+                known: row.known ?? 0,
               }
             : undefined;
         const task: TaskRow | undefined =
@@ -469,6 +495,11 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
           // receipt may follow, else the lease expires).
           out.rejected++;
           ignore(problem, true);
+          continue;
+        }
+        if (lease.known) {
+          // A known-answer check: the task stays as it was; the answer only tells on the node.
+          this.#checkKnown(lease, o.ok ? receipt.outputHash : `error:${o.error.kind}`, o, ballot, out, meta);
           continue;
         }
         const extra = {
@@ -605,7 +636,7 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
     if (this.#load()?.state !== 'running') return 0;
     const leases = this.ctx.storage.sql
       .exec<LeaseRow>(
-        'SELECT lease_id, idx, node_id, seq, deadline, counted FROM leases WHERE node_id = ?',
+        'SELECT lease_id, idx, node_id, seq, deadline, counted, known FROM leases WHERE node_id = ?',
         nodeId,
       )
       .toArray();
@@ -625,12 +656,13 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
     const updates: TaskUpdate[] = [];
     this.#transact(() => {
       const gone = sql
-        .exec<{ idx: number }>(
-          `DELETE FROM leases WHERE node_id = ? AND lease_id IN (SELECT value FROM json_each(?)) RETURNING idx`,
+        .exec<{ idx: number; known: number }>(
+          `DELETE FROM leases WHERE node_id = ? AND lease_id IN (SELECT value FROM json_each(?)) RETURNING idx, known`,
           nodeId,
           JSON.stringify(leaseIds),
         )
-        .toArray();
+        .toArray()
+        .filter((g) => !g.known);
       if (!gone.length) return;
       const rows = sql
         .exec<{ idx: number; attempts: number }>(
@@ -786,7 +818,7 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
       const now = Date.now();
       const expired = this.ctx.storage.sql
         .exec<LeaseRow>(
-          'SELECT lease_id, idx, node_id, seq, deadline, counted FROM leases WHERE expires_at <= ?',
+          'SELECT lease_id, idx, node_id, seq, deadline, counted, known FROM leases WHERE expires_at <= ?',
           now,
         )
         .toArray();
@@ -1091,6 +1123,76 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
     };
   }
 
+  /**
+   * A node's answer to a known-answer check: compared with the answer its task was accepted with
+   * (by replicas of distinct identities), it passes or fails the check; the task is unchanged. A
+   * failure the node reports as its own (`node_error`) is only a lost lease. The ack is the same
+   * either way, so that the node cannot learn which of its tasks were checks.
+   */
+  #checkKnown(
+    lease: LeaseRow,
+    answer: string,
+    o: SignedOutcome['outcome'],
+    ballot: Ballot,
+    out: ReportResult,
+    meta: JobMeta,
+  ): void {
+    const sql = this.ctx.storage.sql;
+    sql.exec('DELETE FROM leases WHERE lease_id = ?', lease.lease_id);
+    out.ended.push(lease.lease_id);
+    if (!o.ok && retryableErrors.has(o.error.kind)) {
+      out.gaveUp++;
+      return;
+    }
+    out.accepted++;
+    out.cpuMs += Math.min(o.durationMs, meta.timeoutMs);
+    const row = sql
+      .exec<{ v: string | null }>('SELECT verification AS v FROM tasks WHERE idx = ?', lease.idx)
+      .one();
+    const known = row.v
+      ? (JSON.parse(row.v) as TaskVerification).replicas.find((r) => r.agreed)?.answer
+      : undefined;
+    if (known === undefined) return;
+    const verdict = ballot.verdicts.get(lease.node_id) ?? { nodeId: lease.node_id, agreed: 0, disagreed: 0 };
+    if (answer === known) {
+      verdict.agreed++;
+      verdict.knownPassed = (verdict.knownPassed ?? 0) + 1;
+    } else {
+      verdict.disagreed++;
+      verdict.knownFailed = (verdict.knownFailed ?? 0) + 1;
+    }
+    ballot.verdicts.set(lease.node_id, verdict);
+  }
+
+  /**
+   * Up to `n` tasks already decided by replicas of distinct identities that `identity` has not
+   * answered (of fingerprint class `cls` when given), from a random place in the job: the
+   * known-answer checks of a lease.
+   */
+  #knownTasks(n: number, identity: string, cls: string | null) {
+    const sql = this.ctx.storage.sql;
+    const pick = (from: number) =>
+      sql
+        .exec<{ idx: number; input: string; attempts: number; leased: number }>(
+          `SELECT idx, input, attempts, leased FROM tasks
+           WHERE idx >= ? AND state = 'succeeded' AND verification ->> '$.how' = 'quorum'
+             AND (? IS NULL OR class = ?)
+             AND NOT EXISTS (SELECT 1 FROM replicas r WHERE r.idx = tasks.idx AND r.identity = ?)
+           ORDER BY idx LIMIT ?`,
+          from,
+          cls,
+          cls,
+          identity,
+          n,
+        )
+        .toArray();
+    const start = Math.floor(Math.random() * this.#meta!.total);
+    const found = pick(start);
+    return found.length < n && start > 0
+      ? [...found, ...pick(0).filter((r) => r.idx < start)].slice(0, n)
+      : found;
+  }
+
   /** Tell each node's hub shard what verification made of its answers. */
   async #sendVerdicts(verdicts: Map<string, Verdict>): Promise<void> {
     if (!verdicts.size) return;
@@ -1109,7 +1211,8 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
         const task = sql
           .exec<TaskRow>('SELECT idx, state, attempts, drops FROM tasks WHERE idx = ?', lease.idx)
           .toArray()[0];
-        if (task?.state !== 'leased') {
+        // A known-answer check ends without touching its task (decided, or by now another's).
+        if (lease.known || task?.state !== 'leased') {
           sql.exec('DELETE FROM leases WHERE lease_id = ?', lease.lease_id);
           continue;
         }

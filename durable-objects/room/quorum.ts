@@ -41,7 +41,17 @@ export function credibility(streak: number): number {
  * answer while its record is short, falling as the record grows, never below 1 in 20.
  */
 export function spotCheckRate(streak: number): number {
-  return Math.min(1, Math.max(0.05, 4 / (1 + Math.max(0, streak))));
+  return Math.min(1, Math.max(0.05, 8 / (1 + Math.max(0, streak))));
+}
+
+/**
+ * Share of a lease's slots filled with known-answer checks: tasks of the same job that replicas of
+ * distinct identities have already decided, leased again as if they were pending. One in ten for
+ * an identity not yet credible (whose answers are replicated anyway: the checks build or break its
+ * record), one in a hundred for a credible one (whose lone answers are otherwise only spot-checked).
+ */
+export function knownAnswerRate(streak: number, trust: number): number {
+  return credibility(streak) >= trust ? 0.01 : 0.1;
 }
 
 /** Most replicas a task may take under `policy` before it is `inconsistent`. */

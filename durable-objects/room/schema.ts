@@ -4,7 +4,8 @@ import { addColumn, dropColumn, migrate } from '../migrations.ts';
  * A room's tables. `tasks`: one row per input (its state, the counted `attempts`, the times it
  * was `leased` and lost without counting, `drops`, its result, the fingerprint `class` its
  * replicas are compared in and how it was `verification`-ed); `leases`: the leases out now, each
- * with its expiry (moved by heartbeats) and its `deadline` (never moved); `replicas`: verified
+ * with its expiry (moved by heartbeats) and its `deadline` (never moved), `known` for a lease of a
+ * task already decided, planted as a known-answer check; `replicas`: verified
  * jobs' answers, one per identity per task; `meta`: the job.
  */
 export function migrateRoom(storage: DurableObjectStorage): void {
@@ -45,7 +46,7 @@ export const ROOM_SCHEMA = `
   CREATE TABLE leases (
     lease_id TEXT PRIMARY KEY, idx INTEGER NOT NULL, node_id TEXT NOT NULL, seq INTEGER NOT NULL,
     leased_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, deadline INTEGER NOT NULL,
-    counted INTEGER NOT NULL
+    counted INTEGER NOT NULL, known INTEGER NOT NULL DEFAULT 0
   );
   CREATE INDEX leases_by_expiry ON leases (expires_at);
   CREATE INDEX leases_by_node ON leases (node_id);
@@ -97,10 +98,12 @@ export const ROOM_STEPS: ((sql: SqlStorage) => void)[] = [
     dropColumn(sql, 'tasks', 'lease_id');
     dropColumn(sql, 'tasks', 'lease_expires');
   },
-  // 3: verification: each task's fingerprint class and how it was verified, and the replicas.
+  // 3: verification: each task's fingerprint class and how it was verified, the replicas, and
+  // leases of known-answer checks.
   (sql) => {
     addColumn(sql, 'tasks', 'class TEXT');
     addColumn(sql, 'tasks', 'verification TEXT');
+    addColumn(sql, 'leases', 'known INTEGER NOT NULL DEFAULT 0');
     sql.exec(REPLICAS);
   },
 ];

@@ -12,6 +12,7 @@ import type {
 import {
   api,
   credible,
+  establish,
   isAck,
   isFrame,
   isLeased,
@@ -224,7 +225,7 @@ describe('adaptive trust (the default)', () => {
 
   test('behavior: a credible node is spot-checked; caught lying, its streak resets and what it decided alone is verified again', async () => {
     const vetId = `vv-${crypto.randomUUID()}`;
-    await credible(vetId, 12); // credibility 0.985, spot-checked about 3 times in 10
+    await credible(vetId, 12); // credibility 0.985, spot-checked about 6 times in 10
     const inputs = Array.from({ length: 30 }, (_, i) => i);
     const { id, token } = await newJob({ trust: undefined, inputs });
     const vet = await node(vetId);
@@ -274,5 +275,67 @@ describe('adaptive trust (the default)', () => {
       expect(again[r.index]!.verification).toBeUndefined();
     }
     expect((await status(id, token)).state).toBe('running');
+  });
+});
+
+describe('known-answer checks', () => {
+  test('behavior: tasks already decided are leased again among real ones; a right answer builds a record, a wrong one resets it, and the result stands', async () => {
+    const inputs = Array.from({ length: 200 }, (_, i) => i);
+    const { id, token } = await newJob({ redundancy: 2, inputs });
+    // Two nodes decide tasks 0-63 (nothing is decided yet, so nothing is planted in their leases).
+    for (const name of ['ka', 'kb']) {
+      const nodeId = `${name}-${crypto.randomUUID()}`;
+      await establish(nodeId); // a wide lease window, no verification record
+      const n = await node(nodeId);
+      const tasks = await take(n, 64);
+      expect(tasks.map((t) => t.index)).toEqual(inputs.slice(0, 64));
+      await answer(
+        n,
+        tasks.map((t) => ok(t)),
+      );
+    }
+    const decided = await results(id, token);
+    expect(
+      decided.slice(0, 64).every((r) => r.state === 'succeeded' && r.verification?.how === 'quorum'),
+    ).toBe(true);
+
+    /** A new node's lease of the rest: about one slot in ten is a check (an index below 64). */
+    async function leaseWithChecks(nodeId: string) {
+      await establish(nodeId);
+      const n = await node(nodeId);
+      const tasks = await take(n, 136); // P(no check among 136 slots) = 0.9^136, about 6e-7
+      const checks = tasks.filter((t) => t.index < 64);
+      const real = tasks.filter((t) => t.index >= 64);
+      return { n, tasks, checks, real };
+    }
+    const c = await leaseWithChecks(`kc-${crypto.randomUUID()}`);
+    expect(c.checks.length).toBeGreaterThan(0);
+    expect(c.tasks.length).toBe(136);
+    // A check looks like any other task of the lease.
+    const shape = (t: LeasedTask) => Object.keys(t).sort().join();
+    expect(new Set(c.tasks.map(shape)).size).toBe(1);
+    expect(c.checks.every((t) => t.jobId === id && t.input === t.index)).toBe(true);
+    const cAck = await answer(
+      c.n,
+      c.tasks.map((t) => ok(t)),
+    );
+    expect(cAck.accepted).toBe(136);
+    expect(cAck.ignored).toEqual([]);
+    const passed = await verdictOf(c.n);
+    expect(passed).toMatchObject({ knownPassed: c.checks.length, knownFailed: 0, disagreed: 0 });
+
+    // A liar answers the checks wrong (and real tasks right): caught, its record reset.
+    const d = await leaseWithChecks(`kd-${crypto.randomUUID()}`);
+    expect(d.checks.length).toBeGreaterThan(0);
+    const dAck = await answer(d.n, [...d.real.map((t) => ok(t)), ...d.checks.map((t) => ok(t, 999))]);
+    expect(dAck.accepted).toBe(d.tasks.length); // the ack does not tell which tasks were checks
+    const failed = await verdictOf(d.n, true);
+    expect(failed.knownFailed).toBe(d.checks.length);
+    expect(failed.streak).toBe(0);
+    // The decided results are as they were.
+    const after = await results(id, token);
+    expect(after.slice(0, 64).map((r) => [r.state, r.output, r.verification?.replicas.length])).toEqual(
+      decided.slice(0, 64).map((r) => ['succeeded', r.index * 2, 2]),
+    );
   });
 });
