@@ -33,9 +33,10 @@ const file = (name: keyof typeof files) => join(dir, `${name}.js`);
 beforeAll(async () => {
   for (const [name, source] of Object.entries(files)) writeFileSync(join(dir, `${name}.js`), source);
   api = await startApi();
-  key = (await createApiKey({ url: api.url, privateKey: DEV_PRIVATE_KEYS[1], label: 'cli-e2e' })).key;
-  // The node command runs the headless node in-process (one node, two threads: the machine has two cores).
-  node = startProcess(process.execPath, [BIN, 'node', '--api', api.url, '--capacity', '2'], {
+  key = (await createApiKey({ url: api.url, privateKey: DEV_PRIVATE_KEYS[0], label: 'cli-e2e' })).key;
+  // The node command runs the headless node in-process (one node, two threads: the machine has two
+  // cores), linked to the development wallet as `npm run dev`'s is, so it is trusted with its jobs.
+  node = startProcess(process.execPath, [BIN, 'node', '--api', api.url, '--capacity', '2', '--dev-owner'], {
     env: { XDG_CONFIG_HOME: freshConfig() },
   });
   await node.waitFor(/connected to /, 60_000);

@@ -65,3 +65,51 @@ describe('result records', () => {
     );
   });
 });
+
+describe('verbose result records', () => {
+  const verified: TaskResult = {
+    index: 1,
+    state: 'succeeded',
+    output: 2,
+    attempts: 1,
+    verification: {
+      policy: { kind: 'fixed', redundancy: 2 },
+      how: 'quorum',
+      confidence: 0.9411764705882353,
+      replicas: [
+        { identity: 'peer:a', nodeId: 'a', peerId: 'a', answer: 'bafk1', credibility: 0.8, agreed: true },
+        {
+          identity: 'wallet:0xb',
+          nodeId: 'b',
+          peerId: 'b',
+          answer: 'bafk2',
+          credibility: 0.8,
+          agreed: false,
+        },
+      ],
+      digest: 'ab'.repeat(32),
+    },
+  };
+  test('default: --verbose adds how the result was verified, with every replica', () => {
+    expect(toResultRecord(verified, true)).toEqual({
+      index: 1,
+      output: 2,
+      verified: {
+        how: 'quorum',
+        confidence: 0.941176,
+        replicas: [
+          { identity: 'peer:a', nodeId: 'a', answer: 'bafk1', agreed: true },
+          { identity: 'wallet:0xb', nodeId: 'b', answer: 'bafk2', agreed: false },
+        ],
+        digest: 'ab'.repeat(32),
+      },
+    });
+  });
+  test('default: without --verbose, or without a record, the line is as before', () => {
+    expect(toResultRecord(verified)).toEqual({ index: 1, output: 2 });
+    expect(toResultRecord({ ...verified, verification: undefined } as TaskResult, true)).toEqual({
+      index: 1,
+      output: 2,
+    });
+  });
+});

@@ -34,6 +34,17 @@ export interface MapOptions {
   maxAttempts?: number;
   memoryMb?: number;
   label?: string;
+  /**
+   * Run each task on this many distinct identities (wallets; an unlinked node is its own) and
+   * accept an answer when that many agree. `1` takes one node's word. Overrides `trust`.
+   */
+  redundancy?: number;
+  /**
+   * Target confidence of the adaptive policy (0.9–0.9999, default 0.98): replicas are added until
+   * the identities that agree, weighted by their records, reach it. Nodes of your own wallet are
+   * trusted with your jobs.
+   */
+  trust?: number;
 }
 
 export interface PutBlobOptions {
@@ -194,7 +205,7 @@ export class MeshClient {
     } else {
       spec.inputs = inputs as unknown as JobSpecInput['inputs'];
     }
-    for (const key of ['timeoutMs', 'maxAttempts', 'memoryMb', 'label'] as const) {
+    for (const key of ['timeoutMs', 'maxAttempts', 'memoryMb', 'label', 'redundancy', 'trust'] as const) {
       if (options[key] !== undefined) (spec as Record<string, unknown>)[key] = options[key];
     }
     const created: JobCreated = await decode(

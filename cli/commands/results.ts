@@ -8,7 +8,7 @@ import { formatFailure, toResultRecord } from '../result-record.ts';
 
 const help = `monadmesh results: a job's results as JSON lines, in input order
 
-Usage: monadmesh results <job-id> [--out FILE] [--from N] [--json]
+Usage: monadmesh results <job-id> [--out FILE] [--from N] [--verbose] [--json]
 
 Waits for tasks that are still running. Lines are the same as \`monadmesh run\` prints:
   {"index":0,"output":…}   {"index":3,"error":{"kind","message","stack"},"logs":…}   {"index":5,"state":"cancelled"}
@@ -16,6 +16,9 @@ Failed tasks are also shown on stderr with their remote stack and logs.
 
   --out FILE    write the lines to FILE instead of stdout
   --from N      start at input index N (default 0)
+  --verbose     add "verified" to each line: how the result was verified (quorum, trusted,
+                credible, unverified, inconsistent), its confidence, every replica's identity,
+                node and answer, whether it agreed, and the record's digest
 ${commonHelp}
 
 With --json: one document {"id","state","total","counts","results":[…]} ("out" instead of "results" with --out).
@@ -27,7 +30,11 @@ Examples:
 ${exitCodesHelp}
 `;
 
-const options = { out: { type: 'string', short: 'o' }, from: { type: 'string' } } as const;
+const options = {
+  out: { type: 'string', short: 'o' },
+  from: { type: 'string' },
+  verbose: { type: 'boolean', short: 'v', default: false },
+} as const;
 
 export const results: Command = {
   name: 'results',
@@ -51,7 +58,7 @@ export const results: Command = {
     let failures = 0;
     try {
       for await (const r of job.results(from === undefined ? {} : { from })) {
-        await sink.add(toResultRecord(r));
+        await sink.add(toResultRecord(r, values.verbose));
         if (r.state === 'failed' && !values.json && ++failures <= MAX_FAILURES_SHOWN) {
           process.stderr.write(`${formatFailure(r)}\n`);
         }

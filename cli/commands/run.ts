@@ -38,6 +38,10 @@ Options:
   --memory MB       memory limit per task, 16 to 1024 (default 128)
   --attempts N      tries per task when its node fails, 1 to 10 (default 3)
   --label TEXT      a label shown in \`monadmesh jobs\`
+  --redundancy N    run each task on N distinct wallets/identities, 1 to 5, and accept an answer
+                    when N agree (1: one node's word)
+  --trust P         target confidence of the adaptive policy, 0.9 to 0.9999 (default 0.98);
+                    your own wallet's nodes are trusted with your jobs
   --dry-run         run locally in the same sandboxes, with the same limits; needs no API or key
   --threads N       --dry-run only: sandboxes at once (default: CPU count)
   --detach          submit, print the job id, and exit without waiting
@@ -66,6 +70,8 @@ const options = {
   memory: { type: 'string' },
   attempts: { type: 'string' },
   label: { type: 'string' },
+  redundancy: { type: 'string' },
+  trust: { type: 'string' },
   'dry-run': { type: 'boolean', default: false },
   threads: { type: 'string' },
   detach: { type: 'boolean', default: false },
@@ -81,6 +87,8 @@ export interface RunArgs {
   memoryMb: number | undefined;
   maxAttempts: number | undefined;
   label: string | undefined;
+  redundancy: number | undefined;
+  trust: number | undefined;
   dryRun: boolean;
   threads: number | undefined;
   detach: boolean;
@@ -102,6 +110,10 @@ export function parseRunArgs(argv: string[]): RunArgs {
   }
   if (values.threads !== undefined && !values['dry-run']) throw usageError('--threads is for --dry-run only');
   if (values.label !== undefined && values.label.length > 200) throw usageError('--label is longer than 200');
+  const trust = values.trust === undefined ? undefined : Number(values.trust);
+  if (trust !== undefined && !(trust >= 0.9 && trust <= 0.9999)) {
+    throw usageError(`--trust must be a number from 0.9 to 0.9999, got ${values.trust}`);
+  }
   return {
     ...base,
     file: positionals[0]!,
@@ -112,6 +124,8 @@ export function parseRunArgs(argv: string[]): RunArgs {
     memoryMb: intFlag('memory', values.memory, 16, 1024),
     maxAttempts: intFlag('attempts', values.attempts, 1, 10),
     label: values.label,
+    redundancy: intFlag('redundancy', values.redundancy, 1, 5),
+    trust,
     dryRun: values['dry-run'],
     threads: intFlag('threads', values.threads, 1, 256),
     detach: values.detach,
@@ -158,6 +172,7 @@ export const run: Command = {
       job = await api.client.map(source, inputs, {
         runtime,
         ...definedOnly(limits),
+        ...definedOnly({ redundancy: args.redundancy, trust: args.trust }),
         ...(args.label === undefined ? {} : { label: args.label }),
       });
       if (args.detach) {

@@ -9,7 +9,7 @@ import { Tabs } from '../ui/tabs.tsx';
 import { compileAssemblyScript } from './assemblyscript.ts';
 import { CodeEditor } from './code-editor.tsx';
 import { InputsPanel, type InputsState, sourceOf } from './inputs-panel.tsx';
-import { defaultOptions, type JobOptions, OptionsPanel } from './options-panel.tsx';
+import { defaultOptions, type JobOptions, OptionsPanel, verificationSpec } from './options-panel.tsx';
 import { parseInputs } from './parse-inputs.ts';
 import { type EditorRuntime, MONACO_LANGUAGE, RUNTIME_LABELS, templatesFor } from './templates.ts';
 
@@ -153,6 +153,7 @@ export function EditorPage() {
         timeoutMs: options.timeoutMs,
         memoryMb: options.memoryMb,
         maxAttempts: options.maxAttempts,
+        ...verificationSpec(options),
         ...(options.label.trim() ? { label: options.label.trim() } : {}),
       });
       navigate(`/jobs/${job.id}`);

@@ -7,9 +7,21 @@ export interface JobOptions {
   memoryMb: number;
   maxAttempts: number;
   label: string;
+  /** `adaptive` (the default trust), or a fixed redundancy of 1 to 5 identities. */
+  verification: 'adaptive' | '1' | '2' | '3' | '4' | '5';
 }
 
-export const defaultOptions = (): JobOptions => ({ ...jobDefaults, label: '' });
+export const defaultOptions = (): JobOptions => ({
+  timeoutMs: jobDefaults.timeoutMs,
+  memoryMb: jobDefaults.memoryMb,
+  maxAttempts: jobDefaults.maxAttempts,
+  label: '',
+  verification: 'adaptive',
+});
+
+/** The JobSpec fields of the verification option. */
+export const verificationSpec = (o: JobOptions): { redundancy?: number } =>
+  o.verification === 'adaptive' ? {} : { redundancy: Number(o.verification) };
 
 /**
  * Whether a runtime can produce zero-knowledge proofs of its results. None can today: JS, Python
@@ -24,8 +36,14 @@ export function zkSupport(runtime: EditorRuntime): { supported: boolean; reason:
   };
 }
 
-const REDUNDANCY_REASON =
-  'Each task runs on one node for now. Running tasks on several nodes and comparing the results is part of result verification, which is not built yet.';
+const VERIFICATION_HINT: Record<JobOptions['verification'], string> = {
+  adaptive: `Replicas are added until the nodes that agree reach ${jobDefaults.trust} confidence, weighted by their records: new anonymous nodes never decide alone, proven ones are spot-checked, and your own wallet's nodes are trusted with your jobs.`,
+  '1': "One node's answer is taken as it is: fast, and unverified.",
+  '2': 'Two different wallets (or anonymous nodes) must give the same answer.',
+  '3': 'Three different wallets (or anonymous nodes) must give the same answer.',
+  '4': 'Four different wallets (or anonymous nodes) must give the same answer.',
+  '5': 'Five different wallets (or anonymous nodes) must give the same answer.',
+};
 
 export function OptionsPanel({
   runtime,
@@ -85,12 +103,22 @@ export function OptionsPanel({
           />
         </label>
         <label>
-          Redundancy
-          <select disabled aria-describedby={`${id}-redundancy`} value="1">
-            <option value="1">1 node per task</option>
+          Verification
+          <select
+            aria-describedby={`${id}-verification`}
+            value={options.verification}
+            onChange={(e) => set({ verification: e.target.value as JobOptions['verification'] })}
+          >
+            <option value="adaptive">Adaptive (trust {jobDefaults.trust})</option>
+            <option value="1">1 node per task (unverified)</option>
+            {(['2', '3', '4', '5'] as const).map((n) => (
+              <option key={n} value={n}>
+                {n} agreeing identities
+              </option>
+            ))}
           </select>
-          <span id={`${id}-redundancy`} className="hint">
-            {REDUNDANCY_REASON}
+          <span id={`${id}-verification`} className="hint">
+            {VERIFICATION_HINT[options.verification]}
           </span>
         </label>
         <label className="checkbox">

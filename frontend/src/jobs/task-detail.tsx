@@ -1,4 +1,5 @@
 import { useQuery } from '@tanstack/react-query';
+import type { TaskVerification } from '../../../protocol/index.ts';
 import type { FetchPage } from '../api/results.ts';
 import { formatDuration } from '../ui/format.ts';
 import { ErrorBox, Loading } from '../ui/status.tsx';
@@ -48,6 +49,7 @@ export function TaskDetail({
           <dd>{formatDuration(r?.durationMs ?? live?.durationMs)}</dd>
         </div>
       </dl>
+      {r?.verification ? <Verification v={r.verification} /> : null}
       {waiting && state === 'pending' ? (
         <p className="waiting">
           <strong>Waiting:</strong> {waiting}
@@ -76,5 +78,59 @@ export function TaskDetail({
         </>
       ) : null}
     </section>
+  );
+}
+
+const HOW: Record<TaskVerification['how'], string> = {
+  quorum: 'agreed by',
+  trusted: "your own wallet's node",
+  credible: 'a node with a proven record',
+  unverified: "one node's word (redundancy 1)",
+  inconsistent: 'no agreement',
+};
+
+/** How the task's result was verified: a badge, and which identities answered what (the node assignment). */
+function Verification({ v }: { v: TaskVerification }) {
+  const agreeing = v.replicas.filter((p) => p.agreed).length;
+  const label =
+    v.how === 'quorum'
+      ? `verified: ${agreeing} of ${v.replicas.length} identities agree`
+      : v.how === 'inconsistent'
+        ? 'not verified: replicas disagree'
+        : `${v.how === 'unverified' ? 'unverified' : 'verified'}: ${HOW[v.how]}`;
+  return (
+    <div className="verification">
+      <p>
+        <span className={`badge badge-verify-${v.how}`} data-verification={v.how}>
+          {label}
+        </span>{' '}
+        confidence {v.confidence.toFixed(4)}
+        {v.spotCheck ? ' · spot check' : ''}
+        {v.fingerprintClass ? ` · class ${v.fingerprintClass}` : ''}
+      </p>
+      <table className="replicas">
+        <thead>
+          <tr>
+            <th>Identity</th>
+            <th>Node</th>
+            <th>Answer</th>
+            <th>Weight</th>
+            <th />
+          </tr>
+        </thead>
+        <tbody>
+          {v.replicas.map((p) => (
+            <tr key={p.identity} data-agreed={p.agreed === undefined ? '' : String(p.agreed)}>
+              <td className="mono">{p.identity}</td>
+              <td className="mono">{p.nodeId}</td>
+              <td className="mono">{p.answer}</td>
+              <td>{p.credibility.toFixed(3)}</td>
+              <td>{p.agreed === undefined ? '' : p.agreed ? 'agreed' : 'disagreed'}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <p className="hint mono">record digest {v.digest}</p>
+    </div>
   );
 }
