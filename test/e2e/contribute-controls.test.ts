@@ -81,7 +81,7 @@ async function measuredCores(
   const cpu0 = await rendererCpu();
   const t0 = performance.now();
   const inputs = Array.from({ length: tasks }, (_, i) => rounds + i);
-  const job = await client.map(code, inputs, { timeoutMs: 30_000 });
+  const job = await client.map(code, inputs, { timeoutMs: 30_000, redundancy: 1 });
   await job.wait();
   const wallS = (performance.now() - t0) / 1000;
   const cores = ((await rendererCpu()) - cpu0) / wallS;
@@ -175,7 +175,7 @@ test('pause rules: hidden and on battery pause the tab only when asked; its work
   await page.getByRole('checkbox', { name: 'Pause while this tab is hidden' }).check();
   await expect.poll(status).toBe('Paused (tab hidden)');
   // The only node is paused: a job waits.
-  const job = await client.map('export default (x) => x * 2', [1, 2, 3]);
+  const job = await client.map('export default (x) => x * 2', [1, 2, 3], { redundancy: 1 });
   await new Promise((r) => setTimeout(r, 1500));
   expect((await job.status()).counts.succeeded ?? 0).toBe(0);
   await setHidden(false);
@@ -197,7 +197,7 @@ test('recovery: a tab whose connection drops mid-job reconnects by itself, and t
   // Tasks of about 100 ms each, so that the poll sees one running (short ones may all be done between two polls).
   const rounds = calibrate(100);
   const inputs = Array.from({ length: 20 }, (_, i) => rounds + i);
-  const job = await client.map(code, inputs, { timeoutMs: 30_000 });
+  const job = await client.map(code, inputs, { timeoutMs: 30_000, redundancy: 1 });
   await expect.poll(async () => (await stats()).running, { timeout: 30_000 }).toBe(1);
   // The connection drops under both ends while the tab runs a task (and holds more leases).
   const before = hubSockets.length;
