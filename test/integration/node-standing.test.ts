@@ -73,6 +73,8 @@ const fresh = {
     agreed: 0,
     disagreed: 0,
     streak: 0,
+    knownPassed: 0,
+    knownFailed: 0,
     credibility: 0.8,
   },
   work: { tasks: 0, cpuMs: 0 },
@@ -222,6 +224,8 @@ describe('node standing', () => {
         agreed: 0,
         disagreed: 0,
         streak: 0,
+        knownPassed: 0,
+        knownFailed: 0,
         credibility: 0.8,
       },
       work: { tasks: 2, cpuMs: 12 },
@@ -236,6 +240,8 @@ describe('node standing', () => {
       agreed: 0,
       disagreed: 0,
       streak: 0,
+      knownPassed: 0,
+      knownFailed: 0,
       credibility: 0.8,
     });
     expect(second.standing?.work).toEqual({ tasks: 3, cpuMs: 13 });
@@ -270,6 +276,8 @@ describe('node standing', () => {
       agreed: 0,
       disagreed: 0,
       streak: 0,
+      knownPassed: 0,
+      knownFailed: 0,
       credibility: 0.8,
     });
     // A well-signed receipt over another input than the room's.
@@ -313,6 +321,8 @@ describe('node standing', () => {
       agreed: 0,
       disagreed: 0,
       streak: 0,
+      knownPassed: 0,
+      knownFailed: 0,
       credibility: 0.8,
     });
   });
@@ -352,6 +362,8 @@ describe('node standing', () => {
         agreed: 0,
         disagreed: 0,
         streak: 0,
+        knownPassed: 0,
+        knownFailed: 0,
         credibility: 0.8,
       },
       work: { tasks: 1, cpuMs: 4 },
@@ -790,6 +802,8 @@ describe('proof of key at hello', () => {
       agreed: 0,
       disagreed: 0,
       streak: 0,
+      knownPassed: 0,
+      knownFailed: 0,
       credibility: 0.8,
     });
     // After it has gone too, the id stays its key's: the thief is refused, the victim welcomed back.
