@@ -1,3 +1,5 @@
+import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
+import { env } from 'cloudflare:workers';
 import { describe, expect, test } from 'vitest';
 import { linkNodeWithPrivateKey } from '../../client/node-link.ts';
 import { DEV_PRIVATE_KEYS } from '../../client/sign-in.ts';
@@ -24,6 +26,7 @@ import {
 } from './helpers.ts';
 
 const { newJob, node } = perTest();
+const room = (id: string) => env.JOB_ROOM.get(env.JOB_ROOM.idFromName(id));
 const isStanding = isFrame('node.standing');
 
 /** Ask for work and take the tasks of the next lease frame. */
@@ -184,6 +187,20 @@ describe('quorum (redundancy)', () => {
     expect(r!.verification).toBeUndefined();
   });
 
+  test("behavior: under an explicit redundancy the owner's own node is one identity, not the judge", async () => {
+    const { id, token } = await newJob({ redundancy: 2, inputs: [1] });
+    const mine = await node(`vom-${crypto.randomUUID()}`, { wallet: 0 });
+    const [t] = await take(mine);
+    await answer(mine, [ok(t!)]);
+    const [r] = await results(id, token);
+    expect([r!.state, r!.waiting]).toEqual(['pending', expect.stringMatching(/needs 2 in agreement/)]);
+    const other = await node(`vot-${crypto.randomUUID()}`);
+    const [u] = await take(other);
+    await answer(other, [ok(u!)]);
+    const [done] = await results(id, token);
+    expect([done!.state, done!.output, done!.verification?.how]).toEqual(['succeeded', 2, 'quorum']);
+  });
+
   test('behavior: replicas of a JS task come from one fingerprint class', async () => {
     const { id, token } = await newJob({ redundancy: 2, inputs: [1] });
     const x1 = await node(`vx1-${crypto.randomUUID()}`, { fingerprint: fingerprint('a') });
@@ -198,6 +215,57 @@ describe('quorum (redundancy)', () => {
     const [r] = await results(id, token);
     expect(r!.state).toBe('succeeded');
     expect(r!.verification?.fingerprintClass).toBe(fingerprint('a').class);
+  });
+  test('error: a tie waits; a replica for a task the node does not hold and a result after the quorum closed are refused, counted against the node, and change nothing', async () => {
+    const { id, token } = await newJob({ redundancy: 2, inputs: [1, 2] });
+    const a = await node(`vta-${crypto.randomUUID()}`);
+    const [a0, a1] = await take(a);
+    await answer(a, [ok(a0!, 3), ok(a1!)]);
+    const b = await node(`vtb-${crypto.randomUUID()}`);
+    const [b0, b1] = await take(b);
+    await answer(b, [ok(b0!), ok(b1!)]);
+    // Task 0: one answer against one, a tie that waits for a third identity; task 1: decided.
+    const tie = await results(id, token);
+    expect(tie.map((r) => [r.state, r.output])).toEqual([
+      ['pending', undefined],
+      ['succeeded', 4],
+    ]);
+    expect(tie[0]!.waiting).toMatch(/^verifying: 2 replicas/);
+    // A answers task 1 again, another output, for the lease it reported already: not held.
+    const again = await answer(a, [ok(a1!, 99)]);
+    expect(again.ignored).toEqual([{ jobId: id, index: 1, reason: 'lease is not held by this node' }]);
+    expect(again.standing?.reputation).toMatchObject({ accepted: 2, late: 1 });
+    // C leases task 0 and goes quiet; its lease expires, and D's answer closes the quorum.
+    const c = await node(`vtc-${crypto.randomUUID()}`);
+    const [c0] = await take(c, 1);
+    expect(c0!.index).toBe(0);
+    await runInDurableObject(room(id), (_instance, state) => {
+      state.storage.sql.exec('UPDATE leases SET expires_at = 0 WHERE lease_id = ?', c0!.leaseId);
+    });
+    await runDurableObjectAlarm(room(id));
+    const d = await node(`vtd-${crypto.randomUUID()}`);
+    const [d0] = await take(d, 1);
+    expect(d0!.index).toBe(0);
+    expect((await answer(d, [ok(d0!)])).accepted).toBe(1);
+    // C's late answer (a wrong one) is refused and counted as late (the hub may have heard of the
+    // expiry already, or the room refuses it).
+    const late = await answer(c, [ok(c0!, 5)]);
+    expect(late.ignored).toEqual([
+      { jobId: id, index: 0, reason: expect.stringMatching(/^lease is (not held by this node|no longer valid)$/) },
+    ]);
+    expect(late.standing?.reputation).toMatchObject({ accepted: 0, late: 1 });
+    const done = await results(id, token);
+    expect(done.map((r) => [r.state, r.output])).toEqual([
+      ['succeeded', 2],
+      ['succeeded', 4],
+    ]);
+    expect(done[0]!.verification!.replicas.map((r) => [r.identity, r.agreed])).toEqual([
+      [`peer:${a.identity.peerId}`, false],
+      [`peer:${b.identity.peerId}`, true],
+      [`peer:${d.identity.peerId}`, true],
+    ]);
+    expect(done[1]!.verification!.replicas.length).toBe(2);
+    expect((await status(id, token)).state).toBe('succeeded');
   });
 });
 
