@@ -424,7 +424,9 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
     // A node of the owner's own wallet is trusted with the owner's jobs under `trust`; an explicit
     // `redundancy: r` asks for r identities, the owner's one of them; `redundancy: 1` trusts anyone.
     const trusted =
-      meta.policy.kind === 'adaptive' && voter.wallet !== undefined && voter.wallet === meta.owner.toLowerCase();
+      meta.policy.kind === 'adaptive' &&
+      voter.wallet !== undefined &&
+      voter.wallet === meta.owner.toLowerCase();
     const direct = trusted || !needsQuorum(meta.policy);
     const ballot: Ballot = { verdicts: new Map(), announce: false };
     this.#transact(() => {

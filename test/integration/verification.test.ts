@@ -251,7 +251,11 @@ describe('quorum (redundancy)', () => {
     // expiry already, or the room refuses it).
     const late = await answer(c, [ok(c0!, 5)]);
     expect(late.ignored).toEqual([
-      { jobId: id, index: 0, reason: expect.stringMatching(/^lease is (not held by this node|no longer valid)$/) },
+      {
+        jobId: id,
+        index: 0,
+        reason: expect.stringMatching(/^lease is (not held by this node|no longer valid)$/),
+      },
     ]);
     expect(late.standing?.reputation).toMatchObject({ accepted: 0, late: 1 });
     const done = await results(id, token);
