@@ -105,6 +105,14 @@ describe('verbose result records', () => {
       },
     });
   });
+  test('behavior: a spot check and a task verified again say so', () => {
+    const again = {
+      ...verified,
+      verification: { ...verified.verification!, spotCheck: true, reverified: true },
+    };
+    expect(toResultRecord(again, true).verified).toMatchObject({ spotCheck: true, reverified: true });
+    expect(toResultRecord(verified, true).verified).not.toHaveProperty('reverified');
+  });
   test('default: without --verbose, or without a record, the line is as before', () => {
     expect(toResultRecord(verified)).toEqual({ index: 1, output: 2 });
     expect(toResultRecord({ ...verified, verification: undefined } as TaskResult, true)).toEqual({

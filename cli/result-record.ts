@@ -32,6 +32,7 @@ export function verifiedOf(v: TaskVerification) {
     how: v.how,
     confidence: Number(v.confidence.toFixed(6)),
     ...(v.spotCheck ? { spotCheck: true } : {}),
+    ...(v.reverified ? { reverified: true } : {}),
     replicas: v.replicas.map((p) => ({
       identity: p.identity,
       nodeId: p.nodeId,

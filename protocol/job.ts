@@ -206,6 +206,11 @@ export const TaskVerification = z
     confidence: z.number(),
     /** A trusted identity's result was checked by another identity this time. */
     spotCheck: z.boolean().optional(),
+    /**
+     * Verified again: it was first accepted on one credible identity's word, that identity was
+     * later caught answering wrong, and the task went back to be checked by others.
+     */
+    reverified: z.boolean().optional(),
     fingerprintClass: z.string().optional(),
     replicas: z.array(Replica),
     digest: z.string(),

@@ -722,7 +722,7 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
       );
       sql.exec(
         `UPDATE tasks SET state = 'pending', output = NULL, error = NULL, verification = NULL, done_seq = NULL,
-           not_before = 0, reason = ?, node_id = NULL WHERE idx IN (SELECT value FROM json_each(?))`,
+           not_before = 0, reason = ?, node_id = NULL, reverified = 1 WHERE idx IN (SELECT value FROM json_each(?))`,
         reason,
         list,
       );
@@ -991,9 +991,12 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
     const sql = this.ctx.storage.sql;
     const meta = this.#meta!;
     sql.exec('DELETE FROM leases WHERE lease_id = ?', lease.lease_id);
-    const cls = sql
-      .exec<{ class: string | null }>('SELECT class FROM tasks WHERE idx = ?', task.idx)
-      .one().class;
+    const { class: cls, reverified } = sql
+      .exec<{ class: string | null; reverified: number }>(
+        'SELECT class, reverified FROM tasks WHERE idx = ?',
+        task.idx,
+      )
+      .one();
     const inserted = sql.exec(
       `INSERT INTO replicas (idx, identity, node_id, peer_id, answer, credibility, streak, trusted, ok, result,
          logs, duration_ms, receipt, fingerprint_class, at)
@@ -1073,6 +1076,7 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
     if (meta.policy.kind === 'adaptive' && rows.length > 1 && rows[0]!.credibility >= meta.policy.trust) {
       v.spotCheck = true;
     }
+    if (reverified) v.reverified = true;
     const verification = JSON.stringify({ ...v, digest: verificationDigest(v, accepted) });
     if (accepted === undefined) {
       const answers = [...Map.groupBy(rows, (r) => r.answer)]

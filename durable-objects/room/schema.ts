@@ -3,7 +3,8 @@ import { addColumn, dropColumn, migrate } from '../migrations.ts';
 /**
  * A room's tables. `tasks`: one row per input (its state, the counted `attempts`, the times it
  * was `leased` and lost without counting, `drops`, its result, the fingerprint `class` its
- * replicas are compared in and how it was `verification`-ed); `leases`: the leases out now, each
+ * replicas are compared in, how it was `verification`-ed, and whether it was `reverified` after its
+ * lone node was caught); `leases`: the leases out now, each
  * with its expiry (moved by heartbeats) and its `deadline` (never moved), `known` for a lease of a
  * task already decided, planted as a known-answer check; `replicas`: verified
  * jobs' answers, one per identity per task; `meta`: the job.
@@ -39,7 +40,7 @@ export const ROOM_SCHEMA = `
     not_before INTEGER NOT NULL DEFAULT 0, output TEXT, error TEXT, logs TEXT, duration_ms REAL,
     reason TEXT, done_seq INTEGER, receipt TEXT,
     leased INTEGER NOT NULL DEFAULT 0, drops INTEGER NOT NULL DEFAULT 0,
-    class TEXT, verification TEXT
+    class TEXT, verification TEXT, reverified INTEGER NOT NULL DEFAULT 0
   );
   CREATE INDEX tasks_by_state ON tasks (state, not_before, idx);
   CREATE INDEX tasks_by_done ON tasks (done_seq) WHERE done_seq IS NOT NULL;
@@ -105,5 +106,9 @@ export const ROOM_STEPS: ((sql: SqlStorage) => void)[] = [
     addColumn(sql, 'tasks', 'verification TEXT');
     addColumn(sql, 'leases', 'known INTEGER NOT NULL DEFAULT 0');
     sql.exec(REPLICAS);
+  },
+  // 4: tasks sent back to be verified again when their lone credible node was caught.
+  (sql) => {
+    addColumn(sql, 'tasks', 'reverified INTEGER NOT NULL DEFAULT 0');
   },
 ];

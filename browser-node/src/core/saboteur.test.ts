@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import type { JsonValue } from '../../../protocol/index.ts';
 import type { ExecRequest, ExecResult, Executor } from './executor.ts';
-import { perturb, SaboteurExecutor } from './saboteur.ts';
+import { parseSaboteur, perturb, SaboteurExecutor } from './saboteur.ts';
 
 const honest: Executor = {
   runtimes: ['js'],
@@ -63,7 +63,28 @@ describe('SaboteurExecutor', () => {
     expect(x).not.toEqual(y);
   });
 
+  test('a sleeper answers its first N tasks honestly, then lies at its rate', async () => {
+    const sleeper = new SaboteurExecutor(honest, 1, 'peer', Math.random, 3);
+    const outputs = [];
+    for (let i = 0; i < 6; i++) {
+      const r = await sleeper.run(request(i, `s${i}`));
+      outputs.push(r.ok && r.output === i);
+    }
+    expect(outputs).toEqual([true, true, true, false, false, false]);
+    expect(sleeper.lies).toBe(3);
+  });
+
   test('a rate outside [0, 1] is refused', () => {
     expect(() => new SaboteurExecutor(honest, 2, 'p')).toThrow(/from 0 to 1/);
+    expect(() => new SaboteurExecutor(honest, 1, 'p', Math.random, -1)).toThrow(/whole number/);
+  });
+
+  test('--saboteur takes RATE or RATE@N', () => {
+    expect(parseSaboteur('0.3')).toEqual({ rate: 0.3, honestFirst: 0 });
+    expect(parseSaboteur('1@40')).toEqual({ rate: 1, honestFirst: 40 });
+    expect(parseSaboteur('.5')).toEqual({ rate: 0.5, honestFirst: 0 });
+    for (const bad of ['', '2', '-0.1', 'x', '1@', '1@-3', '1@2.5', 'NaN', '0.3@1e3']) {
+      expect(parseSaboteur(bad), bad).toBeUndefined();
+    }
   });
 });

@@ -7,20 +7,33 @@ import type { ExecRequest, ExecResult, Executor } from './executor.ts';
  * wrong answer instead: most often the output slightly changed (a number off by a little, a
  * string with a character more, a flag flipped), sometimes a made-up failure, and for a task that
  * failed, a made-up output. The change depends on `salt` (the node's peer id) and the task, so
- * two saboteurs rarely tell the same lie: they are independent, as verification assumes.
+ * two saboteurs rarely tell the same lie: they are independent, as verification assumes. With
+ * `honestFirst`, it answers its first tasks honestly (a sleeper: it earns a record, then lies).
  */
 export class SaboteurExecutor implements Executor {
   readonly runtimes;
   readonly capacity;
   /** Answers it changed so far. */
   lies = 0;
+  /** Tasks it ran so far. */
+  ran = 0;
   readonly #inner: Executor;
+  readonly #honestFirst: number;
   readonly #rate: number;
   readonly #salt: string;
   readonly #random: () => number;
 
-  constructor(inner: Executor, rate: number, salt: string, random: () => number = Math.random) {
+  constructor(
+    inner: Executor,
+    rate: number,
+    salt: string,
+    random: () => number = Math.random,
+    honestFirst = 0,
+  ) {
     if (!(rate >= 0 && rate <= 1)) throw new RangeError(`saboteur rate must be from 0 to 1, got ${rate}`);
+    if (!(Number.isSafeInteger(honestFirst) && honestFirst >= 0))
+      throw new RangeError(`honest tasks first must be a whole number, got ${honestFirst}`);
+    this.#honestFirst = honestFirst;
     this.#inner = inner;
     this.#rate = rate;
     this.#salt = salt;
@@ -31,6 +44,7 @@ export class SaboteurExecutor implements Executor {
 
   async run(request: ExecRequest, signal?: AbortSignal): Promise<ExecResult> {
     const result = await this.#inner.run(request, signal);
+    if (++this.ran <= this.#honestFirst) return result;
     if (signal?.aborted || this.#random() >= this.#rate) return result;
     if (!result.ok && result.error.kind === 'node_error') return result;
     this.lies++;
@@ -50,6 +64,15 @@ export class SaboteurExecutor implements Executor {
   close(): Promise<void> {
     return this.#inner.close();
   }
+}
+
+/** `--saboteur RATE[@N]`: the rate, and how many tasks to answer honestly first. */
+export function parseSaboteur(arg: string): { rate: number; honestFirst: number } | undefined {
+  const m = /^(\d+(?:\.\d+)?|\.\d+)(?:@(\d+))?$/.exec(arg);
+  if (!m) return undefined;
+  const rate = Number(m[1]);
+  const honestFirst = Number(m[2] ?? 0);
+  return rate <= 1 && Number.isSafeInteger(honestFirst) ? { rate, honestFirst } : undefined;
 }
 
 /** A value like `v` but not equal to it. */

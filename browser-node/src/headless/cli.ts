@@ -4,14 +4,15 @@ import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { linkNodeWithPrivateKey } from '../../../client/node-link.ts';
 import { DEV_PRIVATE_KEYS } from '../../../client/sign-in.ts';
-import { NodeOwnerLink } from '../../../protocol/index.ts';
+import { NodeOwnerLink, type NodeReputation } from '../../../protocol/index.ts';
 import { ComputeNode, type NodeEvent } from '../core/compute-node.ts';
 import { computeFingerprint } from '../core/fingerprint.ts';
 import { loadOrCreateIdentity, type NodeIdentity } from '../core/identity.ts';
 import { BoundedBlockstore } from '../core/p2p/bounded-blockstore.ts';
 import { DataPlane } from '../core/p2p/data-plane.ts';
 import { MeshPeer } from '../core/p2p/mesh-peer.ts';
-import { SaboteurExecutor } from '../core/saboteur.ts';
+import { parseSaboteur, SaboteurExecutor } from '../core/saboteur.ts';
+import { verdictNews } from '../core/verdict-news.ts';
 import { defaultKeyFile, FileKeyStore } from './file-key-store.ts';
 import { headlessEngine } from './headless-engine.ts';
 import { headlessTransports } from './p2p-host.ts';
@@ -48,8 +49,10 @@ Usage: npm run node -- [--api URL] [--capacity N] [--name NAME] [--key-file PATH
   --dev-owner      link the node to the development wallet (anvil's first account, the one
                    \`npm run dev:key\` and \`monadmesh login --dev\` use), so it is trusted with
                    that wallet's jobs. Only with an API on this machine.
-  --saboteur RATE  FOR TESTS OF VERIFICATION: return a wrong answer to this fraction (0-1) of
-                   tasks. Only with an API on this machine.
+  --saboteur RATE[@N]
+                   FOR TESTS OF VERIFICATION: return a wrong answer to this fraction (0-1) of
+                   tasks; with @N, only after answering its first N tasks honestly (a sleeper
+                   that earns trust first). Only with an API on this machine.
   --verbose        log every task, and where each blob's blocks came from
   --help           this text
 `;
@@ -110,9 +113,11 @@ async function main(): Promise<void> {
       process.exit(2);
     }
   }
-  const saboteur = args.saboteur === undefined ? undefined : Number(args.saboteur);
-  if (saboteur !== undefined && !(saboteur >= 0 && saboteur <= 1)) {
-    process.stderr.write(`--saboteur must be a fraction from 0 to 1, got ${args.saboteur}\n`);
+  const saboteur = args.saboteur === undefined ? undefined : parseSaboteur(String(args.saboteur));
+  if (args.saboteur !== undefined && !saboteur) {
+    process.stderr.write(
+      `--saboteur must be a fraction from 0 to 1, optionally @N (honest tasks first), got ${args.saboteur}\n`,
+    );
     process.exit(2);
   }
   if (args['dev-owner'] && args['owner-link']) {
@@ -168,11 +173,22 @@ async function main(): Promise<void> {
   const threads = new ThreadExecutor({ threads: capacity });
   // Measured in a sandbox worker before joining, so the hub can group this node with its peers.
   const fingerprint = await computeFingerprint({ executor: threads, engine: headlessEngine() });
-  const executor =
-    saboteur === undefined ? threads : new SaboteurExecutor(threads, saboteur, identity.peerId.toString());
-  if (saboteur !== undefined)
-    log(`SABOTEUR: a wrong answer to ${saboteur * 100}% of tasks (a test of verification)`);
+  const executor = saboteur
+    ? new SaboteurExecutor(
+        threads,
+        saboteur.rate,
+        identity.peerId.toString(),
+        Math.random,
+        saboteur.honestFirst,
+      )
+    : threads;
+  if (saboteur)
+    log(
+      `SABOTEUR: a wrong answer to ${saboteur.rate * 100}% of tasks${saboteur.honestFirst ? ` after the first ${saboteur.honestFirst}` : ''} (a test of verification)`,
+    );
   log(`runtime class ${fingerprint.class} (node ${fingerprint.engine.version}, V8 ${fingerprint.engine.v8})`);
+  /** The last standing heard, to tell the operator what verification changed. */
+  let reputation: NodeReputation | undefined;
   const node = new ComputeNode({
     api,
     executor,
@@ -213,9 +229,13 @@ async function main(): Promise<void> {
         case 'hub.error':
           log(`hub error: ${e.message}`);
           break;
-        case 'standing':
+        case 'standing': {
           if (e.standing.ownerError) log(`wallet link refused: ${e.standing.ownerError}`);
+          const news = verdictNews(reputation, e.standing.reputation);
+          if (news) log(news);
+          reputation = e.standing.reputation;
           break;
+        }
       }
     },
   });

@@ -76,3 +76,26 @@ test("default: a result taken on one node's word says it is unverified", async (
     'unverified',
   );
 });
+
+test('behavior: a task verified again after its lone node was caught says so', async () => {
+  show({
+    index: 0,
+    state: 'succeeded',
+    output: 4,
+    attempts: 1,
+    verification: {
+      policy: { kind: 'adaptive', trust: 0.98 },
+      how: 'quorum',
+      confidence: 0.981,
+      reverified: true,
+      replicas: [
+        replica('peer:a', 'bafk-wrong', false),
+        ...['b', 'c', 'd', 'e'].map((x) => replica(`peer:${x}`, 'bafk-right', true)),
+      ],
+      digest: 'ef'.repeat(32),
+    },
+  });
+  expect(
+    await screen.findByText(/verified again \(its first node was caught answering wrong\)/),
+  ).toBeTruthy();
+});

@@ -106,6 +106,7 @@ function Verification({ v }: { v: TaskVerification }) {
         </span>{' '}
         confidence {v.confidence.toFixed(4)}
         {v.spotCheck ? ' · spot check' : ''}
+        {v.reverified ? ' · verified again (its first node was caught answering wrong)' : ''}
         {v.fingerprintClass ? ` · class ${v.fingerprintClass}` : ''}
       </p>
       <table className="replicas">
