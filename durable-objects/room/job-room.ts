@@ -271,7 +271,13 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
     this.#transact(() => {
       for (const request of requests) {
         const n = Math.max(0, Math.min(request.max, limits.maxLeaseBatch));
-        const cls = homogeneous ? (request.voter.fingerprintClass ?? '') : null;
+        // The owner's own node settles the owner's tasks under `trust` alone: whatever class
+        // answered a task first, it may take it, and it is given no known-answer checks.
+        const owners =
+          meta.policy.kind === 'adaptive' &&
+          request.voter.wallet !== undefined &&
+          request.voter.wallet === meta.owner.toLowerCase();
+        const cls = homogeneous && !owners ? (request.voter.fingerprintClass ?? '') : null;
         type Row = { idx: number; input: string; attempts: number; leased: number };
         const rows =
           n === 0
@@ -301,7 +307,7 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
                   .toArray();
         // Known-answer checks in some of the slots, leased like any other task.
         let known: typeof rows = [];
-        if (verified && rows.length) {
+        if (verified && rows.length && !owners) {
           const trust = meta.policy.kind === 'adaptive' ? meta.policy.trust : jobDefaults.trust;
           const rate = knownAnswerRate(request.voter.streak, trust);
           let k = 0;

@@ -65,6 +65,7 @@ interface ResultRow {
   done_seq: number | null;
   receipt: string | null;
   verification: string | null;
+  class: string | null;
   [key: string]: SqlStorageValue;
 }
 
@@ -84,7 +85,7 @@ export function resultsPage(
   const rows = sql
     .exec<ResultRow>(
       `SELECT idx, state, attempts, drops, node_id, output, error, logs, duration_ms, not_before, reason, done_seq, receipt,
-              verification
+              verification, class
        FROM tasks WHERE ${byCompletion ? 'done_seq > ? ORDER BY done_seq' : 'idx >= ? ORDER BY idx'} LIMIT ?`,
       cursor,
       limit,
@@ -105,7 +106,12 @@ export function resultsPage(
         r.not_before > now
           ? `back in the queue after ${r.reason ?? 'a failure'} (attempt ${r.attempts + 1} of ${meta.maxAttempts}), not before ${new Date(r.not_before).toISOString()}`
           : r.reason?.startsWith('verifying')
-            ? `${r.reason}: waiting for another identity${options.waiting ? ` (${options.waiting})` : ''}`
+            ? `${r.reason}: waiting for another identity${
+                // JS and Python replicas are compared within the class of the task's first lease.
+                r.class && (meta.runtime === 'js' || meta.runtime === 'python')
+                  ? ` of runtime class ${r.class} (nodes of other classes may compute floats differently)`
+                  : ''
+              }${options.waiting ? ` (${options.waiting})` : ''}`
             : (options.waiting ?? 'waiting for a node');
     }
     return result;

@@ -1,12 +1,15 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright';
+import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { createClient, type MeshClient } from '../../client/index.ts';
 import { createApiKey, DEV_PRIVATE_KEYS } from '../../client/sign-in.ts';
 import { chunkBlob } from '../../protocol/blob-dag.ts';
 import type { NodeInfo, TaskResult } from '../../protocol/index.ts';
+import { type BuiltTemplates, buildTemplates } from '../../scripts/build-wasm.ts';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../../scripts/chromium.ts';
+import { collatzReference } from '../../scripts/collatz-reference.ts';
 import {
   type ApiServer,
   buildWebApp,
@@ -31,6 +34,7 @@ const headless: { proc: Proc; peerId: string }[] = [];
 let browser: Browser | undefined;
 let page: Page;
 let browserPeer = '';
+let built: BuiltTemplates;
 
 /** What the contribute page's debug hook (`window.__monadmesh`) returns. */
 interface Conn {
@@ -49,7 +53,7 @@ const log = (line: string) => process.stderr.write(`[browser-node e2e] ${line}\n
 beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   const t0 = Date.now();
-  [api] = await Promise.all([startApi(), buildWebApp({ logLevel: 'error' })]);
+  [api, built] = await Promise.all([startApi(), buildTemplates(), buildWebApp({ logLevel: 'error' })]);
   const { key } = await createApiKey({ url: api.url, privateKey: DEV_PRIVATE_KEYS[0] });
   client = createClient({ url: api.url, apiKey: key });
   // One after the other: the second finds the first as its relay in the hub's welcome.
@@ -237,6 +241,61 @@ describe('browser node', () => {
       `WebRTC connection ${webrtc[0]!.direction} with ${webrtc[0]!.peerId}; set-up times seen by the tab: ${JSON.stringify(webrtcSetupMs(await events()))} ms`,
     );
   }, 120_000);
+
+  test('behavior: the tab is one of the replicas: under redundancy 2 each WebAssembly task is answered by the tab and by the headless wallet; a JS task waits for its own runtime class and says so', async () => {
+    // Both headless nodes are linked to the development wallet: one identity, one vote per task.
+    // The tab is anonymous: the other identity. So every task needs the tab's answer.
+    const wallet = `wallet:${privateKeyToAccount(DEV_PRIVATE_KEYS[0]!).address.toLowerCase()}`;
+    const tab = `peer:${browserPeer}`;
+    const classes = (await nodes()).map((n) => `${n.kind}: ${n.fingerprint?.class}`);
+    log(`runtime classes: ${classes.join(', ')}`);
+
+    // WebAssembly floats are exact by the spec: replicas may come from any runtime class.
+    const wasm = readFileSync(built.asWasm);
+    const inputs = Array.from({ length: 8 }, (_, i) => ({ from: 1 + i * 5_000, to: 1 + (i + 1) * 5_000 }));
+    const job = await client.map(new Uint8Array(wasm), inputs, { redundancy: 2, runtime: 'wasm' });
+    await job.wait();
+    const results: TaskResult[] = [];
+    for await (const result of job.results()) results.push(result);
+    for (const r of results) {
+      const { from, to } = inputs[r.index]!;
+      expect([r.state, r.output]).toEqual(['succeeded', collatzReference(from, to)]);
+      const v = r.verification!;
+      expect(v.how).toBe('quorum');
+      expect(new Map(v.replicas.map((p) => [p.identity, p.agreed]))).toEqual(
+        new Map([
+          [wallet, true],
+          [tab, true],
+        ]),
+      );
+      expect(v.replicas.find((p) => p.identity === tab)?.nodeId).toBe(browserPeer);
+    }
+
+    // JavaScript floats may differ between engines (ECMAScript does not pin Math.sin's last bit):
+    // replicas come from the class of the task's first lease. When the tab's class is not the
+    // headless nodes', a JS task they answered waits for another identity of that class, and says so.
+    const headlessClass = (await nodes()).find((n) => n.kind === 'headless')?.fingerprint?.class;
+    const tabClass = (await browserInfo())?.fingerprint?.class;
+    const js = await client.map('export default (x) => Math.sin(x) * 1e6', [1, 2, 3], { redundancy: 2 });
+    if (tabClass !== headlessClass) {
+      await expect
+        .poll(async () => (await js.resultsPage({ limit: 3 })).results.map((r) => r.waiting ?? r.state), {
+          timeout: 30_000,
+        })
+        .toEqual(
+          [1, 2, 3].map(() =>
+            expect.stringMatching(/waiting for another identity of runtime class [0-9a-f]{16} /),
+          ),
+        );
+      const waiting = (await js.resultsPage({ limit: 3 })).results.map((r) => r.waiting ?? '');
+      // Its first replica came from one class, and the task waits for that class.
+      expect(waiting.every((w) => w.includes(headlessClass!) || w.includes(tabClass!))).toBe(true);
+      await js.cancel();
+    } else {
+      await js.wait();
+      for await (const r of js.results()) expect(r.verification?.replicas.length).toBe(2);
+    }
+  }, 180_000);
 
   test('the tab moves to the other relay when its relay dies, and keeps running tasks', async () => {
     const relay = relayOf((await browserInfo())?.multiaddrs ?? []);

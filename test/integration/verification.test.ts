@@ -217,6 +217,10 @@ describe('quorum (redundancy)', () => {
     const x1 = await node(`vx1-${crypto.randomUUID()}`, { fingerprint: fingerprint('a') });
     const [t] = await take(x1);
     await answer(x1, [ok(t!)]);
+    // The waiting reason names the class another replica must come from.
+    expect((await results(id, token))[0]!.waiting).toMatch(
+      new RegExp(`waiting for another identity of runtime class ${fingerprint('a').class} `),
+    );
     const y = await node(`vy-${crypto.randomUUID()}`, { fingerprint: fingerprint('b') });
     y.send({ type: 'lease.request', credit: 8 });
     const x2 = await node(`vx2-${crypto.randomUUID()}`, { fingerprint: fingerprint('a') });
@@ -302,6 +306,21 @@ describe('adaptive trust (the default)', () => {
       ['succeeded', 'trusted'],
       ['failed', 'trusted'],
     ]);
+  });
+
+  test("behavior: the owner's own node settles a JS task first answered in another runtime class", async () => {
+    // A tab (one class) and the developer's headless node (another), as with npm run dev.
+    const { id, token } = await newJob({ trust: undefined, inputs: [1] });
+    const tab = await node(`vtab-${crypto.randomUUID()}`, { fingerprint: fingerprint('c') });
+    const [t] = await take(tab);
+    await answer(tab, [ok(t!)]);
+    expect((await results(id, token))[0]!.waiting).toMatch(/of runtime class c{16} /);
+    const mine = await node(`vmine-${crypto.randomUUID()}`, { wallet: 0, fingerprint: fingerprint('d') });
+    const [u] = await take(mine);
+    expect(u!.index).toBe(0);
+    await answer(mine, [ok(u!)]);
+    const [r] = await results(id, token);
+    expect([r!.state, r!.output, r!.verification?.how]).toEqual(['succeeded', 2, 'trusted']);
   });
 
   test('behavior: a credible node is spot-checked; caught lying, its streak resets and what it decided alone is verified again', async () => {
