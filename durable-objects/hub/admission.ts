@@ -35,10 +35,12 @@ export function isEstablished(r: NodeReputation): boolean {
 /**
  * How many leases a node may hold at once. It grows by one with every accepted result (so an
  * honest node's window doubles each round trip, like TCP's slow start) and shrinks with the share
- * of its leases it lost, let lapse or got rejected; never below one, never above `maxHeldLeases`.
+ * of its leases it lost, let lapse or got rejected, and of its answers verification found wrong
+ * (a caught saboteur is leased little at a time); never below one, never above `maxHeldLeases`.
  */
 export function leaseWindow(r: NodeReputation): number {
-  const quality = (r.accepted + 1) / (r.accepted + 1 + 4 * r.lost + r.late + 8 * r.rejected);
+  const quality =
+    (r.accepted + 1) / (r.accepted + 1 + 4 * r.lost + r.late + 8 * r.rejected + 8 * (r.disagreed ?? 0));
   return Math.max(1, Math.min(limits.maxHeldLeases, Math.floor((NEW_NODE_WINDOW + r.accepted) * quality)));
 }
 
