@@ -347,6 +347,10 @@ const HARNESS_SOURCE = `(() => {
     } catch (error) {
       return { status: 'invalid', error };
     }
+    // A toJSON that returns undefined (or a symbol) serializes to nothing.
+    if (typeof json !== 'string') {
+      return { status: 'invalid', error: new TypeError('it serializes to nothing (a toJSON returned undefined, a function or a symbol)') };
+    }
     return { status: 'ok', json };
   };
 })()

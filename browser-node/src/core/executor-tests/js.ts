@@ -269,6 +269,10 @@ export function jsExecutorTests(context: ExecutorTestContext): void {
           'export default () => ({ nested: { f() {} } })',
           "export default () => [Symbol('s')]",
           "export default () => ({ toJSON() { throw new Error('no'); } })",
+          // Serializes to nothing at all: the task's own failure, not the node's.
+          'export default () => ({ toJSON: () => undefined })',
+          'export default () => ({ toJSON: () => Symbol.iterator })',
+          "export default () => ({ get x() { throw new Error('getter'); } })",
         ];
         for (const code of cases) {
           const error = expectError(await run(code), 'output_invalid');
