@@ -20,6 +20,11 @@ export const limits = {
   maxBlobBytes: 32 * 1024 * 1024,
   /** One block in `PUT /blobs/{cid}`: a 1 MiB leaf of a chunked blob, or a dag-pb node, with room to spare. */
   maxBlockBytes: 2 * 1024 * 1024,
+  /**
+   * A chunked blob's size as its UnixFS root declares it (the API refuses larger roots, and nodes
+   * stop reading a blob past it).
+   */
+  maxChunkedBlobBytes: 256 * 1024 * 1024,
   /** Links of one dag-pb block (the importer's widest node; the API checks each link is stored). */
   maxBlockLinks: 1024,
   /** Distinct `ipfs://` inputs of one job (the API checks each root is stored before accepting it). */

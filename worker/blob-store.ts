@@ -4,20 +4,29 @@ import type { Env } from './env.ts';
 const HEAD_CONCURRENCY = 16;
 
 /**
- * The first of `cids` (in order) that is not stored in the blob bucket, or undefined when all are.
- * Each distinct CID costs one R2 `head` (a subrequest), at most 16 at a time.
+ * The R2 head of each distinct key of `cids` (null when not stored). Each distinct CID costs one
+ * R2 `head` (a subrequest), at most 16 at a time.
  */
-export async function firstMissing(env: Env, cids: readonly string[]): Promise<string | undefined> {
+export async function headAll(env: Env, cids: readonly string[]): Promise<Map<string, R2Object | null>> {
   const unique = [...new Set(cids)];
-  const stored = new Array<boolean>(unique.length);
+  const heads = new Map<string, R2Object | null>();
   let next = 0;
   const worker = async () => {
     while (next < unique.length) {
-      const i = next++;
-      stored[i] = (await env.BLOBS.head(unique[i]!)) !== null;
+      const key = unique[next++]!;
+      heads.set(key, await env.BLOBS.head(key));
     }
   };
   await Promise.all(Array.from({ length: Math.min(HEAD_CONCURRENCY, unique.length) }, worker));
-  const i = stored.indexOf(false);
-  return i < 0 ? undefined : unique[i];
+  return heads;
+}
+
+/** The first of `cids` (in order) that is not stored in the blob bucket, or undefined when all are. */
+export async function firstMissing(env: Env, cids: readonly string[]): Promise<string | undefined> {
+  return missingOf(cids, await headAll(env, cids));
+}
+
+/** The first of `cids` whose head is null. */
+export function missingOf(cids: readonly string[], heads: Map<string, R2Object | null>): string | undefined {
+  return cids.find((cid) => heads.get(cid) === null);
 }

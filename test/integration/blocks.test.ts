@@ -1,4 +1,5 @@
 import * as dagPb from '@ipld/dag-pb';
+import { UnixFS } from 'ipfs-unixfs';
 import { CID } from 'multiformats/cid';
 import { identity } from 'multiformats/hashes/identity';
 import { sha256 } from 'multiformats/hashes/sha2';
@@ -163,6 +164,65 @@ describe('PUT /blobs/{cid}', () => {
     const res = await putBlock(token, cid, bytes);
     expect(res.status).toBe(400);
     expect((await errorOf(res)).message).toMatch(/not valid dag-pb/);
+  });
+
+  test('error: a DAG whose sizes lie is refused, one lie after another, and an honest blob beside them is stored', async () => {
+    const token = await signIn();
+    const leaf = randomBytes(1000);
+    const leafCid = await cidOf(leaf);
+    expect((await putBlock(token, leafCid, leaf)).status).toBe(201);
+    /** A dag-pb node with `links` and the UnixFS data given (block sizes as declared). */
+    const node = async (links: CID[], data: UnixFS | undefined) => {
+      const bytes = dagPb.encode(
+        dagPb.prepare({
+          ...(data ? { Data: data.marshal() } : {}),
+          Links: links.map((Hash) => ({ Hash })),
+        }),
+      );
+      return { cid: CID.createV1(0x70, await sha256.digest(bytes)), bytes };
+    };
+    const file = (sizes: number[]) => new UnixFS({ type: 'file', blockSizes: sizes.map(BigInt) });
+    const refused = async (n: { cid: CID; bytes: Uint8Array }, status: number, message: RegExp) => {
+      const res = await putBlock(token, n.cid, n.bytes);
+      const error = await errorOf(res);
+      expect([res.status, error.message]).toEqual([status, expect.stringMatching(message)]);
+      expect((await api(`/blobs/${n.cid}`, { method: 'HEAD' })).status).toBe(404);
+    };
+    // One small leaf linked 1024 times, declared as 1 MiB each: a 1 GiB file from 1 KB.
+    await refused(
+      await node(Array(1024).fill(leafCid), file(Array(1024).fill(MiB))),
+      413,
+      new RegExp(
+        `declares a file of ${1024 * MiB} bytes; the limit is ${limits.maxChunkedBlobBytes} bytes \\(maxChunkedBlobBytes\\)`,
+      ),
+    );
+    // Under the limit, but a link declared bigger than the block it names.
+    await refused(
+      await node([leafCid, leafCid], file([1000, 5000])),
+      400,
+      new RegExp(`link 1 of block \\S+ declares 5000 bytes, but ${leafCid} holds 1000`),
+    );
+    // As many sizes as links, no UnixFS data, a directory.
+    await refused(await node([leafCid, leafCid], file([1000])), 400, /declares 1 block sizes for 2 links/);
+    await refused(await node([leafCid], undefined), 400, /is not a UnixFS node: no UnixFS data/);
+    await refused(
+      await node([leafCid], new UnixFS({ type: 'directory' })),
+      400,
+      /is a UnixFS directory; blobs are UnixFS files/,
+    );
+    // A two-level lie: an honest middle node (3 links, 3000 bytes), and a top that says it holds more.
+    const middle = await node([leafCid, leafCid, leafCid], file([1000, 1000, 1000]));
+    expect((await putBlock(token, middle.cid, middle.bytes)).status).toBe(201);
+    await refused(
+      await node([middle.cid, leafCid], file([30_000, 1000])),
+      400,
+      new RegExp(`link 0 of block \\S+ declares 30000 bytes, but ${middle.cid} holds 3000`),
+    );
+    const top = await node([middle.cid, leafCid], file([3000, 1000]));
+    expect((await putBlock(token, top.cid, top.bytes)).status).toBe(201);
+    // A real chunked blob still goes up, and a job may use it.
+    const root = await upload(token, randomBytes(2 * MiB + 7));
+    expect((await api(`/blobs/${root}`, { method: 'HEAD' })).status).toBe(200);
   });
 
   test('error: storing a block needs auth', async () => {

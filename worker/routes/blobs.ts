@@ -1,6 +1,7 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import * as dagPb from '@ipld/dag-pb';
 import { bodyLimit } from 'hono/body-limit';
+import { UnixFS } from 'ipfs-unixfs';
 import type { CID } from 'multiformats/cid';
 import {
   ApiErrorBody,
@@ -16,7 +17,7 @@ import {
 } from '../../protocol/index.ts';
 import type { AppEnv } from '../app-env.ts';
 import { requireAuth } from '../auth.ts';
-import { firstMissing } from '../blob-store.ts';
+import { headAll, missingOf } from '../blob-store.ts';
 import { requireCid } from '../cid-param.ts';
 import { validationHook } from '../validation.ts';
 
@@ -81,14 +82,61 @@ const BlockStored = z
   })
   .meta({ id: 'BlockStored' });
 
-/** The links of a dag-pb block, checked: each a block CID we could store. */
-function dagPbLinks(cid: CID, bytes: Uint8Array): string[] {
+/** A dag-pb block, decoded and checked: links each a block CID we could store, and its UnixFS file data. */
+function dagPbBlock(cid: CID, bytes: Uint8Array): { links: string[]; file: UnixFS } {
   let node: dagPb.PBNode;
   try {
     node = dagPb.decode(bytes);
   } catch (err) {
     throw new MeshError('validation_failed', `block ${cid} is not valid dag-pb: ${(err as Error).message}`);
   }
+  let file: UnixFS;
+  try {
+    if (!node.Data) throw new Error('no UnixFS data');
+    file = UnixFS.unmarshal(node.Data);
+  } catch (err) {
+    throw new MeshError('validation_failed', `block ${cid} is not a UnixFS node: ${(err as Error).message}`);
+  }
+  if (file.type !== 'file') {
+    throw new MeshError('validation_failed', `block ${cid} is a UnixFS ${file.type}; blobs are UnixFS files`);
+  }
+  if (file.blockSizes.length !== node.Links.length) {
+    throw new MeshError(
+      'validation_failed',
+      `block ${cid} declares ${file.blockSizes.length} block sizes for ${node.Links.length} links`,
+    );
+  }
+  const size = file.fileSize();
+  if (size > BigInt(limits.maxChunkedBlobBytes)) {
+    throw new MeshError(
+      'payload_too_large',
+      `block ${cid} declares a file of ${size} bytes; the limit is ${limits.maxChunkedBlobBytes} bytes (maxChunkedBlobBytes)`,
+    );
+  }
+  return { links: dagPbLinks(cid, node), file };
+}
+
+/**
+ * The size each stored child really holds, checked against what `file` declares for it: a raw
+ * leaf's length, or a dag-pb child's file size (kept as the object's metadata when it was stored).
+ * Without this, a small upload could declare a huge file by linking one leaf many times.
+ */
+function checkChildSizes(cid: CID, links: string[], file: UnixFS, heads: Map<string, R2Object | null>): void {
+  links.forEach((link, i) => {
+    const head = heads.get(link)!;
+    const declared = head.customMetadata?.fileSize;
+    const real = declared !== undefined ? BigInt(declared) : BigInt(head.size);
+    if (real !== file.blockSizes[i]) {
+      throw new MeshError(
+        'validation_failed',
+        `link ${i} of block ${cid} declares ${file.blockSizes[i]} bytes, but ${link} holds ${real}`,
+      );
+    }
+  });
+}
+
+/** The links of a decoded dag-pb block, checked: each a block CID we could store. */
+function dagPbLinks(cid: CID, node: dagPb.PBNode): string[] {
   if (node.Links.length > limits.maxBlockLinks) {
     throw new MeshError(
       'validation_failed',
@@ -160,11 +208,13 @@ blobs.openapi(
       );
     }
     const codec = blockCodecName(cid.code)!;
-    const links = codec === 'dag-pb' ? dagPbLinks(cid, bytes) : [];
+    const decoded = codec === 'dag-pb' ? dagPbBlock(cid, bytes) : undefined;
+    const links = decoded?.links ?? [];
     const body = { cid: key, size: bytes.byteLength, codec, links: links.length };
     // Stored means complete (links were checked when it was stored): nothing to do.
     if (await c.env.BLOBS.head(key)) return c.json(body, 200);
-    const missing = await firstMissing(c.env, links);
+    const heads = await headAll(c.env, links);
+    const missing = missingOf(links, heads);
     if (missing !== undefined) {
       throw new MeshError(
         'missing_block',
@@ -172,8 +222,13 @@ blobs.openapi(
         { missing },
       );
     }
-    // R2 checks the SHA-256 on write, so a corrupted upload cannot be stored under this CID.
-    await c.env.BLOBS.put(key, bytes, { sha256: cid.multihash.digest });
+    if (decoded) checkChildSizes(cid, links, decoded.file, heads);
+    // R2 checks the SHA-256 on write, so a corrupted upload cannot be stored under this CID. A
+    // dag-pb node keeps the file size it declares (checked), for its parents' checks.
+    await c.env.BLOBS.put(key, bytes, {
+      sha256: cid.multihash.digest,
+      ...(decoded ? { customMetadata: { fileSize: String(decoded.file.fileSize()) } } : {}),
+    });
     return c.json(body, 201);
   },
 );

@@ -1,12 +1,17 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { unixfs } from '@helia/unixfs';
+import * as dagPb from '@ipld/dag-pb';
 import { generateKeyPair } from '@libp2p/crypto/keys';
+import { UnixFS } from 'ipfs-unixfs';
 import { fixedSize } from 'ipfs-unixfs-importer/chunker';
-import type { CID } from 'multiformats/cid';
+import { CID } from 'multiformats/cid';
+import * as raw from 'multiformats/codecs/raw';
+import { sha256 } from 'multiformats/hashes/sha2';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { limits } from '../../../protocol/limits.ts';
 import { BoundedBlockstore } from '../core/p2p/bounded-blockstore.ts';
-import { DataPlane } from '../core/p2p/data-plane.ts';
+import { BlobTooLargeError, DataPlane } from '../core/p2p/data-plane.ts';
 import { MeshPeer } from '../core/p2p/mesh-peer.ts';
 import { headlessTransports } from './p2p-host.ts';
 
@@ -157,6 +162,39 @@ describe('MeshPeer block exchange', () => {
     expect(Buffer.compare(bytes, blob)).toBe(0);
     expect(served.length).toBeGreaterThan(0);
     expect(served.length).toBeLessThan(7);
+  });
+
+  test('error: a DAG that declares more than a node reads fails before its leaves are fetched; one that understates is read as declared', async () => {
+    const b = await peer();
+    const leaf = bytesOf(MiB, 6);
+    const leafCid = CID.createV1(raw.code, await sha256.digest(leaf));
+    origin.set(leafCid.toString(), leaf);
+    /** A dag-pb root linking the leaf `n` times, declaring `declared` bytes for each link. */
+    const rootOf = async (n: number, declared: number) => {
+      const bytes = dagPb.encode(
+        dagPb.prepare({
+          Data: new UnixFS({
+            type: 'file',
+            blockSizes: Array.from({ length: n }, () => BigInt(declared)),
+          }).marshal(),
+          Links: Array.from({ length: n }, () => ({ Hash: leafCid, Tsize: declared })),
+        }),
+      );
+      const cid = CID.createV1(dagPb.code, await sha256.digest(bytes));
+      origin.set(cid.toString(), bytes);
+      return cid.toString();
+    };
+    // 300 links of 1 MiB: 300 MiB declared, over maxChunkedBlobBytes; only the root is fetched.
+    const huge = await rootOf(300, MiB);
+    await expect(b.getBlob(huge)).rejects.toThrow(
+      new BlobTooLargeError(
+        `blob ${huge} declares ${300 * MiB} bytes; a node reads at most ${limits.maxChunkedBlobBytes} bytes of a blob (maxChunkedBlobBytes)`,
+      ),
+    );
+    expect(served).toEqual([huge]);
+    // A root that understates its leaves is read as it declares (8 bytes), never more.
+    const small = await rootOf(8, 1);
+    expect((await b.getBlob(small, { maxBytes: 3 * MiB })).bytes.byteLength).toBe(8);
   });
 
   test('behavior: the block cache is bounded: a blob bigger than the cache is not kept whole', async () => {

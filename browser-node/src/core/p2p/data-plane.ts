@@ -245,3 +245,8 @@ function isWebRTC(addr: string): boolean {
 export class InputBlobError extends Error {
   override name = 'InputBlobError';
 }
+
+/** A blob larger than a node reads: the job's problem (its input or code), not the node's. */
+export class BlobTooLargeError extends InputBlobError {
+  override name = 'BlobTooLargeError';
+}

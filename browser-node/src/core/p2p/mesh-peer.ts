@@ -13,8 +13,12 @@ import { MemoryDatastore } from 'datastore-core';
 import { createHeliaLight } from 'helia';
 import type { Blockstore } from 'interface-blockstore';
 import type { Libp2pOptions } from 'libp2p';
+import * as dagPb from '@ipld/dag-pb';
+import { UnixFS } from 'ipfs-unixfs';
 import { CID } from 'multiformats/cid';
 import * as raw from 'multiformats/codecs/raw';
+import { limits } from '../../../../protocol/limits.ts';
+import { BlobTooLargeError } from './data-plane.ts';
 
 /** What a host adds to the common libp2p set-up: its transports, listen addresses and services. */
 export interface MeshTransports {
@@ -246,8 +250,9 @@ export class MeshPeer {
    */
   async getBlob(
     cid: string,
-    options: { providers?: string[]; signal?: AbortSignal } = {},
+    options: { providers?: string[]; signal?: AbortSignal; maxBytes?: number } = {},
   ): Promise<{ bytes: Uint8Array; stats: FetchStats }> {
+    const maxBytes = options.maxBytes ?? limits.maxChunkedBlobBytes;
     const root = CID.parse(cid);
     const providers = (options.providers ?? []).filter((p) => p !== this.peerId.toString());
     const stats: FetchStats = { fromPeers: 0, fromOrigin: 0, local: 0 };
@@ -264,11 +269,25 @@ export class MeshPeer {
     };
     try {
       const parts: Uint8Array[] = [];
+      const tooLarge = (size: number | bigint, how: string) =>
+        new BlobTooLargeError(
+          `blob ${cid} ${how} ${size} bytes; a node reads at most ${maxBytes} bytes of a blob (maxChunkedBlobBytes)`,
+        );
       if (root.code === raw.code) {
         parts.push(await collect(this.helia.blockstore.get(root, { signal, onProgress } as never)));
       } else {
-        for await (const chunk of unixfs(this.helia).cat(root, { signal, onProgress } as never))
+        // What the root declares is checked before any other block is fetched, and what is read
+        // is counted (a DAG may link one leaf many times).
+        const top = await collect(this.helia.blockstore.get(root, { signal, onProgress } as never));
+        const data = dagPb.decode(top).Data;
+        const declared = data ? UnixFS.unmarshal(data).fileSize() : 0n;
+        if (declared > BigInt(maxBytes)) throw tooLarge(declared, 'declares');
+        let read = 0;
+        for await (const chunk of unixfs(this.helia).cat(root, { signal, onProgress } as never)) {
+          read += chunk.byteLength;
+          if (read > maxBytes) throw tooLarge(read, 'holds more than');
           parts.push(chunk);
+        }
       }
       return { bytes: concatBytes(parts), stats };
     } finally {
