@@ -2,7 +2,7 @@ import { limits } from '../../../protocol/limits.ts';
 import type { SandboxError, SandboxResult, SandboxRun } from '../../../protocol/sandbox.ts';
 import { type CompiledJsModule, compileJsModule, JsModuleError } from './js-module.ts';
 import { seededUint32 } from './seeded-random.ts';
-import { LogBuffer, LogMirror, utf8Length } from './task-logs.ts';
+import { LogBuffer, logSinkFor, utf8Length } from './task-logs.ts';
 
 /**
  * Runs JS tasks inside a worker (a `worker_threads` worker or a Web Worker) after SES `lockdown()`.
@@ -55,7 +55,7 @@ export class JsSandbox {
   }
 
   async #run(task: SandboxRun): Promise<SandboxResult> {
-    const logs = new LogBuffer(task.logMirror && new LogMirror(task.logMirror));
+    const logs = new LogBuffer(logSinkFor(task.logMirror));
     let durationMs = 0;
     const fail = (error: SandboxError): SandboxResult => ({
       ...failure(task.id, logs.text(), durationMs),

@@ -1,6 +1,6 @@
 import { limits } from '../../../protocol/limits.ts';
 import type { SandboxError, SandboxResult, SandboxRunPython } from '../../../protocol/sandbox.ts';
-import { LogBuffer, LogMirror } from './task-logs.ts';
+import { LogBuffer, logSinkFor } from './task-logs.ts';
 
 const realNow = performance.now.bind(performance);
 
@@ -618,7 +618,7 @@ export class PythonSandbox {
 
   run(task: SandboxRunPython): SandboxResult {
     if (this.#broken) throw new Error('Pyodide is broken by an earlier task');
-    const logs = new LogBuffer(task.logMirror && new LogMirror(task.logMirror));
+    const logs = new LogBuffer(logSinkFor(task.logMirror));
     this.#logs = logs;
     const started = realNow();
     // Emscripten's clocks are JS: realtime is `Date.now()` (so `datetime.now()` reads the task

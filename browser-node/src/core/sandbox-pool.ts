@@ -24,7 +24,7 @@ export interface HostWorkerEvents {
   exit(): void;
 }
 
-/** One worker of a host: a `worker_threads` worker headless, a Web Worker in a tab. */
+/** One worker of a host: a `worker_threads` worker or a child process headless, a Web Worker in a tab. */
 export interface HostWorker {
   post(message: HostToSandbox): void;
   /** Ends the worker; resolves once it is gone (and `exit` was called). */
@@ -35,6 +35,18 @@ export interface HostWorker {
    * only the limits the worker enforces itself apply.
    */
   externalMemory?(): Promise<number>;
+  /**
+   * `externalMemory` is the whole process's resident memory (a sandbox process): each task is
+   * measured from what the process holds when it starts, and wasm tasks are watched too.
+   */
+  measuresProcess?: boolean;
+  /**
+   * Bytes a task may hold beyond its `memoryMb` before the watchdog stops it: for a process, what
+   * V8 lets the heap grow to before it collects (the runtime's own heap, the young generation).
+   */
+  memorySlackBytes?: number;
+  /** The logs the worker mirrored to the host for its current task, where the host keeps them itself. */
+  logs?(): string;
 }
 
 /** How a host starts workers: the only part of a pool that differs between Node and a browser. */
@@ -316,7 +328,11 @@ class SandboxWorker {
     const id = `t${++nextTaskId}`;
     const message = sandboxMessage(request, id, this.#logMirror);
     if (typeof message === 'string') return nodeError(message);
-    if (message.type === 'run.wasm' || message.type === 'run.python') {
+    if (this.#worker.measuresProcess) {
+      // A process's resident memory includes its heap and what earlier tasks left for the
+      // collector: each task gets `memoryMb` beyond what is there when it starts.
+      await this.#rebaseline();
+    } else if (message.type === 'run.wasm' || message.type === 'run.python') {
       // Pyodide's memory never shrinks: a Python task may use `memoryMb` beyond what is there now.
       if (message.type === 'run.python') await this.#rebaseline();
       else this.#ranWasm = true;
@@ -327,11 +343,15 @@ class SandboxWorker {
     // A wasm module's memory is capped by its maximum inside the worker; it is external memory
     // too, so the off-heap watchdog would count it twice (and count the memories of finished
     // tasks that V8 has not collected yet). The watchdog is for JS ArrayBuffers and Pyodide.
-    const watchMemory = request.runtime !== 'wasm' && this.#worker.externalMemory !== undefined;
+    const watchMemory =
+      this.#worker.externalMemory !== undefined &&
+      (request.runtime !== 'wasm' || this.#worker.measuresProcess === true);
     const started = performance.now();
     const elapsed = () => performance.now() - started;
-    const memoryLimitBytes = this.#externalBaseline + this.memoryMb * 1024 * 1024;
-    const mirrorLogs = () => (this.#logMirror ? LogMirror.read(this.#logMirror) : '');
+    const memoryLimitBytes =
+      this.#externalBaseline + this.memoryMb * 1024 * 1024 + (this.#worker.memorySlackBytes ?? 0);
+    const mirrorLogs = () =>
+      this.#worker.logs?.() ?? (this.#logMirror ? LogMirror.read(this.#logMirror) : '');
 
     return new Promise<ExecResult>((resolve) => {
       let settled = false;

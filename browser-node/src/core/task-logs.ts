@@ -12,13 +12,35 @@ export { utf8Length };
 /** Room kept for the truncation marker, so the final text never exceeds the limit. */
 const MARKER_ROOM = 64;
 
+/** Where a task's accepted log bytes are mirrored as they are written (see `LogMirror`). */
+export interface LogSink {
+  reset(): void;
+  write(text: string, offset: number): void;
+  setDropped(bytes: number): void;
+}
+
+let fallbackSink: (() => LogSink) | undefined;
+
+/**
+ * Mirror the logs of tasks that come without a shared mirror into `sink` (a sandbox process, which
+ * shares no memory with the node, streams them to it; see `process-executor.ts`).
+ */
+export function mirrorLogsTo(sink: () => LogSink): void {
+  fallbackSink = sink;
+}
+
+/** The sink of a task's logs: its shared mirror when the host gave one, else the process's own. */
+export function logSinkFor(shared: SharedArrayBuffer | undefined): LogSink | undefined {
+  return shared ? new LogMirror(shared) : fallbackSink?.();
+}
+
 export class LogBuffer {
   readonly #chunks: string[] = [];
   #bytes = 0;
   #dropped = 0;
-  readonly #mirror: LogMirror | undefined;
+  readonly #mirror: LogSink | undefined;
 
-  constructor(mirror?: LogMirror) {
+  constructor(mirror?: LogSink) {
     this.#mirror = mirror;
     mirror?.reset();
   }
@@ -80,12 +102,12 @@ const MIRROR_HEADER_BYTES = 16;
  * can report them even when it had to terminate the worker. Layout: two float64 (accepted bytes,
  * dropped bytes), then the UTF-8 text. Only the worker's host code holds it, never the task.
  */
-export class LogMirror {
+export class LogMirror implements LogSink {
   readonly #header: Float64Array;
   readonly #bytes: Uint8Array;
   readonly #encoder = new TextEncoder();
 
-  constructor(buffer: SharedArrayBuffer) {
+  constructor(buffer: SharedArrayBuffer | ArrayBuffer) {
     if (buffer.byteLength < MIRROR_HEADER_BYTES + limits.maxLogBytes)
       throw new RangeError('log mirror too small');
     this.#header = new Float64Array(buffer, 0, 2);
@@ -94,11 +116,16 @@ export class LogMirror {
 
   /** A buffer of the right size for `new LogMirror`. */
   static allocate(): SharedArrayBuffer {
-    return new SharedArrayBuffer(MIRROR_HEADER_BYTES + limits.maxLogBytes);
+    return new SharedArrayBuffer(LogMirror.bytes());
+  }
+
+  /** The size of a mirror's buffer. */
+  static bytes(): number {
+    return MIRROR_HEADER_BYTES + limits.maxLogBytes;
   }
 
   /** What a (possibly dead) worker had written: the logs as `finalizeLogs` reports them. */
-  static read(buffer: SharedArrayBuffer): string {
+  static read(buffer: SharedArrayBuffer | ArrayBuffer): string {
     const [accepted = 0, dropped = 0] = new Float64Array(buffer, 0, 2);
     const length = Math.min(accepted, limits.maxLogBytes);
     // TextDecoder cannot decode a view of shared memory; copy it first.

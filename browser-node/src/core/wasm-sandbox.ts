@@ -2,7 +2,7 @@ import { isJsonValue, MAX_JSON_DEPTH } from '../../../protocol/job.ts';
 import { limits } from '../../../protocol/limits.ts';
 import type { SandboxError, SandboxResult, SandboxRunWasm } from '../../../protocol/sandbox.ts';
 import { WASM_PAGE_BYTES } from '../../../protocol/wasm.ts';
-import { LogBuffer, LogMirror, utf8Length } from './task-logs.ts';
+import { LogBuffer, logSinkFor, utf8Length } from './task-logs.ts';
 import { providedWasiImports, WASI_MODULE, WasiStdoutOverflow, WasiTask } from './wasi-task.ts';
 import { limitWasmMemory, WasmMemoryLimitError } from './wasm-memory-limit.ts';
 
@@ -49,7 +49,7 @@ export class WasmSandbox {
   }
 
   async #run(task: SandboxRunWasm): Promise<SandboxResult> {
-    const logs = new LogBuffer(task.logMirror && new LogMirror(task.logMirror));
+    const logs = new LogBuffer(logSinkFor(task.logMirror));
     const stderr = new TextDecoder();
     let durationMs = 0;
     const fail = (error: SandboxError): SandboxResult => ({

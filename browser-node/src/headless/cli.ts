@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, platform } from 'node:os';
 import { parseArgs } from 'node:util';
 import { linkNodeWithPrivateKey } from '../../../client/node-link.ts';
 import { DEV_PRIVATE_KEYS } from '../../../client/sign-in.ts';
@@ -16,16 +16,21 @@ import { verdictNews } from '../core/verdict-news.ts';
 import { defaultKeyFile, FileKeyStore } from './file-key-store.ts';
 import { headlessEngine } from './headless-engine.ts';
 import { headlessTransports } from './p2p-host.ts';
+import { ProcessExecutor } from './process-executor.ts';
 import { ThreadExecutor } from './thread-executor.ts';
 
 const USAGE = `monadmesh-node: lend this machine's CPU to a MonadMesh API
 
-Usage: npm run node -- [--api URL] [--capacity N] [--name NAME] [--key-file PATH] [--node-id ID]
+Usage: npm run node -- [--api URL] [--capacity N] [--isolation process|thread] [--name NAME] [--key-file PATH] [--node-id ID]
                         [--listen HOST] [--p2p-port N] [--ws-port N] [--no-relay] [--cache-mb N]
                         [--cpu-share PERCENT] [--owner-link FILE | --dev-owner] [--verbose]
 
   --api URL        API to join (default http://127.0.0.1:8787, or $MONADMESH_API)
-  --capacity N     tasks run at once, one worker thread each (default: CPU count, ${availableParallelism()})
+  --capacity N     tasks run at once, one sandbox each (default: CPU count, ${availableParallelism()})
+  --isolation KIND process (default): each sandbox is a child process under Node's permission
+                   model with a heap limit and its resident memory watched, so no task can stop
+                   the node or reach its key; thread: worker threads in the node's own process
+                   (faster to start, weaker: V8's limits only)
   --name NAME      a name shown in the node list
   --key-file PATH  the node's Ed25519 key, created (mode 0600) on first start; it signs every
                    result (default $MONADMESH_NODE_KEY_FILE, or ~/.monadmesh/node-key). Two nodes
@@ -72,6 +77,11 @@ async function main(): Promise<void> {
   if (args.help) {
     process.stdout.write(USAGE);
     return;
+  }
+  const isolation = String(args.isolation ?? 'process');
+  if (isolation !== 'process' && isolation !== 'thread') {
+    process.stderr.write(`--isolation must be process or thread, got ${args.isolation}\n`);
+    process.exit(2);
   }
   const capacity = args.capacity === undefined ? availableParallelism() : Number(args.capacity);
   if (!Number.isInteger(capacity) || capacity < 1 || capacity > 256) {
@@ -170,7 +180,18 @@ async function main(): Promise<void> {
       : {}),
   });
   log(`libp2p listening on ${peer.multiaddrs().join(' ')}${relay ? ' (relaying for browsers)' : ''}`);
-  const threads = new ThreadExecutor({ threads: capacity });
+  const threads =
+    isolation === 'thread'
+      ? new ThreadExecutor({ threads: capacity })
+      : new ProcessExecutor({ processes: capacity });
+  log(
+    isolation === 'thread'
+      ? `sandboxes: ${capacity} worker thread(s) in this process (V8 heap limits; --isolation thread)`
+      : `sandboxes: ${capacity} child process(es) under Node's permission model, each with a V8 heap limit` +
+          (platform() === 'linux'
+            ? ' and its resident memory read every 5 ms'
+            : ' (no resident-memory watch on this platform)'),
+  );
   // Measured in a sandbox worker before joining, so the hub can group this node with its peers.
   const fingerprint = await computeFingerprint({ executor: threads, engine: headlessEngine() });
   const executor = saboteur
@@ -205,7 +226,9 @@ async function main(): Promise<void> {
     onEvent: (e: NodeEvent) => {
       switch (e.type) {
         case 'connected':
-          log(`connected to ${api} as ${e.nodeId} (${capacity} worker threads)`);
+          log(
+            `connected to ${api} as ${e.nodeId} (${capacity} sandbox ${isolation === 'thread' ? 'threads' : 'processes'})`,
+          );
           break;
         case 'disconnected':
           log(`disconnected (${e.code}${e.reason ? ` ${e.reason}` : ''}); reconnecting in ${e.retryInMs} ms`);
@@ -289,6 +312,7 @@ function parse() {
     options: {
       api: { type: 'string' },
       capacity: { type: 'string' },
+      isolation: { type: 'string' },
       name: { type: 'string' },
       'key-file': { type: 'string' },
       'node-id': { type: 'string' },

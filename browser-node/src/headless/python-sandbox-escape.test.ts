@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { JsonValue } from '../../../protocol/job.ts';
 import { limits } from '../../../protocol/limits.ts';
 import type { ExecRequest, ExecResult } from '../core/executor.ts';
-import { ThreadExecutor } from './thread-executor.ts';
+import { ProcessExecutor } from './process-executor.ts';
 
 /**
  * The Python counterpart of `sandbox-escape.test.ts`: each test is something a hostile or broken
@@ -12,7 +12,7 @@ import { ThreadExecutor } from './thread-executor.ts';
  * must go on serving: every test ends by running a healthy task on the same pool. One worker
  * thread, so consecutive tasks share one warm Pyodide.
  */
-const executor = new ThreadExecutor({ threads: 1, warmMemoryMb: 64, prewarm: false });
+const executor = new ProcessExecutor({ processes: 1, warmMemoryMb: 64, prewarm: false });
 afterAll(() => executor.close());
 
 function run(code: string, input: JsonValue = null, overrides: Partial<ExecRequest> = {}) {

@@ -1,5 +1,6 @@
 /**
- * Entry point of a Python sandbox `worker_threads` worker (see `thread-executor.ts`). Pyodide does
+ * Entry point of a Python sandbox: a `worker_threads` worker (`thread-executor.ts`) or a child
+ * process (`process-executor.ts`). Pyodide does
  * not load after SES `lockdown()` (its Emscripten glue fails on the frozen intrinsics), so Python
  * gets its own kind of worker, without SES, closed in three layers:
  * - no network: `fetch` throws, and the `ws` package (Emscripten's socket layer in Node) cannot be
@@ -10,14 +11,15 @@
  * - no host files: Pyodide's file system is in memory and nothing of the host is mounted.
  * The message loop is `servePythonSandbox`, shared with the browser host.
  */
+import { constants as fsConstants } from 'node:fs';
 import { registerHooks } from 'node:module';
-import { parentPort } from 'node:worker_threads';
 import { PythonSandbox, sealJavaScriptBehindPython } from '../core/python-sandbox.ts';
 import { servePythonSandbox } from '../core/sandbox-worker-loop.ts';
+import { hostPort } from './host-port.ts';
 import { loadLocalPyodide } from './load-local-pyodide.ts';
 
-if (!parentPort) throw new Error('python-worker.ts must run as a worker thread');
-const port = parentPort;
+// A worker thread of the node, or a child process of its (see `process-executor.ts`).
+const port = hostPort();
 
 const refuseNetwork = () => {
   throw new Error('network access is not available to sandboxed tasks');
@@ -30,10 +32,21 @@ registerHooks({
   },
 });
 
+// Pyodide's NODEFS reads the fs constants through `process.binding`, which Node's permission model
+// (a sandbox process) refuses; it mounts nothing of the host, so the constants are all it gets.
+Object.defineProperty(process, 'binding', {
+  value: (name: string) => {
+    if (name === 'constants') return { fs: fsConstants };
+    throw new Error(`process.binding('${name}') is not available to sandboxed tasks`);
+  },
+  configurable: true,
+  writable: true,
+});
+
 process.on('unhandledRejection', () => {});
 
 await servePythonSandbox(
-  { post: (message) => port.postMessage(message), onMessage: (listener) => port.on('message', listener) },
+  port,
   async () => {
     const sandbox = PythonSandbox.prepare(await loadLocalPyodide());
     sealJavaScriptBehindPython();

@@ -4,14 +4,14 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { JsonValue } from '../../../protocol/job.ts';
 import { limits } from '../../../protocol/limits.ts';
 import type { ExecResult } from '../core/executor.ts';
-import { ThreadExecutor } from './thread-executor.ts';
+import { ProcessExecutor } from './process-executor.ts';
 
 /**
  * Each test is an attack a hostile task could try. Each asserts that the attack fails (the task
  * reports it had no access, or it fails) and that nothing leaked: not to the host, not to the
  * next task. One worker thread, so consecutive tasks share a warm worker, as they do in a node.
  */
-const executor = new ThreadExecutor({ threads: 1, warmMemoryMb: 64 });
+const executor = new ProcessExecutor({ processes: 1, warmMemoryMb: 64 });
 afterAll(() => executor.close());
 
 let cid = 0;

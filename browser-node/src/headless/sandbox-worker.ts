@@ -1,5 +1,6 @@
 /**
- * Entry point of a SES sandbox `worker_threads` worker (see `thread-executor.ts`). Lockdown runs
+ * Entry point of a SES sandbox: a `worker_threads` worker (`thread-executor.ts`) or a child process
+ * (`process-executor.ts`). Lockdown runs
  * once, at start: that is the expensive part, and why the host keeps workers warm between tasks.
  * Each JS task then gets its own fresh Compartment from `JsSandbox`; each WebAssembly task its own
  * instance from `WasmSandbox` (the loop is `serveSesSandbox`, shared with the browser host).
@@ -9,14 +10,14 @@
  * start compartment, where `WebAssembly` is intact, and a module reaches nothing but its imports.
  */
 import 'ses';
-import { parentPort } from 'node:worker_threads';
 import { sandboxLockdownOptions } from '../core/js-sandbox.ts';
 import { serveSesSandbox } from '../core/sandbox-worker-loop.ts';
+import { hostPort } from './host-port.ts';
 
 const started = performance.now();
 
-if (!parentPort) throw new Error('sandbox-worker.ts must run as a worker thread');
-const port = parentPort;
+// A worker thread of the node, or a child process of its (see `process-executor.ts`).
+const port = hostPort();
 
 lockdown(sandboxLockdownOptions);
 
@@ -24,8 +25,5 @@ lockdown(sandboxLockdownOptions);
 // (and fail whatever task runs next). The task's own result does not depend on it: ignore it.
 process.on('unhandledRejection', () => {});
 
-serveSesSandbox(
-  { post: (message) => port.postMessage(message), onMessage: (listener) => port.on('message', listener) },
-  { macrotask: () => new Promise((resolve) => setImmediate(resolve)) },
-);
-port.postMessage({ type: 'ready', startupMs: performance.now() - started });
+serveSesSandbox(port, { macrotask: () => new Promise((resolve) => setImmediate(resolve)) });
+port.post({ type: 'ready', startupMs: performance.now() - started });

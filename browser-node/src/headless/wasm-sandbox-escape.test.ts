@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { JsonValue } from '../../../protocol/job.ts';
 import { limits } from '../../../protocol/limits.ts';
 import type { ExecRequest, ExecResult } from '../core/executor.ts';
-import { ThreadExecutor } from './thread-executor.ts';
+import { ProcessExecutor } from './process-executor.ts';
 import { buildWasmFixtures, type WasmFixtures } from './wasm-fixtures/fixtures.ts';
 
 /**
@@ -14,7 +14,7 @@ import { buildWasmFixtures, type WasmFixtures } from './wasm-fixtures/fixtures.t
  * alone, with an error that says what happened, and the worker must go on serving: every test ends
  * by running a healthy task on the same pool. One worker thread, so consecutive tasks share it.
  */
-const executor = new ThreadExecutor({ threads: 1, warmMemoryMb: 64 });
+const executor = new ProcessExecutor({ processes: 1, warmMemoryMb: 64 });
 afterAll(() => executor.close());
 
 let fixtures: WasmFixtures;

@@ -1,0 +1,144 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, test } from 'vitest';
+import type { ExecRequest, ExecResult } from '../core/executor.ts';
+import { ProcessExecutor, SLACK_MB, sandboxExecArgv } from './process-executor.ts';
+
+// What only an operating-system boundary gives: tasks that end their sandbox process (a heap
+// exhausted while the output is serialized, a 16 GiB typed array) fail alone and the node's
+// process goes on; resident memory stays near the limit; and the sandbox process cannot reach
+// the machine even with code of its own.
+
+const executor = new ProcessExecutor({ processes: 1, warmMemoryMb: 64 });
+afterAll(() => executor.close());
+
+const dir = mkdtempSync(join(tmpdir(), 'monadmesh-process-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+let n = 0;
+const run = (
+  runtime: ExecRequest['runtime'],
+  code: string | Uint8Array,
+  input: unknown = null,
+  memoryMb = 64,
+) =>
+  executor.run({
+    runtime,
+    code,
+    codeCid: `c${++n}`,
+    input: input as never,
+    timeoutMs: 20_000,
+    memoryMb,
+    seed: 's',
+    clock: 0,
+  } as ExecRequest);
+
+const kind = (r: ExecResult) => (r.ok ? `ok ${JSON.stringify(r.output)}` : r.error.kind);
+const honest = async () => {
+  expect(kind(await run('js', 'export default (x) => x * 2', 21))).toBe('ok 42');
+  expect(kind(await run('python', 'def main(x):\n    return x * 2\n', 21))).toBe('ok 42');
+};
+
+describe('ProcessExecutor', () => {
+  test('error: the sequence that killed a node (memory_limit, then an output too large) fails its tasks only, beside honest ones of every runtime', async () => {
+    const hostile = [
+      // The heap runs out in the task.
+      ['js', 'export default () => { const a = []; for (;;) a.push({ x: Math.random() }); }', 'memory_limit'],
+      // An output over the limit, right after.
+      ['js', "export default () => 'x'.repeat(1024 * 1024)", 'output_invalid'],
+      // An output so large that serializing it exhausts the heap.
+      [
+        'js',
+        "export default () => Array.from({ length: 3e6 }, (_, i) => ({ i, s: 'x'.repeat(20) }))",
+        'memory_limit',
+      ],
+      // Off-heap memory: 16 GiB of typed array, filled.
+      ['js', 'export default () => new Float64Array(2 ** 31).fill(1).length', 'memory_limit'],
+      // ArrayBuffers, written to (untouched pages cost the machine nothing until they are touched).
+      [
+        'js',
+        'export default () => { const b = []; for (;;) b.push(new Uint8Array(1 << 24).fill(7)); }',
+        'memory_limit',
+      ],
+      // Python objects past the limit.
+      [
+        'python',
+        'def main(x):\n    a = []\n    while True:\n        a.append(bytearray(1 << 20))\n',
+        'memory_limit',
+      ],
+      ['js', 'export default () => ({ toJSON: () => undefined })', 'output_invalid'],
+    ] as const;
+    for (const [runtime, code, expected] of hostile) {
+      expect(`${code.slice(0, 40)}: ${kind(await run(runtime, code))}`).toBe(
+        `${code.slice(0, 40)}: ${expected}`,
+      );
+      await honest();
+    }
+  }, 120_000);
+
+  test('behavior: resident memory stays within memoryMb plus the stated slack while a bomb runs', async () => {
+    await honest(); // a warm process
+    const memoryMb = 64;
+    let peak = 0;
+    let baseline = Number.POSITIVE_INFINITY;
+    const sample = setInterval(() => {
+      for (const pid of sandboxPids()) {
+        const kb = Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+        peak = Math.max(peak, kb * 1024);
+        baseline = Math.min(baseline, kb * 1024);
+      }
+    }, 2);
+    const result = await run(
+      'js',
+      'export default () => new Float64Array(2 ** 31).fill(1).length',
+      null,
+      memoryMb,
+    );
+    clearInterval(sample);
+    expect(kind(result)).toBe('memory_limit');
+    const MiB = 1024 * 1024;
+    const over = (peak - baseline) / MiB;
+    process.stderr.write(
+      `[process executor] a 16 GiB fill reached ${over.toFixed(0)} MB over the process's start\n`,
+    );
+    // The watchdog reads the process's memory every 5 ms: what a fill adds in that time is the margin.
+    expect(over).toBeLessThan(memoryMb + 24 + SLACK_MB + 256);
+  }, 60_000);
+
+  test('error: code running in a sandbox process cannot read, write or start anything on the machine', () => {
+    const secret = join(dir, 'node-key');
+    writeFileSync(secret, 'the node key');
+    const script = `
+      const fs = require('node:fs');
+      const out = [];
+      const attempt = (name, f) => { try { f(); out.push(name + ': allowed'); } catch (e) { out.push(name + ': ' + (e.code ?? e.message)); } };
+      attempt('read the key', () => fs.readFileSync(${JSON.stringify(secret)}));
+      attempt('write a file', () => fs.writeFileSync(${JSON.stringify(join(dir, 'x'))}, 'x'));
+      attempt('start a process', () => require('node:child_process').execFileSync('/bin/true'));
+      attempt('start a worker', () => new (require('node:worker_threads').Worker)('1', { eval: true }));
+      attempt('read /etc/passwd', () => fs.readFileSync('/etc/passwd'));
+      attempt('environment', () => { if (Object.keys(process.env).length) throw new Error('has env'); });
+      console.log(out.join('\\n'));
+    `;
+    const out = execFileSync(process.execPath, [...sandboxExecArgv(64), '-e', script], {
+      env: {},
+      encoding: 'utf8',
+    });
+    expect(out.trim().split('\n')).toEqual([
+      'read the key: ERR_ACCESS_DENIED',
+      'write a file: ERR_ACCESS_DENIED',
+      'start a process: ERR_ACCESS_DENIED',
+      'start a worker: ERR_ACCESS_DENIED',
+      'read /etc/passwd: ERR_ACCESS_DENIED',
+      'environment: allowed',
+    ]);
+  });
+});
+
+/** The pids of this process's sandbox children (from /proc). */
+function sandboxPids(): number[] {
+  const children = readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, 'utf8').trim();
+  return children ? children.split(/\s+/).map(Number) : [];
+}

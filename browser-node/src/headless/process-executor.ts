@@ -1,0 +1,199 @@
+import { type ChildProcess, fork } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import type { NodeTaskError as TaskError } from '../../../protocol/index.ts';
+import {
+  type HostWorker,
+  type HostWorkerEvents,
+  nodeErrorOf,
+  type SandboxHost,
+  type SandboxKind,
+  SandboxPool,
+} from '../core/sandbox-pool.ts';
+import { LogMirror } from '../core/task-logs.ts';
+import { LOG_RECORD } from './host-port.ts';
+
+export interface ProcessExecutorOptions {
+  /** Sandbox processes, i.e. tasks at once. Default: `os.availableParallelism()`. */
+  processes?: number;
+  /** Memory limit (MB) of processes started before any task asks; default the job default (128). */
+  warmMemoryMb?: number;
+  /** Start the processes in the constructor rather than at the first task. Default true. */
+  prewarm?: boolean;
+  /** Heap (MB) a sandbox needs for itself on top of a task's `memoryMb`. Default 24. */
+  runtimeHeapMb?: number;
+  /** How often a running task's resident memory is read from the operating system, in ms. Default 5. */
+  memoryPollMs?: number;
+  /** A process that is not ready after this long is given up. Default 30 000 ms. */
+  startupTimeoutMs?: number;
+}
+
+/** The package's root: the only files a sandbox process may read (its own code and node_modules). */
+const PACKAGE_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+/**
+ * Runs JS, WebAssembly and Python tasks in child processes, never in the node's own process: the
+ * pool is the same `SandboxPool` as `ThreadExecutor`'s, its workers are processes. Each runs under
+ * Node's permission model (`--permission`: it may read the package's own files and nothing else
+ * of the machine, write nothing, start no process, worker or addon), with an empty environment, a
+ * V8 heap limit, and its resident memory (heap, ArrayBuffers, wasm and Pyodide memory alike, as
+ * the operating system counts it in `/proc/<pid>/status`) checked while a task runs. Whatever a
+ * task does (a heap exhausted in the middle of serializing its output, a typed array of 16 GiB, a
+ * crash of V8 itself), it ends that process only: the task fails (`memory_limit` when the process
+ * ran out of memory, else a `node_error` naming how it died) and the pool starts another. The node's
+ * key, config and sockets live in the node's process, which no task reaches.
+ *
+ * @example
+ * const executor = new ProcessExecutor({ processes: 2 });
+ * const result = await executor.run({ runtime: 'js', code: 'export default (x) => x + 1', codeCid,
+ *   input: 41, timeoutMs: 1000, memoryMb: 64, seed: 's', clock: Date.now() });
+ * await executor.close();
+ */
+export class ProcessExecutor extends SandboxPool {
+  constructor(options: ProcessExecutorOptions = {}) {
+    super(new ProcessHost(options.runtimeHeapMb ?? 24), {
+      memoryPollMs: 5,
+      ...options,
+      capacity: options.processes ?? os.availableParallelism(),
+      runtimes: ['js', 'wasm', 'python'],
+    });
+  }
+}
+
+/**
+ * Resident memory a task may hold beyond its `memoryMb` and the runtime's own heap before it is
+ * stopped: V8's young generation and the heap it has not collected yet. So a process stays within
+ * `memoryMb + runtimeHeapMb + SLACK_MB` of what it held when the task started.
+ */
+export const SLACK_MB = 32;
+
+/** What a dying V8 writes when it runs out of heap (or cannot allocate at all). */
+const OUT_OF_MEMORY = /heap limit|heap out of memory|Allocation failed|Cannot allocate|out of memory/i;
+
+class ProcessHost implements SandboxHost {
+  readonly #runtimeHeapMb: number;
+
+  constructor(runtimeHeapMb: number) {
+    this.#runtimeHeapMb = runtimeHeapMb;
+  }
+
+  /** Processes share no memory with the node: a task's logs come with its result only. */
+  logMirror(): undefined {
+    return undefined;
+  }
+
+  spawn(kind: SandboxKind, memoryMb: number, events: HostWorkerEvents): HostWorker {
+    const entry = fileURLToPath(
+      new URL(kind === 'python' ? './python-worker.ts' : './sandbox-worker.ts', import.meta.url),
+    );
+    const child: ChildProcess = fork(entry, [], {
+      execPath: process.execPath,
+      execArgv: sandboxExecArgv(memoryMb + this.#runtimeHeapMb),
+      // Nothing of the node's process leaks in: no environment, no arguments, no stdin or stdout.
+      env: {},
+      cwd: PACKAGE_ROOT,
+      serialization: 'advanced',
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    });
+    // An idle pool must not keep the node alive; a running task's timer does.
+    child.unref();
+    child.channel?.unref();
+    // Its stderr: the mirror of the running task's logs (records), and what Node itself writes.
+    let stderr = '';
+    let partial = '';
+    const mirror = new ArrayBuffer(LogMirror.bytes());
+    const logs = new LogMirror(mirror);
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (chunk: string) => {
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop() ?? '';
+      if (partial.length > 64 * 1024) partial = ''; // a record is at most 16 KiB of log text
+      for (const line of lines) {
+        if (line.startsWith(LOG_RECORD)) applyRecord(logs, line.slice(LOG_RECORD.length));
+        else stderr = `${stderr}${line}\n`.slice(-8192);
+      }
+    });
+    (child.stderr as { unref?: () => void } | null)?.unref?.();
+    let ending = false;
+    // 'close' comes after its stderr ended: every record it wrote is applied by then.
+    const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+    child.on('message', events.message);
+    child.on('error', (error) => {
+      if (!ending) events.crash(nodeErrorOf(`the sandbox process failed: ${error.message}`));
+    });
+    child.on('close', (code, signal) => {
+      if (!ending) events.crash(deathOf(code, signal, stderr, memoryMb));
+      events.exit();
+    });
+    const pid = child.pid;
+    return {
+      post: (message) => {
+        if (child.connected) child.send(message);
+      },
+      logs: () => LogMirror.read(mirror),
+      terminate: async () => {
+        ending = true;
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        await exited;
+      },
+      ...(pid !== undefined && os.platform() === 'linux'
+        ? {
+            externalMemory: () => residentBytes(pid),
+            measuresProcess: true,
+            memorySlackBytes: (this.#runtimeHeapMb + SLACK_MB) * 1024 * 1024,
+          }
+        : {}),
+    };
+  }
+}
+
+/**
+ * Node's flags for a sandbox process: the permission model (read the package's files, nothing
+ * else; no writes, child processes, workers, addons or WASI), and a V8 heap of `heapMb`.
+ */
+export function sandboxExecArgv(heapMb: number): string[] {
+  return [
+    '--permission',
+    `--allow-fs-read=${PACKAGE_ROOT}`,
+    `--max-old-space-size=${heapMb}`,
+    `--max-semi-space-size=${Math.min(8, Math.max(1, Math.round(heapMb / 32)))}`,
+    '--disable-warning=SecurityWarning',
+    '--disable-warning=ExperimentalWarning',
+  ];
+}
+
+/** One log-mirror record of a sandbox process (see `host-port.ts`); a malformed one is ignored. */
+function applyRecord(logs: LogMirror, json: string): void {
+  try {
+    const [op, a, b] = JSON.parse(json) as [string, unknown, unknown];
+    if (op === 'r') logs.reset();
+    else if (op === 'w' && typeof a === 'number' && typeof b === 'string') logs.write(b, a);
+    else if (op === 'd' && typeof a === 'number') logs.setDropped(a);
+  } catch {
+    // not a record after all
+  }
+}
+
+/** Why a sandbox process died on its own, as its task's error. */
+function deathOf(
+  code: number | null,
+  signal: NodeJS.Signals | null,
+  stderr: string,
+  memoryMb: number,
+): TaskError {
+  if (OUT_OF_MEMORY.test(stderr)) {
+    return { kind: 'memory_limit', message: `task exceeded its memory limit of ${memoryMb} MB` };
+  }
+  const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+  const last = stderr.trim().split('\n').slice(-3).join(' | ').slice(0, 500);
+  return nodeErrorOf(`the sandbox process ${how}${last ? `: ${last}` : ''}`);
+}
+
+/** A process's resident set (VmRSS), in bytes, as Linux counts it. */
+async function residentBytes(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = /^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1];
+  if (kb === undefined) throw new Error(`no VmRSS for process ${pid}`);
+  return Number(kb) * 1024;
+}
