@@ -5,7 +5,9 @@ import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { ConsoleStdout, File, OpenFile, WASI } from '@bjorn3/browser_wasi_shim';
 import type { ExecRequest } from '../browser-node/src/core/executor.ts';
+import type { SandboxPool } from '../browser-node/src/core/sandbox-pool.ts';
 import { seededUint32 } from '../browser-node/src/core/seeded-random.ts';
+import { ProcessExecutor } from '../browser-node/src/headless/process-executor.ts';
 import { ThreadExecutor } from '../browser-node/src/headless/thread-executor.ts';
 import type { JsonValue } from '../protocol/job.ts';
 import { buildTemplates } from '../scripts/build-wasm.ts';
@@ -13,14 +15,16 @@ import { pythonTemplateInputs, pythonTemplateSource } from '../templates/python/
 import { percentile, table, writeResult } from './report.ts';
 
 // `npm run bench -- runtimes`: what each runtime costs a headless node beside the same code run
-// natively by Node on the same machine, in the same run. "Ours" is a ThreadExecutor (worker thread,
-// SES lockdown, compartment or WASI shim, JSON in and out); "native" is Node in this process:
+// natively by Node on the same machine, in the same run. "Ours" is the node's executor: a
+// ProcessExecutor (a sandbox child process, the default) and, beside it for JS and WebAssembly, a
+// ThreadExecutor (a worker thread in the node's process, `--isolation thread`): SES lockdown,
+// compartment or WASI shim, JSON in and out; "native" is Node in this process:
 // the JS template imported and called directly, the .wasm compiled by `WebAssembly` and run with
 // the WASI shim's in-memory stdio, without our worker or sandbox. Both sides use one thread.
 // - overhead: trivial inputs; cold = the first task of new code (ours also with a fresh worker),
 //   warm = p50 of one task at a time once compiled;
 // - throughput: a CPU-bound template, tasks per second on one thread.
-// Python: "ours" is Pyodide in a ThreadExecutor Python worker, "native" the machine's CPython
+// Python: "ours" is Pyodide in a ProcessExecutor Python sandbox, "native" the machine's CPython
 // (`python3`) in a long-lived process (bench/cpython-runner.py) that gets one JSON task per line on
 // stdin and answers one line on stdout. Its times are round trips from Node through the pipe, the
 // native counterpart of our message round trip to the worker, except "inside the runtime", which
@@ -120,8 +124,15 @@ const row = (runtime: string, measure: string, ours: number, native: number, uni
   unit,
 });
 
-async function overhead(name: string, w: Workload): Promise<Row[]> {
-  const executor = new ThreadExecutor({ threads: 1, prewarm: false, warmMemoryMb: 128 });
+type Isolation = 'process' | 'thread';
+const executorOf = (isolation: Isolation, prewarm = true): SandboxPool =>
+  isolation === 'process'
+    ? new ProcessExecutor({ processes: 1, prewarm, warmMemoryMb: 128 })
+    : new ThreadExecutor({ threads: 1, prewarm, warmMemoryMb: 128 });
+
+async function overhead(name: string, w: Workload, isolation: Isolation): Promise<Row[]> {
+  name = `${name} [${isolation}]`;
+  const executor = executorOf(isolation, false);
   let t = now();
   const first = await executor.run(request(w, `${name}-a`, 0));
   const coldWorker = now() - t;
@@ -154,8 +165,9 @@ async function overhead(name: string, w: Workload): Promise<Row[]> {
   ];
 }
 
-async function throughput(name: string, w: Workload): Promise<Row> {
-  const executor = new ThreadExecutor({ threads: 1, warmMemoryMb: 128 });
+async function throughput(name: string, w: Workload, isolation: Isolation): Promise<Row> {
+  name = `${name} [${isolation}]`;
+  const executor = executorOf(isolation);
   const check = await executor.run(request(w, name, 0));
   if (!check.ok) throw new Error(`${name}: ${JSON.stringify(check.error)}`);
   let t = now();
@@ -237,9 +249,9 @@ class CPython {
   }
 }
 
-const pythonExecutor = () => new ThreadExecutor({ threads: 1, prewarm: false, warmMemoryMb: 128 });
+const pythonExecutor = () => executorOf('process', false);
 
-async function pythonOk(executor: ThreadExecutor, req: ExecRequest, what: string) {
+async function pythonOk(executor: SandboxPool, req: ExecRequest, what: string) {
   const result = await executor.run(req);
   if (!result.ok) throw new Error(`${what}: ${JSON.stringify(result.error)}`);
   return result;
@@ -353,33 +365,47 @@ async function pythonThroughput(name: string, w: Workload): Promise<Row> {
 const piPyInputs = pythonTemplateInputs('monte-carlo-pi');
 const piPySamples = (piPyInputs[0] as { samples: number }).samples;
 
-const rows: Row[] = [
-  ...(await overhead('js (x => x)', { runtime: 'js', code: 'export default (x) => x', input: (i) => i })),
-  ...(await overhead('wasm C (prime sieve)', {
-    runtime: 'wasm',
-    code: cWasm,
-    input: () => ({ lo: 0, hi: 10 }),
-  })),
-  ...(await overhead('wasm AS (collatz)', {
-    runtime: 'wasm',
-    code: asWasm,
-    input: () => ({ from: 1, to: 2 }),
-  })),
-  await throughput('js monte-carlo-pi (1e6 samples)', {
-    runtime: 'js',
-    code: piSource,
-    input: () => ({ samples: 1_000_000 }),
-  }),
-  await throughput('wasm C prime sieve (1e7 wide)', {
-    runtime: 'wasm',
-    code: cWasm,
-    input: (i) => ({ lo: i * 10_000_000, hi: (i + 1) * 10_000_000 }),
-  }),
-  await throughput('wasm AS collatz (1..2e5)', {
-    runtime: 'wasm',
-    code: asWasm,
-    input: () => ({ from: 1, to: 200_000 }),
-  }),
+const ISOLATIONS: Isolation[] = ['process', 'thread'];
+const rows: Row[] = [];
+for (const isolation of ISOLATIONS) {
+  rows.push(
+    ...(await overhead(
+      'js (x => x)',
+      { runtime: 'js', code: 'export default (x) => x', input: (i) => i },
+      isolation,
+    )),
+    ...(await overhead(
+      'wasm C (prime sieve)',
+      { runtime: 'wasm', code: cWasm, input: () => ({ lo: 0, hi: 10 }) },
+      isolation,
+    )),
+    ...(await overhead(
+      'wasm AS (collatz)',
+      { runtime: 'wasm', code: asWasm, input: () => ({ from: 1, to: 2 }) },
+      isolation,
+    )),
+    await throughput(
+      'js monte-carlo-pi (1e6 samples)',
+      { runtime: 'js', code: piSource, input: () => ({ samples: 1_000_000 }) },
+      isolation,
+    ),
+    await throughput(
+      'wasm C prime sieve (1e7 wide)',
+      {
+        runtime: 'wasm',
+        code: cWasm,
+        input: (i) => ({ lo: i * 10_000_000, hi: (i + 1) * 10_000_000 }),
+      },
+      isolation,
+    ),
+    await throughput(
+      'wasm AS collatz (1..2e5)',
+      { runtime: 'wasm', code: asWasm, input: () => ({ from: 1, to: 200_000 }) },
+      isolation,
+    ),
+  );
+}
+rows.push(
   ...(await pythonOverhead('python (main(x): x)', {
     runtime: 'python',
     code: 'def main(x):\n    return x\n',
@@ -390,7 +416,7 @@ const rows: Row[] = [
     code: pythonTemplateSource('monte-carlo-pi'),
     input: (i) => piPyInputs[i % piPyInputs.length]!,
   }),
-];
+);
 process.stdout.write(`${table(rows)}\n`);
 process.stderr.write(
   `wrote ${writeResult('runtimes', {

@@ -330,8 +330,8 @@ class SandboxWorker {
     if (typeof message === 'string') return nodeError(message);
     if (this.#worker.measuresProcess) {
       // A process's resident memory includes its heap and what earlier tasks left for the
-      // collector: each task gets `memoryMb` beyond what is there when it starts.
-      await this.#rebaseline();
+      // collector: each task gets `memoryMb` beyond what was there after the previous one (read
+      // in the background once it ended, so a short task waits for no read).
     } else if (message.type === 'run.wasm' || message.type === 'run.python') {
       // Pyodide's memory never shrinks: a Python task may use `memoryMb` beyond what is there now.
       if (message.type === 'run.python') await this.#rebaseline();
@@ -386,6 +386,7 @@ class SandboxWorker {
         }
         cleanup();
         if (result.retire) void this.kill(nodeErrorOf('the sandbox asked to be replaced'));
+        else if (this.#worker.measuresProcess) void this.#rebaseline();
         resolve(toExecResult(result));
       };
 

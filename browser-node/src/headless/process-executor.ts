@@ -96,9 +96,16 @@ class ProcessHost implements SandboxHost {
       serialization: 'advanced',
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     });
-    // An idle pool must not keep the node alive; a running task's timer does.
-    child.unref();
-    child.channel?.unref();
+    // A sandbox keeps the node's event loop alive while it starts or runs a task, not while idle.
+    const busy = (yes: boolean) => {
+      if (yes) {
+        child.ref();
+        child.channel?.ref();
+      } else {
+        child.unref();
+        child.channel?.unref();
+      }
+    };
     // Its stderr: the mirror of the running task's logs (records), and what Node itself writes.
     let stderr = '';
     let partial = '';
@@ -118,7 +125,10 @@ class ProcessHost implements SandboxHost {
     let ending = false;
     // 'close' comes after its stderr ended: every record it wrote is applied by then.
     const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
-    child.on('message', events.message);
+    child.on('message', (message: { type?: string }) => {
+      if (message?.type === 'ready' || message?.type === 'result') busy(false);
+      events.message(message);
+    });
     child.on('error', (error) => {
       if (!ending) events.crash(nodeErrorOf(`the sandbox process failed: ${error.message}`));
     });
@@ -129,11 +139,14 @@ class ProcessHost implements SandboxHost {
     const pid = child.pid;
     return {
       post: (message) => {
-        if (child.connected) child.send(message);
+        if (!child.connected) return;
+        busy(true);
+        child.send(message);
       },
       logs: () => LogMirror.read(mirror),
       terminate: async () => {
         ending = true;
+        child.ref(); // until it is gone
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
         await exited;
       },
