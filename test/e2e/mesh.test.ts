@@ -131,7 +131,10 @@ describe('end to end', () => {
     const { nodes: listed } = (await (await call('/nodes')).json()) as { nodes: NodeInfo[] };
     for (const r of results.filter((r) => r.index % 97 === 0)) {
       const { signature, batch: _, ...fields } = r.receipt!;
-      expect(fields).toMatchObject({ jobId: id, index: r.index, attempt: 1, ok: true, peerId: r.nodeId });
+      // The lease it ended on: a node that gives a slow job's surplus back (or loses leases)
+      // makes a task's lease number grow without spending its attempts.
+      expect(fields).toMatchObject({ jobId: id, index: r.index, ok: true, peerId: r.nodeId });
+      expect(fields.attempt).toBeGreaterThanOrEqual(1);
       expect(fields.inputCid).toBe(await inputCidOf(r.index));
       expect(fields.outputHash).toBe(await outcomeHashOf({ ok: true, output: r.output! }));
       expect(fields.fingerprintClass).toBe(listed.find((n) => n.nodeId === r.nodeId)?.fingerprint?.class);
