@@ -135,10 +135,11 @@ export function pythonExecutorTests(context: ExecutorTestContext): void {
         '    time.sleep(0.25)',
         "    return {'reads': reads, 'slept': time.monotonic() - start}",
       ].join('\n');
+      // The virtual clock moved by the sleep exactly (a real sleep would leave it at +1 µs); no
+      // wall-clock duration is asserted (a loaded machine takes longer).
       const first = await executor.run(request(code));
       expect(outputOf(first)).toEqual({ reads: [1e-6, 2e-6, 3000, 4000, 5e-6], slept: 0.250003 });
       expect(outputOf(await executor.run(request(code, null, { seed: 'other' })))).toEqual(outputOf(first));
-      expect(first.durationMs).toBeLessThan(250);
     });
 
     test("error: a task's changes to modules do not reach the next task", async () => {
