@@ -567,6 +567,7 @@ export class ComputeNode {
             memoryMb: task.memoryMb,
             seed: task.seed,
             clock: task.clock,
+            jobId: task.jobId,
           },
           signal,
         )

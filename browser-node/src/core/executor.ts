@@ -23,6 +23,11 @@ export interface ExecRequest {
   seed: string;
   /** What `Date.now()` (JS), the WASI realtime clock or `time.time()` (Python) returns (ms since epoch). */
   clock: number;
+  /**
+   * The task's job. A Python sandbox runs the tasks of one job only: one that ran another job's
+   * task is replaced, never reused (see `SandboxPool`). Without it, tasks count as one job.
+   */
+  jobId?: string;
 }
 
 export type ExecResult =

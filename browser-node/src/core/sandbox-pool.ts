@@ -154,9 +154,9 @@ export class SandboxPool implements Executor {
       entry.signal?.removeEventListener('abort', entry.onAbort);
       const { memoryMb } = entry.request;
       const kind = sandboxKindOf(entry.request.runtime);
-      // Prefer a warm worker of the right kind and memory limit; starting one costs a cold start.
+      // Prefer a warm worker of the right kind, memory limit and job; starting one costs a cold start.
       const slot =
-        free.find((s) => s.worker?.alive && s.worker.kind === kind && s.worker.memoryMb === memoryMb) ??
+        free.find((s) => s.worker?.alive && fits(s.worker, kind, memoryMb, entry.request.jobId)) ??
         free.find((s) => !s.worker?.alive) ??
         free[0]!;
       slot.busy = true;
@@ -173,15 +173,23 @@ export class SandboxPool implements Executor {
   async #execute(slot: Slot, request: ExecRequest, signal: AbortSignal | undefined): Promise<ExecResult> {
     if (signal?.aborted) return nodeError('aborted');
     const kind = sandboxKindOf(request.runtime);
-    if (!slot.worker?.alive || slot.worker.memoryMb !== request.memoryMb || slot.worker.kind !== kind) {
+    if (!slot.worker?.alive || !fits(slot.worker, kind, request.memoryMb, request.jobId)) {
       // Take the matching parked worker out first: parking the displaced one may replace it.
       const parked = this.#parked.get(kind);
-      const reuse = parked?.alive && parked.memoryMb === request.memoryMb ? parked : undefined;
+      const reuse = parked?.alive && fits(parked, kind, request.memoryMb, request.jobId) ? parked : undefined;
       if (reuse) this.#parked.delete(kind);
-      if (slot.worker?.alive) this.#park(slot.worker);
+      if (slot.worker?.alive) {
+        // A Python interpreter that ran another job's task is never reused for this one.
+        if (slot.worker.kind === kind && slot.worker.memoryMb === request.memoryMb) {
+          void slot.worker.kill(nodeErrorOf('replaced: it ran another job'));
+        } else {
+          this.#park(slot.worker);
+        }
+      }
       slot.worker = reuse ?? this.#spawn(kind, request.memoryMb);
     }
     const worker = slot.worker;
+    if (worker.kind === 'python') worker.job = request.jobId ?? '';
     try {
       await withAbort(worker.ready, signal);
     } catch (error) {
@@ -213,6 +221,23 @@ interface Slot {
   worker: SandboxWorker | undefined;
 }
 
+/**
+ * Whether a warm worker may run a task of `kind`, `memoryMb` and `jobId`: same kind and limit, and
+ * for Python, a fresh interpreter or one that ran only this job's tasks. Python keeps state that a
+ * task can reach below what the per-task reset undoes (the interpreter's frames, rebuilt C
+ * modules), so jobs never share one; JS and wasm tasks each get a fresh compartment or instance
+ * over frozen intrinsics, so their workers are shared (the isolation tests show what holds).
+ */
+function fits(
+  worker: SandboxWorker,
+  kind: SandboxKind,
+  memoryMb: number,
+  jobId: string | undefined,
+): boolean {
+  if (worker.kind !== kind || worker.memoryMb !== memoryMb) return false;
+  return kind !== 'python' || worker.job === undefined || worker.job === (jobId ?? '');
+}
+
 interface Queued {
   request: ExecRequest;
   signal: AbortSignal | undefined;
@@ -237,6 +262,8 @@ class SandboxWorker {
   #onResult: ((result: SandboxResult) => void) | undefined;
   #onExit: (() => void) | undefined;
   #externalBaseline = 0;
+  /** A Python worker's job, once it ran a task ('' for tasks without one). */
+  job: string | undefined;
   /** The worker's own external memory when it became ready. */
   #startBaseline = 0;
   /** A wasm or Python task ran since the baseline was taken (see `#rebaseline`). */

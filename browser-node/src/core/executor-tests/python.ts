@@ -64,6 +64,17 @@ export function pythonExecutorTests(context: ExecutorTestContext): void {
       expect(await interpreterMark()).toBe(before);
     }, 60_000);
 
+    test("error: a Python interpreter that ran one job's task never runs another job's", async () => {
+      const markOf = async (jobId: string) =>
+        outputOf(await executor.run({ ...request("def main(x):\n    return hash('monadmesh')"), jobId }));
+      const a = await markOf('job-a');
+      expect(await markOf('job-a')).toBe(a); // warm within a job
+      const b = await markOf('job-b');
+      expect(b).not.toBe(a); // a new interpreter for another job
+      expect(await markOf('job-b')).toBe(b);
+      expect(await markOf('job-a')).not.toBe(a); // and job A's old one is gone
+    }, 90_000);
+
     test('behavior: a task with another memory limit in between does not cost the warm interpreter either', async () => {
       const before = await interpreterMark();
       const other = await executor.run(request('def main(x):\n    return x', 7, { memoryMb: 96 }));
