@@ -45,6 +45,11 @@ export interface HostWorker {
    * V8 lets the heap grow to before it collects (the runtime's own heap, the young generation).
    */
   memorySlackBytes?: number;
+  /**
+   * Move the worker's kernel memory limit to `bytes` (the watchdog's limit for the next task);
+   * hosts without one leave it out.
+   */
+  setMemoryCeiling?(bytes: number): void;
   /** The logs the worker mirrored to the host for its current task, where the host keeps them itself. */
   logs?(): string;
 }
@@ -310,6 +315,7 @@ class SandboxWorker {
               .then((bytes) => {
                 this.#externalBaseline = bytes;
                 this.#startBaseline = bytes;
+                this.#moveCeiling();
               })
               .catch(() => {})
               .finally(markReady);
@@ -464,8 +470,20 @@ class SandboxWorker {
     this.#ranWasm = false;
     try {
       this.#externalBaseline = Math.max(this.#startBaseline, await this.#measure());
+      this.#moveCeiling();
     } catch {
       // The worker is gone; the task will find out.
+    }
+  }
+
+  /** The host's kernel limit follows the watchdog's, where it has one. */
+  #moveCeiling(): void {
+    if (!this.#worker.setMemoryCeiling || !this.#alive) return;
+    const bytes = this.#externalBaseline + this.memoryMb * 1024 * 1024 + (this.#worker.memorySlackBytes ?? 0);
+    try {
+      this.#worker.setMemoryCeiling(bytes);
+    } catch {
+      // the worker is gone
     }
   }
 }

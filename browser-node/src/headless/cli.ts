@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import { availableParallelism, platform } from 'node:os';
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { linkNodeWithPrivateKey } from '../../../client/node-link.ts';
 import { DEV_PRIVATE_KEYS } from '../../../client/sign-in.ts';
@@ -185,12 +185,9 @@ async function main(): Promise<void> {
       ? new ThreadExecutor({ threads: capacity })
       : new ProcessExecutor({ processes: capacity });
   log(
-    isolation === 'thread'
-      ? `sandboxes: ${capacity} worker thread(s) in this process (V8 heap limits; --isolation thread)`
-      : `sandboxes: ${capacity} child process(es) under Node's permission model, each with a V8 heap limit` +
-          (platform() === 'linux'
-            ? ' and its resident memory read every 5 ms'
-            : ' (no resident-memory watch on this platform)'),
+    threads instanceof ProcessExecutor
+      ? `sandboxes: ${capacity} child process(es) under Node's permission model; memory: ${threads.memoryLimits}`
+      : `sandboxes: ${capacity} worker thread(s) in this process (V8 heap limits; --isolation thread)`,
   );
   // Measured in a sandbox worker before joining, so the hub can group this node with its peers.
   const fingerprint = await computeFingerprint({ executor: threads, engine: headlessEngine() });

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import type { ExecRequest, ExecResult } from '../core/executor.ts';
+import { detectCgroups } from './cgroup.ts';
 import { ProcessExecutor, SLACK_MB, sandboxExecArgv } from './process-executor.ts';
 
 // What only an operating-system boundary gives: tasks that end their sandbox process (a heap
@@ -105,6 +106,55 @@ describe('ProcessExecutor', () => {
     );
     // The watchdog reads the process's memory every 5 ms: what a fill adds in that time is the margin.
     expect(over).toBeLessThan(memoryMb + 24 + SLACK_MB + 256);
+  }, 60_000);
+
+  test('behavior: where the machine has cgroups, the kernel stops a fill the watchdog never looks at', async () => {
+    const found = detectCgroups();
+    if (!found.kind) {
+      // CI runs as root with the cgroup v1 memory controller (../shared/ENVIRONMENT.md).
+      process.stderr.write(`[process executor] SKIPPED the cgroup test: ${found.why}\n`);
+      return;
+    }
+    // A watchdog that never reads: only the kernel limit is left.
+    const blind = new ProcessExecutor({ processes: 1, warmMemoryMb: 64, memoryPollMs: 2 ** 30 });
+    try {
+      expect(blind.memoryLimits).toMatch(/kernel limit per process \(cgroup v[12]\)/);
+      const ok = await blind.run({
+        runtime: 'js',
+        code: 'export default (x) => x',
+        codeCid: 'k1',
+        input: 1,
+        timeoutMs: 20_000,
+        memoryMb: 64,
+        seed: 's',
+        clock: 0,
+      });
+      expect(kind(ok)).toBe('ok 1');
+      const bomb = await blind.run({
+        runtime: 'js',
+        code: 'export default () => new Float64Array(2 ** 31).fill(1).length',
+        codeCid: 'k2',
+        input: null,
+        timeoutMs: 20_000,
+        memoryMb: 64,
+        seed: 's',
+        clock: 0,
+      });
+      expect(bomb).toMatchObject({ ok: false, error: { kind: 'memory_limit' } });
+      const after = await blind.run({
+        runtime: 'js',
+        code: 'export default (x) => x',
+        codeCid: 'k1',
+        input: 2,
+        timeoutMs: 20_000,
+        memoryMb: 64,
+        seed: 's',
+        clock: 0,
+      });
+      expect(kind(after)).toBe('ok 2');
+    } finally {
+      await blind.close();
+    }
   }, 60_000);
 
   test('error: code running in a sandbox process cannot read, write or start anything on the machine', () => {

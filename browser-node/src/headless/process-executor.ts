@@ -12,6 +12,7 @@ import {
   SandboxPool,
 } from '../core/sandbox-pool.ts';
 import { LogMirror } from '../core/task-logs.ts';
+import { type Cgroups, detectCgroups, type SandboxCgroup } from './cgroup.ts';
 import { LOG_RECORD } from './host-port.ts';
 
 export interface ProcessExecutorOptions {
@@ -27,6 +28,8 @@ export interface ProcessExecutorOptions {
   memoryPollMs?: number;
   /** A process that is not ready after this long is given up. Default 30 000 ms. */
   startupTimeoutMs?: number;
+  /** Put each sandbox process in a cgroup with a kernel memory limit, where the machine allows. Default true. */
+  cgroups?: boolean;
 }
 
 /** The package's root: the only files a sandbox process may read (its own code and node_modules). */
@@ -51,15 +54,28 @@ const PACKAGE_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
  * await executor.close();
  */
 export class ProcessExecutor extends SandboxPool {
+  /** The memory limits in force, for the node's start-up log. */
+  readonly memoryLimits: string;
+
   constructor(options: ProcessExecutorOptions = {}) {
-    super(new ProcessHost(options.runtimeHeapMb ?? 24), {
+    const found = options.cgroups === false ? { kind: undefined, why: 'turned off' } : detectCgroups();
+    const cgroups = found.kind ? (found as Cgroups) : undefined;
+    super(new ProcessHost(options.runtimeHeapMb ?? 24, cgroups), {
       memoryPollMs: 5,
       ...options,
       capacity: options.processes ?? os.availableParallelism(),
       runtimes: ['js', 'wasm', 'python'],
     });
+    const watch =
+      os.platform() === 'linux' ? 'resident memory read every 5 ms' : 'no resident-memory watch here';
+    this.memoryLimits = cgroups
+      ? `V8 heap limit, ${watch}, and a kernel limit per process (${cgroups.kind})`
+      : `V8 heap limit and ${watch}; no kernel limit (${(found as { why: string }).why})`;
   }
 }
+
+/** What a sandbox's kernel limit allows beyond the watchdog's, so that the watchdog acts first. */
+const KERNEL_MARGIN_MB = 64;
 
 /**
  * Resident memory a task may hold beyond its `memoryMb` and the runtime's own heap before it is
@@ -71,11 +87,15 @@ export const SLACK_MB = 32;
 /** What a dying V8 writes when it runs out of heap (or cannot allocate at all). */
 const OUT_OF_MEMORY = /heap limit|heap out of memory|Allocation failed|Cannot allocate|out of memory/i;
 
+let groups = 0;
+
 class ProcessHost implements SandboxHost {
   readonly #runtimeHeapMb: number;
+  readonly #cgroups: Cgroups | undefined;
 
-  constructor(runtimeHeapMb: number) {
+  constructor(runtimeHeapMb: number, cgroups: Cgroups | undefined) {
     this.#runtimeHeapMb = runtimeHeapMb;
+    this.#cgroups = cgroups;
   }
 
   /** Processes share no memory with the node: a task's logs come with its result only. */
@@ -133,10 +153,30 @@ class ProcessHost implements SandboxHost {
       if (!ending) events.crash(nodeErrorOf(`the sandbox process failed: ${error.message}`));
     });
     child.on('close', (code, signal) => {
-      if (!ending) events.crash(deathOf(code, signal, stderr, memoryMb));
+      if (!ending) {
+        events.crash(
+          group?.oomKilled()
+            ? { kind: 'memory_limit', message: `task exceeded its memory limit of ${memoryMb} MB` }
+            : deathOf(code, signal, stderr, memoryMb),
+        );
+      }
+      group?.remove();
       events.exit();
     });
     const pid = child.pid;
+    // Its kernel limit: generous while it starts (Pyodide loads), then moved before each task.
+    let group: SandboxCgroup | undefined;
+    if (this.#cgroups && pid !== undefined) {
+      try {
+        group = this.#cgroups.create(`${process.pid}-${++groups}`);
+        group.limit((1024 + memoryMb) * 1024 * 1024);
+        group.add(pid);
+      } catch (error) {
+        group?.remove();
+        group = undefined;
+        events.crash(nodeErrorOf(`cannot put the sandbox process in a cgroup: ${(error as Error).message}`));
+      }
+    }
     return {
       post: (message) => {
         if (!child.connected) return;
@@ -155,6 +195,9 @@ class ProcessHost implements SandboxHost {
             externalMemory: () => residentBytes(pid),
             measuresProcess: true,
             memorySlackBytes: (this.#runtimeHeapMb + SLACK_MB) * 1024 * 1024,
+            ...(group
+              ? { setMemoryCeiling: (bytes: number) => group?.limit(bytes + KERNEL_MARGIN_MB * 1024 * 1024) }
+              : {}),
           }
         : {}),
     };
