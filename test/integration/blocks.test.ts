@@ -1,3 +1,4 @@
+import { env } from 'cloudflare:workers';
 import * as dagPb from '@ipld/dag-pb';
 import { UnixFS } from 'ipfs-unixfs';
 import { CID } from 'multiformats/cid';
@@ -220,6 +221,19 @@ describe('PUT /blobs/{cid}', () => {
     );
     const top = await node([middle.cid, leafCid], file([3000, 1000]));
     expect((await putBlock(token, top.cid, top.bytes)).status).toBe(201);
+    // A dag-pb child stored before sizes were kept as metadata is read for its size.
+    const older = await node([leafCid, leafCid], file([1000, 1000]));
+    await env.BLOBS.put(older.cid.toString(), older.bytes);
+    await refused(
+      await node([older.cid], file([9000])),
+      400,
+      new RegExp(`link 0 of block \\S+ declares 9000 bytes, but ${older.cid} holds 2000`),
+    );
+    const overOlder = await node([older.cid], file([2000]));
+    expect((await putBlock(token, overOlder.cid, overOlder.bytes)).status).toBe(201);
+    // UnixFS `raw` nodes (as some importers write leaves) are files too.
+    const rawNode = await node([leafCid], new UnixFS({ type: 'raw', blockSizes: [1000n] }));
+    expect((await putBlock(token, rawNode.cid, rawNode.bytes)).status).toBe(201);
     // A real chunked blob still goes up, and a job may use it.
     const root = await upload(token, randomBytes(2 * MiB + 7));
     expect((await api(`/blobs/${root}`, { method: 'HEAD' })).status).toBe(200);

@@ -97,7 +97,7 @@ function dagPbBlock(cid: CID, bytes: Uint8Array): { links: string[]; file: UnixF
   } catch (err) {
     throw new MeshError('validation_failed', `block ${cid} is not a UnixFS node: ${(err as Error).message}`);
   }
-  if (file.type !== 'file') {
+  if (file.type !== 'file' && file.type !== 'raw') {
     throw new MeshError('validation_failed', `block ${cid} is a UnixFS ${file.type}; blobs are UnixFS files`);
   }
   if (file.blockSizes.length !== node.Links.length) {
@@ -121,11 +121,24 @@ function dagPbBlock(cid: CID, bytes: Uint8Array): { links: string[]; file: UnixF
  * leaf's length, or a dag-pb child's file size (kept as the object's metadata when it was stored).
  * Without this, a small upload could declare a huge file by linking one leaf many times.
  */
-function checkChildSizes(cid: CID, links: string[], file: UnixFS, heads: Map<string, R2Object | null>): void {
-  links.forEach((link, i) => {
+async function checkChildSizes(
+  env: AppEnv['Bindings'],
+  cid: CID,
+  links: string[],
+  file: UnixFS,
+  heads: Map<string, R2Object | null>,
+): Promise<void> {
+  // A dag-pb child stored before its size was kept as metadata: read it from the block itself.
+  const sizes = new Map<string, bigint>();
+  for (const link of new Set(links)) {
     const head = heads.get(link)!;
     const declared = head.customMetadata?.fileSize;
-    const real = declared !== undefined ? BigInt(declared) : BigInt(head.size);
+    if (declared !== undefined) sizes.set(link, BigInt(declared));
+    else if (parseCid(link)?.code === dagPb.code) sizes.set(link, await storedFileSize(env, link));
+    else sizes.set(link, BigInt(head.size));
+  }
+  links.forEach((link, i) => {
+    const real = sizes.get(link)!;
     if (real !== file.blockSizes[i]) {
       throw new MeshError(
         'validation_failed',
@@ -133,6 +146,13 @@ function checkChildSizes(cid: CID, links: string[], file: UnixFS, heads: Map<str
       );
     }
   });
+}
+
+/** The file size a stored dag-pb block declares (it was checked when it was stored). */
+async function storedFileSize(env: AppEnv['Bindings'], key: string): Promise<bigint> {
+  const object = await env.BLOBS.get(key);
+  const data = object ? dagPb.decode(new Uint8Array(await object.arrayBuffer())).Data : undefined;
+  return data ? UnixFS.unmarshal(data).fileSize() : -1n;
 }
 
 /** The links of a decoded dag-pb block, checked: each a block CID we could store. */
@@ -222,7 +242,7 @@ blobs.openapi(
         { missing },
       );
     }
-    if (decoded) checkChildSizes(cid, links, decoded.file, heads);
+    if (decoded) await checkChildSizes(c.env, cid, links, decoded.file, heads);
     // R2 checks the SHA-256 on write, so a corrupted upload cannot be stored under this CID. A
     // dag-pb node keeps the file size it declares (checked), for its parents' checks.
     await c.env.BLOBS.put(key, bytes, {

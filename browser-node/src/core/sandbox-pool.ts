@@ -203,6 +203,7 @@ export class SandboxPool implements Executor {
       return nodeError(`the sandbox worker failed to start: ${String(error)}`);
     }
     const result = await worker.run(request, signal);
+    await worker.afterTask();
     if (!worker.alive && slot.worker === worker && !this.#closed) {
       slot.worker = this.#spawn(worker.kind, worker.memoryMb);
     }
@@ -363,8 +364,8 @@ class SandboxWorker {
     if (typeof message === 'string') return nodeError(message);
     if (this.#worker.measuresProcess) {
       // A process's resident memory includes its heap and what earlier tasks left for the
-      // collector: each task gets `memoryMb` beyond what was there after the previous one (read
-      // in the background once it ended, so a short task waits for no read).
+      // collector: each task gets `memoryMb` beyond what was there when the previous one ended
+      // (read before its slot was free again, see `afterTask`).
     } else if (message.type === 'run.wasm' || message.type === 'run.python') {
       // Pyodide's memory never shrinks: a Python task may use `memoryMb` beyond what is there now.
       if (message.type === 'run.python') await this.#rebaseline();
@@ -419,7 +420,6 @@ class SandboxWorker {
         }
         cleanup();
         if (result.retire) void this.kill(nodeErrorOf('the sandbox asked to be replaced'));
-        else if (this.#worker.measuresProcess) void this.#rebaseline();
         resolve(toExecResult(result));
       };
 
@@ -474,6 +474,28 @@ class SandboxWorker {
     } catch {
       // The worker is gone; the task will find out.
     }
+  }
+
+  /**
+   * After a task, where the host measures the whole process: the next task's baseline is what the
+   * process holds now. What earlier tasks left resident may count up to `memoryMb` beyond the
+   * process's start; a process holding more is replaced, so no run of tasks can ratchet its
+   * limit (and its kernel limit) upwards.
+   */
+  async afterTask(): Promise<void> {
+    if (!this.#worker.measuresProcess || !this.#alive) return;
+    let now: number;
+    try {
+      now = await this.#measure();
+    } catch {
+      return; // gone
+    }
+    if (now > this.#startBaseline + this.memoryMb * 1024 * 1024) {
+      await this.kill(nodeErrorOf('replaced: it kept more memory than its tasks may use'));
+      return;
+    }
+    this.#externalBaseline = Math.max(this.#startBaseline, now);
+    this.#moveCeiling();
   }
 
   /** The host's kernel limit follows the watchdog's, where it has one. */

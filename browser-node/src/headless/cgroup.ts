@@ -76,9 +76,7 @@ export function detectCgroups(): Cgroups | { kind: undefined; why: string } {
         oomKilled: () => {
           try {
             const text = readFileSync(join(dir, v1 ? 'memory.oom_control' : 'memory.events'), 'utf8');
-            const kills = Number(/^oom_kill (\d+)$/m.exec(text)?.[1] ?? 0);
-            const failed = v1 ? Number(readFileSync(join(dir, 'memory.failcnt'), 'utf8')) : 0;
-            return kills > 0 || failed > 0;
+            return Number(/^oom_kill (\d+)$/m.exec(text)?.[1] ?? 0) > 0;
           } catch {
             return false;
           }

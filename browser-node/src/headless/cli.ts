@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, platform } from 'node:os';
 import { parseArgs } from 'node:util';
 import { linkNodeWithPrivateKey } from '../../../client/node-link.ts';
 import { DEV_PRIVATE_KEYS } from '../../../client/sign-in.ts';
@@ -27,10 +27,10 @@ Usage: npm run node -- [--api URL] [--capacity N] [--isolation process|thread] [
 
   --api URL        API to join (default http://127.0.0.1:8787, or $MONADMESH_API)
   --capacity N     tasks run at once, one sandbox each (default: CPU count, ${availableParallelism()})
-  --isolation KIND process (default): each sandbox is a child process under Node's permission
+  --isolation KIND process (default on Linux): each sandbox is a child process under Node's permission
                    model with a heap limit and its resident memory watched, so no task can stop
                    the node or reach its key; thread: worker threads in the node's own process
-                   (faster to start, weaker: V8's limits only)
+                   (faster to start, weaker: V8's limits only; the default elsewhere)
   --name NAME      a name shown in the node list
   --key-file PATH  the node's Ed25519 key, created (mode 0600) on first start; it signs every
                    result (default $MONADMESH_NODE_KEY_FILE, or ~/.monadmesh/node-key). Two nodes
@@ -78,7 +78,8 @@ async function main(): Promise<void> {
     process.stdout.write(USAGE);
     return;
   }
-  const isolation = String(args.isolation ?? 'process');
+  // Off Linux there is no /proc to watch a process's memory by: threads bound ArrayBuffers there.
+  const isolation = String(args.isolation ?? (platform() === 'linux' ? 'process' : 'thread'));
   if (isolation !== 'process' && isolation !== 'thread') {
     process.stderr.write(`--isolation must be process or thread, got ${args.isolation}\n`);
     process.exit(2);

@@ -23,6 +23,9 @@ export function hostPort(): WorkerPort {
   const send = process.send?.bind(process);
   if (!send) throw new Error('a sandbox runs as a worker thread or as a child process with an IPC channel');
   process.on('disconnect', () => process.exit(0));
+  // Ctrl-C reaches the whole process group: the node decides when its sandboxes end.
+  process.on('SIGINT', () => {});
+  process.on('SIGTERM', () => {});
   // No memory is shared with the node: a task's logs are mirrored to it as they are written, by
   // synchronous writes to stderr, so that they reach it even from a task it must kill.
   const pause = new Int32Array(new SharedArrayBuffer(4));

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, test } from 'vitest';
 import type { ExecRequest, ExecResult } from '../core/executor.ts';
 import { detectCgroups } from './cgroup.ts';
@@ -16,6 +17,7 @@ const executor = new ProcessExecutor({ processes: 1, warmMemoryMb: 64 });
 afterAll(() => executor.close());
 
 const dir = mkdtempSync(join(tmpdir(), 'monadmesh-process-'));
+const PACKAGE = fileURLToPath(new URL('../../../', import.meta.url));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 let n = 0;
@@ -169,6 +171,8 @@ describe('ProcessExecutor', () => {
       attempt('start a process', () => require('node:child_process').execFileSync('/bin/true'));
       attempt('start a worker', () => new (require('node:worker_threads').Worker)('1', { eval: true }));
       attempt('read /etc/passwd', () => fs.readFileSync('/etc/passwd'));
+      attempt('read the package README', () => fs.readFileSync(${JSON.stringify(join(PACKAGE, 'README.md'))}));
+      attempt('read its own code', () => fs.readFileSync(${JSON.stringify(join(PACKAGE, 'protocol/limits.ts'))}));
       attempt('environment', () => { if (Object.keys(process.env).length) throw new Error('has env'); });
       console.log(out.join('\\n'));
     `;
@@ -182,6 +186,9 @@ describe('ProcessExecutor', () => {
       'start a process: ERR_ACCESS_DENIED',
       'start a worker: ERR_ACCESS_DENIED',
       'read /etc/passwd: ERR_ACCESS_DENIED',
+      // Nothing of the package but its code and dependencies: `npm run dev` keeps secrets in it.
+      'read the package README: ERR_ACCESS_DENIED',
+      'read its own code: allowed',
       'environment: allowed',
     ]);
   });

@@ -32,8 +32,16 @@ export interface ProcessExecutorOptions {
   cgroups?: boolean;
 }
 
-/** The package's root: the only files a sandbox process may read (its own code and node_modules). */
+/** The package's root (the sandbox's working directory). */
 const PACKAGE_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+/**
+ * What a sandbox process may read: its own code, the protocol's, the dependencies and the
+ * package's manifest (Node reads it to load modules). Nothing else of the package: `npm run dev`
+ * keeps the node key and the session secret under `.wrangler` and `.dev.vars`.
+ */
+const READABLE = ['browser-node/src', 'protocol', 'node_modules', 'package.json'].map((path) =>
+  fileURLToPath(new URL(`../../../${path}`, import.meta.url)),
+);
 
 /**
  * Runs JS, WebAssembly and Python tasks in child processes, never in the node's own process: the
@@ -132,10 +140,24 @@ class ProcessHost implements SandboxHost {
     const mirror = new ArrayBuffer(LogMirror.bytes());
     const logs = new LogMirror(mirror);
     child.stderr?.setEncoding('utf8');
+    let skipping = false;
     child.stderr?.on('data', (chunk: string) => {
       const lines = (partial + chunk).split('\n');
       partial = lines.pop() ?? '';
-      if (partial.length > 64 * 1024) partial = ''; // a record is at most 16 KiB of log text
+      // A record is at most ~100 KB (16 KiB of log text, JSON-escaped): a longer line is dropped
+      // whole, up to its newline, so no part of it is read as Node's own words.
+      if (skipping) {
+        if (lines.length === 0) {
+          partial = '';
+          return;
+        }
+        lines.shift();
+        skipping = false;
+      }
+      if (partial.length > 128 * 1024) {
+        partial = '';
+        skipping = true;
+      }
       for (const line of lines) {
         if (line.startsWith(LOG_RECORD)) applyRecord(logs, line.slice(LOG_RECORD.length));
         else stderr = `${stderr}${line}\n`.slice(-8192);
@@ -172,9 +194,15 @@ class ProcessHost implements SandboxHost {
         group.limit((1024 + memoryMb) * 1024 * 1024);
         group.add(pid);
       } catch (error) {
+        // Without its kernel limit the process does not run tasks: it ends (once the pool holds
+        // it: `spawn` must return first), and its task fails as the node's.
         group?.remove();
         group = undefined;
-        events.crash(nodeErrorOf(`cannot put the sandbox process in a cgroup: ${(error as Error).message}`));
+        const reason = nodeErrorOf(`cannot put the sandbox process in a cgroup: ${(error as Error).message}`);
+        queueMicrotask(() => {
+          events.crash(reason);
+          child.kill('SIGKILL');
+        });
       }
     }
     return {
@@ -205,13 +233,13 @@ class ProcessHost implements SandboxHost {
 }
 
 /**
- * Node's flags for a sandbox process: the permission model (read the package's files, nothing
- * else; no writes, child processes, workers, addons or WASI), and a V8 heap of `heapMb`.
+ * Node's flags for a sandbox process: the permission model (read its own code and dependencies,
+ * nothing else; no writes, child processes, workers, addons or WASI), and a V8 heap of `heapMb`.
  */
 export function sandboxExecArgv(heapMb: number): string[] {
   return [
     '--permission',
-    `--allow-fs-read=${PACKAGE_ROOT}`,
+    ...READABLE.map((path) => `--allow-fs-read=${path}`),
     `--max-old-space-size=${heapMb}`,
     `--max-semi-space-size=${Math.min(8, Math.max(1, Math.round(heapMb / 32)))}`,
     '--disable-warning=SecurityWarning',
