@@ -4,7 +4,7 @@ import type { Executor } from '../executor.ts';
 
 /**
  * The executor test list (`js.ts`, `wasm.ts`, `python.ts`, `isolation.ts` here) is written once
- * and run against each host: `headless/executors.test.ts` (worker threads under Node) and
+ * and run against each host: `headless/executors.test.ts` (sandbox processes and worker threads under Node) and
  * `browser/executors.browser.test.ts` (Web Workers in headless Chromium). A host gives the suites
  * a way to make executors and the compiled test programs, built in Node (clang-14, asc) and, for
  * the browser, shipped to the page as base64.
