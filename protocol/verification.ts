@@ -12,6 +12,12 @@ export function policyOf(spec: {
   return { kind: 'adaptive', trust: spec.trust ?? jobDefaults.trust };
 }
 
+/**
+ * Whether replicas of a runtime's tasks are compared only within one runtime fingerprint class:
+ * JS and Python floats may differ in the last bit between engines; WebAssembly's are exact.
+ */
+export const comparedWithinClass = (runtime: string) => runtime === 'js' || runtime === 'python';
+
 /** Whether results need more than one node's word (every policy but `redundancy: 1`). */
 export const needsQuorum = (p: VerificationPolicy) => !(p.kind === 'fixed' && p.redundancy === 1);
 

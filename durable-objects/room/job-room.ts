@@ -1,5 +1,6 @@
 import { DurableObject } from 'cloudflare:workers';
 import {
+  comparedWithinClass,
   type JobState,
   type JobStatus,
   jobDefaults,
@@ -108,6 +109,10 @@ interface TaskRow {
   drops: number;
   [key: string]: SqlStorageValue;
 }
+
+/** A node of the job owner's own wallet, under `trust`: its answer settles the owner's task alone. */
+const trustedWith = (meta: JobMeta, voter: Voter) =>
+  meta.policy.kind === 'adaptive' && voter.wallet !== undefined && voter.wallet === meta.owner.toLowerCase();
 
 const terminal = (s: TaskState) => s === 'succeeded' || s === 'failed' || s === 'cancelled';
 /** Backoff after a counted failure: 250 ms, doubling, at most 10 s. */
@@ -267,16 +272,13 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
     // Replicas of JS and Python are compared within one fingerprint class (floating point may
     // differ between engines): a task's first lease fixes its class. WebAssembly floats are
     // exact by the spec, so its replicas may come from any class.
-    const homogeneous = meta.runtime === 'js' || meta.runtime === 'python';
+    const homogeneous = comparedWithinClass(meta.runtime);
     this.#transact(() => {
       for (const request of requests) {
         const n = Math.max(0, Math.min(request.max, limits.maxLeaseBatch));
         // The owner's own node settles the owner's tasks under `trust` alone: whatever class
         // answered a task first, it may take it, and it is given no known-answer checks.
-        const owners =
-          meta.policy.kind === 'adaptive' &&
-          request.voter.wallet !== undefined &&
-          request.voter.wallet === meta.owner.toLowerCase();
+        const owners = trustedWith(meta, request.voter);
         const cls = homogeneous && !owners ? (request.voter.fingerprintClass ?? '') : null;
         type Row = { idx: number; input: string; attempts: number; leased: number };
         const rows =
@@ -429,10 +431,7 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
     const updates: TaskUpdate[] = [];
     // A node of the owner's own wallet is trusted with the owner's jobs under `trust`; an explicit
     // `redundancy: r` asks for r identities, the owner's one of them; `redundancy: 1` trusts anyone.
-    const trusted =
-      meta.policy.kind === 'adaptive' &&
-      voter.wallet !== undefined &&
-      voter.wallet === meta.owner.toLowerCase();
+    const trusted = trustedWith(meta, voter);
     const direct = trusted || !needsQuorum(meta.policy);
     const ballot: Ballot = { verdicts: new Map(), announce: false };
     this.#transact(() => {

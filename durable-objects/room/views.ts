@@ -11,6 +11,7 @@ import type {
   TaskState,
   TaskVerification,
 } from '../../protocol/index.ts';
+import { comparedWithinClass } from '../../protocol/verification.ts';
 import type { JobInit } from '../rpc.ts';
 
 /** What a room keeps of its job (the `meta` row). */
@@ -107,8 +108,8 @@ export function resultsPage(
           ? `back in the queue after ${r.reason ?? 'a failure'} (attempt ${r.attempts + 1} of ${meta.maxAttempts}), not before ${new Date(r.not_before).toISOString()}`
           : r.reason?.startsWith('verifying')
             ? `${r.reason}: waiting for another identity${
-                // JS and Python replicas are compared within the class of the task's first lease.
-                r.class && (meta.runtime === 'js' || meta.runtime === 'python')
+                // Such replicas are compared within the class of the task's first lease.
+                r.class && comparedWithinClass(meta.runtime)
                   ? ` of runtime class ${r.class} (nodes of other classes may compute floats differently)`
                   : ''
               }${options.waiting ? ` (${options.waiting})` : ''}`

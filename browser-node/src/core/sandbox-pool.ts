@@ -362,16 +362,15 @@ class SandboxWorker {
     const id = `t${++nextTaskId}`;
     const message = sandboxMessage(request, id, this.#logMirror);
     if (typeof message === 'string') return nodeError(message);
-    if (this.#worker.measuresProcess) {
-      // A process's resident memory includes its heap and what earlier tasks left for the
-      // collector: each task gets `memoryMb` beyond what was there when the previous one ended
-      // (read before its slot was free again, see `afterTask`).
-    } else if (message.type === 'run.wasm' || message.type === 'run.python') {
-      // Pyodide's memory never shrinks: a Python task may use `memoryMb` beyond what is there now.
-      if (message.type === 'run.python') await this.#rebaseline();
-      else this.#ranWasm = true;
-    } else if (this.#ranWasm) {
-      await this.#rebaseline();
+    // (A sandbox process's baseline was taken when its previous task ended: `afterTask`.)
+    if (!this.#worker.measuresProcess) {
+      if (message.type === 'run.wasm' || message.type === 'run.python') {
+        // Pyodide's memory never shrinks: a Python task may use `memoryMb` beyond what is there now.
+        if (message.type === 'run.python') await this.#rebaseline();
+        else this.#ranWasm = true;
+      } else if (this.#ranWasm) {
+        await this.#rebaseline();
+      }
     }
     if (signal?.aborted) return nodeError('aborted');
     // A wasm module's memory is capped by its maximum inside the worker; it is external memory
@@ -382,8 +381,7 @@ class SandboxWorker {
       (request.runtime !== 'wasm' || this.#worker.measuresProcess === true);
     const started = performance.now();
     const elapsed = () => performance.now() - started;
-    const memoryLimitBytes =
-      this.#externalBaseline + this.memoryMb * 1024 * 1024 + (this.#worker.memorySlackBytes ?? 0);
+    const memoryLimitBytes = this.#limitBytes();
     const mirrorLogs = () =>
       this.#worker.logs?.() ?? (this.#logMirror ? LogMirror.read(this.#logMirror) : '');
 
@@ -498,12 +496,16 @@ class SandboxWorker {
     this.#moveCeiling();
   }
 
+  /** What the watchdog lets the next task's worker hold. */
+  #limitBytes(): number {
+    return this.#externalBaseline + this.memoryMb * 1024 * 1024 + (this.#worker.memorySlackBytes ?? 0);
+  }
+
   /** The host's kernel limit follows the watchdog's, where it has one. */
   #moveCeiling(): void {
     if (!this.#worker.setMemoryCeiling || !this.#alive) return;
-    const bytes = this.#externalBaseline + this.memoryMb * 1024 * 1024 + (this.#worker.memorySlackBytes ?? 0);
     try {
-      this.#worker.setMemoryCeiling(bytes);
+      this.#worker.setMemoryCeiling(this.#limitBytes());
     } catch {
       // the worker is gone
     }

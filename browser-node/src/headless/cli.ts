@@ -181,26 +181,26 @@ async function main(): Promise<void> {
       : {}),
   });
   log(`libp2p listening on ${peer.multiaddrs().join(' ')}${relay ? ' (relaying for browsers)' : ''}`);
-  const threads =
+  const sandboxes =
     isolation === 'thread'
       ? new ThreadExecutor({ threads: capacity })
       : new ProcessExecutor({ processes: capacity });
   log(
-    threads instanceof ProcessExecutor
-      ? `sandboxes: ${capacity} child process(es) under Node's permission model; memory: ${threads.memoryLimits}`
+    sandboxes instanceof ProcessExecutor
+      ? `sandboxes: ${capacity} child process(es) under Node's permission model; memory: ${sandboxes.memoryLimits}`
       : `sandboxes: ${capacity} worker thread(s) in this process (V8 heap limits; --isolation thread)`,
   );
   // Measured in a sandbox worker before joining, so the hub can group this node with its peers.
-  const fingerprint = await computeFingerprint({ executor: threads, engine: headlessEngine() });
+  const fingerprint = await computeFingerprint({ executor: sandboxes, engine: headlessEngine() });
   const executor = saboteur
     ? new SaboteurExecutor(
-        threads,
+        sandboxes,
         saboteur.rate,
         identity.peerId.toString(),
         Math.random,
         saboteur.honestFirst,
       )
-    : threads;
+    : sandboxes;
   if (saboteur)
     log(
       `SABOTEUR: a wrong answer to ${saboteur.rate * 100}% of tasks${saboteur.honestFirst ? ` after the first ${saboteur.honestFirst}` : ''} (a test of verification)`,

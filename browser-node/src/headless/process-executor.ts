@@ -46,8 +46,8 @@ const READABLE = ['browser-node/src', 'protocol', 'node_modules', 'package.json'
 /**
  * Runs JS, WebAssembly and Python tasks in child processes, never in the node's own process: the
  * pool is the same `SandboxPool` as `ThreadExecutor`'s, its workers are processes. Each runs under
- * Node's permission model (`--permission`: it may read the package's own files and nothing else
- * of the machine, write nothing, start no process, worker or addon), with an empty environment, a
+ * Node's permission model (`--permission`: it may read its own code and dependencies and nothing
+ * else of the machine, write nothing, start no process, worker or addon), with an empty environment, a
  * V8 heap limit, and its resident memory (heap, ArrayBuffers, wasm and Pyodide memory alike, as
  * the operating system counts it in `/proc/<pid>/status`) checked while a task runs. Whatever a
  * task does (a heap exhausted in the middle of serializing its output, a typed array of 16 GiB, a
@@ -106,7 +106,7 @@ class ProcessHost implements SandboxHost {
     this.#cgroups = cgroups;
   }
 
-  /** Processes share no memory with the node: a task's logs come with its result only. */
+  /** Processes share no memory with the node: their logs are mirrored over stderr (`logs()`). */
   logMirror(): undefined {
     return undefined;
   }
@@ -176,11 +176,7 @@ class ProcessHost implements SandboxHost {
     });
     child.on('close', (code, signal) => {
       if (!ending) {
-        events.crash(
-          group?.oomKilled()
-            ? { kind: 'memory_limit', message: `task exceeded its memory limit of ${memoryMb} MB` }
-            : deathOf(code, signal, stderr, memoryMb),
-        );
+        events.crash(deathOf(code, signal, stderr, memoryMb, group?.oomKilled() ?? false));
       }
       group?.remove();
       events.exit();
@@ -265,8 +261,10 @@ function deathOf(
   signal: NodeJS.Signals | null,
   stderr: string,
   memoryMb: number,
+  oomKilled: boolean,
 ): TaskError {
-  if (OUT_OF_MEMORY.test(stderr)) {
+  // Killed by its cgroup's limit, or V8 says it ran out.
+  if (oomKilled || OUT_OF_MEMORY.test(stderr)) {
     return { kind: 'memory_limit', message: `task exceeded its memory limit of ${memoryMb} MB` };
   }
   const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;

@@ -269,25 +269,21 @@ export class MeshPeer {
     };
     try {
       const parts: Uint8Array[] = [];
-      const tooLarge = (size: number | bigint, how: string) =>
+      const tooLarge = (size: bigint) =>
         new BlobTooLargeError(
-          `blob ${cid} ${how} ${size} bytes; a node reads at most ${maxBytes} bytes of a blob (maxChunkedBlobBytes)`,
+          `blob ${cid} declares ${size} bytes; a node reads at most ${maxBytes} bytes of a blob (maxChunkedBlobBytes)`,
         );
       if (root.code === raw.code) {
         parts.push(await collect(this.helia.blockstore.get(root, { signal, onProgress } as never)));
       } else {
-        // What the root declares is checked before any other block is fetched, and what is read
-        // is counted (a DAG may link one leaf many times).
+        // What the root declares is checked before any other block is fetched; the exporter then
+        // reads exactly that much, whatever its leaves hold (a DAG may link one leaf many times).
         const top = await collect(this.helia.blockstore.get(root, { signal, onProgress } as never));
         const data = dagPb.decode(top).Data;
         const declared = data ? UnixFS.unmarshal(data).fileSize() : 0n;
-        if (declared > BigInt(maxBytes)) throw tooLarge(declared, 'declares');
-        let read = 0;
-        for await (const chunk of unixfs(this.helia).cat(root, { signal, onProgress } as never)) {
-          read += chunk.byteLength;
-          if (read > maxBytes) throw tooLarge(read, 'holds more than');
+        if (declared > BigInt(maxBytes)) throw tooLarge(declared);
+        for await (const chunk of unixfs(this.helia).cat(root, { signal, onProgress } as never))
           parts.push(chunk);
-        }
       }
       return { bytes: concatBytes(parts), stats };
     } finally {
