@@ -3,6 +3,21 @@ import type { SandboxError, SandboxResult, SandboxRunPython } from '../../../pro
 import { LogBuffer, logSinkFor } from './task-logs.ts';
 
 const realNow = performance.now.bind(performance);
+const realDateNow = Date.now;
+
+/** The running task's clocks, or none between tasks (see `installTaskClocks`). */
+let taskClock: { date: number; reads: number } | undefined;
+
+/**
+ * Emscripten's clocks are JS: realtime is `Date.now()` (so `datetime.now()` reads the task clock
+ * too), monotonic is `performance.now()` (virtual, see CLOCK_STEP_MS). They are replaced once,
+ * before `sealJavaScriptBehindPython` freezes `Date`, by functions that read the running task's.
+ */
+function installTaskClocks(): void {
+  if (Date.now !== realDateNow) return;
+  Date.now = () => (taskClock ? taskClock.date : realDateNow());
+  performance.now = () => (taskClock ? ++taskClock.reads * CLOCK_STEP_MS : realNow());
+}
 
 /**
  * The part of Emscripten's file system (Pyodide's `pyodide.FS`) that the runner uses to make
@@ -40,24 +55,39 @@ interface EmscriptenFsNode {
  * node_modules headless, from our own origin in a tab) and hands it over already loaded.
  */
 export interface PyodideLike {
-  runPython(code: string, options?: { globals?: unknown }): unknown;
+  runPython(code: string, options?: { globals?: unknown; filename?: string }): unknown;
   toPy(value: unknown): unknown;
   setStdout(options: { write: (bytes: Uint8Array) => number }): void;
   setStderr(options: { write: (bytes: Uint8Array) => number }): void;
   FS: EmscriptenFs;
+  /** The Emscripten module: its memory, where the builtin module table is (`unlinkBuiltinModules`). */
+  _module?: EmscriptenHeap;
+}
+
+export interface EmscriptenHeap {
+  HEAPU8: Uint8Array;
+  HEAP32: Int32Array;
+  _malloc(bytes: number): number;
 }
 
 /** A Python object as Pyodide hands it to JS: callable if it is a function, `get` if a tuple. */
 type PyCallable = ((...args: unknown[]) => unknown) & { destroy?: () => void };
 type PyTuple = { get(index: number): unknown; destroy?: () => void };
+type PyList = { toJs(): string[]; destroy?: () => void };
+/** A Python generator as Pyodide hands it to JS: `next(value)` is `gen.send(value)`. */
+type PyGenerator = { next(value?: unknown): { done: boolean; value: unknown }; destroy?: () => void };
+
+/** The file name of the harness's code: the audit hook knows a harness frame by it. */
+const HARNESS_FILE = '<monadmesh-harness>';
 
 /**
  * Top-level modules a task may not import: everything that reaches JavaScript (Pyodide's own
  * packages and the `js` module), `ctypes` (it calls Emscripten's `emscripten_run_script`, i.e.
  * JS `eval`), `gc` (it lists every live object, Pyodide's included) and CPython's test modules,
  * which Pyodide builds in (`_testcapi` and the like write anywhere in memory). This is the first
- * layer only: Python can rebuild builtin modules past any import hook, so the host must also leave
- * nothing behind them (see `python-worker.ts`: no `eval`, no `Function` through `.constructor`).
+ * layer: Python can rebuild builtin modules past any import hook, so they are also taken out of the
+ * interpreter's builtin table (`unlinkBuiltinModules`), and the host leaves nothing behind them
+ * (`sealJavaScriptBehindPython`: no `eval`, no `Function`, frozen built-ins).
  */
 export const blockedPythonModules = [
   'js',
@@ -77,6 +107,83 @@ export const blockedPythonModules = [
   '_testclinic_limited',
   '_xxtestfuzz',
 ] as const;
+
+/**
+ * Takes builtin modules out of CPython's reach for good, beneath Python: `import` can be
+ * blocked by a finder, but `BuiltinImporter.create_module` (i.e. `_imp.create_builtin`) builds
+ * any module of the interpreter's builtin table, and no audit event says so. So in the wasm
+ * memory, each `names` entry of the table (`PyImport_Inittab` and the runtime's copies: arrays
+ * of {const char *name; initfunc}) gets a name no Python string can equal (it starts with 0xFF,
+ * which UTF-8 never holds), and the extension cache's key of a single-phase module already loaded
+ * (`"name:name"`, which `create_builtin` consults first; `_pyodide_core` is one) is spoilt
+ * the same way. `create_builtin` then finds nothing and the importer makes an empty module.
+ *
+ * Nothing exported names these structures, so they are found by content: the table by the
+ * address of a name only it holds, walked both ways while each entry names a builtin module.
+ * It throws if no table is found (a Pyodide whose layout changed must not start unprotected);
+ * `python-sandbox-escape.test.ts` rebuilds every blocked module and fails if one comes back.
+ * Costs ~50 ms per interpreter start (a scan of the ~30 MB heap).
+ */
+export function unlinkBuiltinModules(
+  module: EmscriptenHeap,
+  builtinNames: readonly string[],
+  names: readonly string[],
+): { entries: number; cacheKeys: number } {
+  const blocked = new Set(names.filter((name) => builtinNames.includes(name)));
+  // Allocated first: a malloc may grow the memory, which replaces the heap views.
+  const nowhere = module._malloc(2);
+  const heap = module.HEAPU8;
+  const words = module.HEAP32;
+  heap[nowhere] = 0xff;
+  heap[nowhere + 1] = 0;
+  const text = new TextDecoder('latin1').decode(heap);
+  const known = new Set(builtinNames);
+  const nameAt = (address: number): string | undefined => {
+    if (address <= 0 || address >= heap.length) return undefined;
+    const end = text.indexOf('\0', address);
+    return end < 0 || end - address > 64 ? undefined : text.slice(address, end);
+  };
+  const occurrences = (needle: string) => {
+    const found: number[] = [];
+    for (let at = text.indexOf(needle); at >= 0; at = text.indexOf(needle, at + 1)) found.push(at);
+    return found;
+  };
+  // A name that only the table should point to, whichever modules this build has.
+  const anchor = ['_testinternalcapi', '_ctypes', 'gc'].find((name) => known.has(name));
+  if (!anchor) throw new Error('cannot find the builtin module table: no known module to look for');
+  const anchors = new Set(occurrences(`${anchor}\0`));
+  let entries = 0;
+  const tables = new Set<number>();
+  for (let word = 0; word < words.length; word++) {
+    if (!anchors.has(words[word]!)) continue;
+    let start = word;
+    while (start >= 2 && known.has(nameAt(words[start - 2]!) ?? '')) start -= 2;
+    if (tables.has(start)) continue;
+    const table: number[] = [];
+    for (let at = start; at < words.length && words[at] !== 0; at += 2) {
+      if (!known.has(nameAt(words[at]!) ?? '')) break;
+      table.push(at);
+    }
+    // A table names (nearly) every builtin module; anything else that points at the name is not one.
+    if (table.length < builtinNames.length * 0.9) continue;
+    tables.add(start);
+    for (const at of table) {
+      if (blocked.has(nameAt(words[at]!)!)) {
+        words[at] = nowhere;
+        entries++;
+      }
+    }
+  }
+  if (entries === 0) throw new Error(`cannot find the builtin module table (looked for ${anchor})`);
+  let cacheKeys = 0;
+  for (const name of blocked) {
+    for (const at of occurrences(`${name}:${name}\0`)) {
+      heap[at] = 0xff;
+      cacheKeys++;
+    }
+  }
+  return { entries, cacheKeys };
+}
 
 /**
  * Standard-library modules imported once per interpreter, before the baseline is recorded: a task
@@ -177,18 +284,26 @@ const CLOCK_STEP_MS = 0.001;
  * What it does not: attributes of other objects reachable from a module (an instance's attributes,
  * classes outside `watchedClassModules`, a module-level container changed in place at the same
  * size, `functools.lru_cache` caches), C-level state (`codecs.register`, `atexit`, signal
- * handlers, `os.putenv`). Nor is it a defence against a task that attacks the harness itself: a
- * task can climb into the harness's frames (`sys._getframe(1).f_locals` writes closure cells since
- * PEP 667), and one that rebuilds `_ctypes` or `_testcapi` from the builtin importer reads and
- * writes the whole wasm memory.
+ * handlers, `os.putenv`).
+ *
+ * Against a task that attacks the harness itself: the task's code runs on no harness frame but
+ * `call`'s (see `run`), `sys._getframe` refuses that one, the modules that read or write
+ * memory behind Python (`_ctypes`, `_testcapi` and the other test modules, `gc`,
+ * `_pyodide_core`) cannot be rebuilt (`unlinkBuiltinModules`), and the audit hook refuses
+ * every ctypes event and gc's object walks should one be reached anyway. What remains: a task's
+ * object whose `__del__` or weakref callback runs while the harness's own code runs (the reset
+ * freeing the task's values) can follow `f_back` (which CPython does not audit) into that
+ * harness frame and change its closure cells, i.e. the baseline of the next tasks of the same
+ * interpreter. An interpreter runs the tasks of one job only, so that reaches the job's own tasks
+ * and no one else's.
  *
  * The harness keeps its own references (JSON, seeding, traceback formatting, builtins), so a task
  * that replaces `json.dumps` or `builtins.len` changes neither its output check nor other tasks.
  */
 const HARNESS = `
-def _mm_setup(blocked, warm, writable, class_modules, max_output):
+def _mm_setup(blocked, warm, writable, class_modules, max_output, harness_file):
     import sys, builtins, os, json, random, time, traceback, linecache, importlib, contextvars
-    import types, collections
+    import types, collections, functools
     from itertools import chain
 
     blocked = frozenset(blocked)
@@ -328,13 +443,15 @@ def _mm_setup(blocked, warm, writable, class_modules, max_output):
     # ---- private references -----------------------------------------------------------------
     stdout, stderr = sys.stdout, sys.stderr
     streams = [(s, (s.encoding, s.errors, s.line_buffering, s.write_through)) for s in (stdout, stderr)]
-    dumps, loads, fmt = json.dumps, json.loads, traceback.format_exception
+    loads, fmt = json.loads, traceback.format_exception
+    to_json = functools.partial(json.dumps, allow_nan=False, separators=(',', ':'), ensure_ascii=False)
+    traceback_of = BaseException.__dict__['__traceback__'].__get__
     seed_random = random.seed
     settrace, setprofile = sys.settrace, sys.setprofile
     Context, missing = contextvars.Context, object()
     type_setattr, type_delattr, object_setattr = type.__setattr__, type.__delattr__, object.__setattr__
     # Type checks the harness makes on a task's values use these, not the task's builtins.
-    _len, _type, _callable, _isinstance = len, type, callable, isinstance
+    _len, _type, _callable, _issubclass = len, type, callable, issubclass
     _BaseException, _MemoryError = BaseException, MemoryError
 
     # ---- the audit hook -----------------------------------------------------------------------
@@ -345,12 +462,27 @@ def _mm_setup(blocked, warm, writable, class_modules, max_output):
     function_attrs = {name: types.FunctionType.__dict__[name]
                       for name in ('__code__', '__defaults__', '__kwdefaults__')}
 
+    # It also refuses what reads or writes memory or objects behind Python's back, should a task
+    # get hold of such a module anyway (the JS side unlinks them from the builtin table:
+    # \`unlinkBuiltinModules\`): every ctypes event (loading a library, a foreign call, an object
+    # at an address), gc's walks over every object, and sys._getframe returning a harness frame.
+    refused_events = {
+        'sys.addaudithook': 'audit hooks',
+        'gc.get_objects': 'gc.get_objects',
+        'gc.get_referrers': 'gc.get_referrers',
+        'gc.get_referents': 'gc.get_referents',
+    }
+
     def audit(event, args, undo=undo, attrs=function_attrs, function=types.FunctionType,
-              type=type, str=str, id=id, len=len,
+              type=type, str=str, id=id, len=len, refused=refused_events, harness=harness_file,
               watched=frozenset(('object.__setattr__', 'object.__delattr__'))):
-        if event == 'sys.addaudithook':
-            # A RuntimeError here makes sys.addaudithook a silent no-op.
-            raise RuntimeError('audit hooks are not available to MonadMesh Python tasks')
+        if event in refused or event.startswith('ctypes.'):
+            # A RuntimeError here makes sys.addaudithook a silent no-op; elsewhere it is raised.
+            raise RuntimeError(f'{refused.get(event, event)} is not available to MonadMesh Python tasks')
+        if event == 'sys._getframe':
+            if args[0].f_code.co_filename == harness:
+                raise RuntimeError('the frames below a task are not available to MonadMesh Python tasks')
+            return
         if event not in watched or len(args) < 2:
             return
         obj, name = args[0], args[1]
@@ -446,6 +578,13 @@ def _mm_setup(blocked, warm, writable, class_modules, max_output):
             d.clear()
             d.update(snapshot)
 
+    # ---- a task -----------------------------------------------------------------------------
+    # The task's code never runs below a frame of the harness: \`run\` is a generator that the JS
+    # side drives, and each step that runs task code (the module, main, and the conversions that
+    # may call the task's methods: the output to JSON, an exception to text) is yielded to JS,
+    # which calls it through \`call\` while the generator is suspended. So a task's frames sit on
+    # \`call\`'s frame only (it holds the step, nothing else) and that on nothing: \`f_back\` and
+    # tracebacks lead nowhere, and \`sys._getframe\` refuses the one harness frame (audit hook).
     def run(code, input_json, seed, clock_ms):
         seed_random(seed)
         time.time = lambda: clock_ms / 1000
@@ -453,32 +592,42 @@ def _mm_setup(blocked, warm, writable, class_modules, max_output):
         namespace = {'__name__': '__task__', '__builtins__': builtins}
         # Tracebacks quote the task's source lines, as CPython does for a file.
         line_cache['<task>'] = (len(code), None, code.splitlines(True), '<task>')
-        context = Context()
+        run_in = Context().run
         main = error = None
         try:
-            compiled = compile(code, '<task>', 'exec')
-            context.run(exec, compiled, namespace)
-            main = namespace.get('main')
-            if _callable(main):
-                output = context.run(main, loads(input_json))
-        except _BaseException as e:
-            error = e
-        # From here on the harness's code runs: without the task's hooks and builtins.
-        settrace(None)
-        setprofile(None)
-        builtins_dict.update(builtins_snapshot)
-        sys.stdout, sys.stderr = stdout, stderr
-        try:
+            try:
+                compiled = compile(code, '<task>', 'exec')
+            except _BaseException as e:
+                error = e
+            if error is None:
+                ok, value = yield (run_in, exec, compiled, namespace)
+                if not ok:
+                    error = value
+            if error is None:
+                main = namespace.get('main')
+                if _callable(main):
+                    ok, output = yield (run_in, main, loads(input_json))
+                    if not ok:
+                        error = output
+            # From here on the harness's code runs: without the task's hooks and builtins.
+            settrace(None)
+            setprofile(None)
+            builtins_dict.update(builtins_snapshot)
+            sys.stdout, sys.stderr = stdout, stderr
             if error is not None:
-                # Skip the harness's own frame: the trace starts in the task.
-                lines = fmt(_type(error), error, error.__traceback__.tb_next)
-                return ('M' if _isinstance(error, _MemoryError) else 'U') + ''.join(lines)[-8000:]
+                # The trace starts in the task (a compile error has no frame of the task). What
+                # the harness reads of the task's exception it reads through C-level descriptors,
+                # which no attribute or metaclass of the task's can intercept.
+                tb = traceback_of(error)
+                ok, lines = yield (fmt, _type(error), error, tb if tb is None else tb.tb_next)
+                text = ''.join(lines)[-8000:] if ok else 'an exception whose message could not be formatted'
+                return ('M' if _issubclass(_type(error), _MemoryError) else 'U') + text
             if not _callable(main):
                 return 'U' + 'the code must define main(input)'
-            try:
-                text = dumps(output, allow_nan=False, separators=(',', ':'), ensure_ascii=False)
-            except _BaseException as e:
-                return 'I' + f'the output of main is not JSON: {e}'
+            ok, text = yield (to_json, output)
+            if not ok:
+                ok, message = yield (str, text)
+                return 'I' + f"the output of main is not JSON: {message if ok else 'its error could not be formatted'}"
             if _len(text.encode('utf-8')) > max_output:
                 return 'I' + f'the output exceeds {max_output} bytes'
             return 'O' + text
@@ -486,8 +635,19 @@ def _mm_setup(blocked, warm, writable, class_modules, max_output):
             # Frees the task's globals now (main and its module form a cycle).
             namespace.clear()
 
+    # \`run\`'s steps are called through this, from JS: its own globals, the exception class a
+    # default argument (the task may replace builtins.BaseException).
+    call_globals = {'__builtins__': builtins}
+    exec(compile(
+        'def call(step, E=BaseException):\\n'
+        '    try:\\n'
+        '        return (True, step[0](*step[1:]))\\n'
+        '    except E as e:\\n'
+        '        return (False, e)\\n', harness_file, 'exec'), call_globals)
+    call = call_globals.pop('call')
+
     reset()
-    return run, reset
+    return run, reset, call
 `;
 
 /**
@@ -578,11 +738,13 @@ class TaskFileSystem {
 export class PythonSandbox {
   readonly #run: PyCallable;
   readonly #reset: PyCallable;
+  readonly #call: PyCallable;
   readonly #files: TaskFileSystem;
   #logs: LogBuffer | undefined;
   #broken = false;
 
   private constructor(pyodide: PyodideLike) {
+    installTaskClocks();
     const decoder = new TextDecoder();
     const write = (bytes: Uint8Array) => {
       this.#logs?.append(decoder.decode(bytes, { stream: true }));
@@ -590,16 +752,26 @@ export class PythonSandbox {
     };
     pyodide.setStdout({ write });
     pyodide.setStderr({ write });
+    if (pyodide._module) {
+      const names = pyodide.runPython('import sys; list(sys.builtin_module_names)') as PyList;
+      const all = names.toJs();
+      names.destroy?.();
+      unlinkBuiltinModules(pyodide._module, all, blockedPythonModules);
+    }
     const namespace = pyodide.toPy({});
-    pyodide.runPython(HARNESS, { globals: namespace });
-    const setup = pyodide.runPython('_mm_setup', { globals: namespace }) as PyCallable;
+    pyodide.runPython(HARNESS, { globals: namespace, filename: HARNESS_FILE });
+    const setup = pyodide.runPython('_mm_setup', {
+      globals: namespace,
+      filename: HARNESS_FILE,
+    }) as PyCallable;
     const lists = [blockedPythonModules, warmPythonModules, writableDirectories, watchedClassModules].map(
       (list) => pyodide.toPy([...list]) as PyTuple,
     );
-    const functions = setup(...lists, limits.maxOutputBytes) as PyTuple;
+    const functions = setup(...lists, limits.maxOutputBytes, HARNESS_FILE) as PyTuple;
     this.#run = functions.get(0) as PyCallable;
     this.#reset = functions.get(1) as PyCallable;
-    for (const proxy of [functions, setup, ...lists]) proxy.destroy?.();
+    this.#call = functions.get(2) as PyCallable;
+    for (const proxy of [functions, setup, namespace as PyTuple, ...lists]) proxy.destroy?.();
     this.#files = new TaskFileSystem(pyodide.FS, writableDirectories);
   }
 
@@ -621,22 +793,31 @@ export class PythonSandbox {
     const logs = new LogBuffer(logSinkFor(task.logMirror));
     this.#logs = logs;
     const started = realNow();
-    // Emscripten's clocks are JS: realtime is `Date.now()` (so `datetime.now()` reads the task
-    // clock too), monotonic is `performance.now()` (virtual, see CLOCK_STEP_MS).
-    const { now: dateNow } = Date;
-    const { now: performanceNow } = performance;
-    let reads = 0;
-    Date.now = () => task.clock;
-    performance.now = () => ++reads * CLOCK_STEP_MS;
+    taskClock = { date: task.clock, reads: 0 };
     let answer: string;
+    // `run` is a generator: it yields each step that runs the task's code, which is called here,
+    // through `call`, while it is suspended (see HARNESS), and returns the answer.
+    const steps = this.#run(task.code, task.inputJson, task.seed, task.clock) as PyGenerator;
     try {
-      answer = String(this.#run(task.code, task.inputJson, task.seed, task.clock));
+      let next = steps.next();
+      while (!next.done) {
+        const step = next.value as PyTuple;
+        const outcome = this.#call(step) as PyTuple;
+        step.destroy?.();
+        next = steps.next(outcome);
+        outcome.destroy?.();
+      }
+      answer = String(next.value);
     } catch (error) {
+      // Python raised into JS: the task broke `call` itself (e.g. ran out of memory inside it),
+      // or JavaScript threw through Pyodide (`eval` reached through ctypes). Pyodide may be in a
+      // fatal state: this interpreter runs no more tasks.
       this.#broken = true;
-      answer = `N${String(error).slice(0, 2000)}`;
+      const text = String(error).slice(0, 2000);
+      answer = /\bMemoryError\b/.test(text) ? `M${text}` : `N${text}`;
     } finally {
-      Date.now = dateNow;
-      performance.now = performanceNow;
+      steps.destroy?.();
+      taskClock = undefined;
       this.#logs = undefined;
     }
     if (!this.#broken) {
@@ -687,5 +868,100 @@ export function sealJavaScriptBehindPython(): void {
   };
   for (const fn of [() => {}, async () => {}, function* () {}, async function* () {}]) {
     Object.defineProperty(Object.getPrototypeOf(fn), 'constructor', { value: undefined });
+  }
+  // The JavaScript built-ins, frozen with their prototypes (as SES's lockdown does for JS tasks,
+  // which Pyodide cannot load under): a JS object that Python got hold of (a rebuilt `to_js`)
+  // cannot change how the runner, Pyodide or a later task's conversions behave.
+  // Freezing a prototype makes its properties read-only for every object that inherits them
+  // (assigning `obj.constructor = …` then throws: Pyodide's proxies do): as SES does, these few
+  // become accessors whose setter gives the object its own property instead.
+  const overridable = ['constructor', 'toString', 'toLocaleString', 'valueOf', 'name', 'message'];
+  const frozen = new Set<unknown>();
+  const freeze = (value: unknown) => {
+    if ((typeof value !== 'object' && typeof value !== 'function') || value === null || frozen.has(value))
+      return;
+    frozen.add(value);
+    if (Object.hasOwn(value, 'constructor')) {
+      for (const key of overridable) {
+        const descriptor = Reflect.getOwnPropertyDescriptor(value, key);
+        if (!descriptor || !('value' in descriptor) || !descriptor.configurable) continue;
+        const own: unknown = descriptor.value;
+        Object.defineProperty(value, key, {
+          get: () => own,
+          set(this: object, replacement: unknown) {
+            if (this === value) throw new TypeError(`${key} of a frozen built-in cannot change`);
+            Object.defineProperty(this, key, {
+              value: replacement,
+              writable: true,
+              enumerable: true,
+              configurable: true,
+            });
+          },
+          enumerable: descriptor.enumerable ?? false,
+          configurable: false,
+        });
+        freeze(own);
+      }
+    }
+    Object.freeze(value);
+    freeze(Object.getPrototypeOf(value));
+    for (const key of Reflect.ownKeys(value)) {
+      const descriptor = Reflect.getOwnPropertyDescriptor(value, key);
+      if (descriptor && 'value' in descriptor) freeze(descriptor.value);
+    }
+  };
+  const typedArray = Object.getPrototypeOf(Uint8Array);
+  for (const intrinsic of [
+    Object,
+    Function,
+    Array,
+    String,
+    Number,
+    Boolean,
+    Symbol,
+    BigInt,
+    Date,
+    RegExp,
+    Promise,
+    Map,
+    Set,
+    WeakMap,
+    WeakSet,
+    WeakRef,
+    FinalizationRegistry,
+    Proxy,
+    Reflect,
+    JSON,
+    Math,
+    Atomics,
+    ArrayBuffer,
+    SharedArrayBuffer,
+    DataView,
+    typedArray,
+    Int8Array,
+    Uint8Array,
+    Uint8ClampedArray,
+    Int16Array,
+    Uint16Array,
+    Int32Array,
+    Uint32Array,
+    Float32Array,
+    Float64Array,
+    BigInt64Array,
+    BigUint64Array,
+    Error,
+    TypeError,
+    RangeError,
+    SyntaxError,
+    ReferenceError,
+    EvalError,
+    URIError,
+    AggregateError,
+    WebAssembly,
+    Object.getPrototypeOf(function* () {}),
+    Object.getPrototypeOf(async function* () {}),
+    Object.getPrototypeOf([][Symbol.iterator]()),
+  ]) {
+    freeze(intrinsic);
   }
 }

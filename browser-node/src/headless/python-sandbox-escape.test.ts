@@ -100,7 +100,7 @@ describe('Python sandbox escapes', () => {
   });
 
   describe('JavaScript past the import blocker', () => {
-    test('error: ctypes rebuilt from the builtin importer cannot run JS through emscripten_run_script', async () => {
+    test('error: ctypes cannot be rebuilt from the builtin importer (nor run JS through emscripten_run_script)', async () => {
       const result = await run(
         [
           'import sys, importlib.machinery as m',
@@ -115,12 +115,47 @@ describe('Python sandbox escapes', () => {
         ].join('\n'),
       );
       const error = expectError(result, 'user_error');
-      expect(error.message).toMatch(/eval is not available/);
-      // Pyodide is unusable after that: the executor replaced the worker.
+      // `import ctypes` fails: its `_ctypes` is no longer in the interpreter's builtin table.
+      expect(error.message).toMatch(/_ctypes|ctypes/);
+      expect(error.message).not.toMatch(/process|object/);
       await expectHealthy();
     }, 60_000);
 
-    test('behavior: _pyodide_core rebuilt from the builtin importer reaches no JS global', async () => {
+    test('behavior: no blocked builtin module can be rebuilt (_ctypes, _testcapi, gc, _pyodide_core, ...)', async () => {
+      const result = await run(
+        [
+          'import sys, importlib.machinery as m',
+          'def main(names):',
+          '    out = {}',
+          '    for n in names:',
+          '        if n not in sys.builtin_module_names:',
+          '            continue',
+          '        mod = m.BuiltinImporter.create_module(m.ModuleSpec(n, m.BuiltinImporter))',
+          '        out[n] = None if mod is None else sorted(vars(mod))[:5]',
+          '    return out',
+        ].join('\n'),
+        [
+          '_ctypes',
+          '_testcapi',
+          '_testinternalcapi',
+          '_testlimitedcapi',
+          '_testbuffer',
+          'gc',
+          '_pyodide_core',
+          'math',
+        ],
+      );
+      if (!result.ok) throw new Error(JSON.stringify(result.error));
+      const out = result.output as Record<string, unknown>;
+      // The control: a module that is not blocked is still built.
+      expect(out.math).not.toBeNull();
+      delete out.math;
+      expect(Object.keys(out).length).toBeGreaterThanOrEqual(6);
+      for (const [name, built] of Object.entries(out)) expect(built, name).toBeNull();
+      await expectHealthy();
+    });
+
+    test('behavior: _pyodide_core cannot be rebuilt, so no to_js hands Python a live JS object', async () => {
       const result = await run(
         [
           'import importlib.machinery as m',
@@ -128,16 +163,81 @@ describe('Python sandbox escapes', () => {
           "    core = m.BuiltinImporter.create_module(m.ModuleSpec('_pyodide_core', m.BuiltinImporter))",
           '    try:',
           '        arr = core.to_js([1])',
-          '        ctor = arr.constructor.constructor',
-          "        return 'reached' if ctor is not None else 'no Function'",
+          "        return 'reached ' + str(type(arr))",
           '    except BaseException as e:',
           "        return 'refused: ' + type(e).__name__",
         ].join('\n'),
       );
-      if (result.ok) expect(result.output).not.toBe('reached');
-      else expect(['user_error', 'node_error']).toContain(result.error.kind);
+      expect(result.ok ? result.output : result.error).toBe('refused: AttributeError');
       await expectHealthy();
     }, 60_000);
+
+    test('error: sys._getframe refuses the frame below the task, and the chain below it ends there', async () => {
+      const refused = await run(
+        ['import sys', 'def main(x):', '    return str(sys._getframe(1).f_locals)'].join('\n'),
+      );
+      expect(expectError(refused, 'user_error').message).toMatch(
+        /the frames below a task are not available to MonadMesh Python tasks/,
+      );
+      const refusedAtTop = await run(
+        ['import sys', 'f = sys._getframe(1)', 'def main(x):', '    return 1'].join('\n'),
+      );
+      expect(expectError(refusedAtTop, 'user_error').message).toMatch(
+        /frames below a task are not available/,
+      );
+      // What f_back (not audited) leads to: the one frame that calls steps, holding only the
+      // step, and nothing below it.
+      const chain = await run(
+        [
+          'import sys',
+          'def main(x):',
+          '    below = sys._getframe(0).f_back',
+          '    return [below.f_code.co_name, sorted(below.f_locals), below.f_back is None,',
+          "            sorted(k for k in below.f_globals if k != '__builtins__')]",
+        ].join('\n'),
+      );
+      expect(chain.ok ? chain.output : chain.error).toEqual(['call', ['E', 'step'], true, []]);
+      // An exception's traceback, too, starts in the task.
+      const tb = await run(
+        [
+          'def main(x):',
+          '    try:',
+          '        1 / 0',
+          '    except ZeroDivisionError as e:',
+          '        f = e.__traceback__.tb_frame',
+          '        return [f.f_code.co_name, f.f_back.f_code.co_name, f.f_back.f_back is None]',
+        ].join('\n'),
+      );
+      expect(tb.ok ? tb.output : tb.error).toEqual(['main', 'call', true]);
+      await expectHealthy();
+    });
+
+    test('error: gc, if reached, cannot list objects; ctypes events are refused', async () => {
+      const result = await run(
+        [
+          'import sys',
+          'def main(x):',
+          '    out = []',
+          "    gc = next((v for m in list(sys.modules.values()) for v in vars(m).values() if type(v) is type(sys) and v.__name__ == 'gc'), None)",
+          '    out.append(gc is None)',
+          "    for event in ('gc.get_objects', 'gc.get_referrers', 'ctypes.dlopen', 'ctypes.cdata'):",
+          '        try:',
+          '            sys.audit(event, None)',
+          "            out.append(event + ' allowed')",
+          '        except RuntimeError as e:',
+          '            out.append(str(e))',
+          '    return out',
+        ].join('\n'),
+      );
+      expect(result.ok ? result.output : result.error).toEqual([
+        true,
+        'gc.get_objects is not available to MonadMesh Python tasks',
+        'gc.get_referrers is not available to MonadMesh Python tasks',
+        'ctypes.dlopen is not available to MonadMesh Python tasks',
+        'ctypes.cdata is not available to MonadMesh Python tasks',
+      ]);
+      await expectHealthy();
+    });
   });
 
   describe('network', () => {
