@@ -292,8 +292,16 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  // The supervisor is gone (killed): nothing would restart this node or forward a signal to it.
-  process.on('disconnect', () => void shutdown('supervisor gone'));
+  // The supervisor is gone: someone killed it (as they would kill an unsupervised node), and
+  // nothing would restart this node or forward a signal to it. The node ends at once, with its
+  // sandboxes (its process group, of which it is the leader under the supervisor).
+  process.on('disconnect', () => {
+    try {
+      process.kill(-process.pid, 'SIGKILL');
+    } catch {
+      process.exit(1);
+    }
+  });
 }
 
 /** An API on this machine. */
