@@ -41,7 +41,7 @@ const RUNTIME_HEAP_MB = 24;
  * two reads and more while the kill is delivered, and a killed sandbox's replacement starts (a
  * fresh Node, ~50 MB) while the memory of the old one is being freed. Per slot.
  */
-const MARGIN_MB_PER_SLOT = 128;
+const MARGIN_MB_PER_SLOT = 256;
 const MiB = 1024 * 1024;
 
 let fixtures: WasmFixtures;
