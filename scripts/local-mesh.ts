@@ -123,6 +123,20 @@ export async function startApi(
     vars?: Record<string, string>;
   } = {},
 ): Promise<ApiServer> {
+  // A free port can be taken by someone else before wrangler binds it: try new ones then.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startApiOnce(options);
+    } catch (error) {
+      const clash = error instanceof WranglerExited && /Address already in use/.test(error.message);
+      if (!clash || options.port !== undefined || attempt >= 3) throw error;
+    }
+  }
+}
+
+class WranglerExited extends Error {}
+
+async function startApiOnce(options: Parameters<typeof startApi>[0] & {}): Promise<ApiServer> {
   const port = options.port ?? (await freePort());
   const inspector = await freePort();
   const state = options.persistTo ?? mkdtempSync(join(tmpdir(), 'monadmesh-state-'));
@@ -161,7 +175,10 @@ export async function startApi(
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 90_000;
   for (;;) {
-    if (proc.child.exitCode !== null) throw new Error(`wrangler dev exited:\n${proc.output().slice(-3000)}`);
+    if (proc.child.exitCode !== null) {
+      if (!options.persistTo) rmSync(state, { recursive: true, force: true });
+      throw new WranglerExited(`wrangler dev exited:\n${proc.output().slice(-3000)}`);
+    }
     try {
       const res = await fetch(`${url}/api/v1/health`, { signal: AbortSignal.timeout(2000) });
       if (res.ok) break;

@@ -30,15 +30,21 @@ export interface MeshFixture {
  * Registers `beforeAll`/`afterAll` that start `wrangler dev` on a free port with one headless
  * node (the real CLI) and a dev wallet's API key, and stop them afterwards.
  */
-export function useLocalMesh(options: { capacity?: number; before?: () => Promise<void> } = {}): MeshFixture {
+export function useLocalMesh(
+  options: {
+    capacity?: number;
+    before?: () => Promise<void> /** Start no headless node. */;
+    noNode?: boolean;
+  } = {},
+): MeshFixture {
   let api: ApiServer | undefined;
   let node: Proc | undefined;
   let key = '';
   beforeAll(async () => {
     await options.before?.();
-    api = await startApi();
+    api = await startApi(process.env.E2E_ECHO_API ? { echo: 'api' } : {});
     key = (await createApiKey({ url: api.url, privateKey: DEV_PRIVATE_KEYS[0] })).key;
-    node = await startNode(api.url, { capacity: options.capacity ?? 2 });
+    if (!options.noNode) node = await startNode(api.url, { capacity: options.capacity ?? 2 });
   });
   afterAll(async () => {
     await node?.stop('SIGKILL');
@@ -59,7 +65,19 @@ export function useLocalMesh(options: { capacity?: number; before?: () => Promis
     call(path, init = {}) {
       const headers = new Headers(init.headers);
       headers.set('authorization', `Bearer ${key}`);
-      return fetch(`${fixture.url}/api/v1${path}`, { ...init, headers });
+      const url = `${fixture.url}/api/v1${path}`;
+      if ((init.method ?? 'GET') !== 'GET') return fetch(url, { ...init, headers });
+      // A GET is tried again when the connection drops under it (undici reuses a keep-alive
+      // socket that the server is closing at that moment: "other side closed").
+      return (async () => {
+        for (let attempt = 1; ; attempt++) {
+          try {
+            return await fetch(url, { ...init, headers });
+          } catch (error) {
+            if (!(error instanceof TypeError) || attempt >= 3) throw error;
+          }
+        }
+      })();
     },
     async submit(spec) {
       const res = await fixture.call('/jobs', {
