@@ -111,5 +111,7 @@ export default defineConfig({
     // Monaco and the AssemblyScript compiler are large by nature; they load lazily.
     chunkSizeWarningLimit: 16_000,
     reportCompressedSize: false,
+    // The app, and the sandbox frame a contributing tab runs its sandboxes in (another site).
+    rollupOptions: { input: { main: join(here, 'index.html'), sandbox: join(here, 'sandbox.html') } },
   },
 });

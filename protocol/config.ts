@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 /**
  * What the web app needs to know before it can talk to a wallet (`GET /api/v1/config`): the chain
- * to switch to and whether the local faucet exists.
+ * to switch to, whether the local faucet exists, and where a tab's sandboxes run.
  */
 export const AppConfig = z
   .object({
@@ -11,6 +11,12 @@ export const AppConfig = z
     rpcUrl: z.url(),
     /** Only in local development: the app may fund the connected wallet from the local chain. */
     faucet: z.boolean(),
+    /**
+     * Where a contributing tab runs its sandboxes: an origin of another site than the app's,
+     * serving the app's `/sandbox.html`, so a task that runs out of memory takes down that
+     * frame's renderer process rather than the tab. Absent: the sandboxes run in the tab.
+     */
+    sandboxOrigin: z.url().optional(),
   })
   .meta({ id: 'AppConfig' });
 export type AppConfig = z.infer<typeof AppConfig>;

@@ -11,6 +11,7 @@ export * from './node-link.ts';
 export * from './nodes-watch.ts';
 export * from './receipt.ts';
 export * from './sandbox.ts';
+export * from './sandbox-frame.ts';
 export * from './utf8.ts';
 export * from './verification.ts';
 export * from './wasm.ts';

@@ -52,11 +52,14 @@ export function App({ config }: { config: AppConfig }) {
             <main id="main" className="page">
               <Suspense fallback={<Loading>Loading…</Loading>}>
                 <Routes>
-                  <Route path="/" element={<EditorPage />} />
+                  <Route path="/" element={<EditorPage sandboxOrigin={config.sandboxOrigin} />} />
                   <Route path="/jobs" element={<JobsPage />} />
                   <Route path="/jobs/:id" element={<JobRoute />} />
                   <Route path="/nodes" element={<NodesPage />} />
-                  <Route path="/contribute" element={<ContributePage />} />
+                  <Route
+                    path="/contribute"
+                    element={<ContributePage sandboxOrigin={config.sandboxOrigin} />}
+                  />
                   <Route path="*" element={<NotFound />} />
                 </Routes>
               </Suspense>

@@ -59,7 +59,7 @@ beforeAll(async () => {
   nodes.push(...(await Promise.all([node(), node()])));
   browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
   const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
-  await context.route(/^https?:\/\/(?!127\.0\.0\.1[:/])/, (route) => {
+  await context.route(/^https?:\/\/(?!(127\.0\.0\.1|localhost)[:/])/, (route) => {
     external.push(route.request().url());
     return route.abort();
   });

@@ -163,8 +163,9 @@ beforeAll(async () => {
     viewport: { width: 1400, height: 1000 },
     acceptDownloads: true,
   });
-  // Nothing may come from the internet: every request must stay on loopback.
-  await context.route(/^https?:\/\/(?!127\.0\.0\.1[:/])/, (route) => {
+  // Nothing may come from the internet: every request must stay on loopback (the sandbox frame is
+  // on localhost, the app on 127.0.0.1: two sites to the browser).
+  await context.route(/^https?:\/\/(?!(127\.0\.0\.1|localhost)[:/])/, (route) => {
     external.push(route.request().url());
     return route.abort();
   });

@@ -31,6 +31,20 @@ describe('config', () => {
     expect(appConfigFrom({ CHAIN_ID: 'abc', FAUCET: '1' })).toMatchObject({ chainId: 10143, faucet: false });
   });
 
+  test('behavior: the sandbox origin is the configured one, else the other loopback name, else none', () => {
+    expect(appConfigFrom({ SANDBOX_ORIGIN: 'https://sandbox.example.net/x' }).sandboxOrigin).toBe(
+      'https://sandbox.example.net',
+    );
+    expect(appConfigFrom({}, 'http://localhost:8787/api/v1/config').sandboxOrigin).toBe(
+      'http://127.0.0.1:8787',
+    );
+    expect(appConfigFrom({}, 'http://127.0.0.1:8787/api/v1/config').sandboxOrigin).toBe(
+      'http://localhost:8787',
+    );
+    expect(appConfigFrom({}, 'https://monadmesh.example/api/v1/config')).not.toHaveProperty('sandboxOrigin');
+    expect(appConfigFrom({ SANDBOX_ORIGIN: 'not a url' })).not.toHaveProperty('sandboxOrigin');
+  });
+
   test('default: listed in the OpenAPI document', async () => {
     const doc = (await (await api('/openapi.json')).json()) as { paths: Record<string, unknown> };
     expect(doc.paths).toHaveProperty(['/api/v1/config']);

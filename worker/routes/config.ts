@@ -10,20 +10,48 @@ export interface ConfigVars {
   RPC_URL?: string;
   /** "true" only for a local chain such as anvil, whose `anvil_setBalance` the faucet calls. */
   FAUCET?: string;
+  /**
+   * Origin of the sandbox frame (another registrable domain routed to this Worker). Unset: a
+   * page on `localhost` gets `127.0.0.1` and the reverse (two sites to a browser), any other page
+   * none (its tabs run their sandboxes in their own process).
+   */
+  SANDBOX_ORIGIN?: string;
 }
 
 /** Monad testnet: the production default when no var says otherwise. */
 const MONAD_TESTNET = { chainId: 10143, chainName: 'Monad Testnet', rpcUrl: 'https://testnet-rpc.monad.xyz' };
 
 /** AppConfig from the Worker's vars, falling back to Monad testnet (never to a faucet). */
-export function appConfigFrom(vars: ConfigVars): AppConfig {
+export function appConfigFrom(vars: ConfigVars, requestUrl?: string): AppConfig {
   const chainId = Number(vars.CHAIN_ID);
+  const sandboxOrigin = sandboxOriginFor(vars.SANDBOX_ORIGIN, requestUrl);
   return {
     chainId: Number.isInteger(chainId) && chainId > 0 ? chainId : MONAD_TESTNET.chainId,
     chainName: vars.CHAIN_NAME || MONAD_TESTNET.chainName,
     rpcUrl: vars.RPC_URL || MONAD_TESTNET.rpcUrl,
     faucet: vars.FAUCET === 'true',
+    ...(sandboxOrigin ? { sandboxOrigin } : {}),
   };
+}
+
+/** The configured sandbox origin, or on a loopback page the other loopback name. */
+function sandboxOriginFor(
+  configured: string | undefined,
+  requestUrl: string | undefined,
+): string | undefined {
+  if (configured) {
+    try {
+      return new URL(configured).origin;
+    } catch {
+      return undefined;
+    }
+  }
+  if (!requestUrl) return undefined;
+  const url = new URL(requestUrl);
+  const other = { localhost: '127.0.0.1', '127.0.0.1': 'localhost' }[url.hostname];
+  if (!other) return undefined;
+  url.hostname = other;
+  return url.origin;
 }
 
 export const config = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
@@ -32,10 +60,11 @@ config.openapi(
   createRoute({
     method: 'get',
     path: '/config',
-    summary: "The web app's configuration: chain id, chain name, RPC URL, and whether a dev faucet exists",
+    summary:
+      "The web app's configuration: chain id, chain name, RPC URL, whether a dev faucet exists, and the sandbox frame's origin",
     responses: {
       200: { description: 'Configuration', content: { 'application/json': { schema: AppConfig } } },
     },
   }),
-  (c) => c.json(appConfigFrom(c.env as unknown as ConfigVars), 200),
+  (c) => c.json(appConfigFrom(c.env as unknown as ConfigVars, c.req.url), 200),
 );

@@ -1,12 +1,14 @@
 import type { CID } from 'multiformats/cid';
 import type { NodeOwnerLink, RuntimeFingerprint } from '../../../protocol/index.ts';
 import { ComputeNode, type NodeEvent } from '../core/compute-node.ts';
+import type { Executor } from '../core/executor.ts';
 import { computeFingerprint } from '../core/fingerprint.ts';
 import { loadOrCreateIdentity, type NodeIdentity } from '../core/identity.ts';
 import { BoundedBlockstore } from '../core/p2p/bounded-blockstore.ts';
 import { DataPlane } from '../core/p2p/data-plane.ts';
 import { MeshPeer } from '../core/p2p/mesh-peer.ts';
 import { browserEngine } from './browser-engine.ts';
+import { FrameExecutor } from './frame-executor.ts';
 import { IdbBlockCache } from './idb-block-cache.ts';
 import { IndexedDbKeyStore } from './indexeddb-key-store.ts';
 import { browserTransports } from './p2p-host.ts';
@@ -21,8 +23,17 @@ export interface BrowserNodeOptions {
   cpuShare?: number;
   /** A wallet's signed link: the node's work counts for that wallet (see `protocol/node-link.ts`). */
   owner?: NodeOwnerLink;
-  /** Where Pyodide's files are; default `/pyodide/` of the page's origin. */
+  /** Where Pyodide's files are; default `/pyodide/` of the page's origin (unused with `sandboxOrigin`). */
   pyodideUrl?: string;
+  /**
+   * Run the sandboxes in a frame of this origin, another site than the page's, whose renderer
+   * process a task can exhaust without taking the tab down (`FrameExecutor`; the web app's
+   * `/sandbox.html` must be served there). Without it they run in the tab's own process, where a
+   * JavaScript task that runs out of heap crashes the tab.
+   */
+  sandboxOrigin?: string;
+  /** With `sandboxOrigin`: called when the sandbox frame was lost (a task ran out of memory). */
+  onSandboxLost?: (event: { running: number; reason: string }) => void;
   name?: string;
   /** The id the hub knows the node by; default its peer id (as a headless node's). */
   nodeId?: string;
@@ -51,9 +62,19 @@ export interface BrowserNodeOptions {
 
 export interface BrowserNode {
   readonly node: ComputeNode;
-  readonly executor: WebWorkerExecutor;
+  readonly executor: Executor;
   readonly fingerprint: RuntimeFingerprint;
   readonly identity: NodeIdentity;
+  /**
+   * Where the sandboxes run: `frame` (a frame of another site, `sandboxOrigin`) or `tab`; and how
+   * many sandbox frames were lost so far (each a task that ran out of memory, or a crash), and how
+   * many tasks were run again alone to find which one it was.
+   */
+  readonly sandbox: {
+    readonly where: 'frame' | 'tab';
+    readonly framesLost: number;
+    readonly rerunAlone: number;
+  };
   /** The tab's libp2p peer and its block exchange (absent with `mesh: false`). */
   readonly dataPlane: DataPlane | undefined;
   /** Stops leasing, lets running tasks finish (up to `graceMs`), closes the workers and the peer. */
@@ -88,11 +109,18 @@ export async function startBrowserNode(options: BrowserNodeOptions = {}): Promis
     for (const fn of cleanups.reverse()) await Promise.resolve(fn()).catch(() => {});
   };
   try {
-    const executor = new WebWorkerExecutor({
-      ...(options.workers !== undefined ? { workers: options.workers } : {}),
-      ...(options.pyodideUrl !== undefined ? { pyodideUrl: options.pyodideUrl } : {}),
-      prewarm: true,
-    });
+    const executor: Executor = options.sandboxOrigin
+      ? new FrameExecutor({
+          sandboxOrigin: options.sandboxOrigin,
+          ...(options.workers !== undefined ? { workers: options.workers } : {}),
+          ...(options.onSandboxLost ? { onFrameLost: options.onSandboxLost } : {}),
+          prewarm: true,
+        })
+      : new WebWorkerExecutor({
+          ...(options.workers !== undefined ? { workers: options.workers } : {}),
+          ...(options.pyodideUrl !== undefined ? { pyodideUrl: options.pyodideUrl } : {}),
+          prewarm: true,
+        });
     cleanups.push(() => executor.close());
     const fingerprint = await computeFingerprint({ executor, engine: browserEngine() });
     let dataPlane: DataPlane | undefined;
@@ -139,6 +167,11 @@ export async function startBrowserNode(options: BrowserNodeOptions = {}): Promis
     return {
       node,
       executor,
+      get sandbox() {
+        return executor instanceof FrameExecutor
+          ? { where: 'frame' as const, framesLost: executor.lost, rerunAlone: executor.rerunAlone }
+          : { where: 'tab' as const, framesLost: 0, rerunAlone: 0 };
+      },
       fingerprint,
       identity,
       dataPlane,

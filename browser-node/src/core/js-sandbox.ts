@@ -368,10 +368,14 @@ function failure(id: string, logs: string, durationMs: number) {
 function userError(ses: SesGlobals, thrown: unknown, compiled: CompiledJsModule): SandboxError {
   const message = describe(thrown);
   const frames = userFrames(ses, thrown, compiled);
-  return frames
-    ? { kind: 'user_error', message, stack: `${message}\n${frames}` }
-    : { kind: 'user_error', message };
+  // V8 refusing an allocation (a typed array or string too large to make) is the task running out
+  // of memory, as a process that the watchdog stops is: the same kind in every host.
+  const kind = OUT_OF_MEMORY_ERROR.test(message) ? 'memory_limit' : 'user_error';
+  return frames ? { kind, message, stack: `${message}\n${frames}` } : { kind, message };
 }
+
+/** What V8 throws when it cannot allocate what a task asked for. */
+const OUT_OF_MEMORY_ERROR = /^RangeError: (Array buffer allocation failed|Invalid string length)/;
 
 /** A one-line description: `Name: message` for errors, the value itself otherwise. */
 function describe(value: unknown): string {

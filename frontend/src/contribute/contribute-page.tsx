@@ -26,6 +26,7 @@ function nodeStats(n: BrowserNode) {
     current: n.node.current,
     pausedFor: n.node.pausedFor,
     standing: n.node.standing,
+    sandbox: { ...n.sandbox },
   };
 }
 type NodeStats = ReturnType<typeof nodeStats>;
@@ -128,9 +129,11 @@ declare global {
 
 /**
  * Contribute: run a compute node in this tab. Tasks run in Web Workers (the same sandboxes as
- * the editor's preview); code and inputs come from other nodes over libp2p, or from the API.
+ * the editor's preview), inside a frame of `sandboxOrigin` (AppConfig) when there is one, so a
+ * task that runs out of memory takes down that frame, not this tab; code and inputs come from
+ * other nodes over libp2p, or from the API.
  */
-export function ContributePage() {
+export function ContributePage({ sandboxOrigin }: { sandboxOrigin?: string | undefined } = {}) {
   const workersId = useId();
   const shareId = useId();
   const [phase, setPhase] = useState<Phase>('idle');
@@ -225,6 +228,7 @@ export function ContributePage() {
         cpuShare: share / 100,
         ...(owner ? { owner } : {}),
         allowLocalAddresses: isLocalPage(),
+        ...(sandboxOrigin ? { sandboxOrigin } : {}),
         onEvent: (event) => {
           if (event.type === 'connected') hub.current = 'connected';
           else if (event.type === 'disconnected') hub.current = 'reconnecting';
@@ -430,6 +434,22 @@ export function ContributePage() {
                 <dt>Blocks from peers / from the API</dt>
                 <dd data-testid="blocks">
                   {view.fromPeers} / {view.fromOrigin}
+                </dd>
+              </div>
+              <div className="count">
+                <dt>Sandboxes</dt>
+                <dd
+                  data-testid="sandboxes"
+                  title={
+                    view.sandbox.where === 'frame'
+                      ? 'In a frame of another site: a task that runs out of memory takes down that frame, which is started again, not this tab'
+                      : 'In this tab: a JavaScript task that runs out of memory can crash the tab'
+                  }
+                >
+                  {view.sandbox.where === 'frame' ? 'Isolated frame' : 'In this tab'}
+                  {view.sandbox.framesLost
+                    ? ` (restarted ${view.sandbox.framesLost}× after a task ran out of memory)`
+                    : ''}
                 </dd>
               </div>
               <div className="count">

@@ -18,8 +18,12 @@ const PREVIEW_INPUTS = 5;
 
 const first = (runtime: EditorRuntime) => templatesFor(runtime)[0]!;
 
-/** Write a function, give inputs and options, preview it in this tab, and submit it as a job. */
-export function EditorPage() {
+/**
+ * Write a function, give inputs and options, preview it in this tab, and submit it as a job.
+ * Previews run in the sandbox frame of `sandboxOrigin` (AppConfig) when there is one, so a
+ * preview that runs out of memory takes down that frame, not the editor.
+ */
+export function EditorPage({ sandboxOrigin }: { sandboxOrigin?: string | undefined } = {}) {
   const { client, session } = useSession();
   const navigate = useNavigate();
   const [runtime, setRuntime] = useState<EditorRuntime>('python');
@@ -119,7 +123,7 @@ export function EditorPage() {
           timeoutMs: options.timeoutMs,
           memoryMb: options.memoryMb,
         },
-        { maxInputs: PREVIEW_INPUTS, signal: abort.signal },
+        { maxInputs: PREVIEW_INPUTS, signal: abort.signal, sandboxOrigin },
       );
       if (!abort.signal.aborted) setPreviewState({ status: 'done', tasks });
     } catch (e) {
