@@ -101,7 +101,10 @@ export default defineConfig({
           cloudflareTest({
             wrangler: { configPath: './wrangler.toml' },
             miniflare: {
-              bindings: { SESSION_SECRET: 'test-session-secret-0123456789abcdef' },
+              bindings: {
+                SESSION_SECRET: 'test-session-secret-0123456789abcdef',
+                SANDBOX_ORIGIN: 'http://sandbox.mesh.test',
+              },
             },
           }),
         ],

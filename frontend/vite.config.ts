@@ -3,7 +3,7 @@ import { copyFile, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import react from '@vitejs/plugin-react';
-import { createLogger, defineConfig, type Plugin } from 'vite';
+import { type Connect, createLogger, defineConfig, type Plugin } from 'vite';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -21,25 +21,40 @@ const PYODIDE_FILES = [
 ];
 
 /**
- * The headers every page and asset of the app gets, from `public/_headers` (the file Workers
- * static assets apply in production and under `wrangler dev`): cross-origin isolation. Read here
- * too so `vite dev` and `vite preview` serve the app the same way.
+ * The headers of `public/_headers` (the file Workers static assets apply in production and under
+ * `wrangler dev`), by path: `/*` (cross-origin isolation, every page and asset) and exact paths
+ * (the sandbox frame's). Read here too so `vite dev` and `vite preview` serve the app the same way.
  */
-function appHeaders(): Record<string, string> {
-  const headers: Record<string, string> = {};
-  let all = false;
+function headersByPath(): Map<string, Record<string, string>> {
+  const byPath = new Map<string, Record<string, string>>();
+  let current: Record<string, string> | undefined;
   for (const line of readFileSync(join(here, 'public/_headers'), 'utf8').split('\n')) {
     if (line.trim() === '' || line.trimStart().startsWith('#')) continue;
     if (!/^\s/.test(line)) {
-      all = line.trim() === '/*';
+      current = byPath.get(line.trim()) ?? {};
+      byPath.set(line.trim(), current);
       continue;
     }
     const colon = line.indexOf(':');
-    if (all && colon > 0) headers[line.slice(0, colon).trim()] = line.slice(colon + 1).trim();
+    if (current && colon > 0) current[line.slice(0, colon).trim()] = line.slice(colon + 1).trim();
   }
-  return headers;
+  return byPath;
 }
-const headers = appHeaders();
+const byPath = headersByPath();
+const headers = byPath.get('/*') ?? {};
+
+/** The exact-path rules of `_headers` (e.g. `/sandbox.html`), applied by the dev and preview servers. */
+function pathHeaders(): Plugin {
+  // A block body: a function returned from configureServer would be taken for a post hook.
+  const apply = (server: { middlewares: Connect.Server }): void => {
+    server.middlewares.use((req, res, next) => {
+      const rule = byPath.get((req.url ?? '').split('?')[0] ?? '');
+      for (const [name, value] of Object.entries(rule ?? {})) res.setHeader(name, value);
+      next();
+    });
+  };
+  return { name: 'monadmesh-path-headers', configureServer: apply, configurePreviewServer: apply };
+}
 
 const mime: Record<string, string> = {
   '.mjs': 'text/javascript',
@@ -94,7 +109,7 @@ export default defineConfig({
   root: here,
   base: '/',
   customLogger: logger,
-  plugins: [react(), pyodideAssets()],
+  plugins: [react(), pyodideAssets(), pathHeaders()],
   server: {
     headers,
     // The app imports protocol/, client/ and templates/ from the repository root.

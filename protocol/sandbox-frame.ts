@@ -52,7 +52,7 @@ export const FrameAbort = z.object({ type: z.literal('abort'), id: z.int().nonne
 export const PageToFrame = z.discriminatedUnion('type', [FrameRun, FrameAbort]);
 export type PageToFrame = z.infer<typeof PageToFrame>;
 
-/** The frame's pool is up (after the fingerprint's cold start, if prewarmed). */
+/** The frame's pool exists and takes tasks (its workers start in the background). */
 export const FrameReady = z.object({
   type: z.literal('ready'),
   runtimes: z.array(Runtime),

@@ -15,6 +15,16 @@ export const VERSION = '0.1.0';
 /** The v1 API. Every route lives under /api/v1; everything else is the static web app. */
 export const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook }).basePath('/api/v1');
 
+// The sandbox origin serves the frame that runs hostile tasks, so it serves no API: no one signs
+// in or keeps a node key there, and the frame's code finds nothing of anyone's on its origin.
+app.use('*', async (c, next) => {
+  const sandbox = c.env.SANDBOX_ORIGIN;
+  if (sandbox && URL.canParse(sandbox) && new URL(sandbox).origin === new URL(c.req.url).origin) {
+    throw new MeshError('not_found', 'this is the sandbox origin; the API is at the app’s own origin');
+  }
+  await next();
+});
+
 app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
   type: 'http',
   scheme: 'bearer',

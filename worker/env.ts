@@ -4,4 +4,6 @@ import type { DoEnv } from '../durable-objects/rpc.ts';
 export interface Env extends DoEnv {
   BLOBS: R2Bucket;
   SESSION_SECRET?: string;
+  /** Where tabs run their sandboxes (another site); the API does not answer there. */
+  SANDBOX_ORIGIN?: string;
 }

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { AppConfig } from '../../protocol/config.ts';
 import { appConfigFrom } from '../../worker/routes/config.ts';
-import { api } from './helpers.ts';
+import { api, call } from './helpers.ts';
 
 describe('config', () => {
   test('default: Monad testnet from wrangler.toml, no faucet, decodes with AppConfig', async () => {
@@ -13,7 +13,15 @@ describe('config', () => {
       chainName: 'Monad Testnet',
       rpcUrl: 'https://testnet-rpc.monad.xyz',
       faucet: false,
+      sandboxOrigin: 'http://sandbox.mesh.test',
     });
+  });
+
+  test('error: the sandbox origin serves no API', async () => {
+    const res = await call('http://sandbox.mesh.test/api/v1/health');
+    expect(res.status).toBe(404);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('not_found');
+    expect((await call('http://mesh.test/api/v1/health')).status).toBe(200);
   });
 
   test('behavior: local development vars give anvil and the faucet', () => {
@@ -43,6 +51,12 @@ describe('config', () => {
     );
     expect(appConfigFrom({}, 'https://monadmesh.example/api/v1/config')).not.toHaveProperty('sandboxOrigin');
     expect(appConfigFrom({ SANDBOX_ORIGIN: 'not a url' })).not.toHaveProperty('sandboxOrigin');
+    expect(
+      appConfigFrom(
+        { SANDBOX_ORIGIN: 'https://sandbox.example.net' },
+        'https://sandbox.example.net/api/v1/config',
+      ),
+    ).not.toHaveProperty('sandboxOrigin');
   });
 
   test('default: listed in the OpenAPI document', async () => {

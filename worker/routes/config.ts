@@ -39,9 +39,12 @@ function sandboxOriginFor(
   configured: string | undefined,
   requestUrl: string | undefined,
 ): string | undefined {
+  const own = requestUrl ? new URL(requestUrl).origin : undefined;
   if (configured) {
     try {
-      return new URL(configured).origin;
+      const origin = new URL(configured).origin;
+      // A page on the sandbox origin itself gets none: a frame of its own origin confines nothing.
+      return origin === own ? undefined : origin;
     } catch {
       return undefined;
     }

@@ -74,6 +74,8 @@ export interface BrowserNode {
     readonly where: 'frame' | 'tab';
     readonly framesLost: number;
     readonly rerunAlone: number;
+    /** Why the sandboxes run in the tab although a sandbox origin was given (it could not be reached). */
+    readonly fallbackReason?: string;
   };
   /** The tab's libp2p peer and its block exchange (absent with `mesh: false`). */
   readonly dataPlane: DataPlane | undefined;
@@ -115,6 +117,14 @@ export async function startBrowserNode(options: BrowserNodeOptions = {}): Promis
           ...(options.workers !== undefined ? { workers: options.workers } : {}),
           ...(options.onSandboxLost ? { onFrameLost: options.onSandboxLost } : {}),
           prewarm: true,
+          // A sandbox origin that cannot be reached (blocked by an extension or a policy) must not
+          // stop the tab: it contributes with its sandboxes in its own process, and says so.
+          fallback: () =>
+            new WebWorkerExecutor({
+              ...(options.workers !== undefined ? { workers: options.workers } : {}),
+              ...(options.pyodideUrl !== undefined ? { pyodideUrl: options.pyodideUrl } : {}),
+              prewarm: true,
+            }),
         })
       : new WebWorkerExecutor({
           ...(options.workers !== undefined ? { workers: options.workers } : {}),
@@ -169,7 +179,9 @@ export async function startBrowserNode(options: BrowserNodeOptions = {}): Promis
       executor,
       get sandbox() {
         return executor instanceof FrameExecutor
-          ? { where: 'frame' as const, framesLost: executor.lost, rerunAlone: executor.rerunAlone }
+          ? executor.fallbackReason
+            ? { where: 'tab' as const, framesLost: 0, rerunAlone: 0, fallbackReason: executor.fallbackReason }
+            : { where: 'frame' as const, framesLost: executor.lost, rerunAlone: executor.rerunAlone }
           : { where: 'tab' as const, framesLost: 0, rerunAlone: 0 };
       },
       fingerprint,

@@ -32,6 +32,11 @@ export interface FrameExecutorOptions {
   onFrameLost?: (event: { running: number; reason: string }) => void;
   /** Where the frame is added. Default `document.body`. */
   container?: HTMLElement;
+  /**
+   * Where tasks go if the frame cannot start (the sandbox origin unreachable or blocked): e.g. a
+   * `WebWorkerExecutor` in the page. Without it, such tasks fail as `node_error`.
+   */
+  fallback?: () => Executor;
 }
 
 /** A task handed to the executor, until its result is known. */
@@ -39,8 +44,10 @@ interface Pending {
   request: ExecRequest;
   signal: AbortSignal | undefined;
   resolve: (result: ExecResult) => void;
-  /** Run alone, after a frame died while it ran beside others. */
+  /** Run alone, after a frame was lost while it ran. */
   suspect: boolean;
+  /** Another task ran in the frame at the same time. */
+  shared: boolean;
 }
 
 /**
@@ -70,31 +77,41 @@ export class FrameExecutor implements Executor {
   /** Tasks waiting for the frame (for suspects to be cleared, or for a new frame). */
   readonly #queue: Pending[] = [];
   readonly #inFlight = new Set<Pending>();
-  /** Frames lost so far. */
+  /**
+   * Code (by CID) that has taken a frame down alone: its tasks run alone from then on, so each one
+   * costs one frame and no other task's work, however many such tasks a job has.
+   */
+  readonly #culprits = new Set<string>();
+  /** The executor tasks go to once the frame could not start (`fallback`), and why. */
+  #fallback: Executor | undefined;
+  /** Why the frame could not start, once it could not (tasks then run in `fallback`). */
+  fallbackReason: string | undefined;
+  /** Frames lost so far (not counting one that never started). */
   lost = 0;
-  /** Tasks run again alone after a frame was lost while they ran beside others. */
+  /** Tasks run again alone after a frame was lost while they ran in it. */
   rerunAlone = 0;
   #closed = false;
 
   constructor(options: FrameExecutorOptions) {
     this.#options = options;
-    this.capacity = Math.max(
-      1,
-      Math.floor(options.workers ?? Math.max(1, (globalThis.navigator?.hardwareConcurrency ?? 2) - 1)),
-    );
+    const wanted = options.workers ?? Math.max(1, (globalThis.navigator?.hardwareConcurrency ?? 2) - 1);
+    this.capacity = Math.min(MAX_FRAME_WORKERS, Math.max(1, Math.floor(wanted)));
     if (options.prewarm) this.#ensureFrame();
   }
 
   /** Resolves once a frame is up and its pool answers (rejects if it does not start). */
   async ready(): Promise<void> {
+    if (this.#closed) throw new Error('the executor is closed');
+    if (this.#fallback) return;
     await this.#ensureFrame().ready;
   }
 
   run(request: ExecRequest, signal?: AbortSignal): Promise<ExecResult> {
     if (this.#closed) return Promise.resolve(nodeError('the executor is closed'));
     if (signal?.aborted) return Promise.resolve(nodeError('aborted'));
+    if (this.#fallback) return this.#fallback.run(request, signal);
     return new Promise<ExecResult>((resolve) => {
-      const pending: Pending = { request, signal, resolve, suspect: false };
+      const pending: Pending = { request, signal, resolve, suspect: false, shared: false };
       signal?.addEventListener(
         'abort',
         () => {
@@ -118,33 +135,59 @@ export class FrameExecutor implements Executor {
       pending.resolve(nodeError('the executor is closed'));
     }
     this.#inFlight.clear();
-    this.#frame?.remove('closed');
+    this.#frame?.remove('closed', 'closed');
     this.#frame = undefined;
+    await this.#fallback?.close();
   }
 
-  /** Starts what may start: suspects one at a time and alone, others up to capacity. */
+  /** Whether a task must run with no other task in its frame. */
+  #isolated(pending: Pending): boolean {
+    return pending.suspect || this.#culprits.has(pending.request.codeCid);
+  }
+
+  /**
+   * Starts what may start: suspects first, one at a time and alone; tasks of culprit code alone,
+   * in their turn; others up to capacity.
+   */
   #pump(): void {
     if (this.#closed) return;
-    const alone = [...this.#inFlight].some((p) => p.suspect) || this.#queue.some((p) => p.suspect);
-    while (this.#queue.length > 0) {
-      if (alone && this.#inFlight.size > 0) return;
-      if (this.#inFlight.size >= this.capacity) return;
-      const at = alone ? this.#queue.findIndex((p) => p.suspect) : 0;
-      const [pending] = this.#queue.splice(at, 1);
-      if (!pending) return;
-      this.#start(pending);
-      if (alone) return;
+    for (;;) {
+      const dropped = this.#queue.findIndex((p) => p.signal?.aborted);
+      if (dropped >= 0) {
+        this.#queue.splice(dropped, 1)[0]!.resolve(nodeError('aborted'));
+        continue;
+      }
+      if (this.#queue.length === 0) return;
+      if ([...this.#inFlight].some((p) => this.#isolated(p))) return;
+      const suspect = this.#queue.findIndex((p) => p.suspect);
+      const at = Math.max(suspect, 0);
+      const next = this.#queue[at]!;
+      if (this.#isolated(next) ? this.#inFlight.size > 0 : this.#inFlight.size >= this.capacity) return;
+      this.#queue.splice(at, 1);
+      this.#start(next);
     }
   }
 
   #start(pending: Pending): void {
+    if (this.#inFlight.size > 0) {
+      pending.shared = true;
+      for (const other of this.#inFlight) other.shared = true;
+    }
     this.#inFlight.add(pending);
     const frame = this.#ensureFrame();
     frame
       .run(pending.request, pending.signal)
       .then((result) => {
         this.#inFlight.delete(pending);
-        pending.resolve(result);
+        // A typed array or string V8 refused while other tasks held memory in the same process
+        // may be theirs to answer for: such a task runs again alone before it counts.
+        if (!result.ok && result.error.kind === 'memory_limit' && pending.shared && !pending.suspect) {
+          pending.suspect = true;
+          this.rerunAlone++;
+          this.#queue.unshift(pending);
+        } else {
+          pending.resolve(result);
+        }
         this.#pump();
       })
       .catch(() => {
@@ -167,47 +210,72 @@ export class FrameExecutor implements Executor {
       },
       silenceMs: options.silenceMs ?? 5_000,
       startupTimeoutMs: options.startupTimeoutMs ?? 60_000,
-      onGone: (reason, started) => this.#lost(frame, reason, started),
+      onGone: (reason, cause) => this.#lost(frame, reason, cause),
     });
     this.#frame = frame;
     return frame;
   }
 
   /** The frame is gone: decide the fate of the tasks it ran, then go on in a new frame. */
-  #lost(frame: SandboxFrame, reason: string, started: boolean): void {
+  #lost(frame: SandboxFrame, reason: string, cause: FrameLoss): void {
     if (this.#frame === frame) this.#frame = undefined;
-    if (this.#closed) return;
+    if (this.#closed || cause === 'closed') return;
     const ran = [...this.#inFlight];
     this.#inFlight.clear();
-    this.lost++;
-    this.#options.onFrameLost?.({ running: ran.length, reason });
-    if (!started) {
-      // It never came up: nothing ran, no task is to blame.
-      for (const pending of [...ran, ...this.#queue.splice(0)]) {
-        pending.resolve(nodeError(`the sandbox frame did not start (${reason})`));
+    const live = ran.filter((pending) => {
+      if (!pending.signal?.aborted) return true;
+      pending.resolve(nodeError('aborted'));
+      return false;
+    });
+    if (cause === 'startup') {
+      // It never came up (the sandbox origin unreachable or blocked): nothing ran, no task is to
+      // blame. Run in the fallback from now on, if there is one, rather than fail every task.
+      const waiting = [...live, ...this.#queue.splice(0)];
+      this.fallbackReason = `the sandbox frame did not start (${reason})`;
+      this.#fallback = this.#options.fallback?.();
+      this.#options.onFrameLost?.({ running: 0, reason: this.fallbackReason });
+      for (const pending of waiting) {
+        if (this.#fallback) void this.#fallback.run(pending.request, pending.signal).then(pending.resolve);
+        else pending.resolve(nodeError(this.fallbackReason));
       }
+      if (!this.#fallback) this.fallbackReason = undefined; // try a frame again at the next task
       return;
     }
-    if (ran.length === 1) {
-      const [pending] = ran;
+    this.lost++;
+    this.#options.onFrameLost?.({ running: ran.length, reason });
+    if (cause === 'broken') {
+      // The frame misbehaved (a malformed message, a task it never answered): no task is to blame.
+      for (const pending of live) pending.resolve(nodeError(`the sandbox frame failed (${reason})`));
+    } else if (live.length === 1 && this.#isolated(live[0]!)) {
+      // It went silent while this task ran alone, and the task had already been in a lost frame
+      // (or its code had taken one down): this task is what the frame ran out of memory on.
+      const [pending] = live;
+      this.#culprits.add(pending!.request.codeCid);
       pending!.resolve({
         ok: false,
         error: {
           kind: 'memory_limit',
-          message: `the task ran out of memory: it took down the tab's sandbox (${reason}); a tab cannot hold a JavaScript task to its memoryMb of ${pending!.request.memoryMb} MB, only to the browser's own limit`,
+          message: `the task ran out of memory: alone in the tab's sandbox frame, it took the frame down (${reason}); a tab cannot hold a JavaScript task to its memoryMb of ${pending!.request.memoryMb} MB, only to the browser's own limit`,
         },
         logs: '',
         durationMs: 0,
       });
     } else {
-      // Run each again alone, first: the one that takes its frame down alone is the culprit.
-      for (const pending of ran) pending.suspect = true;
-      this.rerunAlone += ran.length;
-      this.#queue.unshift(...ran);
+      // Run each again alone, first: the one that takes its frame down alone is the culprit. (A
+      // lone task too: a frame can also end for reasons of its own.)
+      for (const pending of live) pending.suspect = true;
+      this.rerunAlone += live.length;
+      this.#queue.unshift(...live);
     }
     this.#pump();
   }
 }
+
+/** The most workers a frame runs (`FrameConnect.workers`). */
+const MAX_FRAME_WORKERS = 64;
+
+/** Why a frame went away. */
+type FrameLoss = 'silent' | 'broken' | 'startup' | 'closed';
 
 interface SandboxFrameOptions {
   url: string;
@@ -215,8 +283,8 @@ interface SandboxFrameOptions {
   connect: FrameConnect;
   silenceMs: number;
   startupTimeoutMs: number;
-  /** The frame is gone; `started` says whether it ever answered. */
-  onGone(reason: string, started: boolean): void;
+  /** The frame is gone, and why: it never started, went silent, misbehaved, or was closed. */
+  onGone(reason: string, cause: FrameLoss): void;
 }
 
 /** One sandbox frame: its element, its port, and the tasks it runs. */
@@ -226,7 +294,10 @@ class SandboxFrame {
   readonly #element: HTMLIFrameElement;
   readonly #port: MessagePort;
   readonly #options: SandboxFrameOptions;
-  readonly #tasks = new Map<number, { resolve: (r: ExecResult) => void; reject: (e: Error) => void }>();
+  readonly #tasks = new Map<
+    number,
+    { resolve: (r: ExecResult) => void; reject: (e: Error) => void; end: () => void }
+  >();
   #nextId = 0;
   #lastBeat = 0;
   /** A message arrived since the last check. */
@@ -278,10 +349,13 @@ class SandboxFrame {
         }
         if (!this.#started) {
           if (now - added > options.startupTimeoutMs) {
-            this.remove(`no answer from ${new URL(options.url).origin} in ${options.startupTimeoutMs} ms`);
+            this.remove(
+              `no answer from ${new URL(options.url).origin} in ${options.startupTimeoutMs} ms`,
+              'startup',
+            );
           }
         } else if (now - this.#lastBeat > options.silenceMs && ++quietChecks >= 2) {
-          this.remove(`the sandbox frame stopped answering for ${options.silenceMs} ms`);
+          this.remove(`the sandbox frame stopped answering for ${options.silenceMs} ms`, 'silent');
         }
       },
       Math.min(FRAME_BEAT_MS * 2, options.silenceMs),
@@ -299,35 +373,47 @@ class SandboxFrame {
     }
     const id = this.#nextId++;
     return new Promise<ExecResult>((resolve, reject) => {
-      this.#tasks.set(id, { resolve, reject });
       const onAbort = () => this.#post({ type: 'abort', id });
+      // A frame that keeps beating but never answers a task (it should answer every one, within
+      // its time limit) is broken: after the limit, a cold start's worth and a grace, it goes.
+      const limit = Math.min(2 ** 31 - 1, request.timeoutMs + this.#options.startupTimeoutMs + 30_000);
+      const timer = setTimeout(() => this.remove(`task ${id} was never answered`, 'broken'), limit);
+      const end = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      this.#tasks.set(id, { resolve, reject, end });
       signal?.addEventListener('abort', onAbort, { once: true });
       const { input: _, jobId, ...rest } = request;
       this.ready.then(
-        () =>
-          this.#post({
-            type: 'run',
-            id,
-            ...rest,
-            inputJson,
-            ...(jobId !== undefined ? { jobId } : {}),
-          }),
+        () => {
+          if (signal?.aborted) {
+            this.#tasks.delete(id);
+            end();
+            resolve(nodeError('aborted'));
+            return;
+          }
+          this.#post({ type: 'run', id, ...rest, inputJson, ...(jobId !== undefined ? { jobId } : {}) });
+        },
         () => {},
       );
     });
   }
 
   /** Takes the frame away; tasks still running in it are lost (their promises reject). */
-  remove(reason: string): void {
+  remove(reason: string, cause: FrameLoss): void {
     if (this.gone) return;
     this.gone = true;
     clearInterval(this.#watch);
     this.#port.close();
     this.#element.remove();
     this.#failReady(new Error(reason));
-    for (const task of this.#tasks.values()) task.reject(new Error(reason));
+    for (const task of this.#tasks.values()) {
+      task.end();
+      task.reject(new Error(reason));
+    }
     this.#tasks.clear();
-    this.#options.onGone(reason, this.#started);
+    this.#options.onGone(reason, this.#started || cause === 'closed' ? cause : 'startup');
   }
 
   #post(message: PageToFrame): void {
@@ -338,7 +424,10 @@ class SandboxFrame {
     if (this.gone) return;
     const decoded = FrameToPage.safeParse(raw);
     if (!decoded.success) {
-      this.remove(`the sandbox frame sent a malformed message: ${decoded.error.message.slice(0, 300)}`);
+      this.remove(
+        `the sandbox frame sent a malformed message: ${decoded.error.message.slice(0, 300)}`,
+        'broken',
+      );
       return;
     }
     const message = decoded.data;
@@ -356,6 +445,7 @@ class SandboxFrame {
         const task = this.#tasks.get(message.id);
         if (!task) return;
         this.#tasks.delete(message.id);
+        task.end();
         task.resolve(toExecResult(message));
         break;
       }

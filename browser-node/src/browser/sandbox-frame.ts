@@ -36,9 +36,18 @@ function serve(options: FrameConnect, port: MessagePort): void {
     ...(options.warmMemoryMb !== undefined ? { warmMemoryMb: options.warmMemoryMb } : {}),
   });
   const running = new Map<number, AbortController>();
+  const fail = (id: number, message: string) =>
+    post({ type: 'result', id, ok: false, error: { kind: 'node_error', message }, logs: '', durationMs: 0 });
   port.onmessage = async (event: MessageEvent) => {
     const decoded = PageToFrame.safeParse(event.data);
-    if (!decoded.success) return; // only the tab holds the port: nothing else can send here
+    if (!decoded.success) {
+      // Only the tab holds the port, so this is a bug on its side: answer what can be answered.
+      const id = (event.data as { id?: unknown } | null)?.id;
+      if (typeof id === 'number' && Number.isInteger(id) && id >= 0) {
+        fail(id, `the sandbox frame could not read the task: ${decoded.error.message.slice(0, 300)}`);
+      }
+      return;
+    }
     const message = decoded.data;
     if (message.type === 'abort') {
       running.get(message.id)?.abort();
@@ -47,16 +56,21 @@ function serve(options: FrameConnect, port: MessagePort): void {
     const abort = new AbortController();
     running.set(message.id, abort);
     const { id, inputJson, type: _, jobId, ...request } = message;
-    const result = await executor.run(
-      { ...request, input: JSON.parse(inputJson), ...(jobId !== undefined ? { jobId } : {}) },
-      abort.signal,
-    );
-    running.delete(id);
-    const base = { type: 'result' as const, id, logs: result.logs, durationMs: result.durationMs };
-    const reply: FrameResult = result.ok
-      ? { ...base, ok: true, outputJson: JSON.stringify(result.output) }
-      : { ...base, ok: false, error: result.error };
-    post(reply);
+    try {
+      const result = await executor.run(
+        { ...request, input: JSON.parse(inputJson), ...(jobId !== undefined ? { jobId } : {}) },
+        abort.signal,
+      );
+      const base = { type: 'result' as const, id, logs: result.logs, durationMs: result.durationMs };
+      const reply: FrameResult = result.ok
+        ? { ...base, ok: true, outputJson: JSON.stringify(result.output) }
+        : { ...base, ok: false, error: result.error };
+      post(reply);
+    } catch (error) {
+      fail(id, `the sandbox frame failed: ${String(error).slice(0, 300)}`);
+    } finally {
+      running.delete(id);
+    }
   };
   post({ type: 'ready', runtimes: [...executor.runtimes], capacity: executor.capacity });
 }

@@ -443,13 +443,12 @@ export function ContributePage({ sandboxOrigin }: { sandboxOrigin?: string | und
                   title={
                     view.sandbox.where === 'frame'
                       ? 'In a frame of another site: a task that runs out of memory takes down that frame, which is started again, not this tab'
-                      : 'In this tab: a JavaScript task that runs out of memory can crash the tab'
+                      : `In this tab${view.sandbox.fallbackReason ? ` (${view.sandbox.fallbackReason})` : ''}: a JavaScript task that runs out of memory can crash the tab`
                   }
                 >
                   {view.sandbox.where === 'frame' ? 'Isolated frame' : 'In this tab'}
-                  {view.sandbox.framesLost
-                    ? ` (restarted ${view.sandbox.framesLost}× after a task ran out of memory)`
-                    : ''}
+                  {view.sandbox.fallbackReason ? ' (the sandbox frame could not start)' : ''}
+                  {view.sandbox.framesLost ? ` (restarted ${view.sandbox.framesLost}×)` : ''}
                 </dd>
               </div>
               <div className="count">
