@@ -26,8 +26,11 @@ const { values } = parseArgs({
     'latency-jobs': { type: 'string', default: '40' },
     'cpu-tasks': { type: 'string', default: '200' },
     'cpu-ms': { type: 'string', default: '80' },
+    /** The mesh nodes' sandboxes: `process` (the default on Linux) or `thread` (`--isolation`). */
+    isolation: { type: 'string', default: 'process' },
   },
 });
+const ISOLATION = values.isolation === 'thread' ? 'thread' : 'process';
 const TASKS = Number(values.tasks);
 const LATENCY_JOBS = Number(values['latency-jobs']);
 const CPU_TASKS = Number(values['cpu-tasks']);
@@ -186,8 +189,8 @@ async function runMesh(cpu: { source: string; inputs: number[] }) {
   const api = await startApi();
   const perNode = Math.max(1, Math.floor(THREADS / 2));
   const nodes = await Promise.all([
-    startNode(api.url, { capacity: perNode }),
-    startNode(api.url, { capacity: perNode }),
+    startNode(api.url, { capacity: perNode, args: ['--isolation', ISOLATION] }),
+    startNode(api.url, { capacity: perNode, args: ['--isolation', ISOLATION] }),
   ]);
   try {
     const { key } = await createApiKey({ url: api.url, privateKey: DEV_PRIVATE_KEYS[0] });
@@ -244,11 +247,14 @@ const rows = [
   row('tinypool (direct)', pool),
   row('sandbox (local)', sandbox),
   row('control plane only (no-op node)', control),
-  row('mesh (wrangler dev + 2 nodes)', { ms: mesh.trivial.doneMs, firstMs: mesh.trivial.firstMs }),
+  row(`mesh (wrangler dev + 2 nodes, ${ISOLATION} sandboxes)`, {
+    ms: mesh.trivial.doneMs,
+    firstMs: mesh.trivial.firstMs,
+  }),
 ];
 const cpuRows = [
   row(`CPU-bound, tinypool (${THREADS} threads)`, cpuPool, CPU_TASKS, cpuPool.ms),
-  row(`CPU-bound, mesh (2 nodes × ${mesh.perNode} thread)`, mesh.cpu, CPU_TASKS, cpuPool.ms),
+  row(`CPU-bound, mesh (2 nodes × ${mesh.perNode} ${ISOLATION} sandbox)`, mesh.cpu, CPU_TASKS, cpuPool.ms),
 ];
 const cpuRatio = cpuPool.ms / mesh.cpu.ms;
 const latency = {

@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { JsonValue } from '../../../protocol/job.ts';
 import { limits } from '../../../protocol/limits.ts';
+import { HOSTILE } from '../../../test/abuse/programs.ts';
 import type { ExecRequest, ExecResult } from '../core/executor.ts';
 import { ProcessExecutor } from './process-executor.ts';
 
@@ -80,40 +81,9 @@ describe('Python sandbox escapes', () => {
     });
 
     test('error: clearing sys.meta_path and importing through the builtin importer', async () => {
-      const result = await run(
-        [
-          'import sys, importlib.machinery as m',
-          'def main(x):',
-          '    sys.meta_path[:] = [m.BuiltinImporter, m.PathFinder]',
-          "    for name in ('js', 'pyodide_js', '_pyodide_core'):",
-          '        sys.modules.pop(name, None)',
-          '    import js',
-          '    return 1',
-        ].join('\n'),
-      );
-      expectError(result, 'user_error');
-      // The next task has its blocker back.
-      const error = expectError(await run('import js'), 'user_error');
-      expect(error.message).toMatch(/not available to MonadMesh/);
-      await expectHealthy();
-    });
-  });
-
-  describe('JavaScript past the import blocker', () => {
-    test('error: ctypes cannot be rebuilt from the builtin importer (nor run JS through emscripten_run_script)', async () => {
-      const result = await run(
-        [
-          'import sys, importlib.machinery as m',
-          'def main(x):',
-          "    for name in ('ctypes', '_ctypes'):",
-          '        sys.modules.pop(name, None)',
-          '    sys.meta_path[:] = [m.BuiltinImporter, m.FrozenImporter, m.PathFinder]',
-          '    import ctypes',
-          '    run = ctypes.CDLL(None).emscripten_run_script_string',
-          '    run.restype = ctypes.c_char_p',
-          '    return run(b"String(typeof process)").decode()',
-        ].join('\n'),
-      );
+      // The abuse suite's program (it would call JS `eval` through Emscripten if ctypes came back).
+      const program = HOSTILE.find((p) => p.name === 'py-rebuilt-ctypes-run-script');
+      const result = await run(String(program?.source));
       const error = expectError(result, 'user_error');
       // `import ctypes` fails: its `_ctypes` is no longer in the interpreter's builtin table.
       expect(error.message).toMatch(/_ctypes|ctypes/);
