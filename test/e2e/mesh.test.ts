@@ -158,6 +158,8 @@ describe('end to end', () => {
     }
     const victim = nodes.shift()!;
     await victim.stop('SIGKILL');
+    // A node in its place for the tests after this one, whatever this one finds.
+    nodes.push(await startNode(api.url, { capacity: 2 }));
     const final = await waitDone(id);
     expect(final).toMatchObject({ state: 'succeeded', counts: { succeeded: 300, failed: 0 } });
     const expected = (x: number) => {
@@ -167,9 +169,9 @@ describe('end to end', () => {
     };
     const results = await allResults(id);
     expect(results.map((r) => r.output)).toEqual(inputs.map(expected));
-    // The dead node's leases were taken over: some tasks needed a second attempt.
-    expect(results.some((r) => r.attempts > 1)).toBe(true);
-    nodes.push(await startNode(api.url, { capacity: 2 }));
+    // The dead node's leases were taken over: some tasks were lost with it and ran again (a lost
+    // lease counts as an attempt only for a node with an established record, see admission.ts).
+    expect(results.some((r) => r.attempts > 1 || (r.lost ?? 0) > 0)).toBe(true);
   });
 
   test('behavior: an infinite loop and a memory bomb fail only their own task, and the nodes keep serving', async () => {

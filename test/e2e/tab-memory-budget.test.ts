@@ -131,9 +131,13 @@ describe('a tab’s memory boundary', () => {
     // The tab's own count, read through a DevTools session (Playwright refuses a crashed page).
     const sandbox = await sandboxStats();
     log(`the tab's sandbox stats: ${JSON.stringify(sandbox)}`);
-    // The frame went down with the bomb and an honest task in it; each ran again alone; the bomb
-    // took its own frame down.
-    expect(JSON.parse(String(sandbox))).toMatchObject({ where: 'frame', framesLost: 2, rerunAlone: 2 });
+    // The frame went down with the bomb in it (and an honest task beside it, unless the honest job
+    // was between tasks or done by then: the order of leases is the hub's); each task in it ran
+    // again alone, and the bomb took its own frame down. Whichever, every honest result above came
+    // from its first attempt. (The stand-in frame's tests fix the order.)
+    const stats = JSON.parse(String(sandbox)) as { where: string; framesLost: number; rerunAlone: number };
+    expect(stats).toMatchObject({ where: 'frame', framesLost: 2 });
+    expect([1, 2]).toContain(stats.rerunAlone);
 
     // The same tab, still connected, runs the next job, in a new frame.
     expect((await listed()).map((n) => n.peerId)).toContain(peerId);
