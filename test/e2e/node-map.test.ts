@@ -91,7 +91,7 @@ describe('node map', () => {
     );
 
     await page.goto(`${api.url}/nodes`);
-    await expect.poll(() => page.getByTestId('feed-state').textContent()).toBe('Live');
+    await expect.poll(() => page.getByTestId('feed-state').textContent(), { timeout: 30_000 }).toBe('Live');
     await expect.poll(() => dots().count(), { timeout: 30_000 }).toBe(3);
     expect((await attrs('data-node-id')).sort()).toEqual(nodes.map((n) => n.nodeId).sort());
     expect(await attrs('data-kind')).toEqual(['headless', 'headless', 'headless']);
