@@ -70,9 +70,16 @@ export function detectCgroups(): Cgroups | { kind: undefined; why: string } {
           // not every kernel lets it be set
         }
       }
+      let written: number | undefined;
       return {
         add: (pid) => writeFileSync(join(dir, 'cgroup.procs'), String(pid)),
-        limit: (bytes) => writeFileSync(join(dir, limitFile), String(Math.floor(bytes))),
+        limit: (bytes) => {
+          // Written only when it moves: a write costs a system call (and memcg work) per task.
+          const value = Math.floor(bytes);
+          if (value === written) return;
+          writeFileSync(join(dir, limitFile), String(value));
+          written = value;
+        },
         oomKilled: () => {
           try {
             const text = readFileSync(join(dir, v1 ? 'memory.oom_control' : 'memory.events'), 'utf8');

@@ -1,4 +1,5 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, test } from 'vitest';
 import type { ExecRequest, ExecResult } from '../core/executor.ts';
 import { detectCgroups } from './cgroup.ts';
-import { ProcessExecutor, SLACK_MB, sandboxExecArgv } from './process-executor.ts';
+import { ProcessExecutor, residentReader, SLACK_MB, sandboxExecArgv } from './process-executor.ts';
 
 // What only an operating-system boundary gives: tasks that end their sandbox process (a heap
 // exhausted while the output is serialized, a 16 GiB typed array) fail alone and the node's
@@ -199,3 +200,26 @@ function sandboxPids(): number[] {
   const children = readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, 'utf8').trim();
   return children ? children.split(/\s+/).map(Number) : [];
 }
+
+describe.skipIf(process.platform !== 'linux')('residentReader', () => {
+  test('behavior: it reads one process again and again, and nothing once that process is gone', async () => {
+    const child = spawn(process.execPath, [
+      '-e',
+      'const a = Buffer.alloc(64 << 20, 1); setInterval(() => a[0]++, 50)',
+    ]);
+    const reader = residentReader(child.pid!);
+    // The child fills 64 MB: the reader, opened once, sees it grow.
+    let bytes = reader.read();
+    for (let i = 0; i < 200 && bytes < 64 * 1024 * 1024; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      bytes = reader.read();
+    }
+    expect(bytes).toBeGreaterThan(64 * 1024 * 1024);
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    // Reaped: the open file is bound to the dead process and cannot read another one's.
+    expect(() => reader.read()).toThrow();
+    reader.close();
+    expect(() => reader.read()).toThrow(/gone/);
+  });
+});

@@ -1,5 +1,5 @@
 import { type ChildProcess, fork } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { closeSync, openSync, readSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { NodeTaskError as TaskError } from '../../../protocol/index.ts';
@@ -24,7 +24,10 @@ export interface ProcessExecutorOptions {
   prewarm?: boolean;
   /** Heap (MB) a sandbox needs for itself on top of a task's `memoryMb`. Default 24. */
   runtimeHeapMb?: number;
-  /** How often a running task's resident memory is read from the operating system, in ms. Default 5. */
+  /**
+   * How often a running task's resident memory is read from the operating system, in ms. Default
+   * 5, or 20 where a kernel limit holds each process (the kernel then stops a fast bomb itself).
+   */
   memoryPollMs?: number;
   /** A process that is not ready after this long is given up. Default 30 000 ms. */
   startupTimeoutMs?: number;
@@ -68,14 +71,17 @@ export class ProcessExecutor extends SandboxPool {
   constructor(options: ProcessExecutorOptions = {}) {
     const found = options.cgroups === false ? { kind: undefined, why: 'turned off' } : detectCgroups();
     const cgroups = found.kind ? (found as Cgroups) : undefined;
+    const memoryPollMs = options.memoryPollMs ?? (cgroups ? 20 : 5);
     super(new ProcessHost(options.runtimeHeapMb ?? 24, cgroups), {
-      memoryPollMs: 5,
+      memoryPollMs,
       ...options,
       capacity: options.processes ?? os.availableParallelism(),
       runtimes: ['js', 'wasm', 'python'],
     });
     const watch =
-      os.platform() === 'linux' ? 'resident memory read every 5 ms' : 'no resident-memory watch here';
+      os.platform() === 'linux'
+        ? `resident memory read every ${memoryPollMs} ms`
+        : 'no resident-memory watch here';
     this.memoryLimits = cgroups
       ? `V8 heap limit, ${watch}, and a kernel limit per process (${cgroups.kind})`
       : `V8 heap limit and ${watch}; no kernel limit (${(found as { why: string }).why})`;
@@ -84,6 +90,8 @@ export class ProcessExecutor extends SandboxPool {
 
 /** What a sandbox's kernel limit allows beyond the watchdog's, so that the watchdog acts first. */
 const KERNEL_MARGIN_MB = 64;
+/** The kernel limit moves in steps of this many bytes. */
+const CEILING_STEP = 4 * 1024 * 1024;
 
 /**
  * Resident memory a task may hold beyond its `memoryMb` and the runtime's own heap before it is
@@ -179,9 +187,11 @@ class ProcessHost implements SandboxHost {
         events.crash(deathOf(code, signal, stderr, memoryMb, group?.oomKilled() ?? false));
       }
       group?.remove();
+      resident?.close();
       events.exit();
     });
     const pid = child.pid;
+    const resident = pid !== undefined && os.platform() === 'linux' ? residentReader(pid) : undefined;
     // Its kernel limit: generous while it starts (Pyodide loads), then moved before each task.
     let group: SandboxCgroup | undefined;
     if (this.#cgroups && pid !== undefined) {
@@ -214,13 +224,20 @@ class ProcessHost implements SandboxHost {
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
         await exited;
       },
-      ...(pid !== undefined && os.platform() === 'linux'
+      ...(resident
         ? {
-            externalMemory: () => residentBytes(pid),
+            externalMemory: async () => resident.read(),
             measuresProcess: true,
             memorySlackBytes: (this.#runtimeHeapMb + SLACK_MB) * 1024 * 1024,
             ...(group
-              ? { setMemoryCeiling: (bytes: number) => group?.limit(bytes + KERNEL_MARGIN_MB * 1024 * 1024) }
+              ? {
+                  // Rounded up to whole steps, so a baseline that moves by a few pages between
+                  // tasks does not rewrite the limit after every task.
+                  setMemoryCeiling: (bytes: number) =>
+                    group?.limit(
+                      Math.ceil(bytes / CEILING_STEP) * CEILING_STEP + KERNEL_MARGIN_MB * 1024 * 1024,
+                    ),
+                }
               : {}),
           }
         : {}),
@@ -272,10 +289,34 @@ function deathOf(
   return nodeErrorOf(`the sandbox process ${how}${last ? `: ${last}` : ''}`);
 }
 
-/** A process's resident set (VmRSS), in bytes, as Linux counts it. */
-async function residentBytes(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const kb = /^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1];
-  if (kb === undefined) throw new Error(`no VmRSS for process ${pid}`);
-  return Number(kb) * 1024;
+/**
+ * A process's resident set (VmRSS), in bytes, as Linux counts it: its `/proc/<pid>/status`, opened
+ * once and read again from the start at each look (one `pread`, no path lookup; the watchdog reads
+ * it every few milliseconds while a task runs). The open file stays bound to that process: once it
+ * is gone, reads fail rather than find another process that got its pid.
+ */
+export function residentReader(pid: number): { read(): number; close(): void } {
+  let fd: number | undefined;
+  let closed = false;
+  const buffer = Buffer.alloc(4096);
+  return {
+    read() {
+      if (closed) throw new Error(`process ${pid} is gone`);
+      fd ??= openSync(`/proc/${pid}/status`, 'r');
+      const length = readSync(fd, buffer, 0, buffer.length, 0);
+      const kb = /^VmRSS:\s+(\d+) kB$/m.exec(buffer.toString('latin1', 0, length))?.[1];
+      if (kb === undefined) throw new Error(`no VmRSS for process ${pid}`);
+      return Number(kb) * 1024;
+    },
+    close() {
+      closed = true;
+      if (fd === undefined) return;
+      try {
+        closeSync(fd);
+      } catch {
+        // closed already
+      }
+      fd = undefined;
+    },
+  };
 }
