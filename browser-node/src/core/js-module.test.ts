@@ -99,6 +99,22 @@ describe('compileJsModule', () => {
     expect(await load('export default typeof this')).toBe('undefined');
   });
 
+  test('behavior: the standard globals a module names are bound once, and its own declarations still shadow them', async () => {
+    const { script } = compileJsModule('export default (x) => Math.sqrt(x) + JSON.stringify(x).length');
+    // Only the names the module uses, as constants of the outer function.
+    expect(script.split('\n')[0]).toContain('const {JSON,Math}=globalThis;');
+    expect(script).not.toContain('Reflect');
+    expect(((await load('export default (x) => Math.sqrt(x)')) as (x: number) => number)(16)).toBe(4);
+    // A module may declare a name the wrapper binds, at its top level or further in.
+    const own = (await load(
+      'const Math = { sqrt: () => "mine" };\nfunction JSON() { return "f"; }\nexport default () => [Math.sqrt(4), JSON(), ((Map) => Map)(1)];',
+    )) as () => unknown;
+    expect(own()).toEqual(['mine', 'f', 1]);
+    // Assigning to a bound global throws (the compartment's globals are frozen: it would anyway).
+    const assign = (await load('export default () => { Math = 1; }')) as () => void;
+    expect(assign).toThrow(TypeError);
+  });
+
   test('behavior: line numbers are preserved, even across removed exports and comments', () => {
     const source = [
       '// line 1',

@@ -147,6 +147,21 @@ export function jsExecutorTests(context: ExecutorTestContext): void {
       expect(clean).toMatchObject({ leaks: Array(5).fill('undefined'), now: 5 });
     });
 
+    test("behavior: a task's standard globals are the compartment's, and its own declarations shadow them", async () => {
+      // The module binds the globals it names once (js-module.ts): they must be the task's own
+      // endowments (the seeded Math, the task's clock), and a task may still declare the same names.
+      const seeded = `export default () => [Math.random(), Date.now(), typeof console.log, [1, 2].map(String)]`;
+      const a = expectOk(await run(seeded, null, { seed: 'g1', clock: 7 })) as unknown[];
+      expect(expectOk(await run(seeded, null, { seed: 'g1', clock: 7 }))).toEqual(a);
+      expect(a.slice(1)).toEqual([7, 'function', ['1', '2']]);
+      const own = `const Math = { random: () => 'mine' };
+        export default () => { let Date = 3; return [Math.random(), Date]; }`;
+      expect(expectOk(await run(own))).toEqual(['mine', 3]);
+      const assign = await run('export default () => { Math = { random: () => 1 }; return Math.random(); }');
+      expect(assign.ok).toBe(false);
+      expect(!assign.ok && assign.error.message).toMatch(/TypeError/);
+    });
+
     test('behavior: console output is captured and formatted', async () => {
       const code = `export default () => {
       console.log('plain', 1, { a: [1, 'x'] }, null, undefined, 10n);
