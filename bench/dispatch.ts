@@ -120,31 +120,43 @@ async function submit(api: ApiServer, key: string, source: string, jobInputs: nu
 }
 
 /**
- * The control plane alone: `wrangler dev` and one no-op node that answers every lease at once
- * with made-up outputs, signed as a real node signs them. A warm-up job first, as a node that has
- * been working has a full lease window (a new key starts small; see the hub's admission).
+ * The control plane alone: `wrangler dev` and a no-op node that answers every lease at once with
+ * made-up outputs, signed as a real node signs them. Twice on one API: the owner's own node (linked
+ * to the submitting wallet, as `npm run dev`'s node and the mesh rows' nodes are: the adaptive
+ * policy takes its word), then an anonymous one, whose every answer goes through verification
+ * (replicas, votes, known-answer checks). A warm-up job first each time, as a node that has been
+ * working has a full lease window (a new key starts small; see the hub's admission).
  */
 async function runControlPlane() {
   const api = await startApi();
   try {
     const { key } = await createApiKey({ url: api.url, privateKey: DEV_PRIVATE_KEYS[0] });
-    const node = await NoopNode.connect(api.url, { credit: 1024, capacity: THREADS });
-    await submit(
-      api,
-      key,
-      SOURCE,
-      Array.from({ length: 2000 }, (_, i) => i),
-    );
-    await node.acceptedAtLeast(2000);
-    const before = node.frames.accepted;
-    const t0 = performance.now();
-    const id = await submit(api, key, SOURCE, inputs);
-    const submitMs = performance.now() - t0;
-    await node.acceptedAtLeast(before + TASKS);
-    const ms = node.lastAckAt - t0;
-    if (node.errors.length) throw new Error(`no-op node: ${node.errors[0]}`);
-    node.close();
-    return { ms, firstMs: node.firstLease.get(id)! - t0, submitMs };
+    const once = async (ownerKey?: `0x${string}`) => {
+      const node = await NoopNode.connect(api.url, {
+        credit: 1024,
+        capacity: THREADS,
+        ...(ownerKey ? { ownerKey } : {}),
+      });
+      await submit(
+        api,
+        key,
+        SOURCE,
+        Array.from({ length: 2000 }, (_, i) => i),
+      );
+      await node.acceptedAtLeast(2000);
+      const before = node.frames.accepted;
+      const t0 = performance.now();
+      const id = await submit(api, key, SOURCE, inputs);
+      const submitMs = performance.now() - t0;
+      await node.acceptedAtLeast(before + TASKS);
+      const ms = node.lastAckAt - t0;
+      if (node.errors.length) throw new Error(`no-op node: ${node.errors[0]}`);
+      node.close();
+      return { ms, firstMs: node.firstLease.get(id)! - t0, submitMs };
+    };
+    const owners = await once(DEV_PRIVATE_KEYS[0]);
+    const anonymous = await once();
+    return { owners, anonymous };
   } finally {
     await api.stop();
   }
@@ -246,7 +258,8 @@ const row = (name: string, r: { ms: number; firstMs: number }, tasks = TASKS, fl
 const rows = [
   row('tinypool (direct)', pool),
   row('sandbox (local)', sandbox),
-  row('control plane only (no-op node)', control),
+  row("control plane only (no-op node, the owner's)", control.owners),
+  row('control plane only (anonymous no-op node, verified)', control.anonymous),
   row(`mesh (wrangler dev + 2 nodes, ${ISOLATION} sandboxes)`, {
     ms: mesh.trivial.doneMs,
     firstMs: mesh.trivial.firstMs,
@@ -271,7 +284,7 @@ process.stdout.write(
   `submit-to-first-result over ${LATENCY_JOBS} one-input jobs: p50 ${latency.p50Ms.toFixed(1)} ms, p99 ${latency.p99Ms.toFixed(1)} ms\n`,
 );
 process.stdout.write(
-  `submit of the ${TASKS}-input job (HTTP round trip, tasks stored): mesh ${mesh.trivial.submitMs.toFixed(0)} ms, control ${control.submitMs.toFixed(0)} ms\n`,
+  `submit of the ${TASKS}-input job (HTTP round trip, tasks stored): mesh ${mesh.trivial.submitMs.toFixed(0)} ms, control ${control.owners.submitMs.toFixed(0)} ms\n`,
 );
 const path = writeResult('dispatch', {
   tasks: TASKS,
@@ -288,7 +301,7 @@ const path = writeResult('dispatch', {
     variants: cpuRows,
     meshOverPool: cpuRatio,
   },
-  submitMs: { mesh: mesh.trivial.submitMs, control: control.submitMs },
+  submitMs: { mesh: mesh.trivial.submitMs, control: control.owners.submitMs },
   submitToFirstResult: latency,
 });
 process.stdout.write(`wrote ${path}\n`);

@@ -1,10 +1,12 @@
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import { identityFromKey, type NodeIdentity } from '../browser-node/src/core/identity.ts';
 import { outcomeReceipt, signResults } from '../browser-node/src/core/sign-outcome.ts';
+import { linkNodeWithPrivateKey } from '../client/node-link.ts';
 import {
   HubToNode,
   type LeasedTask,
   MESH_PROTOCOL,
+  type NodeOwnerLink,
   type NodeToHub,
   signHelloProof,
   type TaskOutcome,
@@ -43,17 +45,30 @@ export class NoopNode {
   /** Connect to `api`, say hello (with a new key), and ask for `credit` tasks. */
   static async connect(
     api: string,
-    options: { credit: number; capacity?: number; answer?: (task: LeasedTask) => number },
+    options: {
+      credit: number;
+      capacity?: number;
+      answer?: (task: LeasedTask) => number;
+      /**
+       * Link the node to this wallet (its private key), as `npm run dev`'s node is linked to the
+       * development wallet: the wallet's own jobs then take its word alone (adaptive policy).
+       * Without it the node is anonymous and its answers go through verification.
+       */
+      ownerKey?: `0x${string}`;
+    },
   ): Promise<NoopNode> {
     const node = new NoopNode(
       identityFromKey(await generateKeyPair('Ed25519')),
       options.answer ?? ((t) => (t.input as number) * 2),
     );
-    await node.#open(api, options.credit, options.capacity ?? 2);
+    const owner = options.ownerKey
+      ? await linkNodeWithPrivateKey({ url: api, peerId: node.nodeId, privateKey: options.ownerKey })
+      : undefined;
+    await node.#open(api, options.credit, options.capacity ?? 2, owner);
     return node;
   }
 
-  async #open(api: string, credit: number, capacity: number): Promise<void> {
+  async #open(api: string, credit: number, capacity: number, owner?: NodeOwnerLink): Promise<void> {
     const url = new URL('/api/v1/mesh/connect', api);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     url.searchParams.set('node', this.nodeId);
@@ -75,10 +90,15 @@ export class NoopNode {
       proof: await signHelloProof({ peerId: this.nodeId, host: new URL(api).host }, (b) =>
         this.identity.sign(b),
       ),
+      ...(owner ? { owner } : {}),
     });
     const first = await this.#next();
     if (first.msg.type !== 'hub.welcome')
       throw new Error(`expected hub.welcome, got ${JSON.stringify(first.msg)}`);
+    if (owner && !first.msg.standing?.owner)
+      throw new Error(
+        `the owner link was refused: ${first.msg.standing?.ownerError ?? 'no owner in the welcome'}`,
+      );
     this.#send({ type: 'lease.request', credit });
     void this.#loop();
   }
