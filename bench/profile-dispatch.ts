@@ -28,7 +28,7 @@ import { percentile, table } from './report.ts';
 // lists it among its helpers); run it directly:
 //
 //   node_modules/.bin/node bench/profile-dispatch.ts [--variant control|mesh] [--tasks 10000]
-//     [--latency-jobs 40] [--interval 100] [--top 40] [--warmup 500] [--watcher] [--no-profile]
+//     [--latency-jobs 40] [--interval 100] [--top 40] [--warmup 500] [--watcher] [--owner] [--no-profile]
 //     [--extra-isolates core:entry] [--out /tmp/dir]
 //   node_modules/.bin/node bench/profile-dispatch.ts --analyze /tmp/dir   (summaries of a saved run again)
 //
@@ -61,6 +61,8 @@ const { values: args } = parseArgs({
     top: { type: 'string', default: '40' },
     warmup: { type: 'string', default: '500' },
     watcher: { type: 'boolean' },
+    /** The no-op node is linked to the submitting wallet (its word is taken), not anonymous. */
+    owner: { type: 'boolean' },
     'no-profile': { type: 'boolean', default: false },
     'extra-isolates': { type: 'string', default: '' },
     out: { type: 'string' },
@@ -1176,7 +1178,11 @@ try {
   };
 
   if (VARIANT === 'control') {
-    noop = await NoopNode.connect(api.url, { credit: 1024, capacity: THREADS });
+    noop = await NoopNode.connect(api.url, {
+      credit: 1024,
+      capacity: THREADS,
+      ...(args.owner ? { ownerKey: DEV_PRIVATE_KEYS[0] } : {}),
+    });
     if (WARMUP) {
       const w = await submit(
         api.url,
