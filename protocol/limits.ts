@@ -65,3 +65,17 @@ export const leaseTiming = {
   heartbeatMs: 5_000,
   deadlineGraceMs: 60_000,
 } as const;
+
+/**
+ * What the hub accepts from one node socket (`FrameBudget`): frames and bytes a second, with
+ * bursts. A frame over it is refused with `rate_limited` and its content is lost (a refused
+ * `task.results` leaves its leases held until their deadline), so honest nodes pace their own
+ * frames at `nodeShare` of it (see `ComputeNode`), batching what waits.
+ */
+export const frameBudget = {
+  framesPerSecond: 100,
+  frameBurst: 400,
+  bytesPerSecond: 32 * 1024 * 1024,
+  byteBurst: 64 * 1024 * 1024,
+  nodeShare: 0.5,
+} as const;

@@ -1,4 +1,5 @@
 import {
+  frameBudget,
   limits,
   MESH_PROTOCOL,
   type NodeOwnerLink,
@@ -49,10 +50,10 @@ export function leaseWindow(r: NodeReputation): number {
  * 25 ms and a heartbeat every 5 s; the budget leaves ample room for that and none for a flood.
  */
 export class FrameBudget {
-  static readonly FRAMES_PER_SECOND = 100;
-  static readonly FRAME_BURST = 400;
-  static readonly BYTES_PER_SECOND = 32 * 1024 * 1024;
-  static readonly BYTE_BURST = 64 * 1024 * 1024;
+  static readonly FRAMES_PER_SECOND = frameBudget.framesPerSecond;
+  static readonly FRAME_BURST = frameBudget.frameBurst;
+  static readonly BYTES_PER_SECOND = frameBudget.bytesPerSecond;
+  static readonly BYTE_BURST = frameBudget.byteBurst;
   /**
    * Refused frames (forgiven at `FORGIVE_PER_SECOND`) after which the socket is closed: a node
    * that overshoots now and then is told to slow down; one that keeps flooding is cut off.
@@ -60,8 +61,8 @@ export class FrameBudget {
   static readonly REFUSALS_BEFORE_CLOSE = 100;
   static readonly FORGIVE_PER_SECOND = 10;
 
-  #frames = FrameBudget.FRAME_BURST;
-  #bytes = FrameBudget.BYTE_BURST;
+  #frames: number = FrameBudget.FRAME_BURST;
+  #bytes: number = FrameBudget.BYTE_BURST;
   #at: number;
   /** Refusals not yet forgiven. */
   refused = 0;

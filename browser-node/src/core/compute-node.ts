@@ -1,4 +1,5 @@
 import {
+  frameBudget,
   type HelloProof,
   HubToNode,
   type JsonValue,
@@ -87,6 +88,9 @@ const TARGET_QUEUE_MS = 250;
 const SHED_AFTER_MS = 1_000;
 /** When the node wants work, its results (which carry the request) wait at most this long for company. */
 const FLUSH_SOON_MS = 8;
+/** The node's own frame rate and burst: a share of what the hub accepts (`frameBudget`). */
+const PACE_PER_SECOND = frameBudget.framesPerSecond * frameBudget.nodeShare;
+const PACE_BURST = frameBudget.frameBurst * frameBudget.nodeShare;
 
 /**
  * The compute node's lease loop, shared by the headless node and the browser tab: one WebSocket
@@ -107,6 +111,13 @@ export class ComputeNode {
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
   /** When `#flushTimer` fires (performance.now() time). */
   #flushDue = 0;
+  /**
+   * Frames this node may send now: its own pacing at `frameBudget.nodeShare` of the hub's budget.
+   * Results and lease requests wait for it (and batch meanwhile); a frame over the hub's budget
+   * would be refused and its results lost.
+   */
+  #tokens = PACE_BURST;
+  #tokensAt = performance.now();
   /** The loop sending result frames, while it runs. */
   #flushing: Promise<void> | undefined;
   #flushAgain = false;
@@ -426,7 +437,32 @@ export class ComputeNode {
     const ws = this.#ws;
     if (ws?.readyState !== 1) return false;
     ws.send(JSON.stringify(message));
+    // Every frame counts against the pace; only results and lease requests wait for it (`#paceWait`).
+    this.#refill();
+    this.#tokens -= 1;
     return true;
+  }
+
+  #refill(): number {
+    const now = performance.now();
+    this.#tokens = Math.min(PACE_BURST, this.#tokens + ((now - this.#tokensAt) / 1000) * PACE_PER_SECOND);
+    this.#tokensAt = now;
+    return this.#tokens;
+  }
+
+  /** Milliseconds until the pace allows the next results or lease-request frame; 0: now. */
+  #paceWait(): number {
+    const tokens = this.#refill();
+    return tokens >= 1 ? 0 : Math.ceil(((1 - tokens) / PACE_PER_SECOND) * 1000);
+  }
+
+  /** Flush (and so ask for work) in `ms`, unless a flush is due sooner. */
+  #flushIn(ms: number): void {
+    const due = performance.now() + ms;
+    if (this.#flushTimer && this.#flushDue <= due) return;
+    clearTimeout(this.#flushTimer);
+    this.#flushDue = due;
+    this.#flushTimer = setTimeout(() => this.#flush(), ms);
   }
 
   #setStanding(standing: NodeStanding): void {
@@ -522,7 +558,14 @@ export class ComputeNode {
 
   #askForWork(): void {
     const credit = this.#wanted();
-    if (credit > 0 && this.#send({ type: 'lease.request', credit })) this.#granted += credit;
+    if (credit <= 0) return;
+    // Over the pace, the request waits for the next flush (which ends by asking again).
+    const wait = this.#paceWait();
+    if (wait > 0) {
+      this.#flushIn(wait);
+      return;
+    }
+    if (this.#send({ type: 'lease.request', credit })) this.#granted += credit;
   }
 
   #pump(): void {
@@ -671,11 +714,7 @@ export class ComputeNode {
       this.#flush();
       return;
     }
-    const due = performance.now() + (wanted ? FLUSH_SOON_MS : FLUSH_DELAY_MS);
-    if (this.#flushTimer && this.#flushDue <= due) return;
-    clearTimeout(this.#flushTimer);
-    this.#flushDue = due;
-    this.#flushTimer = setTimeout(() => this.#flush(), due - performance.now());
+    this.#flushIn(wanted ? FLUSH_SOON_MS : FLUSH_DELAY_MS);
   }
 
   /**
@@ -699,6 +738,12 @@ export class ComputeNode {
     do {
       this.#flushAgain = false;
       while (this.#outbox.length && this.#connected) {
+        // Over the pace, results wait (and gather more company) until a frame may go.
+        const wait = this.#paceWait();
+        if (wait > 0) {
+          this.#flushIn(wait);
+          return;
+        }
         const results = this.#outbox.splice(0, limits.maxResultBatch);
         let signature: string;
         try {
