@@ -40,6 +40,10 @@ class FakeHub {
   readonly signatures: Promise<boolean>[] = [];
   /** Tasks the hub still has to give. */
   backlog = 0;
+  /** How long its answers take to arrive, in ms. */
+  latencyMs = 0;
+  /** Each task of a job of its own (a job's first result is sent at once: a frame each). */
+  jobPerTask = false;
   #next = 0;
   socket!: FakeSocket;
   url: URL | undefined;
@@ -48,7 +52,7 @@ class FakeHub {
     return Array.from({ length: n }, () => {
       const i = this.#next++;
       return {
-        jobId: JOB,
+        jobId: this.jobPerTask ? `7d7ec5f6-2f43-4d2a-9bde-${String(i).padStart(12, '0')}` : JOB,
         index: i,
         leaseId: leaseId(i),
         attempt: 1,
@@ -94,7 +98,7 @@ class FakeHub {
 
   reply(msg: HubToNode) {
     const frame = JSON.stringify(HubToNode.parse(msg));
-    setTimeout(() => this.socket.dispatchEvent(new MessageEvent('message', { data: frame })), 0);
+    setTimeout(() => this.socket.dispatchEvent(new MessageEvent('message', { data: frame })), this.latencyMs);
   }
 
   #verify(msg: Extract<NodeToHub, { type: 'task.results' }>): Promise<boolean> {
@@ -382,3 +386,29 @@ test('lease window: a queue leased when tasks looked quick gives a slow job surp
 });
 
 const leaseIdsOf = (from: number, n: number) => Array.from({ length: n }, (_, i) => leaseId(from + i));
+
+test('error: every result goes out while the node waits for its frame pace (the last results of a node once stayed in the outbox until their leases reached their deadline)', async () => {
+  // 1,500 tasks of 1,500 jobs: each job's first result goes out at once, a frame each, so the node
+  // soon waits for its pace; its last result then finishes while it waits. The fake hub's
+  // heartbeat is a minute: only the flush itself may send them.
+  const { hub, node } = startNode({
+    runtimes: ['js'],
+    capacity: 2,
+    async run(request) {
+      await new Promise((r) => setTimeout(r, 2));
+      return { ok: true, output: request.input, logs: '', durationMs: 2 };
+    },
+    async close() {},
+  });
+  hub.jobPerTask = true;
+  hub.backlog = 1500;
+  await until(() => node.stats.completed === 1500, 60_000);
+  try {
+    await until(() => hub.of('task.results').flatMap((f) => f.results).length === 1500, 15_000);
+  } catch {
+    const sent = hub.of('task.results').flatMap((f) => f.results).length;
+    throw new Error(`${1500 - sent} of 1500 finished results were never sent`);
+  }
+  // ...paced: fewer frames than results, none over the hub's budget.
+  expect(hub.of('task.results').length).toBeLessThan(1500);
+});

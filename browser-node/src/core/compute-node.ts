@@ -533,6 +533,9 @@ export class ComputeNode {
       ...this.#unacked.flat(),
     ].map((t) => ({ jobId: t.jobId, leaseId: t.leaseId }));
     if (leases.length) this.#send({ type: 'node.heartbeat', leases });
+    // Results waiting with no flush on the way (which nothing should leave, but whose leases the
+    // heartbeat would keep alive until their deadline) go out now.
+    if (this.#outbox.length && !this.#flushing && this.#flushTimer === undefined) this.#flush();
   }
 
   // ---- work ------------------------------------------------------------------------------------------
@@ -723,14 +726,20 @@ export class ComputeNode {
    * hub acknowledges them in order).
    */
   #flush(): void {
-    clearTimeout(this.#flushTimer);
-    this.#flushTimer = undefined;
+    // While a flush runs, a timer it set (to wait for the pace) stays: cleared here, the results
+    // it waited for had nothing left to send them.
     if (this.#flushing) {
       this.#flushAgain = true;
       return;
     }
+    clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
     this.#flushing = this.#flushLoop().finally(() => {
       this.#flushing = undefined;
+      // A flush asked for after the loop's last look for more (results that finished as it
+      // ended) runs now; left for a later task, the last results of a node's work stayed in the
+      // outbox, their leases kept alive by heartbeats until their deadline.
+      if (this.#flushAgain && this.#flushTimer === undefined) this.#flush();
     });
   }
 
