@@ -412,7 +412,8 @@ export class ComputeNode {
           }
         }
         this.stats.revoked += count;
-        this.#o.onEvent?.({ type: 'revoked', count, reason: msg.reason });
+        // Leases that finished here before the hub's word arrived are no news.
+        if (count) this.#o.onEvent?.({ type: 'revoked', count, reason: msg.reason });
         this.#askForWork();
         return;
       }
