@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { JsonValue } from '../../../protocol/job.ts';
 import { limits } from '../../../protocol/limits.ts';
 import type { ExecResult } from '../core/executor.ts';
+import { LEXICAL_GLOBALS } from '../core/js-module.ts';
 import { ProcessExecutor } from './process-executor.ts';
 
 /**
@@ -257,6 +258,9 @@ describe('sandbox escapes', () => {
     ];
     // Float16Array only where the engine has it.
     expect(names).toEqual(standard.filter((name) => name !== 'Float16Array' || names.includes(name)));
+    // The globals a compiled module binds as constants are all there: a missing one would read
+    // as undefined where a free reference throws a ReferenceError.
+    expect(LEXICAL_GLOBALS.filter((name) => !names.includes(name))).toEqual([]);
   });
 
   test('the Function constructor via ({}).constructor.constructor is dead', async () => {
