@@ -50,6 +50,10 @@ export function detectCgroups(): Cgroups | { kind: undefined; why: string } {
     return { kind: undefined, why: `cannot create cgroups in ${root}: ${(error as Error).message}` };
   }
   for (const name of readdirSync(root).filter((n) => n.startsWith(PREFIX))) {
+    // A group of a node that is still running may be empty for a moment (made, its process not
+    // yet in it): removing it then failed that node's start. Only a gone node's groups are stale.
+    const owner = Number(/^monadmesh-(?:probe-)?(\d+)(?:-|$)/.exec(name)?.[1]);
+    if (Number.isInteger(owner) && processAlive(owner)) continue;
     try {
       rmdirSync(join(root, name)); // fails while a process is in it: then it is not stale
     } catch {
@@ -98,4 +102,14 @@ export function detectCgroups(): Cgroups | { kind: undefined; why: string } {
       };
     },
   };
+}
+
+/** Whether a process with this pid exists (one of another user counts: it cannot be signalled). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

@@ -1,6 +1,6 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -110,6 +110,29 @@ describe('ProcessExecutor', () => {
     // The watchdog reads the process's memory every 5 ms: what a fill adds in that time is the margin.
     expect(over).toBeLessThan(memoryMb + 24 + SLACK_MB + 256);
   }, 60_000);
+
+  test("error: a node starting removes the empty groups of gone nodes, never a running node's (that failed its start)", async () => {
+    const found = detectCgroups();
+    if (!found.kind) {
+      process.stderr.write(`[process executor] SKIPPED the cgroup clean-up test: ${found.why}\n`);
+      return;
+    }
+    const root = found.kind === 'cgroup v1' ? '/sys/fs/cgroup/memory' : '/sys/fs/cgroup';
+    // A group of this (running) process, made and not yet given its process, as a node makes
+    // one; and one of a process that has ended.
+    const gone = spawnSync(process.execPath, ['-e', '0']).pid;
+    const live = join(root, `monadmesh-${process.pid}-cleanup-test`);
+    const stale = join(root, `monadmesh-${gone}-cleanup-test`);
+    mkdirSync(live);
+    mkdirSync(stale);
+    try {
+      detectCgroups(); // what another node does as it starts
+      expect(existsSync(live)).toBe(true);
+      expect(existsSync(stale)).toBe(false);
+    } finally {
+      for (const dir of [live, stale]) if (existsSync(dir)) rmdirSync(dir);
+    }
+  });
 
   test('behavior: where the machine has cgroups, the kernel stops a fill the watchdog never looks at', async () => {
     const found = detectCgroups();
