@@ -364,7 +364,9 @@ describe('web app', () => {
     await page.getByRole('radio', { name: 'JSON array' }).check();
     await page.getByLabel('One element per task').fill('[1, 2]');
     const timeout = page.getByLabel('Timeout per task (seconds)');
-    await timeout.fill('0.3');
+    // Long enough for a sandbox that replaced a terminated one to start and log on a loaded
+    // machine (0.3 s left the second task without its log in a fresh clone), short beside the wait.
+    await timeout.fill('2');
     try {
       await page.getByRole('button', { name: /^Preview/ }).click();
       const previewPanel = page.getByRole('region', { name: 'Preview results' });
@@ -374,7 +376,7 @@ describe('web app', () => {
       for (const [i, task] of (await previewPanel.locator('.preview-task').all()).entries()) {
         const body = await text(task);
         expect(body).toContain('timeout');
-        expect(body).toContain('task exceeded its time limit of 300 ms');
+        expect(body).toContain('task exceeded its time limit of 2000 ms');
         expect(await text(task.locator('pre.logs'))).toBe(`start ${i + 1}\n`);
       }
     } finally {
