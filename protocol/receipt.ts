@@ -142,7 +142,7 @@ export function receiptBytes(fields: ReceiptFields): Uint8Array<ArrayBuffer> {
   };
   const text = (s: string) => bytes(utf8.encode(s));
   const cid = (s: string, name: string) => {
-    const parsed = cidBytes(s);
+    const parsed = cidBytes(s, name === 'codeCid');
     if (!parsed) throw new TypeError(`receipt ${name} is not a CID: ${s}`);
     bytes(parsed);
   };
@@ -151,7 +151,6 @@ export function receiptBytes(fields: ReceiptFields): Uint8Array<ArrayBuffer> {
   u32(fields.index, 'index');
   u32(fields.attempt, 'attempt');
   text(fields.leaseId);
-  rememberCid(fields.codeCid);
   cid(fields.codeCid, 'codeCid');
   cid(fields.inputCid, 'inputCid');
   parts.push(Uint8Array.of(fields.ok ? 1 : 0));
@@ -168,23 +167,19 @@ export function receiptBytes(fields: ReceiptFields): Uint8Array<ArrayBuffer> {
 }
 
 /**
- * The binary form of a CID string, with the last few code CIDs remembered: every receipt of a job
- * names the same one, and decoding base32 was a tenth of the hub's time per result.
+ * The binary form of a CID string; code CIDs (`keep`) are remembered, the last 64: every receipt
+ * of a job names the same one, and decoding base32 was a tenth of the hub's time per result.
  */
 const codeCids = new Map<string, Uint8Array>();
-function cidBytes(text: string): Uint8Array | undefined {
+function cidBytes(text: string, keep: boolean): Uint8Array | undefined {
   const known = codeCids.get(text);
   if (known) return known;
   const parsed = parseCid(text)?.bytes;
+  if (parsed && keep) {
+    if (codeCids.size >= 64) codeCids.delete(codeCids.keys().next().value!);
+    codeCids.set(text, parsed);
+  }
   return parsed;
-}
-/** Remember `text`'s bytes (a code CID: few, and named by every receipt of their jobs). */
-function rememberCid(text: string): void {
-  if (codeCids.has(text)) return;
-  const parsed = parseCid(text)?.bytes;
-  if (!parsed) return;
-  if (codeCids.size >= 64) codeCids.delete(codeCids.keys().next().value!);
-  codeCids.set(text, parsed);
 }
 
 /** The Merkle leaf hash of one receipt: `SHA-256(0x00 || receiptBytes(fields))`. */

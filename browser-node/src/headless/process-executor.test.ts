@@ -224,6 +224,9 @@ function sandboxPids(): number[] {
   return children ? children.split(/\s+/).map(Number) : [];
 }
 
+if (process.platform !== 'linux') {
+  process.stderr.write(`[process executor] SKIPPED residentReader: ${process.platform} has no /proc\n`);
+}
 describe.skipIf(process.platform !== 'linux')('residentReader', () => {
   test('behavior: it reads one process again and again, and nothing once that process is gone', async () => {
     const child = spawn(process.execPath, [
