@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from './local-mesh.ts';
 
-// `npm test`: types and lint, the web app's build, every vitest project (unit, workers, e2e,
+// `npm test`: types and lint, the contracts (forge build and test), the web app's build, every vitest project (unit, workers, e2e,
 // browser, frontend), then the production
 // bundle of the Worker (`wrangler deploy --dry-run`), so what passes here also deploys.
 const report = join(mkdtempSync(join(tmpdir(), 'monadmesh-test-')), 'vitest.json');
@@ -12,6 +12,8 @@ const bin = (name: string) => join(ROOT, 'node_modules', name);
 const steps: [string, string[]][] = [
   ['typecheck', [bin('typescript/bin/tsc'), '-p', '.']],
   ['lint', [bin('@biomejs/biome/bin/biome'), 'check', '.']],
+  // forge build (the generated contracts/abi.ts must match it) and every forge test.
+  ['contracts', [join(ROOT, 'scripts/contracts.ts'), 'test']],
   // The Worker serves the web app as static assets: workerd (tests, wrangler) needs the build.
   [
     'web app build',

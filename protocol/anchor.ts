@@ -1,0 +1,207 @@
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { encodePacked, type Hex, hexToBytes, isAddress, isHex } from 'viem';
+import { z } from 'zod';
+import { parseCid } from './cid.ts';
+import type { JobState, TaskState, VerificationPolicy } from './job.ts';
+import { MerkleTree, merkleLeafHash, merkleRootFromProof } from './merkle.ts';
+
+/**
+ * What anchoring commits on-chain, byte for byte as `contracts/src/MonadMeshRegistry.sol` hashes
+ * it. A batch is an RFC 9162 Merkle tree (`merkle.ts`; SHA-256, the EVM's precompile 0x02) of job
+ * leaves; a job leaf commits the root of its own tree of task leaves and of input leaves. Leaves
+ * are fixed-length fields packed behind a one-byte tag, so no two kinds of leaf hash alike:
+ *
+ * - job: `'J' ‖ jobId ‖ specHash ‖ codeCid ‖ owner (20 bytes) ‖ inputsRoot ‖ tasksRoot ‖ tasks (u32) ‖ state (u8)`
+ * - task: `'T' ‖ index (u32) ‖ state (u8) ‖ inputHash ‖ outputHash ‖ verification`
+ * - input: `'I' ‖ index (u32) ‖ inputHash`
+ *
+ * where `jobId` is SHA-256 of the id's UTF-8, `codeCid` SHA-256 of the code CID's binary form,
+ * `inputHash`/`outputHash` SHA-256 of the input's / accepted outcome's JSON text (the digests of a
+ * receipt's `inputCid` / `outputHash`), and `verification` the task's `verificationDigest` (zero
+ * when the job had no verification record for it).
+ */
+
+/** A 32-byte value as 0x-prefixed lower-case hex. */
+export const Bytes32 = z
+  .string()
+  .regex(/^0x[0-9a-f]{64}$/, 'expected 32 bytes as 0x-prefixed lower-case hex')
+  .transform((s) => s as Hex);
+export type Bytes32 = Hex;
+
+export const ZERO32 = `0x${'0'.repeat(64)}` as Hex;
+
+/** `state` codes of leaves. */
+export const leafStates = { succeeded: 1, failed: 2, cancelled: 3 } as const;
+
+export const JobLeaf = z
+  .object({
+    jobId: Bytes32,
+    specHash: Bytes32,
+    codeCid: Bytes32,
+    owner: z
+      .string()
+      .refine((a) => isAddress(a, { strict: false }), 'expected an address')
+      .transform((a) => a.toLowerCase() as Hex),
+    inputsRoot: Bytes32,
+    tasksRoot: Bytes32,
+    tasks: z.number().int().min(1).max(0xffff_ffff),
+    state: z.number().int().min(1).max(3),
+  })
+  .meta({ id: 'AnchorJobLeaf' });
+export type JobLeaf = z.infer<typeof JobLeaf>;
+
+export const TaskLeaf = z
+  .object({
+    index: z.number().int().min(0).max(0xffff_ffff),
+    state: z.number().int().min(1).max(3),
+    inputHash: Bytes32,
+    outputHash: Bytes32,
+    verification: Bytes32,
+  })
+  .meta({ id: 'AnchorTaskLeaf' });
+export type TaskLeaf = z.infer<typeof TaskLeaf>;
+
+const utf8 = new TextEncoder();
+const hex = (bytes: Uint8Array): Hex => `0x${bytesToHex(bytes)}`;
+
+/** SHA-256 of a string's UTF-8, as 0x hex: `jobId`, and `inputHash`/`outputHash` of JSON texts. */
+export function sha256Text(text: string): Hex {
+  return hex(sha256(utf8.encode(text)));
+}
+
+/** `codeCid` of a leaf: SHA-256 of the CID's binary form (so any spelling of a CID hashes alike). */
+export function cidLeafHash(cid: string): Hex {
+  const parsed = parseCid(cid);
+  if (!parsed) throw new TypeError(`not a CID: ${cid}`);
+  return hex(sha256(parsed.bytes));
+}
+
+/** The RFC 9162 leaf hash of a job leaf (what `MonadMeshRegistry.jobLeafHash` returns). */
+export function jobLeafHash(job: JobLeaf): Uint8Array {
+  return merkleLeafHash(
+    hexToBytes(
+      encodePacked(
+        ['bytes1', 'bytes32', 'bytes32', 'bytes32', 'address', 'bytes32', 'bytes32', 'uint32', 'uint8'],
+        [
+          '0x4a',
+          job.jobId,
+          job.specHash,
+          job.codeCid,
+          job.owner,
+          job.inputsRoot,
+          job.tasksRoot,
+          job.tasks,
+          job.state,
+        ],
+      ),
+    ),
+  );
+}
+
+/** The RFC 9162 leaf hash of a task leaf (what `MonadMeshRegistry.taskLeafHash` returns). */
+export function taskLeafHash(task: TaskLeaf): Uint8Array {
+  return merkleLeafHash(
+    hexToBytes(
+      encodePacked(
+        ['bytes1', 'uint32', 'uint8', 'bytes32', 'bytes32', 'bytes32'],
+        ['0x54', task.index, task.state, task.inputHash, task.outputHash, task.verification],
+      ),
+    ),
+  );
+}
+
+/** The RFC 9162 leaf hash of input `index`, whose JSON text hashes to `inputHash`. */
+export function inputLeafHash(index: number, inputHash: Hex): Uint8Array {
+  return merkleLeafHash(
+    hexToBytes(encodePacked(['bytes1', 'uint32', 'bytes32'], ['0x49', index, inputHash])),
+  );
+}
+
+/** The root of a job's input tree, from its inputs' JSON texts in input order. */
+export function inputsRoot(inputTexts: readonly string[]): Hex {
+  return hex(new MerkleTree(inputTexts.map((text, i) => inputLeafHash(i, sha256Text(text)))).root);
+}
+
+/**
+ * A job's spec hash: SHA-256 of the UTF-8 JSON array `["monadmesh-spec-v1", runtime, codeCid,
+ * inputsRoot, tasks, timeoutMs, maxAttempts, memoryMb, policy kind, redundancy or trust]`. It names
+ * what was asked (code, inputs, limits, verification), not who asked or when, so a submitter can
+ * compute it before submitting (the spec with the API's defaults filled in, as `JobSpec` parses
+ * it) and register it from their wallet; the anchored job leaf carries it.
+ */
+export function jobSpecHash(spec: {
+  runtime: string;
+  codeCid: string;
+  inputTexts: readonly string[];
+  timeoutMs: number;
+  maxAttempts: number;
+  memoryMb: number;
+  policy: VerificationPolicy;
+}): Hex {
+  const policy = spec.policy.kind === 'fixed' ? spec.policy.redundancy : spec.policy.trust;
+  return sha256Text(
+    JSON.stringify([
+      'monadmesh-spec-v1',
+      spec.runtime,
+      parseCid(spec.codeCid)?.toString() ?? spec.codeCid,
+      inputsRoot(spec.inputTexts),
+      spec.inputTexts.length,
+      spec.timeoutMs,
+      spec.maxAttempts,
+      spec.memoryMb,
+      spec.policy.kind,
+      policy,
+    ]),
+  );
+}
+
+/** A leaf's state code for a job's final state (`running` is never anchored). */
+export function jobLeafState(state: JobState): number {
+  if (state === 'running') throw new RangeError('a running job is not anchored');
+  return leafStates[state];
+}
+
+/** A leaf's state code for a task of a finished job (one never decided counts as cancelled). */
+export function taskLeafState(state: TaskState): number {
+  return state === 'succeeded'
+    ? leafStates.succeeded
+    : state === 'failed'
+      ? leafStates.failed
+      : leafStates.cancelled;
+}
+
+/** A verification digest (hex, no prefix) as a leaf's bytes32, or zero when there is none. */
+export function verificationLeaf(digest: string | undefined): Hex {
+  if (digest === undefined) return ZERO32;
+  const value = `0x${digest.toLowerCase()}`;
+  if (!isHex(value) || value.length !== 66) throw new TypeError(`not a SHA-256 digest: ${digest}`);
+  return value;
+}
+
+/** A proof's sibling hashes as 0x hex, nearest first. */
+export const MerkleProof = z.array(Bytes32).max(64);
+
+/** Where a leaf sits in its tree: index, the tree's size, and the audit path. */
+export interface Inclusion {
+  index: number;
+  size: number;
+  proof: readonly Hex[];
+}
+
+/** The root `inclusion` leads to from `leafHash`, or undefined when the path does not fit. */
+export function rootOf(leafHash: Uint8Array, inclusion: Inclusion): Hex | undefined {
+  const root = merkleRootFromProof(
+    leafHash,
+    inclusion.index,
+    inclusion.size,
+    inclusion.proof.map((p) => hexToBytes(p)),
+  );
+  return root && hex(root);
+}
+
+/** A Merkle tree's root and proofs as 0x hex. */
+export function hexTree(leafHashes: Uint8Array[]): { root: Hex; proof(index: number): Hex[] } {
+  const tree = new MerkleTree(leafHashes);
+  return { root: hex(tree.root), proof: (index) => tree.proof(index).map(hex) };
+}
