@@ -9,13 +9,14 @@ import { node } from './commands/node.ts';
 import { results } from './commands/results.ts';
 import { run } from './commands/run.ts';
 import { status } from './commands/status.ts';
+import { verify } from './commands/verify.ts';
 import { configPath } from './config.ts';
 import { describeFailure, ExitCode, exitCodesHelp, type Failure } from './exit-codes.ts';
 import { exit, write } from './output.ts';
 
 const VERSION = '0.1.0';
 
-export const commands: readonly Command[] = [login, run, jobs, status, results, cancel, logs, node];
+export const commands: readonly Command[] = [login, run, jobs, status, results, cancel, logs, verify, node];
 
 const usage = `monadmesh: run a JavaScript function over many inputs on a MonadMesh
 

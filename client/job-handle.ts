@@ -1,3 +1,5 @@
+import { z } from 'zod';
+import { AnchorPending, JobProof } from '../protocol/anchor.ts';
 import { JobStatus, limits, ResultsPage, type TaskResult } from '../protocol/index.ts';
 import { JobCancelledError, TaskFailedError } from './errors.ts';
 import { decode, type FetchLike, retrying, send } from './http.ts';
@@ -122,6 +124,21 @@ export class JobHandle<Output = unknown> implements AsyncIterable<Output> {
     const { cursor = 0, limit = limits.defaultPageSize, order = 'index', signal } = options;
     const path = `/api/v1/jobs/${encodeURIComponent(this.id)}/results?cursor=${cursor}&limit=${limit}&order=${order}`;
     return retrying(async () => decode(await this.#get(path, signal), ResultsPage), undefined, signal);
+  }
+
+  /**
+   * The job's on-chain anchor (`GET /jobs/:id/proof`): its leaf, Merkle proof, batch root and
+   * transaction, with task `task`'s leaf and proof when asked; or, before it is anchored, where it
+   * waits (`anchored: false`). Check it against the chain with `verifyAnchor`.
+   */
+  async proof(options: { task?: number } = {}): Promise<JobProof | AnchorPending> {
+    const query = options.task === undefined ? '' : `?task=${options.task}`;
+    return retrying(async () =>
+      decode(
+        await this.#get(`/api/v1/jobs/${encodeURIComponent(this.id)}/proof${query}`),
+        z.union([JobProof, AnchorPending]),
+      ),
+    );
   }
 
   /** Every task's result in input order (failed and cancelled ones included), waiting for running ones. */

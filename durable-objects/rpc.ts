@@ -1,3 +1,4 @@
+import type { JobLeaf, TaskLeaf } from '../protocol/anchor.ts';
 import type {
   AccountWork,
   ApiKeyInfo,
@@ -39,6 +40,13 @@ export interface DoEnv {
   HUB_SHARDS?: string;
   /** How many NodeMap replicas serve node-map watchers; at least 1. */
   NODE_MAP_REPLICAS?: string;
+  CHAIN_OUTBOX: DurableObjectNamespace;
+  /** How many ChainOutbox shards finished jobs are spread over (by job id); at least 1. */
+  ANCHOR_SHARDS?: string;
+  /** Most job leaves in one anchored batch (default 256). */
+  ANCHOR_BATCH_MAX?: string;
+  /** Tests only: `crash-after-send` makes an outbox drop itself right after sending a batch. */
+  ANCHOR_FAULT?: string;
 }
 
 // ---- JobRoom -----------------------------------------------------------------------------------
@@ -175,6 +183,10 @@ export interface JobRoomApi {
   /** The node gives unstarted leases back. Returns how many it held. */
   returnLeases(nodeId: string, leaseIds: string[]): Awaitable<number>;
   cancel(): Awaitable<CancelResult | null>;
+  /** A finished job's task leaf, its path and the tasks root its job leaf commits (null: none). */
+  taskProof(
+    index: number,
+  ): Awaitable<{ leaf: TaskLeaf; leafHash: string; proof: string[]; tasksRoot: string } | null>;
 }
 
 // ---- MeshHub -----------------------------------------------------------------------------------
@@ -257,4 +269,59 @@ export interface AccountApi {
 export interface NonceStoreApi {
   issue(nonce: string, expiresAt: number): Awaitable<void>;
   consume(nonce: string): Awaitable<boolean>;
+}
+
+// ---- ChainOutbox --------------------------------------------------------------------------------
+
+/** A finished job's leaf, as its room queues it for anchoring (`version`: when it finished). */
+export interface AnchorEntry {
+  jobId: string;
+  version: number;
+  leaf: JobLeaf;
+}
+
+/** Where a job's leaf sits in an anchored batch, as its outbox shard keeps it. */
+export interface AnchorRecord {
+  leaf: JobLeaf;
+  leafHash: string;
+  index: number;
+  size: number;
+  proof: string[];
+  root: string;
+  txHash: string;
+  blockNumber: number;
+  anchoredAt: number;
+  chainId: number;
+  registry: string;
+  /** When the job finished (the version anchored). */
+  version: number;
+}
+
+/** What one run of an outbox shard did. */
+export interface FlushReport {
+  state: 'idle' | 'anchored' | 'waiting' | 'failed' | 'not_configured';
+  batches: number;
+  jobs: number;
+  error?: string;
+}
+
+/** One outbox shard's state, for `GET /health`. */
+export interface OutboxStatus {
+  queued: number;
+  inFlight: number;
+  anchoredBatches: number;
+  lastAnchoredAt?: number;
+  lastError?: string;
+  lastErrorAt?: number;
+  retryAt?: number;
+}
+
+export interface ChainOutboxApi {
+  /** Queue a finished job's leaf (a newer version of a job not yet batched replaces the older). */
+  enqueue(entry: AnchorEntry): Awaitable<void>;
+  /** Batch queued jobs, commit their roots and record the transactions (the cron's work). */
+  flush(): Awaitable<FlushReport>;
+  /** The job's newest anchor, or where it waits (`queued`, `sending`), or null when unknown here. */
+  anchorOf(jobId: string): Awaitable<AnchorRecord | { state: 'queued' | 'sending'; since: number } | null>;
+  status(): Awaitable<OutboxStatus>;
 }

@@ -1,4 +1,13 @@
-import type { AccountApi, DoEnv, JobRoomApi, MeshHubApi, NodeMapApi, NonceStoreApi, Remote } from './rpc.ts';
+import type {
+  AccountApi,
+  ChainOutboxApi,
+  DoEnv,
+  JobRoomApi,
+  MeshHubApi,
+  NodeMapApi,
+  NonceStoreApi,
+  Remote,
+} from './rpc.ts';
 
 export type { DoEnv } from './rpc.ts';
 
@@ -58,6 +67,21 @@ export function account(env: DoEnv, address: string): Remote<AccountApi> {
 /** Nonces are spread over shards by their first character, so sign-in has no singleton. */
 export function nonceStore(env: DoEnv, nonce: string): Remote<NonceStoreApi> {
   return stub<NonceStoreApi>(env.NONCES, `nonces-${(nonce[0] ?? '0').toLowerCase()}`);
+}
+
+/** How many ChainOutbox shards there are (`ANCHOR_SHARDS`, default 2). */
+export function anchorShards(env: DoEnv): number {
+  return count(env.ANCHOR_SHARDS, 2, 1024);
+}
+
+/** The ChainOutbox shard that anchors a job (jump hash of its id, as for nodes and hubs). */
+export function chainOutbox(env: DoEnv, jobId: string): Remote<ChainOutboxApi> {
+  return outboxShard(env, jumpHash(fnv1a64(jobId), anchorShards(env)));
+}
+
+/** One ChainOutbox shard. */
+export function outboxShard(env: DoEnv, shard: number): Remote<ChainOutboxApi> {
+  return stub<ChainOutboxApi>(env.CHAIN_OUTBOX, `outbox-${shard}`);
 }
 
 /** FNV-1a, 64 bits, of a string's UTF-16 code units. */

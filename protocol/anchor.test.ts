@@ -11,22 +11,28 @@ import {
   ZERO32,
 } from './anchor.ts';
 import { cidOf } from './cid.ts';
+import type { VerificationPolicy } from './job.ts';
 
-const spec = {
+const specOf = ({ inputTexts, ...rest }: Omit<typeof base, 'policy'> & { policy: VerificationPolicy }) => ({
+  ...rest,
+  inputsRoot: inputsRoot(inputTexts),
+  tasks: inputTexts.length,
+});
+const base = {
   runtime: 'js',
   codeCid: 'bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku',
   inputTexts: ['1', '2', '{"a":3}'],
   timeoutMs: 30_000,
   maxAttempts: 3,
   memoryMb: 128,
-  policy: { kind: 'adaptive', trust: 0.99 } as const,
+  policy: { kind: 'adaptive', trust: 0.99 } as VerificationPolicy,
 };
 
 describe('anchor leaves', () => {
   it('the spec hash names code, inputs, limits and policy, and changes with any of them', () => {
-    const base = jobSpecHash(spec);
-    expect(base).toMatch(/^0x[0-9a-f]{64}$/);
-    expect(jobSpecHash({ ...spec })).toBe(base);
+    const hash = jobSpecHash(specOf(base));
+    expect(hash).toMatch(/^0x[0-9a-f]{64}$/);
+    expect(jobSpecHash(specOf({ ...base }))).toBe(hash);
     const variants = [
       { runtime: 'python' },
       { codeCid: 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy' },
@@ -39,9 +45,9 @@ describe('anchor leaves', () => {
       { policy: { kind: 'adaptive', trust: 0.999 } as const },
       { policy: { kind: 'fixed', redundancy: 2 } as const },
     ];
-    const hashes = new Set(variants.map((v) => jobSpecHash({ ...spec, ...v })));
+    const hashes = new Set(variants.map((v) => jobSpecHash(specOf({ ...base, ...v }))));
     expect(hashes.size).toBe(variants.length);
-    expect(hashes.has(base)).toBe(false);
+    expect(hashes.has(hash)).toBe(false);
   });
 
   it('input order and positions are committed', () => {

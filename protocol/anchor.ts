@@ -3,8 +3,9 @@ import { bytesToHex } from '@noble/hashes/utils.js';
 import { encodePacked, type Hex, hexToBytes, isAddress, isHex } from 'viem';
 import { z } from 'zod';
 import { parseCid } from './cid.ts';
-import type { JobState, TaskState, VerificationPolicy } from './job.ts';
+import type { JobState, JsonValue, TaskError, TaskState, VerificationPolicy } from './job.ts';
 import { MerkleTree, merkleLeafHash, merkleRootFromProof } from './merkle.ts';
+import { outcomeJson } from './receipt.ts';
 
 /**
  * What anchoring commits on-chain, byte for byte as `contracts/src/MonadMeshRegistry.sol` hashes
@@ -128,12 +129,14 @@ export function inputsRoot(inputTexts: readonly string[]): Hex {
  * inputsRoot, tasks, timeoutMs, maxAttempts, memoryMb, policy kind, redundancy or trust]`. It names
  * what was asked (code, inputs, limits, verification), not who asked or when, so a submitter can
  * compute it before submitting (the spec with the API's defaults filled in, as `JobSpec` parses
- * it) and register it from their wallet; the anchored job leaf carries it.
+ * it) and register it from their wallet; the anchored job leaf carries it. `inputsRoot` is
+ * `inputsRoot(input JSON texts)` and `tasks` the number of inputs.
  */
 export function jobSpecHash(spec: {
   runtime: string;
   codeCid: string;
-  inputTexts: readonly string[];
+  inputsRoot: Hex;
+  tasks: number;
   timeoutMs: number;
   maxAttempts: number;
   memoryMb: number;
@@ -145,8 +148,8 @@ export function jobSpecHash(spec: {
       'monadmesh-spec-v1',
       spec.runtime,
       parseCid(spec.codeCid)?.toString() ?? spec.codeCid,
-      inputsRoot(spec.inputTexts),
-      spec.inputTexts.length,
+      spec.inputsRoot,
+      spec.tasks,
       spec.timeoutMs,
       spec.maxAttempts,
       spec.memoryMb,
@@ -169,6 +172,20 @@ export function taskLeafState(state: TaskState): number {
     : state === 'failed'
       ? leafStates.failed
       : leafStates.cancelled;
+}
+
+/**
+ * The accepted outcome's hash, as a task result shows it: the output's JSON text hashed when there
+ * is an output, else the error's (in `outcomeJson`'s key order), else zero. Re-serialised from the
+ * parsed value, so anyone holding the result (`GET /jobs/:id/results`) hashes the same bytes.
+ */
+export function outcomeLeafHash(result: {
+  output?: JsonValue | undefined;
+  error?: TaskError | undefined;
+}): Hex {
+  if (result.output !== undefined) return sha256Text(outcomeJson({ ok: true, output: result.output }));
+  if (result.error !== undefined) return sha256Text(outcomeJson({ ok: false, error: result.error }));
+  return ZERO32;
 }
 
 /** A verification digest (hex, no prefix) as a leaf's bytes32, or zero when there is none. */
@@ -205,3 +222,79 @@ export function hexTree(leafHashes: Uint8Array[]): { root: Hex; proof(index: num
   const tree = new MerkleTree(leafHashes);
   return { root: hex(tree.root), proof: (index) => tree.proof(index).map(hex) };
 }
+
+const Address = z
+  .string()
+  .regex(/^0x[0-9a-fA-F]{40}$/, 'expected an address')
+  .transform((a) => a.toLowerCase() as Hex);
+
+/** `GET /jobs/:id/proof` of an anchored job: everything needed to check it against the chain. */
+export const JobProof = z
+  .object({
+    jobId: z.string(),
+    anchored: z.literal(true),
+    chain: z.object({
+      id: z.number().int(),
+      name: z.string(),
+      /** The `MonadMeshRegistry` the batch root was committed to. */
+      registry: Address,
+    }),
+    batch: z.object({
+      root: Bytes32,
+      /** How many job leaves the batch has (the registry keeps it with the root). */
+      size: z.number().int().positive(),
+      txHash: Bytes32,
+      blockNumber: z.number().int().nonnegative(),
+      anchoredAt: z.number().int(),
+      /** The transaction on the configured block explorer, when there is one. */
+      txUrl: z.string().optional(),
+    }),
+    job: z.object({
+      leaf: JobLeaf,
+      leafHash: Bytes32,
+      index: z.number().int().nonnegative(),
+      proof: MerkleProof,
+    }),
+    /** With `?task=N`: task N's leaf, and its path to the job leaf's `tasksRoot`. */
+    task: z.object({ leaf: TaskLeaf, leafHash: Bytes32, proof: MerkleProof }).optional(),
+  })
+  .meta({ id: 'JobProof' });
+export type JobProof = z.infer<typeof JobProof>;
+
+/** `GET /jobs/:id/proof` of a job not anchored yet: why, and when it should be. */
+export const AnchorPending = z
+  .object({
+    jobId: z.string(),
+    anchored: z.literal(false),
+    /** `running`: anchored after it finishes; `queued`: waits for the next batch; `sending`: its batch's transaction is out. */
+    state: z.enum(['running', 'queued', 'sending']),
+    message: z.string(),
+    /** When the next anchoring run is due (ms since the epoch), if known. */
+    expectedBy: z.number().int().optional(),
+  })
+  .meta({ id: 'AnchorPending' });
+export type AnchorPending = z.infer<typeof AnchorPending>;
+
+/** Anchoring's state, as `GET /health` reports it. */
+export const AnchorHealth = z
+  .object({
+    /** Whether the chain settings are complete (else jobs wait, queued, until they are). */
+    configured: z.boolean(),
+    /** What is missing or invalid when not configured. */
+    problem: z.string().optional(),
+    chainId: z.number().int().optional(),
+    registry: z.string().optional(),
+    relayer: z.string().optional(),
+    /** Finished jobs waiting for a batch, over all outbox shards. */
+    queued: z.number().int(),
+    /** Batches prepared or sent and not yet seen on-chain. */
+    inFlight: z.number().int(),
+    anchoredBatches: z.number().int(),
+    lastAnchoredAt: z.number().int().optional(),
+    /** The latest failure, while it lasts (cleared by the next success), and when it is retried. */
+    lastError: z.string().optional(),
+    lastErrorAt: z.number().int().optional(),
+    retryAt: z.number().int().optional(),
+  })
+  .meta({ id: 'AnchorHealth' });
+export type AnchorHealth = z.infer<typeof AnchorHealth>;

@@ -3,7 +3,6 @@ import {
   type Chain,
   createPublicClient,
   createWalletClient,
-  defineChain,
   type Hex,
   http,
   type PublicClient,
@@ -13,16 +12,7 @@ import {
 import { privateKeyToAccount } from 'viem/accounts';
 import { DEV_PRIVATE_KEYS } from '../client/sign-in.ts';
 import { monadMeshRegistryAbi, monadMeshRegistryBytecode } from '../contracts/abi.ts';
-
-/** A local chain (anvil) as viem sees it. */
-export function localChain(rpcUrl: string, chainId: number): Chain {
-  return defineChain({
-    id: chainId,
-    name: 'Anvil (local)',
-    nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
-    rpcUrls: { default: { http: [rpcUrl] } },
-  });
-}
+import { chainFor } from '../protocol/chains.ts';
 
 export interface ChainClients {
   chain: Chain;
@@ -31,7 +21,7 @@ export interface ChainClients {
 }
 
 export function chainClients(rpcUrl: string, chainId: number): ChainClients {
-  const chain = localChain(rpcUrl, chainId);
+  const chain = chainFor(chainId, rpcUrl, 'Anvil (local)');
   return {
     chain,
     public: createPublicClient({ chain, transport: http(rpcUrl) }),

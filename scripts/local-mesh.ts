@@ -261,13 +261,27 @@ export interface Anvil {
  * can call `anvil_setBalance` on it from the page.
  */
 export async function startAnvil(
-  options: { port?: number; chainId?: number; echo?: string } = {},
+  options: {
+    port?: number;
+    chainId?: number;
+    echo?: string;
+    /** Load the chain from this file if it exists, and save it there on exit (`anvil --state`). */
+    state?: string;
+  } = {},
 ): Promise<Anvil> {
   const port = options.port ?? (await freePort());
   const chainId = options.chainId ?? 31337;
   const proc = startProcess(
     join(ROOT, 'node_modules/.bin/anvil'),
-    ['--host', '127.0.0.1', '--port', String(port), '--chain-id', String(chainId)],
+    [
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--chain-id',
+      String(chainId),
+      ...(options.state ? ['--state', options.state] : []),
+    ],
     options.echo ? { echo: options.echo } : {},
   );
   await proc.waitFor(/Listening on/, 30_000);

@@ -1,8 +1,11 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { AnchorHealth } from '../protocol/anchor.ts';
 import { MeshError } from '../protocol/index.ts';
+import { anchorHealth } from './anchor-cron.ts';
 import type { AppEnv } from './app-env.ts';
 import { toErrorResponse } from './errors.ts';
 import { accounts } from './routes/accounts.ts';
+import { anchors } from './routes/anchors.ts';
 import { auth } from './routes/auth.ts';
 import { blobs } from './routes/blobs.ts';
 import { config } from './routes/config.ts';
@@ -35,17 +38,22 @@ app.openapi(
   createRoute({
     method: 'get',
     path: '/health',
-    summary: 'Liveness of the API',
+    summary: 'Liveness of the API, and the state of anchoring (queue, failures and when they are retried)',
     responses: {
       200: {
         description: 'Up',
-        content: { 'application/json': { schema: z.object({ ok: z.literal(true), version: z.string() }) } },
+        content: {
+          'application/json': {
+            schema: z.object({ ok: z.literal(true), version: z.string(), anchoring: AnchorHealth }),
+          },
+        },
       },
     },
   }),
-  (c) => c.json({ ok: true as const, version: VERSION }, 200),
+  async (c) => c.json({ ok: true as const, version: VERSION, anchoring: await anchorHealth(c.env) }, 200),
 );
 app.route('/', accounts);
+app.route('/', anchors);
 app.route('/', auth);
 app.route('/', blobs);
 app.route('/', config);

@@ -1,4 +1,6 @@
 import { DurableObject } from 'cloudflare:workers';
+import { bytesToHex } from 'viem';
+import { type TaskLeaf, taskLeafHash } from '../../protocol/anchor.ts';
 import {
   comparedWithinClass,
   type JobState,
@@ -43,7 +45,8 @@ import {
   sendJson,
   upgradeRequired,
 } from '../sockets.ts';
-import { account, allHubs, meshHub, shardOf } from '../stubs.ts';
+import { account, allHubs, chainOutbox, meshHub, shardOf } from '../stubs.ts';
+import { type JobAnchor, jobAnchor } from './anchor.ts';
 import { credibility, decide, knownAnswerRate, type Vote } from './quorum.ts';
 import { checkClaims } from './receipts.ts';
 import { migrateRoom } from './schema.ts';
@@ -823,6 +826,7 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
     this.#alarmAt = undefined;
     try {
       const meta = this.#load();
+      if (meta && meta.state !== 'running' && meta.anchor === 'due') await this.#queueAnchor(meta);
       if (meta?.state !== 'running') return;
       const now = Date.now();
       const expired = this.ctx.storage.sql
@@ -837,6 +841,51 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
     } finally {
       await this.#rearm();
     }
+  }
+
+  // ---- anchoring ----------------------------------------------------------------------------------
+
+  /** The finished job's leaf and task tree, kept for task proofs until the job changes. */
+  #anchor: { version: number; anchor: JobAnchor } | undefined;
+
+  #jobAnchor(meta: JobMeta): JobAnchor {
+    const version = meta.finishedAt ?? 0;
+    if (this.#anchor?.version !== version) {
+      this.#anchor = { version, anchor: jobAnchor(this.ctx.storage.sql, meta) };
+    }
+    return this.#anchor.anchor;
+  }
+
+  /** Hand the finished job's leaf to its outbox shard; on failure, try again in 30 s. */
+  async #queueAnchor(meta: JobMeta): Promise<void> {
+    try {
+      const { leaf } = this.#jobAnchor(meta);
+      await chainOutbox(this.env, meta.id).enqueue({ jobId: meta.id, version: meta.finishedAt!, leaf });
+      meta.anchor = 'queued';
+      this.ctx.storage.sql.exec(`UPDATE meta SET v = ? WHERE k = 'job'`, JSON.stringify(meta));
+    } catch (error) {
+      console.error(`job ${meta.id}: queueing for anchoring failed, retrying in 30 s:`, error);
+      await this.ctx.storage.setAlarm(Date.now() + 30_000);
+    }
+  }
+
+  /**
+   * Task `index`'s leaf and its path to the finished job's tasks root, with that root; null when
+   * no job lives here, the job is still running, or there is no such task.
+   */
+  taskProof(index: number): { leaf: TaskLeaf; leafHash: string; proof: string[]; tasksRoot: string } | null {
+    const meta = this.#load();
+    if (!meta || meta.state === 'running' || !Number.isInteger(index) || index < 0 || index >= meta.total) {
+      return null;
+    }
+    const anchor = this.#jobAnchor(meta);
+    const leaf = anchor.tasks[index]!;
+    return {
+      leaf,
+      leafHash: bytesToHex(taskLeafHash(leaf)),
+      proof: anchor.tree.proof(index),
+      tasksRoot: anchor.tree.root,
+    };
   }
 
   // ---- internals --------------------------------------------------------------------------------
@@ -1252,9 +1301,11 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
     const meta = this.#meta!;
     meta.state = state;
     meta.finishedAt = Date.now();
+    meta.anchor = 'due';
     this.ctx.storage.sql.exec(`UPDATE meta SET v = ? WHERE k = 'job'`, JSON.stringify(meta));
     this.#broadcast({ type: 'job.finished', state, counts: this.#counts!, finishedAt: meta.finishedAt });
-    await this.ctx.storage.deleteAlarm();
+    // The alarm now queues the job for anchoring (and retries until its outbox has it).
+    await this.ctx.storage.setAlarm(Date.now());
     this.#alarmAt = undefined;
     // Every shard may list the job; each revokes the leases of its own nodes.
     const reason = state === 'cancelled' ? 'job cancelled' : `job ${state}`;

@@ -20,6 +20,8 @@ export interface JobMeta extends Omit<JobInit, 'inputs'> {
   state: JobState;
   createdAt: number;
   finishedAt?: number;
+  /** Anchoring of the finished job: `due` until its leaf is in its outbox shard's queue. */
+  anchor?: 'due' | 'queued';
 }
 
 export const emptyCounts = (): TaskCounts => ({

@@ -39,7 +39,7 @@ const JobParams = z.object({
 const utf8 = new TextEncoder();
 
 /** The room of a job the caller owns, with its status; 404 / 403 otherwise. */
-async function ownedJob(env: Env, id: string, address: string) {
+export async function ownedJob(env: Env, id: string, address: string) {
   if (!/^[0-9a-f-]{36}$/.test(id)) throw new MeshError('not_found', `no job with id ${id}`);
   const room = jobRoom(env, id);
   const status = await room.status();

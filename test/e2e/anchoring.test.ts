@@ -1,0 +1,295 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Hex, parseAbiItem } from 'viem';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createClient, type MeshClient } from '../../client/index.ts';
+import { createApiKey, DEV_PRIVATE_KEYS } from '../../client/sign-in.ts';
+import { verifyAnchor } from '../../client/verify-anchor.ts';
+import type { AnchorHealth, AnchorPending, JobProof } from '../../protocol/anchor.ts';
+import type { TaskResult } from '../../protocol/index.ts';
+import { type ChainClients, chainClients, deployRegistry, RELAYER_KEY } from '../../scripts/chain.ts';
+import {
+  type Anvil,
+  type ApiServer,
+  chainVars,
+  type Proc,
+  ROOT,
+  startAnvil,
+  startApi,
+  startNode,
+} from '../../scripts/local-mesh.ts';
+
+// Anchoring end to end on real parts: `wrangler dev` (the Worker, its ChainOutbox shards and the
+// cron handler at /cdn-cgi/handler/scheduled), a headless node, and anvil with MonadMeshRegistry.
+// Jobs finish, the cron commits their batch roots, and every job and task verifies against the
+// chain with viem (`verifyAnchor`, and the CLI's `verify`); tampered data does not. Then the
+// failures: the Worker killed between sending a batch and recording it, and anvil down during a
+// run.
+
+const work = mkdtempSync(join(tmpdir(), 'monadmesh-anchoring-'));
+const persist = join(work, 'wrangler');
+const chainState = join(work, 'anvil.json');
+let anvil: Anvil;
+let chain: ChainClients;
+let registry: Hex;
+let api: ApiServer;
+let node: Proc;
+let key = '';
+let client: MeshClient;
+
+async function startWorker(extra: Record<string, string> = {}): Promise<void> {
+  api = await startApi({
+    persistTo: persist,
+    ...(process.env.E2E_ECHO_API ? { echo: 'api' } : {}),
+    vars: {
+      ...chainVars(anvil),
+      REGISTRY_ADDRESS: registry,
+      RELAYER_KEY,
+      ...extra,
+    },
+  });
+  client = createClient({ url: api.url, apiKey: key || 'unset' });
+}
+
+async function cron(): Promise<void> {
+  // wrangler dev runs the scheduled handler on this request, and answers when it is done.
+  const res = await fetch(`${api.url}/cdn-cgi/handler/scheduled?cron=*+*+*+*+*`);
+  expect(res.status, await res.text()).toBe(200);
+}
+
+const call = (path: string) =>
+  fetch(`${api.url}/api/v1${path}`, { headers: { authorization: `Bearer ${key}` } });
+
+async function health(): Promise<AnchorHealth> {
+  return ((await (await fetch(`${api.url}/api/v1/health`)).json()) as { anchoring: AnchorHealth }).anchoring;
+}
+
+async function finishedJob(inputs: unknown[], source = 'export default (x) => x * 2'): Promise<string> {
+  const job = await client.map(source, inputs, { redundancy: 1 });
+  await job.wait();
+  return job.id;
+}
+
+async function allResults(id: string): Promise<TaskResult[]> {
+  return (await client.job(id).resultsPage({ limit: 1000 })).results;
+}
+
+/** Every job's and task's anchor, checked against the chain; the reports. */
+async function verifyAll(id: string) {
+  const job = client.job(id);
+  const status = await job.status();
+  const results = await allResults(id);
+  const reports = [];
+  for (const result of results) {
+    const proof = (await job.proof({ task: result.index })) as JobProof;
+    expect(proof.anchored, JSON.stringify(proof)).toBe(true);
+    reports.push(await verifyAnchor({ proof, status, result, client: chain.public, registry }));
+  }
+  return reports;
+}
+
+const batchCommitted = parseAbiItem(
+  'event BatchCommitted(bytes32 indexed root, address indexed relayer, uint32 size)',
+);
+
+/** How many times `root` was committed (or every root, without one). */
+async function commits(root?: Hex): Promise<number> {
+  const logs = await chain.public.getLogs({
+    address: registry,
+    event: batchCommitted,
+    ...(root ? { args: { root } } : {}),
+    fromBlock: 0n,
+  });
+  return logs.length;
+}
+
+beforeAll(async () => {
+  anvil = await startAnvil({ state: chainState });
+  chain = chainClients(anvil.rpcUrl, anvil.chainId);
+  registry = await deployRegistry(chain, [chain.wallet(RELAYER_KEY).account.address]);
+  await startWorker();
+  key = (await createApiKey({ url: api.url, privateKey: DEV_PRIVATE_KEYS[0] })).key;
+  client = createClient({ url: api.url, apiKey: key });
+  node = await startNode(api.url, { capacity: 2 });
+}, 180_000);
+
+afterAll(async () => {
+  await node?.stop('SIGKILL');
+  await api?.stop();
+  await anvil?.stop();
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe('anchoring on anvil', () => {
+  it('finished jobs wait for the cron, then every job and task verifies against the chain', async () => {
+    const ids = [
+      await finishedJob([1, 2, 3, 4, 5]),
+      await finishedJob(Array.from({ length: 40 }, (_, i) => i)),
+      // One task fails: its error is what the leaf commits.
+      await finishedJob(
+        [1, 0, 3],
+        'export default (x) => { if (x === 0) throw new Error("zero"); return 1 / x; }',
+      ),
+    ];
+    // Finished, not anchored yet: the proof says where it waits and when it should be anchored.
+    const waiting = (await (await call(`/jobs/${ids[0]}/proof`)).json()) as AnchorPending;
+    expect(waiting).toMatchObject({ anchored: false, state: 'queued' });
+    expect(waiting.expectedBy).toBeGreaterThan(Date.now() - 1000);
+    expect((await health()).queued).toBeGreaterThanOrEqual(3);
+
+    await cron();
+    const after = await health();
+    expect(after).toMatchObject({
+      configured: true,
+      queued: 0,
+      inFlight: 0,
+      registry: registry.toLowerCase(),
+    });
+    expect(after.anchoredBatches).toBeGreaterThanOrEqual(1);
+    expect(after.lastError).toBeUndefined();
+
+    for (const id of ids) {
+      const reports = await verifyAll(id);
+      for (const report of reports) {
+        expect(report.checks.filter((c) => !c.ok)).toEqual([]);
+        expect(report.ok).toBe(true);
+      }
+      const proof = (await client.job(id).proof()) as JobProof;
+      expect(await commits(proof.batch.root)).toBe(1);
+    }
+  });
+
+  it('a tampered output, a tampered proof and a root never committed all fail', async () => {
+    const id = await finishedJob([10, 20, 30]);
+    await cron();
+    const job = client.job(id);
+    const status = await job.status();
+    const [result] = (await job.resultsPage({ cursor: 1, limit: 1 })).results;
+    const proof = (await job.proof({ task: 1 })) as JobProof;
+    const failed = async (p: JobProof, r: TaskResult = result!) =>
+      (await verifyAnchor({ proof: p, status, result: r, client: chain.public, registry })).checks
+        .filter((c) => !c.ok)
+        .map((c) => c.name);
+
+    expect(await failed(proof)).toEqual([]);
+    expect(await failed(proof, { ...result!, output: 41 })).toEqual(['task output']);
+    // The leaf made to match the tampered output: its path no longer leads to the tasks root.
+    const tamperedLeaf = { ...proof.task!.leaf, outputHash: `0x${'ab'.repeat(32)}` as Hex };
+    expect(await failed({ ...proof, task: { ...proof.task!, leaf: tamperedLeaf } })).toEqual(
+      expect.arrayContaining(['task output', 'task path', 'task on-chain']),
+    );
+    const path = [...proof.job.proof];
+    if (path.length) {
+      path[0] = `0x${(BigInt(path[0]!) ^ 1n).toString(16).padStart(64, '0')}` as Hex;
+      expect(await failed({ ...proof, job: { ...proof.job, proof: path } })).toEqual(
+        expect.arrayContaining(['job path', 'job on-chain', 'task on-chain']),
+      );
+    }
+    const never = `0x${randomBytes(32).toString('hex')}` as Hex;
+    expect(await failed({ ...proof, batch: { ...proof.batch, root: never } })).toEqual(
+      expect.arrayContaining(['job path', 'root on-chain', 'job on-chain', 'task on-chain', 'transaction']),
+    );
+  });
+
+  it('the CLI verifies a job and a task, and bad ids and task indices are 400s', async () => {
+    const id = await finishedJob([7, 8]);
+    await cron();
+    const out = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn(
+        process.execPath,
+        [join(ROOT, 'cli/main.ts'), 'verify', id, '--task', '1', '--json'],
+        {
+          env: {
+            ...process.env,
+            MONADMESH_API: api.url,
+            MONADMESH_KEY: key,
+            MONADMESH_RPC: anvil.rpcUrl,
+            HOME: work,
+          },
+        },
+      );
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => {
+        stdout += d;
+      });
+      child.stderr.on('data', (d) => {
+        stderr += d;
+      });
+      child.on('close', (code) => resolve({ code, stdout, stderr }));
+    });
+    expect(out.code, out.stderr).toBe(0);
+    const report = JSON.parse(out.stdout) as { ok: boolean; checks: { name: string; ok: boolean }[] };
+    expect(report.ok).toBe(true);
+    expect(report.checks.map((c) => c.name)).toEqual(
+      expect.arrayContaining(['task output', 'task on-chain']),
+    );
+
+    for (const [path, status] of [
+      ['/jobs/not-a-job/proof', 400],
+      [`/jobs/${id}/proof?task=-1`, 400],
+      [`/jobs/${id}/proof?task=1.5`, 400],
+      [`/jobs/${id}/proof?task=abc`, 400],
+      [`/jobs/${id}/proof?task=2`, 400],
+      ['/jobs/00000000-0000-4000-8000-000000000000/proof', 404],
+    ] as const) {
+      const res = await call(path);
+      expect(res.status, path).toBe(status);
+      expect(((await res.json()) as { error: { message: string } }).error.message).toBeTruthy();
+    }
+  });
+
+  it('the Worker killed between sending a batch and recording it: the next run commits nothing twice and loses no job', async () => {
+    await node.stop('SIGKILL');
+    await api.stop();
+    await startWorker({ ANCHOR_FAULT: 'crash-after-send' });
+    node = await startNode(api.url, { capacity: 2 });
+    const ids = [await finishedJob([1, 2]), await finishedJob([3, 4, 5])];
+    const before = await commits();
+    await cron();
+    // The transactions went out (one per outbox shard that had a job), but no outbox recorded its own.
+    const sent = (await commits()) - before;
+    expect(sent).toBeGreaterThanOrEqual(1);
+    expect(((await client.job(ids[0]!).proof()) as AnchorPending).state).toBe('sending');
+    expect((await health()).inFlight).toBe(sent);
+
+    await node.stop('SIGKILL');
+    await api.stop();
+    await startWorker();
+    node = await startNode(api.url, { capacity: 2 });
+    await cron();
+    // Found on-chain, not sent again.
+    expect(await commits()).toBe(before + sent);
+    for (const id of ids) {
+      const proof = (await client.job(id).proof()) as JobProof;
+      expect(proof.anchored).toBe(true);
+      expect(await commits(proof.batch.root)).toBe(1);
+      for (const report of await verifyAll(id)) expect(report.ok).toBe(true);
+    }
+    expect(await health()).toMatchObject({ queued: 0, inFlight: 0 });
+  });
+
+  it('anvil down during a run: the batch waits, the failure shows in /health, and the next run sends it', async () => {
+    const port = anvil.port;
+    await anvil.stop();
+    const id = await finishedJob([5, 6, 7]);
+    await cron();
+    const down = await health();
+    expect(down.lastError).toMatch(/unreachable/);
+    expect(down.retryAt).toBeGreaterThan(down.lastErrorAt!);
+    expect(down.queued + down.inFlight).toBeGreaterThanOrEqual(1);
+    expect(((await client.job(id).proof()) as AnchorPending).anchored).toBe(false);
+
+    anvil = await startAnvil({ port, state: chainState });
+    // Past the backoff, the next run sends the batch.
+    await new Promise((r) => setTimeout(r, Math.max(0, down.retryAt! - Date.now()) + 200));
+    await cron();
+    const up = await health();
+    expect(up).toMatchObject({ queued: 0, inFlight: 0 });
+    expect(up.lastError).toBeUndefined();
+    for (const report of await verifyAll(id)) expect(report.ok).toBe(true);
+  });
+});
