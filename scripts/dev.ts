@@ -1,12 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { chainClients, deployRegistry, RELAYER_KEY } from './chain.ts';
 import { buildWebApp, chainVars, freePort, ROOT, startAnvil, startApi, startNode } from './local-mesh.ts';
 
-// `npm run dev`: the whole local mesh in one terminal: a local chain (anvil), the web app built
-// with `vite build --watch` into frontend/dist, `wrangler dev` (API, Durable Objects, R2, and the
-// app as static assets) on :8787 with state kept in .wrangler/state, plus one headless node.
+// `npm run dev`: the whole local mesh in one terminal: a local chain (anvil, its state kept with
+// the Worker's) with the MonadMeshRegistry deployed, the web app built with `vite build --watch`
+// into frontend/dist, `wrangler dev` (API, Durable Objects, R2, and the app as static assets) on
+// :8787 with state kept in .wrangler/state, one headless node, and the anchoring cron every 10 s
+// (wrangler dev does not run cron triggers by itself).
 const port = Number(process.env.PORT ?? 8787);
 const devVars = join(ROOT, '.dev.vars');
 if (!existsSync(devVars)) {
@@ -25,20 +28,43 @@ const isFree = (p: number) =>
     server.listen(p, '127.0.0.1', () => server.close(() => resolve(true)));
   });
 
+const state = join(ROOT, '.wrangler/state');
+mkdirSync(state, { recursive: true });
 const anvilPort = Number(process.env.ANVIL_PORT ?? 8545);
-const anvil = await startAnvil({ port: (await isFree(anvilPort)) ? anvilPort : await freePort() });
+const anvil = await startAnvil({
+  port: (await isFree(anvilPort)) ? anvilPort : await freePort(),
+  state: join(state, 'anvil.json'),
+});
 process.stderr.write(`[chain] anvil on ${anvil.rpcUrl} (chain ${anvil.chainId})\n`);
+// The registry: the one deployed last time if the chain still has it, else a new one whose relayer
+// is anvil's dev account #2 (the cron's signer).
+const chain = chainClients(anvil.rpcUrl, anvil.chainId);
+const registryFile = join(state, 'registry.json');
+let registry = existsSync(registryFile)
+  ? (JSON.parse(readFileSync(registryFile, 'utf8')) as { address: `0x${string}` }).address
+  : undefined;
+if (!registry || !(await chain.public.getCode({ address: registry }))) {
+  registry = await deployRegistry(chain, [chain.wallet(RELAYER_KEY).account.address]);
+  writeFileSync(registryFile, `${JSON.stringify({ address: registry, chainId: anvil.chainId })}\n`);
+}
+process.stderr.write(`[chain] MonadMeshRegistry at ${registry}\n`);
 const web = await buildWebApp({ watch: true });
 process.stderr.write('[web] built frontend/dist; rebuilding on changes\n');
 const api = await startApi({
   port,
-  persistTo: join(ROOT, '.wrangler/state'),
+  persistTo: state,
   echo: '[api] ',
-  vars: chainVars(anvil),
+  vars: { ...chainVars(anvil), REGISTRY_ADDRESS: registry, RELAYER_KEY },
   ...(secret ? { secret } : {}),
 });
 // The dev node keeps its key with the dev state, so it is the same peer across restarts.
-const node = await startNode(api.url, { echo: '[node]', keyFile: join(ROOT, '.wrangler/state/node-key') });
+const node = await startNode(api.url, { echo: '[node]', keyFile: join(state, 'node-key') });
+// The anchoring cron, as Cloudflare would run it (every minute there; every 10 s here).
+const cron = setInterval(() => {
+  fetch(`${api.url}/cdn-cgi/handler/scheduled?cron=*+*+*+*+*`).catch((error: Error) => {
+    process.stderr.write(`[cron] ${error.message}\n`);
+  });
+}, 10_000);
 process.stderr.write(`
   MonadMesh is running locally.
 
@@ -47,12 +73,15 @@ process.stderr.write(`
   OpenAPI        ${api.url}/api/v1/openapi.json
   Chain          ${anvil.rpcUrl}   (anvil, chain id ${anvil.chainId}; add it to your wallet,
                  or import a dev account: its keys are printed by \`node_modules/.bin/anvil\`)
+  Registry       ${registry}   (finished jobs are anchored every 10 s;
+                 check one: npm run verify-job -- <job-id> [--task N])
   Compute nodes  ${api.url}/api/v1/nodes   (add more: npm run node -- --api ${api.url})
   API key        npm run dev:key            (signs in with a local dev account)
 
   Ctrl-C stops everything.
 `);
 const stop = async () => {
+  clearInterval(cron);
   await node.stop();
   await api.stop();
   await web.close();

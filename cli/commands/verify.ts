@@ -101,7 +101,7 @@ export const verify: Command = {
     if (values.json) {
       await printJson({ ok: report.ok, checks: report.checks, anchor, notes });
     } else {
-      const lines = report.checks.map((c) => `${c.ok ? 'ok  ' : 'FAIL'}  ${c.name.padEnd(18)}${c.detail}`);
+      const lines = report.checks.map((c) => `${c.ok ? 'ok  ' : 'FAIL'}  ${c.name.padEnd(19)}${c.detail}`);
       lines.push(
         '',
         `${report.ok ? 'verified' : 'NOT verified'}: job ${proof.jobId}${task === undefined ? '' : `, task ${task}`}, batch ${proof.batch.root}`,
