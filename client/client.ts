@@ -1,4 +1,5 @@
 import { parseExpressionAt } from 'acorn';
+import type { Hex } from 'viem';
 import { z } from 'zod';
 import {
   BlockCodec,
@@ -16,6 +17,7 @@ import { MeshApiError } from './errors.ts';
 import { decode, type FetchLike, retrying, send } from './http.ts';
 import { JobHandle } from './job-handle.ts';
 import { createApiKey } from './sign-in.ts';
+import { specHashOf } from './spec-hash.ts';
 
 export interface ClientOptions {
   /** Base URL of the API, e.g. `http://127.0.0.1:8787`. */
@@ -45,6 +47,12 @@ export interface MapOptions {
    * trusted with your jobs.
    */
   trust?: number;
+  /**
+   * Called with the final spec and its spec hash (`specHashOf`) just before it is submitted, after
+   * code and inputs are uploaded: e.g. to register the spec hash on-chain from the submitter's
+   * wallet (`MonadMeshRegistry.registerSpec`). Submission waits for it; a throw stops it.
+   */
+  beforeSubmit?: (prepared: { spec: JobSpecInput; specHash: Hex }) => void | Promise<void>;
 }
 
 export interface PutBlobOptions {
@@ -207,6 +215,9 @@ export class MeshClient {
     }
     for (const key of ['timeoutMs', 'maxAttempts', 'memoryMb', 'label', 'redundancy', 'trust'] as const) {
       if (options[key] !== undefined) (spec as Record<string, unknown>)[key] = options[key];
+    }
+    if (options.beforeSubmit) {
+      await options.beforeSubmit({ spec, specHash: await specHashOf(spec, inputs) });
     }
     const created: JobCreated = await decode(
       await this.#request('/api/v1/jobs', { method: 'POST', json: spec }),

@@ -20,6 +20,8 @@ export {
   signInWithEip1193,
   signInWithPrivateKey,
 } from './sign-in.ts';
+export { specHashOf } from './spec-hash.ts';
+export { type AnchorCheck, type AnchorReport, verifyAnchor } from './verify-anchor.ts';
 export {
   BadFrameError,
   type WatchMessageMeta,

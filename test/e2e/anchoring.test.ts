@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient, type MeshClient } from '../../client/index.ts';
 import { createApiKey, DEV_PRIVATE_KEYS } from '../../client/sign-in.ts';
 import { verifyAnchor } from '../../client/verify-anchor.ts';
+import { monadMeshRegistryAbi } from '../../contracts/abi.ts';
 import type { AnchorHealth, AnchorPending, JobProof } from '../../protocol/anchor.ts';
 import type { TaskResult } from '../../protocol/index.ts';
 import { type ChainClients, chainClients, deployRegistry, RELAYER_KEY } from '../../scripts/chain.ts';
@@ -160,6 +161,50 @@ describe('anchoring on anvil', () => {
       const proof = (await client.job(id).proof()) as JobProof;
       expect(await commits(proof.batch.root)).toBe(1);
     }
+  });
+
+  it("a spec hash registered from the owner's wallet before submitting is the one anchored, and links", async () => {
+    const owner = chain.wallet(DEV_PRIVATE_KEYS[0]);
+    let registered: Hex | undefined;
+    const job = await client.map('export default (x) => x + 1', [{ a: 1 }, 'two', [3], null], {
+      timeoutMs: 20_000,
+      beforeSubmit: async ({ specHash }) => {
+        const hash = await owner.writeContract({
+          address: registry,
+          abi: monadMeshRegistryAbi,
+          functionName: 'registerSpec',
+          args: [specHash],
+        });
+        await chain.public.waitForTransactionReceipt({ hash });
+        registered = specHash;
+      },
+    });
+    await job.wait();
+    await cron();
+    const proof = (await job.proof({ task: 2 })) as JobProof;
+    expect(proof.job.leaf.specHash).toBe(registered);
+    const [result] = (await job.resultsPage({ cursor: 2, limit: 1 })).results;
+    const report = await verifyAnchor({
+      proof,
+      status: await job.status(),
+      result: result!,
+      client: chain.public,
+      registry,
+    });
+    expect(report.ok).toBe(true);
+    expect(report.specRegisteredAt).toBeGreaterThan(0n);
+    // A job whose spec was not registered verifies, and says it is not linked.
+    const plain = client.job(await finishedJob([1]));
+    await cron();
+    const plainProof = (await plain.proof()) as JobProof;
+    const plainReport = await verifyAnchor({
+      proof: plainProof,
+      status: await plain.status(),
+      client: chain.public,
+      registry,
+    });
+    expect(plainReport.ok).toBe(true);
+    expect(plainReport.specRegisteredAt).toBeUndefined();
   });
 
   it('a tampered output, a tampered proof and a root never committed all fail', async () => {
