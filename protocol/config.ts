@@ -17,6 +17,13 @@ export const AppConfig = z
      * frame's renderer process rather than the tab. Absent: the sandboxes run in the tab.
      */
     sandboxOrigin: z.url().optional(),
+    /** The MonadMeshRegistry finished jobs are anchored on (absent: anchoring is not configured). */
+    registry: z
+      .string()
+      .regex(/^0x[0-9a-fA-F]{40}$/)
+      .optional(),
+    /** A block explorer for anchoring transactions (absent: the chain has none configured). */
+    explorerUrl: z.url().optional(),
   })
   .meta({ id: 'AppConfig' });
 export type AppConfig = z.infer<typeof AppConfig>;

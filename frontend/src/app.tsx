@@ -52,9 +52,12 @@ export function App({ config }: { config: AppConfig }) {
             <main id="main" className="page">
               <Suspense fallback={<Loading>Loading…</Loading>}>
                 <Routes>
-                  <Route path="/" element={<EditorPage sandboxOrigin={config.sandboxOrigin} />} />
+                  <Route
+                    path="/"
+                    element={<EditorPage sandboxOrigin={config.sandboxOrigin} config={config} />}
+                  />
                   <Route path="/jobs" element={<JobsPage />} />
-                  <Route path="/jobs/:id" element={<JobRoute />} />
+                  <Route path="/jobs/:id" element={<JobRoute config={config} />} />
                   <Route path="/nodes" element={<NodesPage />} />
                   <Route
                     path="/contribute"
@@ -72,9 +75,9 @@ export function App({ config }: { config: AppConfig }) {
 }
 
 /** A fresh JobPage per job id, so nothing (selected task, grid page) carries over between jobs. */
-function JobRoute() {
+function JobRoute({ config }: { config: AppConfig }) {
   const { id } = useParams();
-  return <JobPage key={id} />;
+  return <JobPage key={id} config={config} />;
 }
 
 function NotFound() {

@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { createClient } from '../../client/index.ts';
 import { createApiKey, DEV_PRIVATE_KEYS } from '../../client/sign-in.ts';
 import { AccountWork, type NodeInfo, TaskResult } from '../../protocol/index.ts';
+import { chainClients, deployRegistry, RELAYER_KEY } from '../../scripts/chain.ts';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../../scripts/chromium.ts';
 import {
   type Anvil,
@@ -28,6 +29,7 @@ const account = privateKeyToAccount(DEV_PRIVATE_KEYS[0]);
 const WALLET_NAME = 'MonadMesh Test Wallet';
 
 let anvil: Anvil | undefined;
+let registry: Hex;
 let api: ApiServer | undefined;
 let node: Proc | undefined;
 let browser: Browser | undefined;
@@ -156,7 +158,9 @@ beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   const t0 = Date.now();
   [anvil] = await Promise.all([startAnvil(), buildWebApp({ logLevel: 'error' })]);
-  api = await startApi({ vars: chainVars(anvil) });
+  const chain = chainClients(anvil.rpcUrl, anvil.chainId);
+  registry = await deployRegistry(chain, [chain.wallet(RELAYER_KEY).account.address]);
+  api = await startApi({ vars: { ...chainVars(anvil), REGISTRY_ADDRESS: registry, RELAYER_KEY } });
   node = await startNode(api.url, { capacity: 2 });
   browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
   const context = await browser.newContext({
@@ -352,6 +356,40 @@ describe('web app', () => {
     await expect.poll(() => text(page.getByTestId('job-state')), { timeout: 30_000 }).toBe('cancelled');
     expect(Number(await text(page.getByTestId('count-cancelled')))).toBeGreaterThan(0);
     expect(await page.getByRole('button', { name: 'Cancel job' }).count()).toBe(0);
+  });
+
+  test('behavior: a spec registered from the wallet before submitting; the job page shows its anchor and verifies it in the browser', async () => {
+    await page.getByRole('link', { name: 'New job' }).click();
+    await page.getByRole('tab', { name: 'JavaScript' }).click();
+    await writeCode('export default (n) => n * 3;\n');
+    await page.getByRole('radio', { name: 'Range' }).check();
+    await page.getByRole('spinbutton', { name: 'To', exact: true }).fill('6');
+    await page.getByRole('checkbox', { name: 'Register the spec on-chain first' }).check();
+    await page.getByRole('button', { name: 'Submit job' }).click();
+    await page.waitForURL(/\/jobs\/[\w-]+$/, { timeout: 60_000 });
+    await expect.poll(() => text(page.getByTestId('job-state')), { timeout: 60_000 }).toBe('succeeded');
+    const anchor = page.getByRole('region', { name: 'On-chain anchor' });
+    await expect.poll(() => text(anchor.getByTestId('anchor-state'))).toMatch(/Not anchored yet/);
+    // The cron (every minute when deployed) runs now.
+    expect((await fetch(`${api!.url}/cdn-cgi/handler/scheduled?cron=*+*+*+*+*`)).status).toBe(200);
+    await expect
+      .poll(() => text(anchor.getByTestId('anchor-state')), { timeout: 30_000 })
+      .toMatch(/^Anchored/);
+    // Verify the job, then a task, through the wallet's provider.
+    await anchor.getByRole('button', { name: 'Verify in your browser' }).click();
+    await expect
+      .poll(() => text(anchor.getByTestId('anchor-report')), { timeout: 30_000 })
+      .toMatch(/^Verified/);
+    expect(await text(anchor.getByTestId('anchor-report'))).toMatch(
+      /spec hash was registered by the owner in block \d+/,
+    );
+    await page.locator('.task-grid [data-index="4"]').click();
+    await anchor.getByRole('button', { name: 'Verify task 4 in your browser' }).click();
+    await expect
+      .poll(() => text(anchor.getByTestId('anchor-report')), { timeout: 30_000 })
+      .toMatch(/^Verified \(task 4\)/);
+    expect(await text(anchor.getByTestId('anchor-report'))).toContain('task output');
+    await shot('anchor');
   });
 
   test('behavior: the page is cross-origin isolated, so a preview that times out keeps the logs printed before it looped', async () => {

@@ -16,6 +16,9 @@ export interface ConfigVars {
    * none (its tabs run their sandboxes in their own process).
    */
   SANDBOX_ORIGIN?: string;
+  /** The MonadMeshRegistry (see ChainEnv); shown to the web app for spec registration and checks. */
+  REGISTRY_ADDRESS?: string;
+  EXPLORER_URL?: string;
 }
 
 /** Monad testnet: the production default when no var says otherwise. */
@@ -25,12 +28,17 @@ const MONAD_TESTNET = { chainId: 10143, chainName: 'Monad Testnet', rpcUrl: 'htt
 export function appConfigFrom(vars: ConfigVars, requestUrl?: string): AppConfig {
   const chainId = Number(vars.CHAIN_ID);
   const sandboxOrigin = sandboxOriginFor(vars.SANDBOX_ORIGIN, requestUrl);
+  const explorer = vars.EXPLORER_URL && URL.canParse(vars.EXPLORER_URL) ? vars.EXPLORER_URL : undefined;
   return {
     chainId: Number.isInteger(chainId) && chainId > 0 ? chainId : MONAD_TESTNET.chainId,
     chainName: vars.CHAIN_NAME || MONAD_TESTNET.chainName,
     rpcUrl: vars.RPC_URL || MONAD_TESTNET.rpcUrl,
     faucet: vars.FAUCET === 'true',
     ...(sandboxOrigin ? { sandboxOrigin } : {}),
+    ...(vars.REGISTRY_ADDRESS && /^0x[0-9a-fA-F]{40}$/.test(vars.REGISTRY_ADDRESS)
+      ? { registry: vars.REGISTRY_ADDRESS.toLowerCase() }
+      : {}),
+    ...(explorer ? { explorerUrl: explorer } : {}),
   };
 }
 

@@ -1,7 +1,11 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { useNavigate } from 'react-router';
+import { useConnection } from 'wagmi';
+import type { Eip1193Provider } from '../../../client/index.ts';
 import { isWasm, type JsonValue } from '../../../protocol/index.ts';
+import type { AppConfig } from '../api/app-config.ts';
 import { reportIfUnauthorized, useSession } from '../api/session.tsx';
+import { registerSpec } from '../chain/wallet-chain.ts';
 import { PreviewPanel, type PreviewState } from '../preview/preview-panel.tsx';
 import { runPreview } from '../preview/run-preview.ts';
 import { describeError } from '../ui/status.tsx';
@@ -23,8 +27,15 @@ const first = (runtime: EditorRuntime) => templatesFor(runtime)[0]!;
  * Previews run in the sandbox frame of `sandboxOrigin` (AppConfig) when there is one, so a
  * preview that runs out of memory takes down that frame, not the editor.
  */
-export function EditorPage({ sandboxOrigin }: { sandboxOrigin?: string | undefined } = {}) {
+export function EditorPage({
+  sandboxOrigin,
+  config,
+}: {
+  sandboxOrigin?: string | undefined;
+  config?: AppConfig | undefined;
+} = {}) {
   const { client, session } = useSession();
+  const connection = useConnection();
   const navigate = useNavigate();
   const [runtime, setRuntime] = useState<EditorRuntime>('python');
   const [code, setCode] = useState<Record<EditorRuntime, string>>(() => ({
@@ -152,7 +163,20 @@ export function EditorPage({ sandboxOrigin }: { sandboxOrigin?: string | undefin
         return;
       }
       setBusy('submitting');
+      // Registering the spec hash: the wallet signs one transaction, then the job is submitted.
+      const register =
+        options.registerSpec && config?.registry
+          ? async ({ specHash }: { specHash: `0x${string}` }) => {
+              const connector = connection.connector;
+              if (!connector || !connection.address)
+                throw new Error('connect your wallet to register the spec hash');
+              setError(undefined);
+              const provider = (await connector.getProvider()) as Eip1193Provider;
+              await registerSpec(provider, config, connection.address, specHash);
+            }
+          : undefined;
       const job = await client.map(built, list, {
+        ...(register ? { beforeSubmit: register } : {}),
         runtime,
         timeoutMs: options.timeoutMs,
         memoryMb: options.memoryMb,
@@ -238,7 +262,12 @@ export function EditorPage({ sandboxOrigin }: { sandboxOrigin?: string | undefin
       </section>
       <section className="side-column" aria-label="Inputs and options">
         <InputsPanel state={inputs} onChange={setInputs} parsed={parsed} />
-        <OptionsPanel runtime={runtime} options={options} onChange={setOptions} />
+        <OptionsPanel
+          runtime={runtime}
+          options={options}
+          onChange={setOptions}
+          canRegister={Boolean(config?.registry)}
+        />
         <div className="actions">
           <button
             type="button"

@@ -9,6 +9,8 @@ export interface JobOptions {
   label: string;
   /** `adaptive` (the default trust), or a fixed redundancy of 1 to 5 identities. */
   verification: 'adaptive' | '1' | '2' | '3' | '4' | '5';
+  /** Register the job's spec hash on the registry from the wallet before submitting. */
+  registerSpec: boolean;
 }
 
 export const defaultOptions = (): JobOptions => ({
@@ -17,6 +19,7 @@ export const defaultOptions = (): JobOptions => ({
   maxAttempts: jobDefaults.maxAttempts,
   label: '',
   verification: 'adaptive',
+  registerSpec: false,
 });
 
 /** The JobSpec fields of the verification option. */
@@ -49,10 +52,13 @@ export function OptionsPanel({
   runtime,
   options,
   onChange,
+  canRegister = false,
 }: {
   runtime: EditorRuntime;
   options: JobOptions;
   onChange(next: JobOptions): void;
+  /** Whether a registry is configured, so the spec hash can be registered on-chain. */
+  canRegister?: boolean;
 }) {
   const id = useId();
   const set = (patch: Partial<JobOptions>) => onChange({ ...options, ...patch });
@@ -119,6 +125,21 @@ export function OptionsPanel({
           </select>
           <span id={`${id}-verification`} className="hint">
             {VERIFICATION_HINT[options.verification]}
+          </span>
+        </label>
+        <label className="checkbox">
+          <input
+            type="checkbox"
+            disabled={!canRegister}
+            checked={canRegister && options.registerSpec}
+            aria-describedby={`${id}-register`}
+            onChange={(e) => set({ registerSpec: e.target.checked })}
+          />
+          Register the spec on-chain first
+          <span id={`${id}-register`} className="hint">
+            {canRegister
+              ? "Your wallet signs one transaction recording this job's spec hash (code, inputs, limits) before it is submitted; the job's on-chain anchor then links to it."
+              : 'No registry is configured on this deployment, so jobs are not anchored on-chain.'}
           </span>
         </label>
         <label className="checkbox">

@@ -1,12 +1,14 @@
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useEffect, useMemo, useState } from 'react';
 import { Link, useParams } from 'react-router';
+import type { AppConfig } from '../api/app-config.ts';
 import { resultsFetcher } from '../api/results.ts';
 import { useSession } from '../api/session.tsx';
 import { RUNTIME_LABELS } from '../editor/templates.ts';
 import { ResultsPanel } from '../results/results-panel.tsx';
 import { formatDuration, formatTime } from '../ui/format.ts';
 import { describeError, Empty, ErrorBox, Loading } from '../ui/status.tsx';
+import { AnchorPanel } from './anchor-panel.tsx';
 import { ProgressPanel } from './progress-panel.tsx';
 import { TaskDetail } from './task-detail.tsx';
 import { GRID_PAGE, TaskGrid } from './task-grid.tsx';
@@ -14,7 +16,7 @@ import { useJobWatch } from './use-job-watch.ts';
 import { progressOf } from './watch-state.ts';
 
 /** One job: live progress over its WebSocket, every task, why pending ones wait, results, cancel. */
-export function JobPage() {
+export function JobPage({ config }: { config: AppConfig }) {
   const { id = '' } = useParams();
   const { client, session } = useSession();
   const queries = useQueryClient();
@@ -169,6 +171,7 @@ export function JobPage() {
           </div>
         )}
       </section>
+      <AnchorPanel client={client} jobId={id} state={state} task={selected} config={config} />
       {fetchPage ? (
         <ResultsPanel
           jobId={id}
