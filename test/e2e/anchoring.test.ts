@@ -317,6 +317,29 @@ describe('anchoring on anvil', () => {
     expect(await health()).toMatchObject({ queued: 0, inFlight: 0 });
   });
 
+  it('a relayer without funds: the batch waits, /health says to fund it, and the run after funding sends it', async () => {
+    const relayer = chain.wallet(RELAYER_KEY).account.address;
+    const rpc = (method: string, params: unknown[]) =>
+      fetch(anvil.rpcUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
+      });
+    await rpc('anvil_setBalance', [relayer, '0x0']);
+    const id = await finishedJob([9, 10]);
+    await cron();
+    const broke = await health();
+    expect(broke.lastError).toMatch(/too little to pay for gas: fund it/);
+    expect(broke.lastError).toContain(relayer);
+    expect(((await client.job(id).proof()) as AnchorPending).anchored).toBe(false);
+
+    await rpc('anvil_setBalance', [relayer, '0x56bc75e2d63100000']);
+    await new Promise((r) => setTimeout(r, Math.max(0, broke.retryAt! - Date.now()) + 200));
+    await cron();
+    expect((await health()).lastError).toBeUndefined();
+    for (const report of await verifyAll(id)) expect(report.ok).toBe(true);
+  });
+
   it('anvil down during a run: the batch waits, the failure shows in /health, and the next run sends it', async () => {
     const port = anvil.port;
     await anvil.stop();
