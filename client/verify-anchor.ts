@@ -26,7 +26,10 @@ export interface AnchorReport {
   /** Every check passed: the job (and task) is committed on-chain exactly as the data says. */
   ok: boolean;
   checks: AnchorCheck[];
-  /** The block at which the job's owner registered its spec hash on the registry, if they did. */
+  /**
+   * The block at which the job's owner registered its spec hash on the registry, if they did so
+   * no later than the batch's block (a registration made after the job was anchored is not a link).
+   */
   specRegisteredAt?: bigint;
 }
 
@@ -47,9 +50,14 @@ export interface AnchorReport {
 export async function verifyAnchor(options: {
   proof: JobProof;
   status: JobStatus;
-  /** The result of the proof's task (`proof.task`), to recompute its leaf from. */
+  /** The result of the proof's task (`proof.task`), to recompute its leaf from (required with one). */
   result?: TaskResult;
+  /** The task asked for: the proof's task leaf must be this one. */
+  task?: number;
+  /** The spec hash you computed yourself (`specHashOf`), to check against the job leaf's. */
+  specHash?: Hex;
   client: PublicClient;
+  /** The registry you know; without it, the one the proof names is used (and checked on-chain only). */
   registry?: Hex;
 }): Promise<AnchorReport> {
   const { proof, status, result, client } = options;
@@ -76,7 +84,16 @@ export async function verifyAnchor(options: {
     status.state !== 'running' && leaf.state === jobLeafState(status.state),
     `job ${status.state}`,
   );
-  check('registry', registry === proof.chain.registry.toLowerCase(), `registry ${registry}`);
+  check(
+    'registry',
+    registry === proof.chain.registry.toLowerCase(),
+    options.registry
+      ? `registry ${registry} (pinned)`
+      : `registry ${registry} (as the proof names it; pin it to trust it)`,
+  );
+  if (options.specHash) {
+    check('spec hash', leaf.specHash === options.specHash.toLowerCase(), `spec hash ${options.specHash}`);
+  }
 
   // 2. The leaf hashes to what the proof says, and its path leads to the batch root.
   const leafHash = bytesToHex(jobLeafHash(leaf));
@@ -93,8 +110,16 @@ export async function verifyAnchor(options: {
   );
 
   // 3. The task leaf, when asked: recomputed from the result, and its path to the tasks root.
+  if (options.task !== undefined) {
+    check('task asked for', proof.task?.leaf.index === options.task, `task ${options.task}`);
+  }
   if (proof.task) {
     const t = proof.task.leaf;
+    check(
+      'task result',
+      result !== undefined,
+      result ? `result of task ${result.index}` : 'no result to recompute the task leaf from',
+    );
     if (result) {
       check('task index', t.index === result.index, `task ${result.index}`);
       check('task state', t.state === taskLeafState(result.state), `task ${result.state}`);
@@ -142,7 +167,7 @@ export async function verifyAnchor(options: {
     });
     check(
       'root on-chain',
-      size > 0 && size === proof.batch.size,
+      size > 0 && size === proof.batch.size && blockNumber === BigInt(proof.batch.blockNumber),
       size > 0 ? `committed in block ${blockNumber} with ${size} leaves` : 'this root was never committed',
     );
     const jobOnChain = await client.readContract({
@@ -188,7 +213,7 @@ export async function verifyAnchor(options: {
       args: [leaf.owner, leaf.specHash],
     });
     const report: AnchorReport = { ok: checks.every((c) => c.ok), checks };
-    if (registered > 0n) report.specRegisteredAt = registered;
+    if (registered > 0n && registered <= blockNumber) report.specRegisteredAt = registered;
     return report;
   } catch (error) {
     check('chain', false, `reading the chain failed: ${(error as Error).message.split('\n')[0]}`);

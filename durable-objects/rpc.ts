@@ -183,6 +183,8 @@ export interface JobRoomApi {
   /** The node gives unstarted leases back. Returns how many it held. */
   returnLeases(nodeId: string, leaseIds: string[]): Awaitable<number>;
   cancel(): Awaitable<CancelResult | null>;
+  /** Where the finished job's leaf was queued for anchoring (null: not yet). */
+  anchorState(): Awaitable<{ shard: number; version: number; finishedAt: number | undefined } | null>;
   /** A finished job's task leaf, its path and the tasks root its job leaf commits (null: none). */
   taskProof(
     index: number,
@@ -319,8 +321,8 @@ export interface OutboxStatus {
 export interface ChainOutboxApi {
   /** Queue a finished job's leaf (a newer version of a job not yet batched replaces the older). */
   enqueue(entry: AnchorEntry): Awaitable<void>;
-  /** Batch queued jobs, commit their roots and record the transactions (the cron's work). */
-  flush(): Awaitable<FlushReport>;
+  /** Batch queued jobs, commit their roots and record the transactions (the cron's work, for shard `shard`). */
+  flush(shard: number): Awaitable<FlushReport>;
   /** The job's newest anchor, or where it waits (`queued`, `sending`), or null when unknown here. */
   anchorOf(jobId: string): Awaitable<AnchorRecord | { state: 'queued' | 'sending'; since: number } | null>;
   status(): Awaitable<OutboxStatus>;

@@ -74,9 +74,13 @@ export function anchorShards(env: DoEnv): number {
   return count(env.ANCHOR_SHARDS, 2, 1024);
 }
 
-/** The ChainOutbox shard that anchors a job (jump hash of its id, as for nodes and hubs). */
-export function chainOutbox(env: DoEnv, jobId: string): Remote<ChainOutboxApi> {
-  return outboxShard(env, jumpHash(fnv1a64(jobId), anchorShards(env)));
+/**
+ * The ChainOutbox shard a job is queued in (jump hash of its id over `ANCHOR_SHARDS`). Its room
+ * records the shard when it queues the job, so raising `ANCHOR_SHARDS` later does not lose track
+ * of where earlier jobs are (lowering it would strand the dropped shards' queues: only raise it).
+ */
+export function anchorShardOf(env: DoEnv, jobId: string): number {
+  return jumpHash(fnv1a64(jobId), anchorShards(env));
 }
 
 /** One ChainOutbox shard. */

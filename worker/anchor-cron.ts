@@ -7,19 +7,28 @@ import type { Env } from './env.ts';
 
 /**
  * The anchoring cron (`[triggers] crons` in wrangler.toml): each ChainOutbox shard commits what it
- * has queued. Shards run one after another because they share the relayer's account, whose
- * transactions must take nonces in turn; a shard that fails (RPC down, no funds) is reported and
- * the next one still runs.
+ * has queued. Shards that sign with the same relayer key run one after another, since that
+ * account's transactions take nonces in turn; shards of different keys (`RELAYER_KEY` may list
+ * several) run at once. A shard that fails (RPC down, no funds) is reported and the others still run.
  */
 export async function runAnchoring(env: Env): Promise<FlushReport[]> {
+  const config = chainConfig(env);
+  const keys = 'chain' in config ? config.relayers.length : 1;
+  const shards = anchorShards(env);
   const reports: FlushReport[] = [];
-  for (let shard = 0; shard < anchorShards(env); shard++) {
-    try {
-      reports.push(await outboxShard(env, shard).flush());
-    } catch (error) {
-      reports.push({ state: 'failed', batches: 0, jobs: 0, error: String(error) });
-    }
-  }
+  await Promise.all(
+    Array.from({ length: Math.min(keys, shards) }, async (_, key) => {
+      for (let shard = key; shard < shards; shard += keys) {
+        try {
+          reports.push(await outboxShard(env, shard).flush(shard));
+        } catch (error) {
+          reports.push({ state: 'failed', batches: 0, jobs: 0, error: String(error) });
+        }
+      }
+    }),
+  );
+  // What health reports changed: read it afresh.
+  cached = undefined;
   const failed = reports.filter((r) => r.state === 'failed');
   if (failed.length) console.error('anchoring:', failed.map((r) => r.error).join('; '));
   return reports;
@@ -30,8 +39,23 @@ export function nextAnchorRun(now: number): number {
   return Math.ceil((now + 1) / 60_000) * 60_000;
 }
 
-/** Anchoring's state over every outbox shard, for `GET /health`. */
-export async function anchorHealth(env: Env): Promise<AnchorHealth> {
+/** Health is public: the shards are asked at most once a second per isolate. */
+let cached: { at: number; health: Promise<AnchorHealth> } | undefined;
+
+/** Anchoring's state over every outbox shard, for `GET /health` (kept for a second). */
+export function anchorHealth(env: Env): Promise<AnchorHealth> {
+  const now = Date.now();
+  if (!cached || now - cached.at > 1000) {
+    cached = { at: now, health: readHealth(env) };
+    // A failure is not kept: the next request asks again.
+    cached.health.catch(() => {
+      cached = undefined;
+    });
+  }
+  return cached.health;
+}
+
+async function readHealth(env: Env): Promise<AnchorHealth> {
   const config = chainConfig(env);
   const statuses = await Promise.all(
     Array.from({ length: anchorShards(env) }, (_, shard) => outboxShard(env, shard).status()),
@@ -45,7 +69,7 @@ export async function anchorHealth(env: Env): Promise<AnchorHealth> {
   if ('chain' in config) {
     health.chainId = config.chain.id;
     health.registry = config.registry;
-    health.relayer = config.relayer.address;
+    health.relayer = config.relayers.map((r) => r.address).join(',');
   } else {
     health.problem = describeMissing(config);
   }

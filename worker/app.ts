@@ -50,7 +50,19 @@ app.openapi(
       },
     },
   }),
-  async (c) => c.json({ ok: true as const, version: VERSION, anchoring: await anchorHealth(c.env) }, 200),
+  async (c) => {
+    // Liveness does not depend on the outbox shards answering.
+    const anchoring = await anchorHealth(c.env).catch(
+      (error: Error): AnchorHealth => ({
+        configured: false,
+        problem: `anchoring's state could not be read: ${error.message}`,
+        queued: 0,
+        inFlight: 0,
+        anchoredBatches: 0,
+      }),
+    );
+    return c.json({ ok: true as const, version: VERSION, anchoring }, 200);
+  },
 );
 app.route('/', accounts);
 app.route('/', anchors);

@@ -86,6 +86,7 @@ export const verify: Command = {
       proof,
       status,
       ...(result ? { result } : {}),
+      ...(task === undefined ? {} : { task }),
       client: publicClient,
       ...(values.registry ? { registry: values.registry.toLowerCase() as Hex } : {}),
     });

@@ -77,6 +77,7 @@ contract MonadMeshRegistry is Ownable2Step {
     error ZeroSpec();
     error SpecAlreadyRegistered(address registrant, bytes32 specHash);
     error ZeroRelayer();
+    error RenounceDisabled();
 
     constructor(address initialOwner, address[] memory relayers) Ownable(initialOwner) {
         for (uint256 i = 0; i < relayers.length; ++i) {
@@ -103,6 +104,12 @@ contract MonadMeshRegistry is Ownable2Step {
         if (specRegisteredAt[msg.sender][specHash] != 0) revert SpecAlreadyRegistered(msg.sender, specHash);
         specRegisteredAt[msg.sender][specHash] = block.number;
         emit SpecRegistered(msg.sender, specHash);
+    }
+
+    /// Ownership cannot be given up: a registry without an owner could never change its relayers
+    /// again (not even stop a leaked key). Transfer it instead.
+    function renounceOwnership() public view override onlyOwner {
+        revert RenounceDisabled();
     }
 
     /// Allow or stop a relayer. Only the owner.

@@ -102,6 +102,16 @@ contract MonadMeshRegistryTest is TestBase {
         vm.assertTrue(registry.isRelayer(STRANGER), "new owner's relayer");
     }
 
+    function test_ownershipCannotBeRenounced() public {
+        vm.prank(OWNER);
+        vm.expectRevert(MonadMeshRegistry.RenounceDisabled.selector);
+        registry.renounceOwnership();
+        vm.prank(STRANGER);
+        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, STRANGER));
+        registry.renounceOwnership();
+        vm.assertEq(registry.owner(), OWNER, "still owned");
+    }
+
     function test_onlyOwnerStartsATransfer() public {
         vm.prank(STRANGER);
         vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, STRANGER));

@@ -1,10 +1,18 @@
 import { DurableObject } from 'cloudflare:workers';
-import { BaseError, bytesToHex, type Hex, hexToBytes, parseEventLogs } from 'viem';
+import {
+  BaseError,
+  bytesToHex,
+  encodeFunctionData,
+  type Hex,
+  hexToBytes,
+  keccak256,
+  parseEventLogs,
+} from 'viem';
 import { monadMeshRegistryAbi } from '../../contracts/abi.ts';
 import { hexTree, type JobLeaf, jobLeafHash } from '../../protocol/anchor.ts';
 import { migrate } from '../migrations.ts';
 import type { AnchorEntry, AnchorRecord, ChainOutboxApi, DoEnv, FlushReport, OutboxStatus } from '../rpc.ts';
-import { type ChainConfig, type ChainEnv, chainClients, chainConfig } from './chain.ts';
+import { type ChainConfig, type ChainEnv, chainClients, chainConfig, relayerOf } from './chain.ts';
 
 /**
  * One shard of the anchoring queue (finished jobs are spread over `ANCHOR_SHARDS` shards by job
@@ -40,7 +48,8 @@ const SCHEMA = `
   CREATE INDEX queue_by_time ON queue (queued_at);
   CREATE TABLE batches (
     root TEXT PRIMARY KEY, size INTEGER NOT NULL, state TEXT NOT NULL, created_at INTEGER NOT NULL,
-    tx_hash TEXT, sent_at INTEGER, block INTEGER, anchored_at INTEGER, chain_id INTEGER, registry TEXT
+    tx_hash TEXT, raw_tx TEXT, sent_at INTEGER, block INTEGER, anchored_at INTEGER, chain_id INTEGER,
+    registry TEXT
   );
   CREATE INDEX batches_open ON batches (state) WHERE state != 'anchored';
   CREATE TABLE members (
@@ -58,6 +67,8 @@ interface BatchRow {
   state: 'prepared' | 'sent' | 'anchored';
   created_at: number;
   tx_hash: string | null;
+  /** The signed transaction, kept so a run that died before broadcasting it can send the same one. */
+  raw_tx: string | null;
   sent_at: number | null;
   [key: string]: SqlStorageValue;
 }
@@ -71,18 +82,19 @@ interface RunState {
 }
 
 /** A short, actionable message for a failed chain call. */
-export function chainErrorMessage(error: unknown, config?: ChainConfig): string {
+export function chainErrorMessage(error: unknown, relayer?: string): string {
   const base = error instanceof BaseError ? error : undefined;
   const text = `${base?.shortMessage ?? (error as Error)?.message ?? String(error)}`;
   const all = `${text} ${base?.details ?? ''} ${(error as Error)?.message ?? ''}`;
   if (/insufficient funds|InsufficientFunds/i.test(all)) {
-    return `the relayer ${config?.relayer.address ?? ''} has too little to pay for gas: fund it (${text})`;
+    return `the relayer ${relayer ?? ''} has too little to pay for gas: fund it (${text})`;
   }
   if (/NotRelayer/.test(all)) {
-    return `the registry does not allow the relayer ${config?.relayer.address ?? ''}: its owner must call setRelayer`;
+    return `the registry does not allow the relayer ${relayer ?? ''}: its owner must call setRelayer`;
   }
   if (/fetch failed|ECONNREFUSED|HTTP request failed|timed out|Timeout|network/i.test(all)) {
-    return `the chain's RPC is unreachable (${config?.rpcUrl ?? 'RPC_URL'}): ${text}`;
+    // Not the URL itself: a relayer's RPC URL may carry a key (RELAYER_RPC_URL), and health is public.
+    return `the chain's RPC is unreachable: ${text.replace(/https?:\/\/\S+/g, '<rpc>')}`;
   }
   return text.slice(0, 500);
 }
@@ -101,14 +113,20 @@ export class ChainOutbox extends DurableObject<DoEnv & ChainEnv> implements Chai
   enqueue(entry: AnchorEntry): void {
     const sql = this.ctx.storage.sql;
     const leafHash = bytesToHex(jobLeafHash(entry.leaf));
-    // Already batched exactly so (a job that ran again and came out the same): nothing to add.
     const newest = sql
       .exec<{ leaf_hash: string; version: number }>(
         'SELECT leaf_hash, version FROM members WHERE job_id = ? ORDER BY version DESC LIMIT 1',
         entry.jobId,
       )
       .toArray()[0];
-    if (newest && (newest.leaf_hash === leafHash || newest.version >= entry.version)) return;
+    // A version no newer than one already batched arrives late: it changes nothing.
+    if (newest && newest.version >= entry.version) return;
+    // The job came back to exactly what is batched (verified again, same outcome): nothing to add,
+    // and an intermediate version still queued is out of date.
+    if (newest && newest.leaf_hash === leafHash) {
+      sql.exec('DELETE FROM queue WHERE job_id = ?', entry.jobId);
+      return;
+    }
     sql.exec(
       `INSERT INTO queue (job_id, version, leaf, leaf_hash, queued_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (job_id) DO UPDATE SET version = excluded.version, leaf = excluded.leaf,
@@ -203,14 +221,14 @@ export class ChainOutbox extends DurableObject<DoEnv & ChainEnv> implements Chai
 
   // ---- a run ---------------------------------------------------------------------------------------
 
-  flush(): Promise<FlushReport> {
-    this.#running ??= this.#flush().finally(() => {
+  flush(shard: number): Promise<FlushReport> {
+    this.#running ??= this.#flush(shard).finally(() => {
       this.#running = undefined;
     });
     return this.#running;
   }
 
-  async #flush(): Promise<FlushReport> {
+  async #flush(shard: number): Promise<FlushReport> {
     const config = chainConfig(this.env);
     if (!('chain' in config)) {
       return {
@@ -229,7 +247,7 @@ export class ChainOutbox extends DurableObject<DoEnv & ChainEnv> implements Chai
       for (let i = 0; i < MAX_BATCHES_PER_RUN; i++) {
         const batch = this.#openBatch() ?? this.#prepare();
         if (!batch) break;
-        await this.#settle(batch, config);
+        await this.#settle(batch, config, shard);
         report.state = 'anchored';
         report.batches++;
         report.jobs += batch.size;
@@ -238,7 +256,7 @@ export class ChainOutbox extends DurableObject<DoEnv & ChainEnv> implements Chai
       return report;
     } catch (error) {
       const attempts = run.attempts + 1;
-      const message = chainErrorMessage(error, config);
+      const message = chainErrorMessage(error, relayerOf(config, shard).address);
       const now = Date.now();
       this.#saveRunState({
         attempts,
@@ -264,6 +282,9 @@ export class ChainOutbox extends DurableObject<DoEnv & ChainEnv> implements Chai
     const max = batchMax(this.env);
     let batch: BatchRow | undefined;
     this.ctx.storage.transactionSync(() => {
+      // A leaf already in a batch (the same job, the same outcome) is not committed again; so no
+      // new batch can have the root of an old one.
+      sql.exec('DELETE FROM queue WHERE leaf_hash IN (SELECT leaf_hash FROM members)');
       const rows = sql
         .exec<{ job_id: string; version: number; leaf: string; leaf_hash: string }>(
           'SELECT job_id, version, leaf, leaf_hash FROM queue ORDER BY queued_at, job_id LIMIT ?',
@@ -289,15 +310,30 @@ export class ChainOutbox extends DurableObject<DoEnv & ChainEnv> implements Chai
         'DELETE FROM queue WHERE job_id IN (SELECT value FROM json_each(?))',
         JSON.stringify(rows.map((r) => r.job_id)),
       );
-      batch = { root, size: rows.length, state: 'prepared', created_at: now, tx_hash: null, sent_at: null };
+      batch = {
+        root,
+        size: rows.length,
+        state: 'prepared',
+        created_at: now,
+        tx_hash: null,
+        raw_tx: null,
+        sent_at: null,
+      };
     });
     return batch;
   }
 
   /** See the batch's root committed on-chain: find it there, or send it, and record where it is. */
-  async #settle(batch: BatchRow, config: ChainConfig): Promise<void> {
-    const { public: reader, wallet } = chainClients(config);
+  async #settle(batch: BatchRow, config: ChainConfig, shard: number): Promise<void> {
+    const relayer = relayerOf(config, shard);
+    const { public: reader, wallet } = chainClients(config, relayer);
     const root = batch.root as Hex;
+    const wait = (hash: Hex) =>
+      reader.waitForTransactionReceipt({
+        hash,
+        timeout: RECEIPT_TIMEOUT_MS,
+        confirmations: config.confirmations,
+      });
     const onChain = async () => {
       const [blockNumber, , size] = await reader.readContract({
         address: config.registry,
@@ -309,13 +345,21 @@ export class ChainOutbox extends DurableObject<DoEnv & ChainEnv> implements Chai
     };
 
     let block = await onChain();
-    if (block === undefined && batch.tx_hash) {
-      // Sent by an earlier run: still pending, mined (reverted, or just now), or dropped.
+    if (block === undefined && batch.tx_hash && batch.raw_tx) {
+      // Signed and recorded by an earlier run: mined (reverted, or just now), still pending, or
+      // never broadcast (that run died first) or dropped: then the very same transaction goes out.
       const hash = batch.tx_hash as Hex;
       const receipt = await reader.getTransactionReceipt({ hash }).catch(() => undefined);
-      const pending = receipt ? undefined : await reader.getTransaction({ hash }).catch(() => undefined);
-      if (pending) {
-        await reader.waitForTransactionReceipt({ hash, timeout: RECEIPT_TIMEOUT_MS });
+      if (!receipt) {
+        const pending = await reader.getTransaction({ hash }).catch(() => undefined);
+        const sent =
+          pending !== undefined ||
+          (await reader
+            .sendRawTransaction({ serializedTransaction: batch.raw_tx as Hex })
+            .then(() => true)
+            // Its nonce was used meanwhile (by a transaction of another run): make a new one below.
+            .catch(() => false));
+        if (sent) await wait(hash);
       }
       block = await onChain();
     }
@@ -325,27 +369,39 @@ export class ChainOutbox extends DurableObject<DoEnv & ChainEnv> implements Chai
         abi: monadMeshRegistryAbi,
         functionName: 'commitBatch',
         args: [root, batch.size],
-        account: config.relayer,
+        account: relayer,
       });
+      // Signed here, recorded, then broadcast: a run that dies at any point leaves either nothing
+      // sent or a transaction whose hash is on record (and which the next run finds or resends).
       // Monad charges the gas limit, not the gas used: the estimate and an eighth, no more.
-      const hash = await wallet.writeContract({
-        address: config.registry,
-        abi: monadMeshRegistryAbi,
-        functionName: 'commitBatch',
-        args: [root, batch.size],
+      const request = await wallet.prepareTransactionRequest({
+        to: config.registry,
+        data: encodeFunctionData({
+          abi: monadMeshRegistryAbi,
+          functionName: 'commitBatch',
+          args: [root, batch.size],
+        }),
         gas: gas + gas / 8n,
       });
-      if (this.env.ANCHOR_FAULT === 'crash-after-send') {
-        // Tests: the object dies between the send and the record (as a killed Worker would).
-        this.ctx.abort('fault injection: crash after sending the batch');
-      }
+      const raw = await wallet.signTransaction(request);
+      const hash = keccak256(raw);
       this.ctx.storage.sql.exec(
-        `UPDATE batches SET state = 'sent', tx_hash = ?, sent_at = ? WHERE root = ?`,
+        `UPDATE batches SET state = 'sent', tx_hash = ?, raw_tx = ?, sent_at = ? WHERE root = ?`,
         hash,
+        raw,
         Date.now(),
         root,
       );
-      const receipt = await reader.waitForTransactionReceipt({ hash, timeout: RECEIPT_TIMEOUT_MS });
+      if (this.env.ANCHOR_FAULT === 'crash-before-send') {
+        // Tests: the object dies after recording the transaction, before broadcasting it.
+        this.ctx.abort('fault injection: crash before broadcasting the batch');
+      }
+      await reader.sendRawTransaction({ serializedTransaction: raw });
+      if (this.env.ANCHOR_FAULT === 'crash-after-send') {
+        // Tests: the object dies between the send and recording its outcome (a killed Worker).
+        this.ctx.abort('fault injection: crash after sending the batch');
+      }
+      const receipt = await wait(hash);
       if (receipt.status !== 'success') throw new Error(`the batch transaction ${hash} reverted`);
       block = await onChain();
       if (block === undefined)

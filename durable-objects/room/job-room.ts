@@ -45,7 +45,7 @@ import {
   sendJson,
   upgradeRequired,
 } from '../sockets.ts';
-import { account, allHubs, chainOutbox, meshHub, shardOf } from '../stubs.ts';
+import { account, allHubs, anchorShardOf, meshHub, outboxShard, shardOf } from '../stubs.ts';
 import { type JobAnchor, jobAnchor } from './anchor.ts';
 import { credibility, decide, knownAnswerRate, type Vote } from './quorum.ts';
 import { checkClaims } from './receipts.ts';
@@ -859,14 +859,26 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
   /** Hand the finished job's leaf to its outbox shard; on failure, try again in 30 s. */
   async #queueAnchor(meta: JobMeta): Promise<void> {
     try {
+      const version = meta.finishedAt!;
       const { leaf } = this.#jobAnchor(meta);
-      await chainOutbox(this.env, meta.id).enqueue({ jobId: meta.id, version: meta.finishedAt!, leaf });
-      meta.anchor = 'queued';
+      const shard = meta.anchorShard ?? anchorShardOf(this.env, meta.id);
+      await outboxShard(this.env, shard).enqueue({ jobId: meta.id, version, leaf });
+      meta.anchorShard = shard;
+      meta.anchorVersion = version;
+      // Finished again while this was on its way (verified again): that version is still due.
+      if (meta.finishedAt === version && meta.state !== 'running') meta.anchor = 'queued';
       this.ctx.storage.sql.exec(`UPDATE meta SET v = ? WHERE k = 'job'`, JSON.stringify(meta));
     } catch (error) {
       console.error(`job ${meta.id}: queueing for anchoring failed, retrying in 30 s:`, error);
       await this.ctx.storage.setAlarm(Date.now() + 30_000);
     }
+  }
+
+  /** Where the finished job's leaf was queued (its outbox shard, the version), or null: not yet. */
+  anchorState(): { shard: number; version: number; finishedAt: number | undefined } | null {
+    const meta = this.#load();
+    if (!meta || meta.anchorShard === undefined || meta.anchorVersion === undefined) return null;
+    return { shard: meta.anchorShard, version: meta.anchorVersion, finishedAt: meta.finishedAt };
   }
 
   /**

@@ -22,6 +22,9 @@ export interface JobMeta extends Omit<JobInit, 'inputs'> {
   finishedAt?: number;
   /** Anchoring of the finished job: `due` until its leaf is in its outbox shard's queue. */
   anchor?: 'due' | 'queued';
+  /** The outbox shard the job's leaf was queued in, and the version (`finishedAt`) queued. */
+  anchorShard?: number;
+  anchorVersion?: number;
 }
 
 export const emptyCounts = (): TaskCounts => ({

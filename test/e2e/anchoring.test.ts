@@ -27,8 +27,8 @@ import {
 // cron handler at /cdn-cgi/handler/scheduled), a headless node, and anvil with MonadMeshRegistry.
 // Jobs finish, the cron commits their batch roots, and every job and task verifies against the
 // chain with viem (`verifyAnchor`, and the CLI's `verify`); tampered data does not. Then the
-// failures: the Worker killed between sending a batch and recording it, and anvil down during a
-// run.
+// failures: the Worker killed between sending a batch and recording it (and between recording a
+// signed batch and sending it), a relayer without funds, and anvil down during a run.
 
 const work = mkdtempSync(join(tmpdir(), 'monadmesh-anchoring-'));
 const persist = join(work, 'wrangler');
@@ -287,27 +287,30 @@ describe('anchoring on anvil', () => {
     }
   });
 
-  it('the Worker killed between sending a batch and recording it: the next run commits nothing twice and loses no job', async () => {
+  /**
+   * Jobs finish on a Worker whose outboxes die at `fault`; then a Worker without it runs the cron.
+   * Returns how many batch transactions were on-chain after the crashed run, and after recovery.
+   */
+  async function crashAndRecover(fault: string) {
     await node.stop('SIGKILL');
     await api.stop();
-    await startWorker({ ANCHOR_FAULT: 'crash-after-send' });
+    await startWorker({ ANCHOR_FAULT: fault });
     node = await startNode(api.url, { capacity: 2 });
     const ids = [await finishedJob([1, 2]), await finishedJob([3, 4, 5])];
     const before = await commits();
     await cron();
-    // The transactions went out (one per outbox shard that had a job), but no outbox recorded its own.
-    const sent = (await commits()) - before;
-    expect(sent).toBeGreaterThanOrEqual(1);
+    const afterCrash = (await commits()) - before;
+    // Each outbox with a job has a batch signed and recorded; none knows how it ended.
+    const batches = (await health()).inFlight;
+    expect(batches).toBeGreaterThanOrEqual(1);
     expect(((await client.job(ids[0]!).proof()) as AnchorPending).state).toBe('sending');
-    expect((await health()).inFlight).toBe(sent);
 
     await node.stop('SIGKILL');
     await api.stop();
     await startWorker();
     node = await startNode(api.url, { capacity: 2 });
     await cron();
-    // Found on-chain, not sent again.
-    expect(await commits()).toBe(before + sent);
+    const afterRecovery = (await commits()) - before;
     for (const id of ids) {
       const proof = (await client.job(id).proof()) as JobProof;
       expect(proof.anchored).toBe(true);
@@ -315,6 +318,20 @@ describe('anchoring on anvil', () => {
       for (const report of await verifyAll(id)) expect(report.ok).toBe(true);
     }
     expect(await health()).toMatchObject({ queued: 0, inFlight: 0 });
+    return { batches, afterCrash, afterRecovery };
+  }
+
+  it('the Worker killed between sending a batch and recording it: the next run commits nothing twice and loses no job', async () => {
+    const { batches, afterCrash, afterRecovery } = await crashAndRecover('crash-after-send');
+    // Sent before the crash; found on-chain by the next run, not sent again.
+    expect(afterCrash).toBe(batches);
+    expect(afterRecovery).toBe(batches);
+  });
+
+  it('the Worker killed after recording a signed batch, before broadcasting it: the next run sends that transaction once', async () => {
+    const { batches, afterCrash, afterRecovery } = await crashAndRecover('crash-before-send');
+    expect(afterCrash).toBe(0);
+    expect(afterRecovery).toBe(batches);
   });
 
   it('a relayer without funds: the batch waits, /health says to fund it, and the run after funding sends it', async () => {

@@ -20,6 +20,7 @@ describe('api', () => {
       '/api/v1/jobs',
       '/api/v1/jobs/{id}',
       '/api/v1/jobs/{id}/results',
+      '/api/v1/jobs/{id}/proof',
       '/api/v1/blobs',
       '/api/v1/auth/verify',
       '/api/v1/nodes',

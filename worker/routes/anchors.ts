@@ -1,5 +1,5 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import { chainOutbox } from '../../durable-objects/stubs.ts';
+import { outboxShard } from '../../durable-objects/stubs.ts';
 import { AnchorPending, JobProof } from '../../protocol/anchor.ts';
 import { txUrl } from '../../protocol/chains.ts';
 import { ApiErrorBody, MeshError } from '../../protocol/index.ts';
@@ -76,15 +76,20 @@ anchors.openapi(
         202,
       );
     }
-    const anchor = await chainOutbox(c.env, id).anchorOf(id);
-    if (!anchor || 'state' in anchor) {
+    const queued = await room.anchorState();
+    const found = queued ? await outboxShard(c.env, queued.shard).anchorOf(id) : null;
+    // Only the anchor of the job as it is now: a job verified again after an anchor has a newer
+    // record on its way, and the old one no longer describes its results.
+    const anchor = found && !('state' in found) && found.version === status.finishedAt ? found : null;
+    if (!anchor) {
+      const waiting = found && 'state' in found ? found.state : 'queued';
       return c.json(
         {
           jobId: id,
           anchored: false as const,
-          state: anchor?.state ?? ('queued' as const),
+          state: waiting,
           message:
-            anchor?.state === 'sending'
+            waiting === 'sending'
               ? "the job's batch is being committed; its transaction is out"
               : 'the job is queued for the next anchoring run (every minute)',
           expectedBy: next,

@@ -63,6 +63,7 @@ export function AnchorPanel({
         proof: p,
         status: await job.status(),
         ...(result ? { result } : {}),
+        ...(task === undefined ? {} : { task }),
         client: walletReader(provider, config),
         ...(config.registry ? { registry: config.registry as `0x${string}` } : {}),
       });
