@@ -21,6 +21,7 @@ export default defineConfig({
             'cli/**/*.test.ts',
             'scripts/**/*.test.ts',
             'templates/**/*.test.ts',
+            'circuits/**/*.test.ts',
           ],
           exclude: ['**/*.e2e.test.ts', '**/*.browser.test.ts', '**/node_modules/**'],
           testTimeout: 30_000,

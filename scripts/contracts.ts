@@ -1,11 +1,13 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { buildCircuits, exportVerifiers } from './circuits.ts';
 import { ROOT } from './local-mesh.ts';
 
 // MonadMesh's contracts (contracts/, Foundry, compiled offline by the npm `solc` through
 // contracts/bin/solc):
-//   node scripts/contracts.ts build   forge build, then write contracts/abi.ts from the build
+//   node scripts/contracts.ts build   the circuits' Solidity verifiers (scripts/circuits.ts), forge
+//                                     build, then write contracts/abi.ts from the build
 //   node scripts/contracts.ts check   forge build, and fail if contracts/abi.ts is not what it makes
 //   node scripts/contracts.ts test    check, then every forge test (unit, fuzz and invariant)
 // contracts/abi.ts is generated (typed `as const` ABIs and creation bytecode, ready for viem):
@@ -53,12 +55,19 @@ export function abiSource(): string {
   return lines.join('\n');
 }
 
-function main(command: string | undefined): void {
+/** The circuits' Solidity verifiers (generated from the circuit build) must exist before forge builds. */
+async function verifiers(): Promise<void> {
+  await exportVerifiers(await buildCircuits());
+}
+
+async function main(command: string | undefined): Promise<void> {
   if (command === 'build') {
+    await verifiers();
     forge(['build']);
     writeFileSync(ABI_FILE, abiSource());
     process.stderr.write(`wrote ${ABI_FILE}\n`);
   } else if (command === 'check' || command === 'test') {
+    await verifiers();
     forge(['build']);
     if (readFileSync(ABI_FILE, 'utf8') !== abiSource()) {
       throw new Error('contracts/abi.ts is stale: run `npm run contracts:build` and commit it');
@@ -72,7 +81,9 @@ function main(command: string | undefined): void {
 
 if (import.meta.main) {
   try {
-    main(process.argv[2]);
+    await main(process.argv[2]);
+    // snarkjs keeps worker threads alive.
+    process.exit(0);
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\n`);
     process.exit(1);

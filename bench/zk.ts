@@ -1,0 +1,121 @@
+import { readFileSync } from 'node:fs';
+import * as snarkjs from 'snarkjs';
+import { encodeFunctionData } from 'viem';
+import { matmul } from '../circuits/reference.ts';
+import { type Groth16VerificationKey, prepareKey, verifyGroth16 } from '../protocol/groth16.ts';
+import { chainClients, DEPLOYER_KEY } from '../scripts/chain.ts';
+import { buildCircuits, compileVerifier, verifierCallArgs, verifierSource } from '../scripts/circuits.ts';
+import { startAnvil } from '../scripts/local-mesh.ts';
+import { percentile, table, writeResult } from './report.ts';
+
+// `npm run bench -- zk`: Groth16 on the circuit templates (circuits/src), in Node 24 on this
+// machine: proving time with snarkjs (witness and proof, `fullProve`), and verification time of
+// the TypeScript verifier the Worker uses (protocol/groth16.ts, @noble/curves, key decoded once)
+// against snarkjs's in the same run. Goal: the TypeScript verifier within 3× of snarkjs.
+// On-chain: each template's exported Solidity verifier deployed on anvil, and the gas of calling
+// `verifyProof` as a transaction (what a check on Monad's EVM costs the caller).
+// Not measured yet: proving in Chromium.
+
+const built = await buildCircuits();
+const anvil = await startAnvil();
+const chain = chainClients(anvil.rpcUrl, anvil.chainId);
+const inputs: Record<string, snarkjs.CircuitSignals> = {
+  sum_range: { values: [5n, 9n, 1n, 7n, 3n, 8n, 2n, 6n], lo: 1n, hi: 10n },
+  poseidon_vector: { values: [1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n] },
+  matmul: {
+    a: [
+      [1n, 2n, 3n],
+      [4n, 5n, 6n],
+      [7n, 8n, 9n],
+    ],
+    b: matmul(
+      [
+        [1n, 0n, 0n],
+        [0n, 1n, 0n],
+        [0n, 0n, 1n],
+      ],
+      [
+        [9n, 8n, 7n],
+        [6n, 5n, 4n],
+        [3n, 2n, 1n],
+      ],
+    ),
+  },
+};
+
+const PROVES = 8;
+const VERIFIES = 30;
+const rows: Record<string, string | number>[] = [];
+const json: unknown[] = [];
+for (const [name, a] of Object.entries(built)) {
+  const info = await snarkjs.r1cs.info(a.r1cs);
+  const vk = JSON.parse(readFileSync(a.vkey, 'utf8')) as Groth16VerificationKey;
+  const prove: number[] = [];
+  let last: Awaited<ReturnType<typeof snarkjs.groth16.fullProve>> | undefined;
+  for (let i = 0; i < PROVES + 1; i++) {
+    const t = performance.now();
+    last = await snarkjs.groth16.fullProve(inputs[name]!, a.wasm, a.zkey);
+    if (i > 0) prove.push(performance.now() - t);
+  }
+  const { proof, publicSignals } = last!;
+  const key = prepareKey(vk);
+  const ts: number[] = [];
+  const js: number[] = [];
+  for (let i = 0; i < VERIFIES + 1; i++) {
+    let t = performance.now();
+    if (!verifyGroth16(key, proof, publicSignals).ok)
+      throw new Error(`${name}: the TypeScript verifier refused`);
+    if (i > 0) ts.push(performance.now() - t);
+    t = performance.now();
+    if (!(await snarkjs.groth16.verify(vk, publicSignals, proof)))
+      throw new Error(`${name}: snarkjs refused`);
+    if (i > 0) js.push(performance.now() - t);
+  }
+  const { abi, bytecode } = compileVerifier(name, await verifierSource(name, a));
+  const deployed = await chain.public.waitForTransactionReceipt({
+    hash: await chain.wallet(DEPLOYER_KEY).deployContract({ abi, bytecode }),
+  });
+  // A transaction with room to spare, not an estimate: the verifier turns a precompile call that
+  // ran out of gas into `false` rather than a revert, so estimateGas finds a limit at which it fails.
+  const call = {
+    abi,
+    functionName: 'verifyProof',
+    args: verifierCallArgs(proof, publicSignals) as never,
+  } as const;
+  const accepted = await chain.public.readContract({ address: deployed.contractAddress!, ...call });
+  if (accepted !== true) throw new Error(`${name}: the Solidity verifier refused the proof`);
+  const tx = await chain.public.waitForTransactionReceipt({
+    hash: await chain.wallet(DEPLOYER_KEY).sendTransaction({
+      to: deployed.contractAddress!,
+      data: encodeFunctionData(call),
+      gas: 2_000_000n,
+    }),
+  });
+  const gas = tx.gasUsed;
+  const row = {
+    template: name,
+    constraints: info.nConstraints,
+    'public signals': publicSignals.length,
+    'prove p50 (ms)': percentile(prove, 50),
+    'verify TS p50 (ms)': percentile(ts, 50),
+    'verify snarkjs p50 (ms)': percentile(js, 50),
+    'TS / snarkjs': `${(percentile(ts, 50) / percentile(js, 50)).toFixed(2)}×`,
+    'on-chain gas': Number(gas),
+  };
+  rows.push(row);
+  json.push({
+    template: name,
+    constraints: info.nConstraints,
+    publicSignals: publicSignals.length,
+    proveMs: { p50: percentile(prove, 50), p95: percentile(prove, 95) },
+    verifyTypeScriptMs: { p50: percentile(ts, 50), p95: percentile(ts, 95) },
+    verifySnarkjsMs: { p50: percentile(js, 50), p95: percentile(js, 95) },
+    onChainVerifyGas: Number(gas),
+  });
+}
+await anvil.stop();
+process.stdout.write(`\nGroth16 on the circuit templates (Node ${process.version})\n${table(rows)}\n`);
+process.stdout.write(
+  `\nwrote ${writeResult('zk', { templates: json, goal: { typeScriptWithin: '3x of snarkjs' } })}\n`,
+);
+process.exit(0);

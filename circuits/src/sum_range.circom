@@ -1,0 +1,50 @@
+pragma circom 2.1.6;
+
+include "circomlib/circuits/comparators.circom";
+
+// Statistics of a vector of N private values with a range check: proves that every value lies in
+// [lo, hi] (public, each below 2^BITS) and outputs their sum, minimum and maximum. The mean is
+// sum / N, the public signals being [sum, min, max, lo, hi].
+template SumRange(N, BITS) {
+    signal input values[N];
+    signal input lo;
+    signal input hi;
+    signal output sum;
+    signal output min;
+    signal output max;
+
+    component geLo[N];
+    component leHi[N];
+    component lessMin[N];
+    component moreMax[N];
+    signal sums[N + 1];
+    signal mins[N + 1];
+    signal maxs[N + 1];
+    sums[0] <== 0;
+    mins[0] <== hi;
+    maxs[0] <== lo;
+    for (var i = 0; i < N; i++) {
+        geLo[i] = GreaterEqThan(BITS);
+        geLo[i].in[0] <== values[i];
+        geLo[i].in[1] <== lo;
+        geLo[i].out === 1;
+        leHi[i] = LessEqThan(BITS);
+        leHi[i].in[0] <== values[i];
+        leHi[i].in[1] <== hi;
+        leHi[i].out === 1;
+        sums[i + 1] <== sums[i] + values[i];
+        lessMin[i] = LessThan(BITS);
+        lessMin[i].in[0] <== values[i];
+        lessMin[i].in[1] <== mins[i];
+        mins[i + 1] <== lessMin[i].out * (values[i] - mins[i]) + mins[i];
+        moreMax[i] = GreaterThan(BITS);
+        moreMax[i].in[0] <== values[i];
+        moreMax[i].in[1] <== maxs[i];
+        maxs[i + 1] <== moreMax[i].out * (values[i] - maxs[i]) + maxs[i];
+    }
+    sum <== sums[N];
+    min <== mins[N];
+    max <== maxs[N];
+}
+
+component main {public [lo, hi]} = SumRange(8, 32);
