@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 // Helpers are not benchmarks: this runner, the report helpers, worker-thread scripts, and the node
 // process that `blobs` forks.
 const here = dirname(fileURLToPath(import.meta.url));
-const helpers = ['run.ts', 'report.ts', 'blobs-peer.ts', 'profile-dispatch.ts'];
+const helpers = ['run.ts', 'report.ts', 'blobs-peer.ts', 'profile-dispatch.ts', 'zk-chromium.ts'];
 const available = readdirSync(here)
   .filter((f) => f.endsWith('.ts') && !helpers.includes(f) && !f.includes('worker'))
   .map((f) => f.slice(0, -3));

@@ -7,6 +7,7 @@ import { chainClients, DEPLOYER_KEY } from '../scripts/chain.ts';
 import { buildCircuits, compileVerifier, verifierCallArgs, verifierSource } from '../scripts/circuits.ts';
 import { startAnvil } from '../scripts/local-mesh.ts';
 import { percentile, table, writeResult } from './report.ts';
+import { proveInChromium } from './zk-chromium.ts';
 
 // `npm run bench -- zk`: Groth16 on the circuit templates (circuits/src), in Node 24 on this
 // machine: proving time with snarkjs (witness and proof, `fullProve`), and verification time of
@@ -14,7 +15,7 @@ import { percentile, table, writeResult } from './report.ts';
 // against snarkjs's in the same run. Goal: the TypeScript verifier within 3× of snarkjs.
 // On-chain: each template's exported Solidity verifier deployed on anvil, and the gas of calling
 // `verifyProof` as a transaction (what a check on Monad's EVM costs the caller).
-// Not measured yet: proving in Chromium.
+// In Chromium: the same proofs in headless Chromium (Debian's), as a tab node will make them.
 
 const built = await buildCircuits();
 const anvil = await startAnvil();
@@ -44,6 +45,7 @@ const inputs: Record<string, snarkjs.CircuitSignals> = {
 };
 
 const PROVES = 8;
+const chromiumTimes = await proveInChromium(built, inputs, PROVES);
 const VERIFIES = 30;
 const rows: Record<string, string | number>[] = [];
 const json: unknown[] = [];
@@ -97,6 +99,7 @@ for (const [name, a] of Object.entries(built)) {
     constraints: info.nConstraints,
     'public signals': publicSignals.length,
     'prove p50 (ms)': percentile(prove, 50),
+    'prove in Chromium p50 (ms)': percentile(chromiumTimes[name]!, 50),
     'verify TS p50 (ms)': percentile(ts, 50),
     'verify snarkjs p50 (ms)': percentile(js, 50),
     'TS / snarkjs': `${(percentile(ts, 50) / percentile(js, 50)).toFixed(2)}×`,
@@ -108,6 +111,7 @@ for (const [name, a] of Object.entries(built)) {
     constraints: info.nConstraints,
     publicSignals: publicSignals.length,
     proveMs: { p50: percentile(prove, 50), p95: percentile(prove, 95) },
+    proveChromiumMs: { p50: percentile(chromiumTimes[name]!, 50), p95: percentile(chromiumTimes[name]!, 95) },
     verifyTypeScriptMs: { p50: percentile(ts, 50), p95: percentile(ts, 95) },
     verifySnarkjsMs: { p50: percentile(js, 50), p95: percentile(js, 95) },
     onChainVerifyGas: Number(gas),
