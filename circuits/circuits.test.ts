@@ -81,7 +81,7 @@ describe('circuit templates', () => {
     const values = [5n, 9n, 1n, 7n, 3n, 8n, 2n, 6n];
     const { proof, publicSignals } = await prove('sum_range', { values, lo: 1n, hi: 10n });
     const ref = sumRange(values, 1n, 10n);
-    expect(big(publicSignals)).toEqual([ref.sum, ref.min, ref.max, 1n, 10n]);
+    expect(big(publicSignals)).toEqual([ref.sum, ref.min, ref.max, ...values, 1n, 10n]);
     expect(await verdicts('sum_range', proof, publicSignals)).toEqual({ ts: true, js: true });
     await expect(
       prove('sum_range', { values: [...values.slice(1), 11n], lo: 1n, hi: 10n }),
@@ -94,10 +94,10 @@ describe('circuit templates', () => {
     });
   });
 
-  it('poseidon_vector: the Poseidon hash of private values, as circomlibjs computes it', async () => {
+  it('poseidon_vector: the Poseidon hash of the values, as circomlibjs computes it', async () => {
     const values = [1n, 2n, 3n, 4n, 5n, 6n, 7n, SNARK_SCALAR_FIELD - 1n];
     const { proof, publicSignals } = await prove('poseidon_vector', { values });
-    expect(big(publicSignals)).toEqual([await poseidonVector(values)]);
+    expect(big(publicSignals)).toEqual([await poseidonVector(values), ...values]);
     expect(await verdicts('poseidon_vector', proof, publicSignals)).toEqual({ ts: true, js: true });
     expect(await witnessChecks('poseidon_vector', { values })).toEqual({ valid: true, tampered: false });
   });
@@ -169,6 +169,7 @@ describe('circuit templates', () => {
     expect(verifyGroth16(keys.sum_range!, other.proof, [...other.publicSignals, '0', '0', '0', '0']).ok).toBe(
       false,
     );
+    expect(other.publicSignals.length + 4).toBe(keys.sum_range!.nPublic);
     // A key decoded once verifies many proofs.
     const prepared = prepareKey(keys.sum_range!);
     expect(verifyGroth16(prepared, proof, publicSignals)).toEqual({ ok: true });

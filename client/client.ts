@@ -3,6 +3,7 @@ import type { Hex } from 'viem';
 import { z } from 'zod';
 import {
   BlockCodec,
+  type CircuitManifestInput,
   isJsonValue,
   isWasm,
   type JobCreated,
@@ -13,6 +14,7 @@ import {
   NodeInfo,
   type Runtime,
 } from '../protocol/index.ts';
+import type { CircuitFiles } from './circuit.ts';
 import { MeshApiError } from './errors.ts';
 import { decode, type FetchLike, retrying, send } from './http.ts';
 import { JobHandle } from './job-handle.ts';
@@ -207,6 +209,51 @@ export class MeshClient {
       }
       spec = { runtime: 'wasm', codeCid: (await this.#putWhole(code)).cid };
     }
+    return this.#submit<Awaited<Output>>(spec, inputs, options);
+  }
+
+  /**
+   * Run a proven job: each input is proven with the circuit (Groth16, on the nodes), and a result
+   * is accepted only with a proof that verifies against `circuit.verificationKey` and shows the
+   * task's own input in its public signals (so every input field must be a public input of the
+   * circuit). Each task's output is the circuit's public signals (decimal strings: outputs first,
+   * then the inputs); its proof is the result's `proof`. The circuit's witness calculator and
+   * proving key are uploaded as blobs (skipped when stored already).
+   *
+   * @example
+   * const circuit = await loadCircuit('build/sum_range'); // see client/circuit.ts
+   * const job = await mesh.prove(circuit, [{ values: [1, 2, 3, 4, 5, 6, 7, 8], lo: 0, hi: 9 }]);
+   * const [signals] = await job.outputs(); // ['36', '1', '8', '1', …]
+   */
+  async prove(
+    circuit: CircuitFiles,
+    inputs: readonly Record<string, unknown>[],
+    options: Omit<MapOptions, 'runtime'> = {},
+  ): Promise<JobHandle<string[]>> {
+    if (inputs.length === 0)
+      throw new MeshApiError('validation_failed', 400, 'a job needs at least one input');
+    const [wasm, zkey] = await Promise.all([this.#putWhole(circuit.wasm), this.#putWhole(circuit.zkey)]);
+    const manifest: CircuitManifestInput = {
+      protocol: 'groth16',
+      wasm: wasm.cid,
+      zkey: zkey.cid,
+      verificationKey: circuit.verificationKey,
+      publicInputs: circuit.publicInputs,
+      ...(circuit.name === undefined ? {} : { name: circuit.name }),
+    };
+    const source = JSON.stringify(manifest);
+    const spec: JobSpecInput =
+      utf8.encode(source).byteLength > limits.maxSourceBytes
+        ? { runtime: 'circom', codeCid: (await this.#putWhole(source)).cid }
+        : { runtime: 'circom', source };
+    return this.#submit<string[]>(spec, inputs, options);
+  }
+
+  async #submit<Output>(
+    spec: JobSpecInput,
+    inputs: readonly unknown[],
+    options: MapOptions,
+  ): Promise<JobHandle<Output>> {
     const inline = JSON.stringify(inputs);
     if (inline.length > INLINE_INPUTS_BYTES) {
       spec.inputsCid = (await this.#putWhole(inputs.map((i) => JSON.stringify(i)).join('\n'))).cid;
@@ -223,7 +270,7 @@ export class MeshClient {
       await this.#request('/api/v1/jobs', { method: 'POST', json: spec }),
       JobCreatedSchema,
     );
-    return this.job<Awaited<Output>>(created.id);
+    return this.job<Output>(created.id);
   }
 
   /** A handle on an existing job. */

@@ -1,3 +1,4 @@
+export { type CircuitFiles, publicInputsOf } from './circuit.ts';
 export {
   type BlobRef,
   type ClientOptions,

@@ -2,6 +2,7 @@ import type { JobLeaf, TaskLeaf } from '../protocol/anchor.ts';
 import type {
   AccountWork,
   ApiKeyInfo,
+  CircuitClaim,
   JobState,
   JobStatus,
   JobSummary,
@@ -65,6 +66,8 @@ export interface JobInit {
   label?: string;
   /** Inputs serialized as JSON, one per task, in input order. */
   inputs: string[];
+  /** A `circom` job's key and public inputs: its results are accepted on a valid proof. */
+  circuit?: CircuitClaim;
 }
 
 /** A hub asks a room for work for one node. */

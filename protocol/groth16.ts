@@ -1,5 +1,5 @@
 import { bn254 } from '@noble/curves/bn254.js';
-import { z } from 'zod';
+import { Groth16Proof, Groth16VerificationKey, PublicSignals } from './circuit.ts';
 
 /**
  * Groth16 verification over BN254 in pure TypeScript, for proofs and verification keys in
@@ -18,44 +18,7 @@ const Fp12 = bn254.fields.Fp12;
 /** Order of the scalar field (BN254's r): public signals live below it. */
 export const SNARK_SCALAR_FIELD = bn254.fields.Fr.ORDER;
 
-const Decimal = z.string().regex(/^\d{1,78}$/, 'expected a decimal field element');
-const G1Json = z.tuple([Decimal, Decimal, Decimal]);
-const G2Json = z.tuple([
-  z.tuple([Decimal, Decimal]),
-  z.tuple([Decimal, Decimal]),
-  z.tuple([Decimal, Decimal]),
-]);
-
-/** A Groth16 proof as snarkjs writes it (`proof.json`). */
-export const Groth16Proof = z
-  .object({
-    pi_a: G1Json,
-    pi_b: G2Json,
-    pi_c: G1Json,
-    protocol: z.literal('groth16').optional(),
-    curve: z.literal('bn128').optional(),
-  })
-  .meta({ id: 'Groth16Proof' });
-export type Groth16Proof = z.infer<typeof Groth16Proof>;
-
-/** A Groth16 verification key as snarkjs exports it (`verification_key.json`). */
-export const Groth16VerificationKey = z
-  .object({
-    protocol: z.literal('groth16'),
-    curve: z.literal('bn128'),
-    nPublic: z.number().int().nonnegative(),
-    vk_alpha_1: G1Json,
-    vk_beta_2: G2Json,
-    vk_gamma_2: G2Json,
-    vk_delta_2: G2Json,
-    IC: z.array(G1Json).min(1),
-  })
-  .loose()
-  .meta({ id: 'Groth16VerificationKey' });
-export type Groth16VerificationKey = z.infer<typeof Groth16VerificationKey>;
-
-/** Public signals as snarkjs lists them: decimal strings. */
-export const PublicSignals = z.array(Decimal).max(1024);
+export { Groth16Proof, Groth16VerificationKey, PublicSignals };
 
 type G1 = ReturnType<typeof bn254.G1.Point.fromAffine>;
 type G2 = ReturnType<typeof bn254.G2.Point.fromAffine>;

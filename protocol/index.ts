@@ -1,5 +1,6 @@
 export * from './auth.ts';
 export * from './cid.ts';
+export * from './circuit.ts';
 export * from './config.ts';
 export * from './errors.ts';
 export * from './hello-proof.ts';

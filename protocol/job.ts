@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Cid, parseIpfsUrl } from './cid.ts';
+import { Groth16Proof } from './circuit.ts';
 import { jobDefaults, limits } from './limits.ts';
 import { TaskReceipt } from './receipt.ts';
 
@@ -8,7 +9,7 @@ export const Runtime = z.enum(['js', 'wasm', 'python', 'circom']);
 export type Runtime = z.infer<typeof Runtime>;
 
 /** Runtimes a node can run today; the API refuses the others with `runtime_unavailable`. */
-export const availableRuntimes: readonly Runtime[] = ['js', 'wasm', 'python'];
+export const availableRuntimes: readonly Runtime[] = ['js', 'wasm', 'python', 'circom'];
 
 const utf8 = new TextEncoder();
 const byteLength = (s: string) => utf8.encode(s).byteLength;
@@ -193,7 +194,10 @@ export const Replica = z.object({
 export type Replica = z.infer<typeof Replica>;
 
 /**
- * How a task's result was verified: by whom, how sure, and how. `how`: `quorum` (replicas of
+ * How a task's result was verified: by whom, how sure, and how. `how`: `proven` (a `circom` task
+ * whose Groth16 proof verified against the job's key, with the task's input in its public signals:
+ * no replicas needed; replicas that sent a proof that failed are listed with the answer
+ * `proof-rejected`), `quorum` (replicas of
  * distinct identities agreed), `trusted` (a node of the owner's own wallet), `credible` (one
  * identity whose record reaches the target, not spot-checked this time), `unverified`
  * (`redundancy: 1`), `inconsistent` (no quorum within the bound). `digest`: SHA-256 (hex) of the
@@ -202,7 +206,7 @@ export type Replica = z.infer<typeof Replica>;
 export const TaskVerification = z
   .object({
     policy: VerificationPolicy,
-    how: z.enum(['quorum', 'trusted', 'credible', 'unverified', 'inconsistent']),
+    how: z.enum(['proven', 'quorum', 'trusted', 'credible', 'unverified', 'inconsistent']),
     confidence: z.number(),
     /** A trusted identity's result was checked by another identity this time. */
     spotCheck: z.boolean().optional(),
@@ -263,6 +267,11 @@ export const TaskResult = z
     verification: TaskVerification.optional(),
     /** For pending tasks: why it is waiting. */
     waiting: z.string().optional(),
+    /**
+     * A proven (`circom`) task's Groth16 proof of its output (the public signals), checked by the
+     * room against the job's verification key. Proofs are malleable: never use one as a key.
+     */
+    proof: Groth16Proof.optional(),
   })
   .meta({ id: 'TaskResult' });
 export type TaskResult = z.infer<typeof TaskResult>;

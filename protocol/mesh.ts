@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Cid } from './cid.ts';
+import { Groth16Proof } from './circuit.ts';
 import { ErrorCode } from './errors.ts';
 import { HelloProof } from './hello-proof.ts';
 import { JsonValue, NodeTaskError, Runtime } from './job.ts';
@@ -102,7 +103,13 @@ const outcomeBase = {
 
 /** What a node reports for one lease. */
 export const TaskOutcome = z.discriminatedUnion('ok', [
-  z.object({ ...outcomeBase, ok: z.literal(true), output: JsonValue }),
+  z.object({
+    ...outcomeBase,
+    ok: z.literal(true),
+    output: JsonValue,
+    /** A `circom` task's proof of `output` (its public signals); not part of the receipt (malleable). */
+    proof: Groth16Proof.optional(),
+  }),
   z.object({ ...outcomeBase, ok: z.literal(false), error: NodeTaskError }),
 ]);
 export type TaskOutcome = z.infer<typeof TaskOutcome>;

@@ -63,6 +63,27 @@ export const SandboxRunPython = z.object({ ...runBase, type: z.literal('run.pyth
 export type SandboxRunPython = z.infer<typeof SandboxRunPython>;
 
 /**
+ * Prove one `circom` task: compute the witness of `inputJson` with the circuit's witness
+ * calculator (`wasm`, compiled once per worker) and a Groth16 proof with its proving key (`zkey`),
+ * both with snarkjs. The output is the public signals; the proof comes back as `proofJson`.
+ */
+export const SandboxRunCircom = z.object({
+  ...runBase,
+  type: z.literal('run.circom'),
+  /** The circuit manifest's text (`CircuitManifest`), for what the worker checks before proving. */
+  code: z.string(),
+  wasm: z.custom<Uint8Array>((value) => value instanceof Uint8Array, { message: 'expected a Uint8Array' }),
+  zkey: z.custom<Uint8Array>((value) => value instanceof Uint8Array, { message: 'expected a Uint8Array' }),
+  /**
+   * The witness calculator's memory, in 64 KiB pages: half the task's memory limit (the prover
+   * gets the rest). circom's runtime would otherwise reserve 2 GB, all of it counted against the
+   * task.
+   */
+  witnessPages: z.number().int().min(16).max(32_767),
+});
+export type SandboxRunCircom = z.infer<typeof SandboxRunCircom>;
+
+/**
  * Sent once, first, by hosts that cannot configure a worker when they start it (a browser's
  * `new Worker` takes no arguments): where the Python worker loads Pyodide from, and the memory
  * limit of the worker's tasks. Workers that need nothing from it ignore it.
@@ -80,6 +101,7 @@ export const HostToSandbox = z.discriminatedUnion('type', [
   SandboxRun,
   SandboxRunWasm,
   SandboxRunPython,
+  SandboxRunCircom,
   SandboxConfigure,
 ]);
 export type HostToSandbox = z.infer<typeof HostToSandbox>;
@@ -113,7 +135,13 @@ const resultBase = {
 };
 
 export const SandboxResult = z.discriminatedUnion('ok', [
-  z.object({ ...resultBase, ok: z.literal(true), outputJson: z.string() }),
+  z.object({
+    ...resultBase,
+    ok: z.literal(true),
+    outputJson: z.string(),
+    /** A `circom` task's Groth16 proof, as JSON text. */
+    proofJson: z.string().optional(),
+  }),
   z.object({ ...resultBase, ok: z.literal(false), error: SandboxError }),
 ]);
 export type SandboxResult = z.infer<typeof SandboxResult>;

@@ -74,6 +74,7 @@ export function compile(name: string, out = BUILD): void {
       `circuits/src/${name}.circom`,
       '--r1cs',
       '--wasm',
+      '--sym',
       '-l',
       'node_modules',
       '-o',

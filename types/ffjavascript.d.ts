@@ -4,4 +4,5 @@ declare module 'ffjavascript' {
     terminate(): Promise<void>;
   }
   export function getCurveFromName(name: string): Promise<Curve>;
+  export function buildBn128(singleThread?: boolean): Promise<Curve>;
 }

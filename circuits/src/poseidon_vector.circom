@@ -2,8 +2,9 @@ pragma circom 2.1.6;
 
 include "circomlib/circuits/poseidon.circom";
 
-// The Poseidon hash of a private vector of N field elements: proves knowledge of values whose hash
-// is the public output (a commitment), without showing them. Public signals: [hash].
+// The Poseidon hash of a vector of N field elements: proves that a committed hash (the output) is
+// the hash of the given values, e.g. of a MonadMesh result, so a contract or a client can trust
+// the commitment without hashing. Public signals: [hash, values].
 template PoseidonVector(N) {
     signal input values[N];
     signal output hash;
@@ -14,4 +15,4 @@ template PoseidonVector(N) {
     hash <== h.out;
 }
 
-component main = PoseidonVector(8);
+component main {public [values]} = PoseidonVector(8);

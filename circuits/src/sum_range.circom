@@ -2,9 +2,10 @@ pragma circom 2.1.6;
 
 include "circomlib/circuits/comparators.circom";
 
-// Statistics of a vector of N private values with a range check: proves that every value lies in
-// [lo, hi] (public, each below 2^BITS) and outputs their sum, minimum and maximum. The mean is
-// sum / N, the public signals being [sum, min, max, lo, hi].
+// Statistics of a vector of N values with a range check: proves that every value lies in [lo, hi]
+// (each below 2^BITS) and outputs their sum, minimum and maximum; the mean is sum / N. Every input
+// is public, so a proof is about the task's own values (a MonadMesh job refuses private inputs: a
+// proof would not show which values were used). Public signals: [sum, min, max, values, lo, hi].
 template SumRange(N, BITS) {
     signal input values[N];
     signal input lo;
@@ -47,4 +48,4 @@ template SumRange(N, BITS) {
     max <== maxs[N];
 }
 
-component main {public [lo, hi]} = SumRange(8, 32);
+component main {public [values, lo, hi]} = SumRange(8, 32);

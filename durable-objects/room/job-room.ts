@@ -47,6 +47,7 @@ import {
 } from '../sockets.ts';
 import { account, allHubs, anchorShardOf, meshHub, outboxShard, shardOf } from '../stubs.ts';
 import { type JobAnchor, jobAnchor } from './anchor.ts';
+import { PROOF_REJECTED, ProofChecker } from './proofs.ts';
 import { credibility, decide, knownAnswerRate, type Vote } from './quorum.ts';
 import { checkClaims } from './receipts.ts';
 import { migrateRoom } from './schema.ts';
@@ -173,6 +174,8 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
   #alarmAt: number | undefined;
   /** Order in which tasks reached a final state, for results in completion order. */
   #doneSeq = 0;
+  /** A proven job's proof checker, with its key decoded once. */
+  #proofs: ProofChecker | undefined;
 
   constructor(ctx: DurableObjectState, env: DoEnv) {
     super(ctx, env);
@@ -271,7 +274,10 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
     const deadline = now + meta.timeoutMs + leaseTiming.deadlineGraceMs;
     const leases: LeasedTask[][] = [];
     const updates: TaskUpdate[] = [];
-    const verified = needsQuorum(meta.policy);
+    // A proven job's tasks are never leased again to an identity whose proof failed: the same
+    // exclusion as replicas of a verified job (but no known-answer checks: a proof needs none).
+    const verified = needsQuorum(meta.policy) || meta.circuit !== undefined;
+    const checked = needsQuorum(meta.policy) && meta.circuit === undefined;
     // Replicas of JS and Python are compared within one fingerprint class (floating point may
     // differ between engines): a task's first lease fixes its class. WebAssembly floats are
     // exact by the spec, so its replicas may come from any class.
@@ -312,7 +318,7 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
                   .toArray();
         // Known-answer checks in some of the slots, leased like any other task.
         let known: typeof rows = [];
-        if (verified && rows.length && !owners) {
+        if (checked && rows.length && !owners) {
           const trust = meta.policy.kind === 'adaptive' ? meta.policy.trust : jobDefaults.trust;
           const rate = knownAnswerRate(request.voter.streak, trust);
           let k = 0;
@@ -430,6 +436,16 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
     // Hashing is asynchronous, so it comes first; the transaction then checks each lease, which
     // may have changed meanwhile.
     const checks = await checkClaims(meta, results, inputs);
+    // A proven job's proofs are checked here too (CPU only, about 30 ms each), outside the
+    // transaction; only results that pass their receipt check are worth it.
+    let proofs: (string | undefined)[] | undefined;
+    if (meta.circuit) {
+      this.#proofs ??= new ProofChecker(meta.circuit);
+      const checker = this.#proofs;
+      proofs = results.map(({ outcome }, i) =>
+        checks[i]!.problem ? undefined : checker.check(outcome, inputs.get(outcome.index)),
+      );
+    }
     const now = Date.now();
     const updates: TaskUpdate[] = [];
     // A node of the owner's own wallet is trusted with the owner's jobs under `trust`; an explicit
@@ -453,8 +469,8 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
       const rowOf = new Map(named.map((r) => [r.j, r]));
       /** States this frame has set already (a result named twice sees the first one's effect). */
       const settled = new Map<number, TaskState>();
-      /** Successes: [index, output, logs, durationMs, receipt, done_seq, lease id, verification]. */
-      const succeeded: [number, string, string, number, string, number, string, string][] = [];
+      /** Successes: [index, output, logs, durationMs, receipt, done_seq, lease id, verification, proof]. */
+      const succeeded: [number, string, string, number, string, number, string, string, string | null][] = [];
       for (const [i, { outcome: o, receipt }] of results.entries()) {
         const check = checks[i]!;
         const row = rowOf.get(i);
@@ -520,6 +536,46 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
           receipt: JSON.stringify(receipt),
           nodeId,
         };
+        if (proofs && o.ok) {
+          // A proven job: the proof decides, whatever the policy.
+          const problem = proofs[i];
+          if (problem) {
+            out.rejected++;
+            ignore(problem, true);
+            out.ended.push(lease.lease_id);
+            const update = this.#rejectProof(task, lease, voter, nodeId, problem, extra, now, ballot);
+            settled.set(o.index, update.state);
+            updates.push(update);
+            continue;
+          }
+          out.accepted++;
+          out.cpuMs += Math.min(o.durationMs, meta.timeoutMs);
+          const verdict = ballot.verdicts.get(nodeId) ?? { nodeId, agreed: 0, disagreed: 0 };
+          verdict.agreed++;
+          ballot.verdicts.set(nodeId, verdict);
+          succeeded.push([
+            o.index,
+            check.json,
+            extra.logs,
+            extra.durationMs,
+            extra.receipt,
+            ++this.#doneSeq,
+            lease.lease_id,
+            this.#provenVerification(task.idx, voter, nodeId, receipt.outputHash, extra.receipt),
+            JSON.stringify(o.proof),
+          ]);
+          settled.set(o.index, 'succeeded');
+          out.ended.push(lease.lease_id);
+          this.#move('leased', 'succeeded');
+          updates.push({
+            index: o.index,
+            state: 'succeeded',
+            attempt: task.attempts + 1,
+            nodeId,
+            durationMs: o.durationMs,
+          });
+          continue;
+        }
         let error: TaskError | undefined = o.ok ? undefined : o.error;
         const outputBytes = o.ok ? utf8Length(check.json) : 0;
         if (outputBytes > limits.maxOutputBytes) {
@@ -570,6 +626,7 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
             ++this.#doneSeq,
             lease.lease_id,
             verification!,
+            null,
           ]);
           settled.set(o.index, 'succeeded');
           out.ended.push(lease.lease_id);
@@ -601,11 +658,14 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
           JSON.stringify(succeeded.map((r) => r[6])),
         );
         // In chunks under SQLite's 2 MB limit on one string (a frame may carry 512 outputs).
-        for (const chunk of bySize(succeeded, (r) => r[1].length + r[2].length + r[4].length + r[7].length)) {
+        for (const chunk of bySize(
+          succeeded,
+          (r) => r[1].length + r[2].length + r[4].length + r[7].length + (r[8]?.length ?? 0),
+        )) {
           sql.exec(
             `UPDATE tasks SET state = 'succeeded', attempts = attempts + 1, output = d.value ->> 1,
                logs = d.value ->> 2, duration_ms = d.value ->> 3, error = NULL, receipt = d.value ->> 4,
-               node_id = ?, done_seq = d.value ->> 5, verification = d.value ->> 7
+               node_id = ?, done_seq = d.value ->> 5, verification = d.value ->> 7, proof = d.value ->> 8
              FROM json_each(?) AS d WHERE tasks.idx = d.value ->> 0`,
             nodeId,
             JSON.stringify(chunk),
@@ -1108,7 +1168,7 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
     const rows = sql
       .exec<ReplicaRow>(
         `SELECT identity, node_id, peer_id, answer, credibility, streak, ok, result, logs, duration_ms, receipt
-         FROM replicas WHERE idx = ? ORDER BY rowid`,
+         FROM replicas WHERE idx = ? AND answer != '${PROOF_REJECTED}' ORDER BY rowid`,
         task.idx,
       )
       .toArray();
@@ -1195,6 +1255,97 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
       nodeId: rep.node_id,
       durationMs: extra.durationMs,
     };
+  }
+
+  /**
+   * A proven job's result whose proof failed (or was missing, or was about another input): the
+   * node's claim is false. It is kept as a replica with the answer `proof-rejected` (so the same
+   * identity is never leased the task again, and the task's record shows it), its node is told on
+   * (a disagreement, as a wrong answer would be), and the task goes back to the queue for another
+   * identity without spending an attempt: nothing the task did failed.
+   */
+  #rejectProof(
+    task: TaskRow,
+    lease: LeaseRow,
+    voter: Voter,
+    nodeId: string,
+    problem: string,
+    extra: { logs: string; durationMs: number; receipt: string },
+    now: number,
+    ballot: Ballot,
+  ): TaskUpdate {
+    const sql = this.ctx.storage.sql;
+    sql.exec('DELETE FROM leases WHERE lease_id = ?', lease.lease_id);
+    sql.exec(
+      `INSERT INTO replicas (idx, identity, node_id, peer_id, answer, credibility, streak, trusted, ok, result,
+         logs, duration_ms, receipt, fingerprint_class, at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+      task.idx,
+      voter.identity,
+      nodeId,
+      voter.peerId,
+      PROOF_REJECTED,
+      credibility(voter.streak),
+      voter.streak,
+      JSON.stringify({ problem }),
+      extra.logs,
+      extra.durationMs,
+      extra.receipt,
+      voter.fingerprintClass ?? null,
+      now,
+    );
+    const reason = `a proof from ${voter.identity} was rejected (${problem.slice(0, 200)}); waiting for another node to prove it`;
+    sql.exec(
+      `UPDATE tasks SET state = 'pending', node_id = NULL, not_before = 0, reason = ? WHERE idx = ?`,
+      reason,
+      task.idx,
+    );
+    this.#move('leased', 'pending');
+    ballot.announce = true;
+    const verdict = ballot.verdicts.get(nodeId) ?? { nodeId, agreed: 0, disagreed: 0 };
+    verdict.disagreed++;
+    ballot.verdicts.set(nodeId, verdict);
+    return { index: task.idx, state: 'pending', attempt: task.attempts, reason };
+  }
+
+  /**
+   * The record of a task accepted on its valid proof, with the answers that came before it and
+   * lost (proofs that failed, and failures claimed by other nodes, which a proof disproves).
+   */
+  #provenVerification(idx: number, voter: Voter, nodeId: string, answer: string, receipt: string): string {
+    const rejected = this.ctx.storage.sql
+      .exec<ReplicaRow>(
+        `SELECT identity, node_id, peer_id, answer, credibility, receipt FROM replicas
+         WHERE idx = ? ORDER BY rowid`,
+        idx,
+      )
+      .toArray();
+    const v: Omit<TaskVerification, 'digest'> = {
+      policy: this.#meta!.policy,
+      how: 'proven',
+      confidence: 1,
+      replicas: [
+        ...rejected.map((r) => ({
+          identity: r.identity,
+          nodeId: r.node_id,
+          peerId: r.peer_id,
+          answer: r.answer,
+          credibility: r.credibility,
+          agreed: false,
+          receipt: JSON.parse(r.receipt) as TaskReceipt,
+        })),
+        {
+          identity: voter.identity,
+          nodeId,
+          peerId: voter.peerId,
+          answer,
+          credibility: credibility(voter.streak),
+          agreed: true,
+          receipt: JSON.parse(receipt) as TaskReceipt,
+        },
+      ],
+    };
+    return JSON.stringify({ ...v, digest: verificationDigest(v, answer) });
   }
 
   /**

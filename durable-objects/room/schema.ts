@@ -7,7 +7,8 @@ import { addColumn, dropColumn, migrate } from '../migrations.ts';
  * lone node was caught); `leases`: the leases out now, each
  * with its expiry (moved by heartbeats) and its `deadline` (never moved), `known` for a lease of a
  * task already decided, planted as a known-answer check; `replicas`: verified
- * jobs' answers, one per identity per task; `meta`: the job.
+ * jobs' answers, one per identity per task; `meta`: the job. A proven (`circom`) task keeps its
+ * Groth16 `proof`.
  */
 export function migrateRoom(storage: DurableObjectStorage): void {
   migrate(
@@ -40,7 +41,7 @@ export const ROOM_SCHEMA = `
     not_before INTEGER NOT NULL DEFAULT 0, output TEXT, error TEXT, logs TEXT, duration_ms REAL,
     reason TEXT, done_seq INTEGER, receipt TEXT,
     leased INTEGER NOT NULL DEFAULT 0, drops INTEGER NOT NULL DEFAULT 0,
-    class TEXT, verification TEXT, reverified INTEGER NOT NULL DEFAULT 0
+    class TEXT, verification TEXT, reverified INTEGER NOT NULL DEFAULT 0, proof TEXT
   );
   CREATE INDEX tasks_by_state ON tasks (state, not_before, idx);
   CREATE INDEX tasks_by_done ON tasks (done_seq) WHERE done_seq IS NOT NULL;
@@ -110,5 +111,9 @@ export const ROOM_STEPS: ((sql: SqlStorage) => void)[] = [
   // 4: tasks sent back to be verified again when their lone credible node was caught.
   (sql) => {
     addColumn(sql, 'tasks', 'reverified INTEGER NOT NULL DEFAULT 0');
+  },
+  // 5: proven (circom) tasks keep their Groth16 proof beside the output.
+  (sql) => {
+    addColumn(sql, 'tasks', 'proof TEXT');
   },
 ];

@@ -1,4 +1,5 @@
 import type {
+  Groth16Proof,
   JobState,
   JobStatus,
   JsonValue,
@@ -72,6 +73,7 @@ interface ResultRow {
   receipt: string | null;
   verification: string | null;
   class: string | null;
+  proof: string | null;
   [key: string]: SqlStorageValue;
 }
 
@@ -91,7 +93,7 @@ export function resultsPage(
   const rows = sql
     .exec<ResultRow>(
       `SELECT idx, state, attempts, drops, node_id, output, error, logs, duration_ms, not_before, reason, done_seq, receipt,
-              verification, class
+              verification, class, proof
        FROM tasks WHERE ${byCompletion ? 'done_seq > ? ORDER BY done_seq' : 'idx >= ? ORDER BY idx'} LIMIT ?`,
       cursor,
       limit,
@@ -107,18 +109,21 @@ export function resultsPage(
     if (r.duration_ms !== null) result.durationMs = r.duration_ms;
     if (r.receipt !== null) result.receipt = JSON.parse(r.receipt) as TaskReceipt;
     if (r.verification !== null) result.verification = JSON.parse(r.verification) as TaskVerification;
+    if (r.proof !== null) result.proof = JSON.parse(r.proof) as Groth16Proof;
     if (r.state === 'pending') {
       result.waiting =
         r.not_before > now
           ? `back in the queue after ${r.reason ?? 'a failure'} (attempt ${r.attempts + 1} of ${meta.maxAttempts}), not before ${new Date(r.not_before).toISOString()}`
-          : r.reason?.startsWith('verifying')
-            ? `${r.reason}: waiting for another identity${
-                // Such replicas are compared within the class of the task's first lease.
-                r.class && comparedWithinClass(meta.runtime)
-                  ? ` of runtime class ${r.class} (nodes of other classes may compute floats differently)`
-                  : ''
-              }${options.waiting ? ` (${options.waiting})` : ''}`
-            : (options.waiting ?? 'waiting for a node');
+          : r.reason?.startsWith('a proof from')
+            ? r.reason
+            : r.reason?.startsWith('verifying')
+              ? `${r.reason}: waiting for another identity${
+                  // Such replicas are compared within the class of the task's first lease.
+                  r.class && comparedWithinClass(meta.runtime)
+                    ? ` of runtime class ${r.class} (nodes of other classes may compute floats differently)`
+                    : ''
+                }${options.waiting ? ` (${options.waiting})` : ''}`
+              : (options.waiting ?? 'waiting for a node');
     }
     return result;
   });

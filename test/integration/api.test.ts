@@ -66,10 +66,13 @@ describe('job validation', () => {
     expect((await errorOf(res)).message).toMatch(/runtime/);
   });
 
-  test('error: known runtime that no node runs yet', async () => {
-    const res = await post({ runtime: 'circom', source: 'x', inputs: [1] });
-    expect(res.status).toBe(422);
-    expect(await errorOf(res)).toMatchObject({ code: 'runtime_unavailable' });
+  test('error: a circom job whose code is not a circuit manifest', async () => {
+    const res = await post({ runtime: 'circom', source: 'template Main() {}', inputs: [1] });
+    expect(res.status).toBe(400);
+    expect(await errorOf(res)).toMatchObject({ code: 'validation_failed' });
+    expect((await errorOf(await post({ runtime: 'circom', source: '{}', inputs: [1] }))).message).toMatch(
+      /circuit manifest is invalid at protocol/,
+    );
   });
 
   test('error: oversize input names its index and the limit', async () => {

@@ -1,4 +1,5 @@
 import {
+  type CircuitClaim,
   cidOf,
   isWasm,
   type JobSpec,
@@ -9,12 +10,15 @@ import {
 } from '../../protocol/index.ts';
 import { firstMissing } from '../blob-store.ts';
 import type { Env } from '../env.ts';
+import { checkCircuitJob } from './circuit.ts';
 
 /** What a submitted spec becomes before its room is made: code by CID and inputs as JSON texts. */
 export interface PreparedJob {
   codeCid: string;
   /** One JSON text per task, in input order. */
   inputs: string[];
+  /** A `circom` job's verification key and public inputs, for its room to check proofs with. */
+  circuit?: CircuitClaim;
 }
 
 const utf8 = new TextEncoder();
@@ -40,7 +44,12 @@ export async function prepareJob(env: Env, spec: JobSpec): Promise<PreparedJob> 
   const values = spec.inputs ?? (await inputsFromBlob(env, spec.inputsCid!));
   const where = spec.inputs ? '' : ` of ${spec.inputsCid}`;
   await requireStoredInputs(env, ipfsInputs(values, where));
-  return { codeCid, inputs: values.map((v) => JSON.stringify(v)) };
+  const prepared: PreparedJob = { codeCid, inputs: values.map((v) => JSON.stringify(v)) };
+  if (spec.runtime === 'circom') {
+    const manifest = spec.source ?? (await manifestBlob(env, codeCid));
+    prepared.circuit = await checkCircuitJob(env, manifest, values);
+  }
+  return prepared;
 }
 
 async function storeCode(env: Env, spec: JobSpec): Promise<string> {
@@ -145,4 +154,17 @@ async function requireStoredInputs(env: Env, refs: readonly IpfsInput[]): Promis
     `input ${index}: ipfs://${missing} is not stored here; upload it first (the client's putBlob, or PUT /api/v1/blobs/{cid} for each block, the root last)`,
     { index, cid: missing },
   );
+}
+
+/** A circuit manifest stored as a blob: small JSON, read whole. */
+async function manifestBlob(env: Env, cid: string): Promise<string> {
+  const object = await env.BLOBS.get(cid);
+  if (!object) throw codeNotFound(cid);
+  if (object.size > limits.maxSourceBytes) {
+    throw new MeshError(
+      'validation_failed',
+      `codeCid ${cid} is ${object.size} bytes: a circuit manifest is small JSON (at most ${limits.maxSourceBytes} bytes) that names the circuit's wasm and zkey by CID`,
+    );
+  }
+  return object.text();
 }

@@ -97,7 +97,7 @@ jobs.openapi(
         `runtime '${spec.runtime}' is not available yet; available: ${availableRuntimes.join(', ')}`,
       );
     }
-    const { codeCid, inputs } = await prepareJob(c.env, spec);
+    const { codeCid, inputs, circuit } = await prepareJob(c.env, spec);
     const id = crypto.randomUUID();
     // The room adds the job to the owner's list itself (it owns that entry from here on).
     const status = await jobRoom(c.env, id).init({
@@ -109,6 +109,7 @@ jobs.openapi(
       maxAttempts: spec.maxAttempts,
       memoryMb: spec.memoryMb,
       policy: policyOf(spec),
+      ...(circuit ? { circuit } : {}),
       ...(spec.label === undefined ? {} : { label: spec.label }),
       inputs,
     });

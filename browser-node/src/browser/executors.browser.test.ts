@@ -1,4 +1,5 @@
 import { inject } from 'vitest';
+import { circomExecutorTests } from '../core/executor-tests/circom.ts';
 import { decodeFixtures, type ExecutorTestContext } from '../core/executor-tests/context.ts';
 import { determinismExecutorTests } from '../core/executor-tests/determinism.ts';
 import { isolationExecutorTests } from '../core/executor-tests/isolation.ts';
@@ -25,3 +26,4 @@ wasmExecutorTests(context);
 pythonExecutorTests(context);
 isolationExecutorTests(context);
 determinismExecutorTests(context);
+circomExecutorTests(context);

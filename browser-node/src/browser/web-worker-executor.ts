@@ -47,7 +47,7 @@ export class WebWorkerExecutor extends SandboxPool {
     super(new WebWorkerHost(new URL(options.pyodideUrl ?? '/pyodide/', globalThis.location?.href).href), {
       ...options,
       capacity: options.workers ?? Math.max(1, (globalThis.navigator?.hardwareConcurrency ?? 2) - 1),
-      runtimes: options.runtimes ?? ['js', 'wasm', 'python'],
+      runtimes: options.runtimes ?? ['js', 'wasm', 'python', 'circom'],
       prewarm: options.prewarm ?? false,
       startupTimeoutMs: options.startupTimeoutMs ?? 60_000,
     });
@@ -74,10 +74,15 @@ class WebWorkerHost implements SandboxHost {
             type: 'module',
             name: 'monadmesh-sandbox-python',
           })
-        : new Worker(new URL('./sandbox-web-worker.ts', import.meta.url), {
-            type: 'module',
-            name: 'monadmesh-sandbox-ses',
-          });
+        : kind === 'circom'
+          ? new Worker(new URL('./circom-web-worker.ts', import.meta.url), {
+              type: 'module',
+              name: 'monadmesh-sandbox-circom',
+            })
+          : new Worker(new URL('./sandbox-web-worker.ts', import.meta.url), {
+              type: 'module',
+              name: 'monadmesh-sandbox-ses',
+            });
     let gone = false;
     const end = () => {
       if (gone) return;

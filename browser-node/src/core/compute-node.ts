@@ -1,4 +1,5 @@
 import {
+  CircuitManifest,
   frameBudget,
   type HelloProof,
   HubToNode,
@@ -594,6 +595,21 @@ export class ComputeNode {
     return this.#o.dataPlane.resolveInput(input, this.#providers.get(cid), signal);
   }
 
+  /**
+   * A `circom` job's circuit: the manifest (the job's code) names its witness calculator and
+   * proving key by CID, fetched and hash-checked like code (and cached with it).
+   */
+  async #circuit(manifestText: string): Promise<{ wasm: Uint8Array; zkey: Uint8Array }> {
+    let manifest: CircuitManifest;
+    try {
+      manifest = CircuitManifest.parse(JSON.parse(manifestText));
+    } catch (error) {
+      throw new InputBlobError(`the job's circuit manifest is invalid: ${(error as Error).message}`);
+    }
+    const [wasm, zkey] = await Promise.all([this.#code.get(manifest.wasm), this.#code.get(manifest.zkey)]);
+    return { wasm: wasm.bytes, zkey: zkey.bytes };
+  }
+
   async #run(task: LeasedTask, signal: AbortSignal): Promise<void> {
     const started = performance.now();
     let result: ExecResult;
@@ -602,6 +618,7 @@ export class ComputeNode {
     try {
       const blob = await this.#code.get(task.codeCid);
       const input = await this.#resolveInput(task, signal);
+      const circuit = task.runtime === 'circom' ? await this.#circuit(blob.text) : undefined;
       const execStart = performance.now();
       result = await this.#o.executor
         .run(
@@ -615,6 +632,7 @@ export class ComputeNode {
             seed: task.seed,
             clock: task.clock,
             jobId: task.jobId,
+            ...(circuit ? { circuit } : {}),
           },
           signal,
         )
@@ -643,7 +661,7 @@ export class ComputeNode {
     let outcome: TaskOutcome | undefined;
     if (!signal.aborted) {
       const done = result.ok
-        ? ({ ok: true, output: result.output } as const)
+        ? ({ ok: true, output: result.output, ...(result.proof ? { proof: result.proof } : {}) } as const)
         : ({ ok: false, error: result.error } as const);
       // The sandbox slot is free: the next task starts while this outcome's receipt is hashed.
       // The task stays in #running meanwhile, so heartbeats, revocation and stop() still see it.

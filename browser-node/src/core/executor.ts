@@ -1,4 +1,9 @@
-import type { JsonValue, Runtime, NodeTaskError as TaskError } from '../../../protocol/index.ts';
+import type {
+  Groth16Proof,
+  JsonValue,
+  Runtime,
+  NodeTaskError as TaskError,
+} from '../../../protocol/index.ts';
 
 /** One execution of user code on one input, as the core hands it to a host's sandbox. */
 export interface ExecRequest {
@@ -28,10 +33,15 @@ export interface ExecRequest {
    * task is replaced, never reused (see `SandboxPool`). Without it, tasks count as one job.
    */
   jobId?: string;
+  /**
+   * A `circom` task's circuit, fetched by the CIDs of its manifest (`code` is the manifest's
+   * text): the witness calculator and the proving key.
+   */
+  circuit?: { wasm: Uint8Array; zkey: Uint8Array };
 }
 
 export type ExecResult =
-  | { ok: true; output: JsonValue; logs: string; durationMs: number }
+  | { ok: true; output: JsonValue; proof?: Groth16Proof; logs: string; durationMs: number }
   | { ok: false; error: TaskError; logs: string; durationMs: number };
 
 /**

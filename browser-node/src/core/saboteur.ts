@@ -6,7 +6,8 @@ import type { ExecRequest, ExecResult, Executor } from './executor.ts';
  * refused outside development): it runs each task honestly, then, at `rate`, returns a plausible
  * wrong answer instead: most often the output slightly changed (a number off by a little, a
  * string with a character more, a flag flipped), sometimes a made-up failure, and for a task that
- * failed, a made-up output. The change depends on `salt` (the node's peer id) and the task, so
+ * failed, a made-up output; a proven (`circom`) task gets either a wrong signal with its
+ * honest proof or its honest signals with a broken proof. The change depends on `salt` (the node's peer id) and the task, so
  * two saboteurs rarely tell the same lie: they are independent, as verification assumes. With
  * `honestFirst`, it answers its first tasks honestly (a sleeper: it earns a record, then lies).
  */
@@ -57,6 +58,14 @@ export class SaboteurExecutor implements Executor {
         logs: result.logs,
         durationMs: result.durationMs,
       };
+    }
+    if (result.proof && Array.isArray(result.output)) {
+      // A proven task: either another first signal with the honest proof, or the honest signals
+      // with a proof that is no longer one (A and C swapped: still points on the curve).
+      const signals = result.output as string[];
+      return k % 2
+        ? { ...result, output: [String(BigInt(signals[0] ?? '0') + BigInt(k)), ...signals.slice(1)] }
+        : { ...result, proof: { ...result.proof, pi_a: result.proof.pi_c, pi_c: result.proof.pi_a } };
     }
     return { ...result, output: perturb(result.output, k) };
   }

@@ -1,3 +1,4 @@
+import { Groth16Proof } from '../../../protocol/circuit.ts';
 import type { JsonValue, Runtime, NodeTaskError as TaskError } from '../../../protocol/job.ts';
 import { jobDefaults } from '../../../protocol/limits.ts';
 import { type HostToSandbox, type SandboxResult, SandboxToHost } from '../../../protocol/sandbox.ts';
@@ -7,12 +8,13 @@ import { LogMirror } from './task-logs.ts';
 
 /**
  * JS and wasm tasks share SES workers; Python has workers of its own (Pyodide does not load after
- * lockdown), started lazily since Pyodide costs seconds to load.
+ * lockdown), started lazily since Pyodide costs seconds to load; so do circom tasks (snarkjs
+ * compiles WebAssembly and builds its curve at start, which SES's frozen intrinsics do not allow).
  */
-export type SandboxKind = 'ses' | 'python';
+export type SandboxKind = 'ses' | 'python' | 'circom';
 
 export function sandboxKindOf(runtime: Runtime): SandboxKind {
-  return runtime === 'python' ? 'python' : 'ses';
+  return runtime === 'python' ? 'python' : runtime === 'circom' ? 'circom' : 'ses';
 }
 
 /** What a worker tells its host, already translated from the host's own event API. */
@@ -364,9 +366,10 @@ class SandboxWorker {
     if (typeof message === 'string') return nodeError(message);
     // (A sandbox process's baseline was taken when its previous task ended: `afterTask`.)
     if (!this.#worker.measuresProcess) {
-      if (message.type === 'run.wasm' || message.type === 'run.python') {
-        // Pyodide's memory never shrinks: a Python task may use `memoryMb` beyond what is there now.
-        if (message.type === 'run.python') await this.#rebaseline();
+      if (message.type === 'run.wasm' || message.type === 'run.python' || message.type === 'run.circom') {
+        // Pyodide's and snarkjs's wasm memories never shrink: a task may use `memoryMb` beyond
+        // what is there now.
+        if (message.type !== 'run.wasm') await this.#rebaseline();
         else this.#ranWasm = true;
       } else if (this.#ranWasm) {
         await this.#rebaseline();
@@ -546,6 +549,19 @@ function sandboxMessage(
       };
     case 'python':
       return { type: 'run.python', ...common, code: text() };
+    case 'circom':
+      if (!request.circuit) return 'a circom task needs its circuit (wasm and zkey)';
+      return {
+        type: 'run.circom',
+        ...common,
+        code: text(),
+        wasm: request.circuit.wasm,
+        zkey: request.circuit.zkey,
+        witnessPages: Math.min(
+          32_767,
+          Math.max(16, Math.floor((request.memoryMb * 1024 * 1024) / 2 / WASM_PAGE_BYTES)),
+        ),
+      };
     case 'js':
       return { type: 'run', ...common, code: text() };
     default:
@@ -566,7 +582,26 @@ function toExecResult(result: SandboxResult): ExecResult {
       durationMs: 0,
     };
   }
-  return { ok: true, output, logs: result.logs, durationMs: result.durationMs };
+  if (result.proofJson === undefined)
+    return { ok: true, output, logs: result.logs, durationMs: result.durationMs };
+  const proof = Groth16Proof.safeParse(safeJson(result.proofJson));
+  if (!proof.success) {
+    return {
+      ok: false,
+      error: nodeErrorOf('the sandbox sent a malformed proof'),
+      logs: result.logs,
+      durationMs: 0,
+    };
+  }
+  return { ok: true, output, proof: proof.data, logs: result.logs, durationMs: result.durationMs };
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }
 
 export function nodeErrorOf(message: string): TaskError {

@@ -1,4 +1,5 @@
 import { HostToSandbox, type SandboxConfigure, type SandboxToHost } from '../../../protocol/sandbox.ts';
+import type { CircomSandbox } from './circom-sandbox.ts';
 import { JsSandbox } from './js-sandbox.ts';
 import type { PythonSandbox } from './python-sandbox.ts';
 import { WasmSandbox } from './wasm-sandbox.ts';
@@ -40,6 +41,9 @@ export function serveSesSandbox(port: WorkerPort, options: { macrotask: () => Pr
             break;
           case 'run.python':
             port.post({ type: 'fatal', message: 'Python tasks run in a Python worker, not here' });
+            break;
+          case 'run.circom':
+            port.post({ type: 'fatal', message: 'circom tasks run in a circom worker, not here' });
             break;
           case 'configure':
             break; // nothing to configure: SES workers load nothing
@@ -92,4 +96,24 @@ export async function servePythonSandbox(
     return;
   }
   port.post({ type: 'ready', startupMs: performance.now() - started });
+}
+
+/**
+ * The message loop of a circom worker (proving with snarkjs), the same in both hosts: one task at
+ * a time, every message decoded; anything but `run.circom` (and a browser's `configure`) is fatal.
+ */
+export function serveCircomSandbox(port: WorkerPort, sandbox: CircomSandbox): void {
+  let queue: Promise<void> = Promise.resolve();
+  port.onMessage((raw) => {
+    const decoded = HostToSandbox.safeParse(raw);
+    if (decoded.success && decoded.data.type === 'configure') return;
+    if (!decoded.success || decoded.data.type !== 'run.circom') {
+      port.post({ type: 'fatal', message: 'the circom worker accepts only run.circom messages' });
+      return;
+    }
+    const message = decoded.data;
+    queue = queue
+      .then(async () => port.post(await sandbox.run(message)))
+      .catch((error: unknown) => port.post({ type: 'fatal', message: String(error).slice(0, 2000) }));
+  });
 }

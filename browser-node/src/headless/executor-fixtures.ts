@@ -1,8 +1,16 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { loadCircuit } from '../../../client/circuit-files.ts';
+import { cidOf } from '../../../protocol/cid.ts';
+import type { CircuitManifestInput } from '../../../protocol/circuit.ts';
 import { buildTemplates } from '../../../scripts/build-wasm.ts';
+import { buildCircuits, testBuildDir } from '../../../scripts/circuits.ts';
 import { templateFile, templateInputsOf } from '../../../templates/template-files.ts';
-import { type ExecutorFixtures, primeSieveInputs } from '../core/executor-tests/context.ts';
+import {
+  type CircuitFixtures,
+  type ExecutorFixtures,
+  primeSieveInputs,
+} from '../core/executor-tests/context.ts';
 import { buildWasmFixtures } from './wasm-fixtures/fixtures.ts';
 
 /**
@@ -13,6 +21,7 @@ import { buildWasmFixtures } from './wasm-fixtures/fixtures.ts';
 export async function buildExecutorFixtures(): Promise<ExecutorFixtures> {
   const built = await buildTemplates();
   return {
+    circuits: await buildCircuitFixtures(),
     templates: {
       c: new Uint8Array(readFileSync(built.cWasm)),
       as: new Uint8Array(readFileSync(built.asWasm)),
@@ -37,4 +46,31 @@ export async function buildExecutorFixtures(): Promise<ExecutorFixtures> {
       },
     ]),
   };
+}
+
+/** sum_range and matmul built from source, and sum_range set up a second time (another key). */
+async function buildCircuitFixtures(): Promise<CircuitFixtures> {
+  const out = testBuildDir('executors');
+  const other = testBuildDir('executors-other');
+  try {
+    await buildCircuits({ names: ['sum_range', 'matmul'], out });
+    await buildCircuits({ names: ['sum_range'], out: other });
+    const sumRange = await loadCircuit(out, 'sum_range');
+    const manifest: CircuitManifestInput = {
+      protocol: 'groth16',
+      wasm: (await cidOf(sumRange.wasm)).toString(),
+      zkey: (await cidOf(sumRange.zkey)).toString(),
+      verificationKey: sumRange.verificationKey,
+      publicInputs: sumRange.publicInputs,
+      name: 'sum_range',
+    };
+    return {
+      sumRange: { wasm: sumRange.wasm, zkey: sumRange.zkey, manifest: JSON.stringify(manifest) },
+      matmulZkey: (await loadCircuit(out, 'matmul')).zkey,
+      otherSetupZkey: (await loadCircuit(other, 'sum_range')).zkey,
+    };
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+    rmSync(other, { recursive: true, force: true });
+  }
 }

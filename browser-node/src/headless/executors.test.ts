@@ -1,4 +1,5 @@
 import { beforeAll, describe } from 'vitest';
+import { circomExecutorTests } from '../core/executor-tests/circom.ts';
 import type { ExecutorFixtures, ExecutorTestContext } from '../core/executor-tests/context.ts';
 import { determinismExecutorTests } from '../core/executor-tests/determinism.ts';
 import { isolationExecutorTests } from '../core/executor-tests/isolation.ts';
@@ -37,5 +38,6 @@ for (const [name, create] of hosts) {
     pythonExecutorTests(context);
     isolationExecutorTests(context);
     determinismExecutorTests(context);
+    circomExecutorTests(context);
   });
 }

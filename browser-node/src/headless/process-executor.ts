@@ -76,7 +76,7 @@ export class ProcessExecutor extends SandboxPool {
       memoryPollMs,
       ...options,
       capacity: options.processes ?? os.availableParallelism(),
-      runtimes: ['js', 'wasm', 'python'],
+      runtimes: ['js', 'wasm', 'python', 'circom'],
     });
     const watch =
       os.platform() === 'linux'
@@ -120,9 +120,7 @@ class ProcessHost implements SandboxHost {
   }
 
   spawn(kind: SandboxKind, memoryMb: number, events: HostWorkerEvents): HostWorker {
-    const entry = fileURLToPath(
-      new URL(kind === 'python' ? './python-worker.ts' : './sandbox-worker.ts', import.meta.url),
-    );
+    const entry = fileURLToPath(new URL(workerEntry(kind), import.meta.url));
     const child: ChildProcess = fork(entry, [], {
       execPath: process.execPath,
       execArgv: sandboxExecArgv(memoryMb + this.#runtimeHeapMb),
@@ -320,3 +318,7 @@ export function residentReader(pid: number): { read(): number; close(): void } {
     },
   };
 }
+
+/** The entry point of a sandbox of `kind` (worker thread or process alike). */
+export const workerEntry = (kind: SandboxKind) =>
+  kind === 'python' ? './python-worker.ts' : kind === 'circom' ? './circom-worker.ts' : './sandbox-worker.ts';

@@ -1,4 +1,6 @@
+import { createRequire } from 'node:module';
 import os from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import {
   type HostWorker,
@@ -9,6 +11,7 @@ import {
   SandboxPool,
 } from '../core/sandbox-pool.ts';
 import { LogMirror } from '../core/task-logs.ts';
+import { workerEntry } from './process-executor.ts';
 
 export interface ThreadExecutorOptions {
   /** Worker threads, i.e. tasks at once. Default: `os.availableParallelism()`. */
@@ -50,10 +53,12 @@ export class ThreadExecutor extends SandboxPool {
     super(new ThreadHost(options.runtimeHeapMb ?? 24), {
       ...options,
       capacity: options.threads ?? os.availableParallelism(),
-      runtimes: ['js', 'wasm', 'python'],
+      runtimes: ['js', 'wasm', 'python', 'circom'],
     });
   }
 }
+
+const require = createRequire(import.meta.url);
 
 /** Starts `worker_threads` workers with a heap limit and nothing of the host's process. */
 class ThreadHost implements SandboxHost {
@@ -68,8 +73,15 @@ class ThreadHost implements SandboxHost {
   }
 
   spawn(kind: SandboxKind, memoryMb: number, events: HostWorkerEvents): HostWorker {
-    const entry = kind === 'python' ? './python-worker.ts' : './sandbox-worker.ts';
-    const worker = new Worker(new URL(entry, import.meta.url), {
+    const entry = new URL(workerEntry(kind), import.meta.url);
+    // snarkjs's field library imports the `web-worker` package, which, evaluated in any thread
+    // but the main one, takes itself for one of its own helper threads and wants their start-up
+    // data: a circom thread is started through it, as such a thread whose module is our entry.
+    const circom = kind === 'circom';
+    const worker = new Worker(circom ? require.resolve('web-worker') : entry, {
+      ...(circom
+        ? { workerData: { mod: fileURLToPath(entry), name: 'monadmesh-sandbox-circom', type: 'module' } }
+        : {}),
       name: `monadmesh-sandbox-${kind}`,
       // Nothing of the host's process leaks in, even to the worker's own (non-task) code.
       env: {},

@@ -162,6 +162,7 @@ export function JobPage({ config }: { config: AppConfig }) {
                 live={watch.tasks[selected]}
                 fetchPage={fetchPage}
                 jobWaiting={waiting}
+                verificationKeyHref={job.runtime === 'circom' ? `/api/v1/blobs/${job.codeCid}` : undefined}
               />
             ) : (
               <p className="muted">

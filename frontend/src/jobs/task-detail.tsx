@@ -15,12 +15,15 @@ export function TaskDetail({
   live,
   fetchPage,
   jobWaiting,
+  verificationKeyHref,
 }: {
   jobId: string;
   index: number;
   live: TaskView | undefined;
   fetchPage: FetchPage;
   jobWaiting: string | undefined;
+  /** Where the job's verification key can be downloaded (a proven job's manifest, by its code CID). */
+  verificationKeyHref?: string | undefined;
 }) {
   const result = useQuery({
     queryKey: ['task', jobId, index, live?.state, live?.attempts],
@@ -50,6 +53,31 @@ export function TaskDetail({
         </div>
       </dl>
       {r?.verification ? <Verification v={r.verification} /> : null}
+      {r?.proof && r.output !== undefined ? (
+        <p className="proof-downloads">
+          <a
+            download={`job-${jobId}-task-${index}-proof.json`}
+            href={jsonHref(r.proof)}
+            data-testid="download-proof"
+          >
+            Download the proof
+          </a>{' '}
+          ·{' '}
+          <a download={`job-${jobId}-task-${index}-public.json`} href={jsonHref(r.output)}>
+            public signals
+          </a>
+          {verificationKeyHref ? (
+            <>
+              {' '}
+              ·{' '}
+              <a download={`job-${jobId}-verification_key.json`} href={verificationKeyHref}>
+                verification key
+              </a>
+            </>
+          ) : null}{' '}
+          <span className="hint">(check with snarkjs groth16 verify)</span>
+        </p>
+      ) : null}
       {waiting && state === 'pending' ? (
         <p className="waiting">
           <strong>Waiting:</strong> {waiting}
@@ -82,6 +110,7 @@ export function TaskDetail({
 }
 
 const HOW: Record<TaskVerification['how'], string> = {
+  proven: 'proof verified',
   quorum: 'agreed by',
   trusted: "your own wallet's node",
   credible: 'a node with a proven record',
@@ -93,11 +122,13 @@ const HOW: Record<TaskVerification['how'], string> = {
 function Verification({ v }: { v: TaskVerification }) {
   const agreeing = v.replicas.filter((p) => p.agreed).length;
   const label =
-    v.how === 'quorum'
-      ? `verified: ${agreeing} of ${v.replicas.length} identities agree`
-      : v.how === 'inconsistent'
-        ? 'not verified: replicas disagree'
-        : `${v.how === 'unverified' ? 'unverified' : 'verified'}: ${HOW[v.how]}`;
+    v.how === 'proven'
+      ? "proof verified: Groth16, checked against the job's verification key"
+      : v.how === 'quorum'
+        ? `verified: ${agreeing} of ${v.replicas.length} identities agree`
+        : v.how === 'inconsistent'
+          ? 'not verified: replicas disagree'
+          : `${v.how === 'unverified' ? 'unverified' : 'verified'}: ${HOW[v.how]}`;
   return (
     <div className="verification">
       <p>
@@ -135,3 +166,7 @@ function Verification({ v }: { v: TaskVerification }) {
     </div>
   );
 }
+
+/** A data: URL of a JSON value, for a download link. */
+const jsonHref = (value: unknown) =>
+  `data:application/json;charset=utf-8,${encodeURIComponent(JSON.stringify(value, null, 2))}`;

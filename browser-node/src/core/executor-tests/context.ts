@@ -26,6 +26,17 @@ export interface ExecutorFixtures {
   primeSieveNative: [JsonValue, JsonValue][];
   /** Every JS and Python template's source with its example inputs (the wasm ones are `templates`). */
   sources: TemplateSource[];
+  /** Circuits for `circom` tasks, built with circom2 and set up from the committed powers of tau. */
+  circuits: CircuitFixtures;
+}
+
+export interface CircuitFixtures {
+  /** The `sum_range` template: witness calculator, proving key and manifest text. */
+  sumRange: { wasm: Uint8Array; zkey: Uint8Array; manifest: string };
+  /** `matmul`'s proving key: a zkey of another circuit. */
+  matmulZkey: Uint8Array;
+  /** A second setup of `sum_range`: the right circuit, but not the manifest's verification key. */
+  otherSetupZkey: Uint8Array;
 }
 
 export interface TemplateSource {
@@ -61,6 +72,15 @@ export function encodeFixtures(fixtures: ExecutorFixtures): string {
     wasm: Object.fromEntries(Object.entries(fixtures.wasm).map(([name, b]) => [name, bytes(b)])),
     primeSieveNative: fixtures.primeSieveNative,
     sources: fixtures.sources,
+    circuits: {
+      sumRange: {
+        wasm: bytes(fixtures.circuits.sumRange.wasm),
+        zkey: bytes(fixtures.circuits.sumRange.zkey),
+        manifest: fixtures.circuits.sumRange.manifest,
+      },
+      matmulZkey: bytes(fixtures.circuits.matmulZkey),
+      otherSetupZkey: bytes(fixtures.circuits.otherSetupZkey),
+    },
   });
 }
 
@@ -70,6 +90,11 @@ export function decodeFixtures(text: string): ExecutorFixtures {
     wasm: Record<WasmFixtureName, string>;
     primeSieveNative: [JsonValue, JsonValue][];
     sources: TemplateSource[];
+    circuits: {
+      sumRange: { wasm: string; zkey: string; manifest: string };
+      matmulZkey: string;
+      otherSetupZkey: string;
+    };
   };
   const bytes = (s: string) => base64.baseDecode(s);
   return {
@@ -80,5 +105,14 @@ export function decodeFixtures(text: string): ExecutorFixtures {
     >,
     primeSieveNative: raw.primeSieveNative,
     sources: raw.sources,
+    circuits: {
+      sumRange: {
+        wasm: bytes(raw.circuits.sumRange.wasm),
+        zkey: bytes(raw.circuits.sumRange.zkey),
+        manifest: raw.circuits.sumRange.manifest,
+      },
+      matmulZkey: bytes(raw.circuits.matmulZkey),
+      otherSetupZkey: bytes(raw.circuits.otherSetupZkey),
+    },
   };
 }
