@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Groth16Proof } from './circuit.ts';
 import { NodeTaskError, Runtime } from './job.ts';
 
 /**
@@ -44,6 +45,13 @@ export const FrameRun = z.object({
   seed: z.string().max(1024),
   clock: z.number().finite(),
   jobId: z.string().max(256).optional(),
+  /** A `circom` task's witness calculator and proving key. */
+  circuit: z
+    .object({
+      wasm: z.custom<Uint8Array>((v) => v instanceof Uint8Array, { message: 'expected bytes' }),
+      zkey: z.custom<Uint8Array>((v) => v instanceof Uint8Array, { message: 'expected bytes' }),
+    })
+    .optional(),
 });
 export type FrameRun = z.infer<typeof FrameRun>;
 
@@ -69,7 +77,12 @@ const frameResultBase = {
   durationMs: z.number().nonnegative(),
 };
 export const FrameResult = z.discriminatedUnion('ok', [
-  z.object({ ...frameResultBase, ok: z.literal(true), outputJson: z.string() }),
+  z.object({
+    ...frameResultBase,
+    ok: z.literal(true),
+    outputJson: z.string(),
+    proof: Groth16Proof.optional(),
+  }),
   z.object({ ...frameResultBase, ok: z.literal(false), error: NodeTaskError }),
 ]);
 export type FrameResult = z.infer<typeof FrameResult>;

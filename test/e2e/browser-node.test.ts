@@ -1,14 +1,18 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright';
 import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import type { CircuitFiles } from '../../client/circuit.ts';
+import { loadCircuit } from '../../client/circuit-files.ts';
 import { createClient, type MeshClient } from '../../client/index.ts';
 import { createApiKey, DEV_PRIVATE_KEYS } from '../../client/sign-in.ts';
 import { chunkBlob } from '../../protocol/blob-dag.ts';
+import { verifyGroth16 } from '../../protocol/groth16.ts';
 import type { NodeInfo, TaskResult } from '../../protocol/index.ts';
 import { type BuiltTemplates, buildTemplates } from '../../scripts/build-wasm.ts';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../../scripts/chromium.ts';
+import { buildCircuits, testBuildDir } from '../../scripts/circuits.ts';
 import { collatzReference } from '../../scripts/collatz-reference.ts';
 import {
   type ApiServer,
@@ -35,6 +39,8 @@ let browser: Browser | undefined;
 let page: Page;
 let browserPeer = '';
 let built: BuiltTemplates;
+let circuit: CircuitFiles;
+const circuitDir = testBuildDir('e2e-browser-node');
 
 /** What the contribute page's debug hook (`window.__monadmesh`) returns. */
 interface Conn {
@@ -53,7 +59,12 @@ const log = (line: string) => process.stderr.write(`[browser-node e2e] ${line}\n
 beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   const t0 = Date.now();
-  [api, built] = await Promise.all([startApi(), buildTemplates(), buildWebApp({ logLevel: 'error' })]);
+  [api, built, circuit] = await Promise.all([
+    startApi(),
+    buildTemplates(),
+    buildCircuits({ names: ['sum_range'], out: circuitDir }).then(() => loadCircuit(circuitDir, 'sum_range')),
+    buildWebApp({ logLevel: 'error' }),
+  ]);
   const { key } = await createApiKey({ url: api.url, privateKey: DEV_PRIVATE_KEYS[0] });
   client = createClient({ url: api.url, apiKey: key });
   // One after the other: the second finds the first as its relay in the hub's welcome.
@@ -88,6 +99,7 @@ afterAll(async () => {
   await browser?.close();
   await Promise.all(headless.map((n) => n.proc.stop('SIGKILL')));
   await api?.stop();
+  rmSync(circuitDir, { recursive: true, force: true });
 });
 
 const nodes = async () =>
@@ -295,6 +307,30 @@ describe('browser node', () => {
       await js.wait();
       for await (const r of js.results()) expect(r.verification?.replicas.length).toBe(2);
     }
+  }, 180_000);
+
+  test('behavior: a proven (circom) job runs in the tab too: the tab proves tasks with snarkjs in a Web Worker, and the Worker accepts them on their proofs', async () => {
+    const inputs = Array.from({ length: 16 }, (_, i) => ({
+      values: Array.from({ length: 8 }, (_, j) => ((i * 5 + j * 3) % 20) + 1),
+      lo: 1,
+      hi: 20,
+    }));
+    const job = await client.prove(circuit, inputs);
+    expect((await job.wait()).state).toBe('succeeded');
+    const results: TaskResult[] = [];
+    for await (const result of job.results()) results.push(result);
+    const byTab = results.filter((r) => r.nodeId === browserPeer);
+    log(`proven job: ${byTab.length} of ${results.length} tasks proven in the tab`);
+    for (const r of results) {
+      const { values } = inputs[r.index]!;
+      const sum = values.reduce((a, b) => a + b, 0);
+      expect((r.output as string[]).slice(0, 3)).toEqual(
+        [sum, Math.min(...values), Math.max(...values)].map(String),
+      );
+      expect(r.verification?.how).toBe('proven');
+      expect(verifyGroth16(circuit.verificationKey, r.proof, r.output)).toEqual({ ok: true });
+    }
+    expect(byTab.length).toBeGreaterThan(0);
   }, 180_000);
 
   test('the tab moves to the other relay when its relay dies, and keeps running tasks', async () => {

@@ -70,7 +70,7 @@ interface Pending {
  *   codeCid, input: 21, timeoutMs: 5000, memoryMb: 64, seed: 's', clock: Date.now() });
  */
 export class FrameExecutor implements Executor {
-  readonly runtimes: readonly Runtime[] = ['js', 'wasm', 'python'];
+  readonly runtimes: readonly Runtime[] = ['js', 'wasm', 'python', 'circom'];
   readonly capacity: number;
   readonly #options: FrameExecutorOptions;
   #frame: SandboxFrame | undefined;
@@ -459,6 +459,7 @@ function toExecResult(result: FrameResult): ExecResult {
     return {
       ok: true,
       output: JSON.parse(result.outputJson),
+      ...(result.proof ? { proof: result.proof } : {}),
       logs: result.logs,
       durationMs: result.durationMs,
     };

@@ -63,7 +63,12 @@ function serve(options: FrameConnect, port: MessagePort): void {
       );
       const base = { type: 'result' as const, id, logs: result.logs, durationMs: result.durationMs };
       const reply: FrameResult = result.ok
-        ? { ...base, ok: true, outputJson: JSON.stringify(result.output) }
+        ? {
+            ...base,
+            ok: true,
+            outputJson: JSON.stringify(result.output),
+            ...(result.proof ? { proof: result.proof } : {}),
+          }
         : { ...base, ok: false, error: result.error };
       post(reply);
     } catch (error) {

@@ -101,6 +101,18 @@ describe('SandboxPool with a host that measures processes', () => {
     await p.close();
   });
 
+  test('error: a runtime the pool was not given is refused without starting a sandbox', async () => {
+    const host = new ScriptedHost();
+    const p = pool(host);
+    const result = await p.run(task('wasm', 'a'));
+    expect(result).toMatchObject({
+      ok: false,
+      error: { kind: 'node_error', message: 'runtime wasm is not supported by this executor' },
+    });
+    expect(host.spawned).toEqual([]);
+    await p.close();
+  });
+
   test("error: a Python interpreter that ran one job's task is replaced for another job's; JS workers are shared", async () => {
     const host = new ScriptedHost();
     const p = pool(host);

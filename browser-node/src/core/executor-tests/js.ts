@@ -29,7 +29,7 @@ export function jsExecutorTests(context: ExecutorTestContext): void {
 
   describe(`${context.host} executor: JavaScript`, () => {
     test('default', async () => {
-      expect(executor.runtimes).toEqual(['js', 'wasm', 'python']);
+      expect(executor.runtimes).toEqual(['js', 'wasm', 'python', 'circom']);
       expect(executor.capacity).toBe(2);
       const result = await run('export default (x) => x * 2', 21);
       expect(result).toMatchObject({ ok: true, output: 42, logs: '' });
@@ -412,9 +412,9 @@ export function jsExecutorTests(context: ExecutorTestContext): void {
         for (const blocker of blockers) expectError(await blocker, 'timeout');
       });
 
-      test('error: runtimes the executor does not run are refused', async () => {
+      test('error: a circom task that comes without its circuit files is refused', async () => {
         const result = await executor.run({ ...request('x'), runtime: 'circom' });
-        expect(expectError(result, 'node_error').message).toMatch(/not supported/);
+        expect(expectError(result, 'node_error').message).toMatch(/needs its circuit/);
       });
 
       test('behavior: warm tasks are cheap', async () => {

@@ -41,7 +41,7 @@ export function wasmExecutorTests(context: ExecutorTestContext): void {
 
   describe(`${context.host} executor: WebAssembly`, () => {
     test('default', async () => {
-      expect(executor.runtimes).toEqual(['js', 'wasm', 'python']);
+      expect(executor.runtimes).toEqual(['js', 'wasm', 'python', 'circom']);
       const result = await run(templates.c, 'prime-sieve', { lo: 0, hi: 100 });
       expect(result).toMatchObject({
         ok: true,
