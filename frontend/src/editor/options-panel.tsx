@@ -27,15 +27,16 @@ export const verificationSpec = (o: JobOptions): { redundancy?: number } =>
   o.verification === 'adaptive' ? {} : { redundancy: Number(o.verification) };
 
 /**
- * Whether a runtime can produce zero-knowledge proofs of its results. None can today: JS, Python
- * and WebAssembly tasks run in plain sandboxes, and proving needs circom circuits, which the API
- * does not accept yet. The toggle stays visible (disabled) so the reason is discoverable.
+ * Whether a runtime can produce zero-knowledge proofs of its results. None of the editor's can:
+ * JS, Python and WebAssembly tasks run in plain sandboxes, and proofs come from circom circuits
+ * (proven jobs), which are submitted from the client library. The toggle stays visible (disabled)
+ * so the reason is discoverable.
  */
 export function zkSupport(runtime: EditorRuntime): { supported: boolean; reason: string } {
   const name = { js: 'JavaScript', python: 'Python', wasm: 'WebAssembly' }[runtime];
   return {
     supported: false,
-    reason: `${name} tasks run in ordinary sandboxes that cannot prove their results. Proofs come with circom circuits, which no node runs yet.`,
+    reason: `${name} tasks run in ordinary sandboxes that cannot prove their results. Proofs come from circom circuits: submit a proven job with the client library's mesh.prove (see the README's "Zero-knowledge proofs").`,
   };
 }
 
