@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
 import * as snarkjs from 'snarkjs';
-import { encodeFunctionData } from 'viem';
+import { encodeFunctionData, type Hex } from 'viem';
 import { matmul } from '../circuits/reference.ts';
+import { monadMeshRegistryAbi } from '../contracts/abi.ts';
+import { type Groth16Proof, groth16Calldata } from '../protocol/circuit.ts';
 import { type Groth16VerificationKey, prepareKey, verifyGroth16 } from '../protocol/groth16.ts';
-import { chainClients, DEPLOYER_KEY } from '../scripts/chain.ts';
+import { chainClients, DEPLOYER_KEY, deployRegistry } from '../scripts/chain.ts';
 import { buildCircuits, compileVerifier, verifierCallArgs, verifierSource } from '../scripts/circuits.ts';
 import { startAnvil } from '../scripts/local-mesh.ts';
 import { percentile, table, writeResult } from './report.ts';
@@ -14,12 +16,22 @@ import { proveInChromium } from './zk-chromium.ts';
 // the TypeScript verifier the Worker uses (protocol/groth16.ts, @noble/curves, key decoded once)
 // against snarkjs's in the same run. Goal: the TypeScript verifier within 3× of snarkjs.
 // On-chain: each template's exported Solidity verifier deployed on anvil, and the gas of calling
-// `verifyProof` as a transaction (what a check on Monad's EVM costs the caller).
+// `verifyProof` as a transaction (what a check on Monad's EVM costs the caller), beside the
+// registry's own `verifyProof` (any circuit, the key in calldata), what an anchored task's check uses.
 // In Chromium: the same proofs in headless Chromium (Debian's), as a tab node will make them.
 
 const built = await buildCircuits();
 const anvil = await startAnvil();
 const chain = chainClients(anvil.rpcUrl, anvil.chainId);
+const registry = await deployRegistry(chain, [chain.wallet(DEPLOYER_KEY).account.address]);
+
+/** The gas of a transaction calling `data` on `to`, with room to spare (see below). */
+async function gasOf(to: Hex, data: Hex): Promise<number> {
+  const tx = await chain.public.waitForTransactionReceipt({
+    hash: await chain.wallet(DEPLOYER_KEY).sendTransaction({ to, data, gas: 2_000_000n }),
+  });
+  return Number(tx.gasUsed);
+}
 const inputs: Record<string, snarkjs.CircuitSignals> = {
   sum_range: { values: [5n, 9n, 1n, 7n, 3n, 8n, 2n, 6n], lo: 1n, hi: 10n },
   poseidon_vector: { values: [1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n] },
@@ -86,14 +98,16 @@ for (const [name, a] of Object.entries(built)) {
   } as const;
   const accepted = await chain.public.readContract({ address: deployed.contractAddress!, ...call });
   if (accepted !== true) throw new Error(`${name}: the Solidity verifier refused the proof`);
-  const tx = await chain.public.waitForTransactionReceipt({
-    hash: await chain.wallet(DEPLOYER_KEY).sendTransaction({
-      to: deployed.contractAddress!,
-      data: encodeFunctionData(call),
-      gas: 2_000_000n,
-    }),
-  });
-  const gas = tx.gasUsed;
+  const gas = await gasOf(deployed.contractAddress!, encodeFunctionData(call));
+  const c = groth16Calldata(vk, proof as Groth16Proof, publicSignals);
+  const registryCall = {
+    abi: monadMeshRegistryAbi,
+    functionName: 'verifyProof',
+    args: [c.vk, c.proof, c.publicSignals],
+  } as const;
+  if ((await chain.public.readContract({ address: registry, ...registryCall })) !== true)
+    throw new Error(`${name}: the registry's verifyProof refused the proof`);
+  const registryGas = await gasOf(registry, encodeFunctionData(registryCall));
   const row = {
     template: name,
     constraints: info.nConstraints,
@@ -103,7 +117,8 @@ for (const [name, a] of Object.entries(built)) {
     'verify TS p50 (ms)': percentile(ts, 50),
     'verify snarkjs p50 (ms)': percentile(js, 50),
     'TS / snarkjs': `${(percentile(ts, 50) / percentile(js, 50)).toFixed(2)}×`,
-    'on-chain gas': Number(gas),
+    'on-chain gas (exported)': gas,
+    'on-chain gas (registry)': registryGas,
   };
   rows.push(row);
   json.push({
@@ -114,7 +129,8 @@ for (const [name, a] of Object.entries(built)) {
     proveChromiumMs: { p50: percentile(chromiumTimes[name]!, 50), p95: percentile(chromiumTimes[name]!, 95) },
     verifyTypeScriptMs: { p50: percentile(ts, 50), p95: percentile(ts, 95) },
     verifySnarkjsMs: { p50: percentile(js, 50), p95: percentile(js, 95) },
-    onChainVerifyGas: Number(gas),
+    onChainVerifyGas: gas,
+    registryVerifyProofGas: registryGas,
   });
 }
 await anvil.stop();

@@ -12,8 +12,8 @@ import {
   taskLeafState,
   verificationLeaf,
 } from '../protocol/anchor.ts';
-import { parseCid } from '../protocol/cid.ts';
-import type { JobStatus, TaskResult } from '../protocol/index.ts';
+import { parseCid, verifyCid } from '../protocol/cid.ts';
+import { CircuitManifest, groth16Calldata, type JobStatus, type TaskResult } from '../protocol/index.ts';
 
 /** One check of `verifyAnchor`: what was compared, and how it came out. */
 export interface AnchorCheck {
@@ -59,6 +59,13 @@ export async function verifyAnchor(options: {
   client: PublicClient;
   /** The registry you know; without it, the one the proof names is used (and checked on-chain only). */
   registry?: Hex;
+  /**
+   * A proven job's circuit manifest (the bytes of the blob `status.codeCid`), to check the task's
+   * Groth16 proof on-chain too (`MonadMeshRegistry.verifyProof`, an `eth_call`): its CID is the
+   * job leaf's code, its verification key is the circuit's, and the proof must prove the task's
+   * anchored output (the public signals) under it.
+   */
+  manifest?: Uint8Array;
 }): Promise<AnchorReport> {
   const { proof, status, result, client } = options;
   const checks: AnchorCheck[] = [];
@@ -193,6 +200,7 @@ export async function verifyAnchor(options: {
       });
       check('task on-chain', taskOnChain, 'MonadMeshRegistry.verifyTask');
     }
+    if (options.manifest) await checkProofOnChain(options.manifest, status, result, client, registry, check);
     const receipt = await client.getTransactionReceipt({ hash: proof.batch.txHash }).catch(() => undefined);
     const events = receipt
       ? parseEventLogs({ abi: monadMeshRegistryAbi, logs: receipt.logs, eventName: 'BatchCommitted' }).filter(
@@ -219,4 +227,66 @@ export async function verifyAnchor(options: {
     check('chain', false, `reading the chain failed: ${(error as Error).message.split('\n')[0]}`);
     return { ok: false, checks };
   }
+}
+
+/**
+ * A proven task's proof, checked by the registry: the manifest is the job's code (its CID is the
+ * one the job leaf commits), and its key verifies the result's proof of the result's output, the
+ * public signals whose hash the task leaf commits.
+ */
+async function checkProofOnChain(
+  manifest: Uint8Array,
+  status: JobStatus,
+  result: TaskResult | undefined,
+  client: PublicClient,
+  registry: Hex,
+  check: (name: string, ok: boolean, detail: string) => boolean,
+): Promise<void> {
+  if (!check('circuit', status.runtime === 'circom', `runtime ${status.runtime}`)) return;
+  const ofCode = await verifyCid(status.codeCid, manifest);
+  if (
+    !check(
+      'circuit manifest',
+      ofCode,
+      ofCode ? `the blob ${status.codeCid}` : "these bytes are not the job's code",
+    )
+  ) {
+    return;
+  }
+  let decoded: CircuitManifest;
+  try {
+    decoded = CircuitManifest.parse(JSON.parse(new TextDecoder().decode(manifest)));
+  } catch (error) {
+    check('circuit manifest', false, `not a circuit manifest: ${(error as Error).message.split('\n')[0]}`);
+    return;
+  }
+  const proof = result?.proof;
+  const signals = result?.output;
+  if (
+    !check(
+      'task proof',
+      proof !== undefined && Array.isArray(signals) && signals.every((s) => typeof s === 'string'),
+      proof ? 'the result has a proof and its public signals' : 'the result has no proof (not a proven task)',
+    )
+  ) {
+    return;
+  }
+  let args: ReturnType<typeof groth16Calldata>;
+  try {
+    args = groth16Calldata(decoded.verificationKey, proof!, signals as string[]);
+  } catch (error) {
+    check('proof on-chain', false, (error as Error).message);
+    return;
+  }
+  const verified = await client.readContract({
+    address: registry,
+    abi: monadMeshRegistryAbi,
+    functionName: 'verifyProof',
+    args: [args.vk, args.proof, args.publicSignals],
+  });
+  check(
+    'proof on-chain',
+    verified,
+    `MonadMeshRegistry.verifyProof: ${verified ? 'the Groth16 proof verifies' : 'the proof does NOT verify'} under ${decoded.name ?? 'the circuit'}'s key (${args.publicSignals.length} public signals)`,
+  );
 }

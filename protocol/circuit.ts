@@ -187,3 +187,56 @@ export function outputBindsInput(claim: CircuitClaim, input: unknown, output: un
   }
   return undefined;
 }
+
+/** The arguments of the registry's `verifyProof(vk, proof, publicSignals)` (`contracts/src/Groth16.sol`). */
+export interface Groth16Calldata {
+  vk: {
+    alpha1: readonly [bigint, bigint];
+    beta2: readonly [bigint, bigint, bigint, bigint];
+    gamma2: readonly [bigint, bigint, bigint, bigint];
+    delta2: readonly [bigint, bigint, bigint, bigint];
+    ic: (readonly [bigint, bigint])[];
+  };
+  proof: {
+    a: readonly [bigint, bigint];
+    b: readonly [bigint, bigint, bigint, bigint];
+    c: readonly [bigint, bigint];
+  };
+  publicSignals: bigint[];
+}
+
+/**
+ * snarkjs's JSON (projective coordinates with z = 1, G2 coordinates as [re, im]) as the EVM
+ * precompiles take it: affine, G2 coordinates as (im, re), a point at infinity as (0, 0). Signals
+ * are passed as they are (the contract refuses one not below r). Throws on a point that is not
+ * normalised (z other than 0 or 1), which snarkjs never writes.
+ */
+export function groth16Calldata(
+  vk: Groth16VerificationKey,
+  proof: Groth16Proof,
+  publicSignals: readonly string[],
+): Groth16Calldata {
+  const g1 = ([x, y, z]: readonly [string, string, string]): readonly [bigint, bigint] => {
+    if (BigInt(z) === 0n) return [0n, 0n];
+    if (BigInt(z) !== 1n) throw new TypeError('a G1 point is not in affine form (z must be 1)');
+    return [BigInt(x), BigInt(y)];
+  };
+  const g2 = ([x, y, z]: Groth16Proof['pi_b']): readonly [bigint, bigint, bigint, bigint] => {
+    if (BigInt(z[0]) === 0n && BigInt(z[1]) === 0n) return [0n, 0n, 0n, 0n];
+    if (BigInt(z[0]) !== 1n || BigInt(z[1]) !== 0n) {
+      throw new TypeError('a G2 point is not in affine form (z must be 1)');
+    }
+    return [BigInt(x[1]), BigInt(x[0]), BigInt(y[1]), BigInt(y[0])];
+  };
+  return {
+    vk: {
+      alpha1: g1(vk.vk_alpha_1),
+      beta2: g2(vk.vk_beta_2),
+      gamma2: g2(vk.vk_gamma_2),
+      delta2: g2(vk.vk_delta_2),
+      ic: vk.IC.map(g1),
+    },
+    proof: { a: g1(proof.pi_a), b: g2(proof.pi_b), c: g1(proof.pi_c) },
+    publicSignals: publicSignals.map((s) => BigInt(s)),
+  };
+}

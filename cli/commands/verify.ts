@@ -17,11 +17,14 @@ Usage: monadmesh verify <job-id> [--task N] [--rpc URL] [--registry ADDRESS] [--
 Fetches the job's proof (GET /jobs/:id/proof), its status and (with --task) that task's result,
 recomputes every hash and Merkle path locally, then asks the chain, with viem, whether the
 MonadMeshRegistry holds the batch root and agrees (verifyJob / verifyTask) and whether the
-transaction committed it. Nothing the API says is taken on trust beyond the data itself: pass
+transaction committed it. For a task of a proven (circom) job it also fetches the job's circuit
+manifest (checked against the code CID the job leaf commits) and has the registry check the
+task's Groth16 proof of its anchored output (verifyProof, a free eth_call). Nothing the API says is taken on trust beyond the data itself: pass
 --rpc and --registry to use your own RPC and the registry address you know (else the chain's RPC
 from GET /config and the address in the proof are used, and the output says so).
 
-  --task N            also check task N: its output, error, verification digest and input
+  --task N            also check task N: its output, error, verification digest and input, and
+                      for a proven job its proof, on-chain
   --rpc URL           the chain's JSON-RPC endpoint (default: $MONADMESH_RPC, else the API's /config)
   --registry ADDRESS  the MonadMeshRegistry to check against (default: the one the proof names)
 ${commonHelp}
@@ -78,6 +81,15 @@ export const verify: Command = {
     const status = await job.status();
     const result =
       task === undefined ? undefined : (await job.resultsPage({ cursor: task, limit: 1 })).results[0];
+    let manifest: Uint8Array | undefined;
+    if (result && status.runtime === 'circom') {
+      const res = await fetch(`${connection.api}/api/v1/blobs/${status.codeCid}`);
+      if (res.ok) manifest = new Uint8Array(await res.arrayBuffer());
+      else
+        notes.push(
+          `the circuit manifest ${status.codeCid} could not be fetched (HTTP ${res.status}): the proof was not checked`,
+        );
+    }
     const publicClient = createPublicClient({
       chain: chainFor(proof.chain.id, rpcUrl),
       transport: http(rpcUrl),
@@ -89,6 +101,7 @@ export const verify: Command = {
       ...(task === undefined ? {} : { task }),
       client: publicClient,
       ...(values.registry ? { registry: values.registry.toLowerCase() as Hex } : {}),
+      ...(manifest ? { manifest } : {}),
     });
     const anchor = {
       root: proof.batch.root,

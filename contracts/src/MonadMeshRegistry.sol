@@ -3,6 +3,7 @@ pragma solidity ^0.8.28;
 
 import {Ownable, Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {MerkleRFC9162} from "./MerkleRFC9162.sol";
+import {Groth16} from "./Groth16.sol";
 
 /// @title MonadMesh's anchor registry: batch roots of finished jobs, and the proofs that check them.
 /// @notice Relayers (MonadMesh's cron) commit one Merkle root per batch of finished jobs. A batch's
@@ -172,6 +173,20 @@ contract MonadMeshRegistry is Ownable2Step {
     ) external view returns (bool) {
         (bool ok, bytes32 tasksRoot) = MerkleRFC9162.rootFromProof(taskLeafHash(task), task.index, job.tasks, taskProof);
         return ok && tasksRoot == job.tasksRoot && verifyJob(root, job, jobIndex, jobProof);
+    }
+
+    /// Whether a Groth16 `proof` proves `publicSignals` under the verification key `vk`: the
+    /// on-demand check of a proven task. A proven job's code CID (in its job leaf) is its circuit
+    /// manifest, which holds `vk`; a task leaf's output hash commits the public signals; so with
+    /// `verifyTask` this shows on-chain that an anchored output is a circuit's proven result. Any
+    /// valid proof will do (a proof can be re-randomised), which is why the anchor commits the
+    /// signals, not the proof. A view: call it (`eth_call`), it costs nothing to anyone.
+    function verifyProof(Groth16.VerifyingKey calldata vk, Groth16.Proof calldata proof, uint256[] calldata publicSignals)
+        external
+        view
+        returns (bool)
+    {
+        return Groth16.verify(vk, proof, publicSignals);
     }
 
     /// Whether `job`'s owner registered its spec hash, and in which block (zero: not registered).

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Hex, parseAbiItem } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadCircuit } from '../../client/circuit-files.ts';
 import { createClient, type MeshClient } from '../../client/index.ts';
 import { createApiKey, DEV_PRIVATE_KEYS } from '../../client/sign-in.ts';
 import { verifyAnchor } from '../../client/verify-anchor.ts';
@@ -12,6 +13,7 @@ import { monadMeshRegistryAbi } from '../../contracts/abi.ts';
 import type { AnchorHealth, AnchorPending, JobProof } from '../../protocol/anchor.ts';
 import type { TaskResult } from '../../protocol/index.ts';
 import { type ChainClients, chainClients, deployRegistry, RELAYER_KEY } from '../../scripts/chain.ts';
+import { buildCircuits, testBuildDir } from '../../scripts/circuits.ts';
 import {
   type Anvil,
   type ApiServer,
@@ -28,7 +30,8 @@ import {
 // Jobs finish, the cron commits their batch roots, and every job and task verifies against the
 // chain with viem (`verifyAnchor`, and the CLI's `verify`); tampered data does not. Then the
 // failures: the Worker killed between sending a batch and recording it (and between recording a
-// signed batch and sending it), a relayer without funds, and anvil down during a run.
+// signed batch and sending it), a relayer without funds, and anvil down during a run. A proven
+// job's task proof is checked on-chain too (the registry's verifyProof), from the client and the CLI.
 
 const work = mkdtempSync(join(tmpdir(), 'monadmesh-anchoring-'));
 const persist = join(work, 'wrangler');
@@ -53,6 +56,41 @@ async function startWorker(extra: Record<string, string> = {}): Promise<void> {
     },
   });
   client = createClient({ url: api.url, apiKey: key || 'unset' });
+}
+
+/** Run the CLI's `verify` against this Worker and anvil; its exit code and JSON report. */
+async function cliVerify(id: string, task: number) {
+  const out = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(
+      process.execPath,
+      [join(ROOT, 'cli/main.ts'), 'verify', id, '--task', String(task), '--json'],
+      {
+        env: {
+          ...process.env,
+          MONADMESH_API: api.url,
+          MONADMESH_KEY: key,
+          MONADMESH_RPC: anvil.rpcUrl,
+          HOME: work,
+          XDG_CONFIG_HOME: join(work, 'xdg'),
+        },
+      },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+  return {
+    ...out,
+    report: out.stdout
+      ? (JSON.parse(out.stdout) as { ok: boolean; checks: { name: string; ok: boolean; detail: string }[] })
+      : undefined,
+  };
 }
 
 async function cron(): Promise<void> {
@@ -242,36 +280,14 @@ describe('anchoring on anvil', () => {
   it('the CLI verifies a job and a task, and bad ids and task indices are 400s', async () => {
     const id = await finishedJob([7, 8]);
     await cron();
-    const out = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn(
-        process.execPath,
-        [join(ROOT, 'cli/main.ts'), 'verify', id, '--task', '1', '--json'],
-        {
-          env: {
-            ...process.env,
-            MONADMESH_API: api.url,
-            MONADMESH_KEY: key,
-            MONADMESH_RPC: anvil.rpcUrl,
-            HOME: work,
-          },
-        },
-      );
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => {
-        stdout += d;
-      });
-      child.stderr.on('data', (d) => {
-        stderr += d;
-      });
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
+    const out = await cliVerify(id, 1);
     expect(out.code, out.stderr).toBe(0);
-    const report = JSON.parse(out.stdout) as { ok: boolean; checks: { name: string; ok: boolean }[] };
+    const report = out.report!;
     expect(report.ok).toBe(true);
     expect(report.checks.map((c) => c.name)).toEqual(
       expect.arrayContaining(['task output', 'task on-chain']),
     );
+    expect(report.checks.map((c) => c.name)).not.toContain('proof on-chain');
 
     for (const [path, status] of [
       ['/jobs/not-a-job/proof', 400],
@@ -284,6 +300,55 @@ describe('anchoring on anvil', () => {
       const res = await call(path);
       expect(res.status, path).toBe(status);
       expect(((await res.json()) as { error: { message: string } }).error.message).toBeTruthy();
+    }
+  });
+
+  it("a proven task's Groth16 proof is checked on-chain: the CLI and verifyAnchor pass it; a tampered proof, tampered signals and another job's manifest fail", async () => {
+    const dir = testBuildDir('e2e-anchoring');
+    try {
+      await buildCircuits({ names: ['sum_range'], out: dir });
+      const circuit = await loadCircuit(dir, 'sum_range');
+      const inputs = [
+        { values: [3, 1, 4, 1, 5, 9, 2, 6], lo: 0, hi: 9 },
+        { values: [2, 7, 1, 8, 2, 8, 1, 8], lo: 1, hi: 8 },
+      ];
+      const job = await client.prove(circuit, inputs);
+      expect((await job.wait()).state).toBe('succeeded');
+      await cron();
+
+      const out = await cliVerify(job.id, 1);
+      expect(out.code, out.stderr).toBe(0);
+      expect(out.report!.checks.filter((c) => !c.ok)).toEqual([]);
+      expect(out.report!.checks.find((c) => c.name === 'proof on-chain')).toMatchObject({ ok: true });
+
+      const status = await job.status();
+      const [result] = (await job.resultsPage({ cursor: 0, limit: 1 })).results;
+      expect(result!.verification?.how).toBe('proven');
+      const proof = (await job.proof({ task: 0 })) as JobProof;
+      const manifest = new Uint8Array(
+        await (await fetch(`${api.url}/api/v1/blobs/${status.codeCid}`)).arrayBuffer(),
+      );
+      const failed = async (r: TaskResult, m = manifest) =>
+        (await verifyAnchor({ proof, status, result: r, client: chain.public, registry, manifest: m })).checks
+          .filter((c) => !c.ok)
+          .map((c) => c.name);
+      expect(await failed(result!)).toEqual([]);
+      const p = result!.proof!;
+      // A broken proof of the anchored output: only the on-chain proof check fails.
+      expect(await failed({ ...result!, proof: { ...p, pi_a: p.pi_c, pi_c: p.pi_a } })).toEqual([
+        'proof on-chain',
+      ]);
+      // Other signals: not the anchored output, and the proof is not of them either.
+      const signals = result!.output as string[];
+      const other = { ...result!, output: [String(BigInt(signals[0]!) + 1n), ...signals.slice(1)] };
+      expect(await failed(other)).toEqual(['task output', 'proof on-chain']);
+      // A manifest that is not this job's code (another key could make another statement true).
+      const foreign = new TextEncoder().encode(
+        JSON.stringify({ ...JSON.parse(new TextDecoder().decode(manifest)), name: 'x' }),
+      );
+      expect(await failed(result!, foreign)).toEqual(['circuit manifest']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

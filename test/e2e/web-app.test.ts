@@ -1,14 +1,16 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Browser, chromium, type Locator, type Page } from 'playwright';
 import { type Hex, isHex, toHex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { loadCircuit } from '../../client/circuit-files.ts';
 import { createClient } from '../../client/index.ts';
 import { createApiKey, DEV_PRIVATE_KEYS } from '../../client/sign-in.ts';
 import { AccountWork, type NodeInfo, TaskResult } from '../../protocol/index.ts';
 import { chainClients, deployRegistry, RELAYER_KEY } from '../../scripts/chain.ts';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../../scripts/chromium.ts';
+import { buildCircuits, testBuildDir } from '../../scripts/circuits.ts';
 import {
   type Anvil,
   type ApiServer,
@@ -390,6 +392,48 @@ describe('web app', () => {
       .toMatch(/^Verified \(task 4\)/);
     expect(await text(anchor.getByTestId('anchor-report'))).toContain('task output');
     await shot('anchor');
+  });
+
+  test("behavior: a proven job's page: each task says proof verified with its downloads, and a task's proof is checked on-chain through the wallet", async () => {
+    const dir = testBuildDir('e2e-web-app');
+    try {
+      await buildCircuits({ names: ['sum_range'], out: dir });
+      const client = createClient({
+        url: api!.url,
+        apiKey: (await createApiKey({ url: api!.url, privateKey: DEV_PRIVATE_KEYS[0] })).key,
+      });
+      const job = await client.prove(await loadCircuit(dir, 'sum_range'), [
+        { values: [3, 1, 4, 1, 5, 9, 2, 6], lo: 0, hi: 9 },
+        { values: [2, 7, 1, 8, 2, 8, 1, 8], lo: 1, hi: 8 },
+      ]);
+      await job.wait();
+      expect((await fetch(`${api!.url}/cdn-cgi/handler/scheduled?cron=*+*+*+*+*`)).status).toBe(200);
+      await page.goto(`${api!.url}/jobs/${job.id}`);
+      await expect.poll(() => text(page.getByTestId('job-state')), { timeout: 60_000 }).toBe('succeeded');
+      await page.locator('.task-grid [data-index="1"]').click();
+      const detail = page.getByRole('region', { name: 'Task 1' });
+      await expect.poll(() => text(detail), { timeout: 30_000 }).toContain('proof verified: Groth16');
+      await detail.getByRole('link', { name: 'verification key' }).waitFor({ timeout: 30_000 });
+      const download = page.waitForEvent('download');
+      await detail.getByRole('link', { name: 'Download the proof' }).click();
+      const proofJson = JSON.parse(readFileSync(await (await download).path(), 'utf8')) as { pi_a: string[] };
+      expect(proofJson.pi_a).toHaveLength(3);
+
+      const anchor = page.getByRole('region', { name: 'On-chain anchor' });
+      await expect
+        .poll(() => text(anchor.getByTestId('anchor-state')), { timeout: 30_000 })
+        .toMatch(/^Anchored/);
+      await anchor.getByRole('button', { name: 'Verify task 1 and its proof in your browser' }).click();
+      await expect
+        .poll(() => text(anchor.getByTestId('anchor-report')), { timeout: 30_000 })
+        .toMatch(/^Verified \(task 1\)/);
+      expect(await text(anchor.getByTestId('anchor-report'))).toContain(
+        'proof on-chain: MonadMeshRegistry.verifyProof: the Groth16 proof verifies',
+      );
+      await shot('proven-job');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('behavior: the page is cross-origin isolated, so a preview that times out keeps the logs printed before it looped', async () => {

@@ -18,7 +18,9 @@ const short = (hex: string) => `${hex.slice(0, 10)}…${hex.slice(-8)}`;
 /**
  * A finished job's on-chain anchor: where it waits, or its batch root, transaction (linked to the
  * explorer) and block; and "verify in your browser", which checks the proof (and the selected
- * task's) against the chain through the connected wallet's provider, not through our API.
+ * task's) against the chain through the connected wallet's provider, not through our API. For a
+ * task of a proven (circom) job it also has the registry check the task's Groth16 proof
+ * (`verifyProof`, an `eth_call` through the wallet: no transaction, no gas paid).
  */
 export function AnchorPanel({
   client,
@@ -26,6 +28,7 @@ export function AnchorPanel({
   state,
   task,
   config,
+  proven = false,
 }: {
   client: MeshClient;
   jobId: string;
@@ -33,6 +36,8 @@ export function AnchorPanel({
   /** The selected task, whose leaf is verified with the job's. */
   task: number | undefined;
   config: AppConfig;
+  /** A proven (circom) job: a task's check includes its proof, on-chain. */
+  proven?: boolean;
 }) {
   const connection = useConnection();
   const [report, setReport] = useState<{ task: number | undefined; report: AnchorReport } | undefined>();
@@ -59,9 +64,16 @@ export function AnchorPanel({
       if (!p.anchored) throw new Error(p.message);
       const result =
         task === undefined ? undefined : (await job.resultsPage({ cursor: task, limit: 1 })).results[0];
+      const status = await job.status();
+      // The manifest is checked against the code CID the anchored job leaf commits, so it may come from anywhere.
+      const manifest =
+        result && status.runtime === 'circom'
+          ? new Uint8Array(await (await fetch(`${client.url}/api/v1/blobs/${status.codeCid}`)).arrayBuffer())
+          : undefined;
       const r = await verifyAnchor({
         proof: p,
-        status: await job.status(),
+        status,
+        ...(manifest ? { manifest } : {}),
         ...(result ? { result } : {}),
         ...(task === undefined ? {} : { task }),
         client: walletReader(provider, config),
@@ -127,11 +139,16 @@ export function AnchorPanel({
             ? 'Verifying…'
             : task === undefined
               ? 'Verify in your browser'
-              : `Verify task ${task} in your browser`}
+              : proven
+                ? `Verify task ${task} and its proof in your browser`
+                : `Verify task ${task} in your browser`}
         </button>
         <p className="hint">
           Recomputes every hash here and asks the chain through your wallet whether the registry holds this
           root.
+          {proven
+            ? ' For a selected task, the registry also checks its zero-knowledge proof (a free call, no transaction).'
+            : ''}
         </p>
       </>
     );

@@ -1,6 +1,7 @@
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useEffect, useMemo, useState } from 'react';
 import { Link, useParams } from 'react-router';
+import { CircuitManifest } from '../../../protocol/circuit.ts';
 import type { AppConfig } from '../api/app-config.ts';
 import { resultsFetcher } from '../api/results.ts';
 import { useSession } from '../api/session.tsx';
@@ -35,6 +36,19 @@ export function JobPage({ config }: { config: AppConfig }) {
     refetchInterval: running ? 3000 : false,
   });
   const fetchPage = useMemo(() => (client ? resultsFetcher(client.job(id)) : undefined), [client, id]);
+  // A proven job's circuit manifest (its code), for the verification key the task panel offers.
+  const known = watch.job ?? status.data;
+  const manifestCid = known?.runtime === 'circom' ? known.codeCid : undefined;
+  const manifest = useQuery({
+    queryKey: ['manifest', manifestCid],
+    queryFn: async () => {
+      const res = await fetch(`${client!.url}/api/v1/blobs/${manifestCid}`);
+      if (!res.ok) throw new Error(`the circuit manifest could not be fetched (HTTP ${res.status})`);
+      return CircuitManifest.parse(await res.json());
+    },
+    enabled: Boolean(client && manifestCid),
+    staleTime: Number.POSITIVE_INFINITY,
+  });
 
   const progress = progressOf(watch);
   const counts = watch.counts;
@@ -162,7 +176,7 @@ export function JobPage({ config }: { config: AppConfig }) {
                 live={watch.tasks[selected]}
                 fetchPage={fetchPage}
                 jobWaiting={waiting}
-                verificationKeyHref={job.runtime === 'circom' ? `/api/v1/blobs/${job.codeCid}` : undefined}
+                verificationKey={manifest.data?.verificationKey}
               />
             ) : (
               <p className="muted">
@@ -172,7 +186,14 @@ export function JobPage({ config }: { config: AppConfig }) {
           </div>
         )}
       </section>
-      <AnchorPanel client={client} jobId={id} state={state} task={selected} config={config} />
+      <AnchorPanel
+        client={client}
+        jobId={id}
+        state={state}
+        task={selected}
+        config={config}
+        proven={job.runtime === 'circom'}
+      />
       {fetchPage ? (
         <ResultsPanel
           jobId={id}

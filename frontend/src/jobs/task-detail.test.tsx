@@ -15,14 +15,67 @@ const replica = (identity: string, answer: string, agreed: boolean) => ({
   agreed,
 });
 
-function show(result: TaskResult) {
+function show(result: TaskResult, verificationKey?: unknown) {
   const page: ResultsPage = { jobId: 'j', state: 'succeeded', total: 1, results: [result] };
   render(
     <QueryClientProvider client={new QueryClient()}>
-      <TaskDetail jobId="j" index={0} live={undefined} fetchPage={async () => page} jobWaiting={undefined} />
+      <TaskDetail
+        jobId="j"
+        index={0}
+        live={undefined}
+        fetchPage={async () => page}
+        jobWaiting={undefined}
+        verificationKey={verificationKey}
+      />
     </QueryClientProvider>,
   );
 }
+
+const dataJson = (href: string | null) =>
+  JSON.parse(decodeURIComponent((href ?? '').replace(/^data:application\/json[^,]*,/, '')));
+
+test('default: a proven task says "proof verified" and offers its proof, public signals and the verification key as JSON', async () => {
+  const proof = {
+    pi_a: ['1', '2', '1'],
+    pi_b: [
+      ['3', '4'],
+      ['5', '6'],
+      ['1', '0'],
+    ],
+    pi_c: ['7', '8', '1'],
+    protocol: 'groth16',
+    curve: 'bn128',
+  } as const;
+  const key = { protocol: 'groth16', curve: 'bn128', nPublic: 2, IC: [['1', '2', '1']] };
+  show(
+    {
+      index: 0,
+      state: 'succeeded',
+      output: ['36', '9'],
+      attempts: 1,
+      proof: proof as unknown as TaskResult['proof'],
+      verification: {
+        policy: { kind: 'adaptive', trust: 0.98 },
+        how: 'proven',
+        confidence: 1,
+        replicas: [replica('peer:a', 'bafk', true)],
+        digest: 'ef'.repeat(32),
+      },
+    },
+    key,
+  );
+  expect((await screen.findByText(/^proof verified: Groth16/)).getAttribute('data-verification')).toBe(
+    'proven',
+  );
+  expect(dataJson(screen.getByRole('link', { name: 'Download the proof' }).getAttribute('href'))).toEqual(
+    proof,
+  );
+  expect(dataJson(screen.getByRole('link', { name: 'public signals' }).getAttribute('href'))).toEqual([
+    '36',
+    '9',
+  ]);
+  expect(dataJson(screen.getByRole('link', { name: 'verification key' }).getAttribute('href'))).toEqual(key);
+});
 
 test('default: a verified task shows its badge and which identities answered what', async () => {
   show({

@@ -15,15 +15,15 @@ export function TaskDetail({
   live,
   fetchPage,
   jobWaiting,
-  verificationKeyHref,
+  verificationKey,
 }: {
   jobId: string;
   index: number;
   live: TaskView | undefined;
   fetchPage: FetchPage;
   jobWaiting: string | undefined;
-  /** Where the job's verification key can be downloaded (a proven job's manifest, by its code CID). */
-  verificationKeyHref?: string | undefined;
+  /** A proven job's verification key (from its circuit manifest), offered as a download. */
+  verificationKey?: unknown;
 }) {
   const result = useQuery({
     queryKey: ['task', jobId, index, live?.state, live?.attempts],
@@ -66,11 +66,11 @@ export function TaskDetail({
           <a download={`job-${jobId}-task-${index}-public.json`} href={jsonHref(r.output)}>
             public signals
           </a>
-          {verificationKeyHref ? (
+          {verificationKey ? (
             <>
               {' '}
               ·{' '}
-              <a download={`job-${jobId}-verification_key.json`} href={verificationKeyHref}>
+              <a download={`job-${jobId}-verification_key.json`} href={jsonHref(verificationKey)}>
                 verification key
               </a>
             </>
