@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import * as snarkjs from 'snarkjs';
 import { encodeFunctionData, type Hex } from 'viem';
-import { matmul } from '../circuits/reference.ts';
+import { matmul, merklePath, poseidonMerkleTree } from '../circuits/reference.ts';
 import { monadMeshRegistryAbi } from '../contracts/abi.ts';
 import { type Groth16Proof, groth16Calldata } from '../protocol/circuit.ts';
 import { type Groth16VerificationKey, prepareKey, verifyGroth16 } from '../protocol/groth16.ts';
@@ -32,7 +32,12 @@ async function gasOf(to: Hex, data: Hex): Promise<number> {
   });
   return Number(tx.gasUsed);
 }
+const merkle = merklePath(
+  await poseidonMerkleTree(Array.from({ length: 128 }, (_, i) => BigInt(1000 + i))),
+  77,
+);
 const inputs: Record<string, snarkjs.CircuitSignals> = {
+  merkle_inclusion: merkle,
   sum_range: { values: [5n, 9n, 1n, 7n, 3n, 8n, 2n, 6n], lo: 1n, hi: 10n },
   poseidon_vector: { values: [1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n] },
   matmul: {

@@ -8,7 +8,7 @@ import {
   verifyGroth16,
 } from '../protocol/groth16.ts';
 import { type BuiltCircuit, buildCircuits, testBuildDir } from '../scripts/circuits.ts';
-import { matmul, poseidonVector, sumRange } from './reference.ts';
+import { matmul, merklePath, merkleRoot, poseidonMerkleTree, poseidonVector, sumRange } from './reference.ts';
 
 // Every template of circuits/src, compiled with circom2 and set up from the committed powers of tau:
 // valid inputs give the reference's outputs and proofs that snarkjs and the TypeScript verifier
@@ -117,6 +117,38 @@ describe('circuit templates', () => {
     expect(big(publicSignals)).toEqual([...matmul(a, b).flat(), ...a.flat(), ...b.flat()]);
     expect(await verdicts('matmul', proof, publicSignals)).toEqual({ ts: true, js: true });
     expect(await witnessChecks('matmul', { a, b })).toEqual({ valid: true, tampered: false });
+  });
+
+  it('merkle_inclusion: a leaf and its path under the root prove, with the leaf index; a wrong sibling, root or non-binary index bit cannot', async () => {
+    const leaves = Array.from({ length: 128 }, (_, i) => BigInt(i * i + 7));
+    leaves[100] = SNARK_SCALAR_FIELD - 1n;
+    const levels = await poseidonMerkleTree(leaves);
+    for (const index of [0, 100, 127]) {
+      const path = merklePath(levels, index);
+      expect(await merkleRoot(path.leaf, path.pathElements, path.pathIndices)).toBe(path.root);
+      const { proof, publicSignals } = await prove('merkle_inclusion', path);
+      expect(big(publicSignals)).toEqual([
+        BigInt(index),
+        path.leaf,
+        ...path.pathElements,
+        ...path.pathIndices,
+        path.root,
+      ]);
+      expect(await verdicts('merkle_inclusion', proof, publicSignals)).toEqual({ ts: true, js: true });
+    }
+    const path = merklePath(levels, 37);
+    const otherSibling = {
+      ...path,
+      pathElements: [path.pathElements[0]! + 1n, ...path.pathElements.slice(1)],
+    };
+    await expect(prove('merkle_inclusion', otherSibling)).rejects.toThrow();
+    await expect(prove('merkle_inclusion', { ...path, root: path.root + 1n })).rejects.toThrow();
+    await expect(prove('merkle_inclusion', { ...path, leaf: leaves[38]! })).rejects.toThrow();
+    // An index bit that is not 0 or 1 (it would mix the node and its sibling) is refused.
+    await expect(
+      prove('merkle_inclusion', { ...path, pathIndices: [2n, ...path.pathIndices.slice(1)] }),
+    ).rejects.toThrow();
+    expect(await witnessChecks('merkle_inclusion', path)).toEqual({ valid: true, tampered: false });
   });
 
   it('tampered proofs and public signals are refused by snarkjs and the TypeScript verifier alike', async () => {

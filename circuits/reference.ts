@@ -35,3 +35,53 @@ export async function poseidonVector(values: readonly bigint[]): Promise<bigint>
   poseidon ??= await buildPoseidon();
   return BigInt(poseidon.F.toString(poseidon(values.map((v) => v))));
 }
+
+/** A binary Poseidon Merkle tree (`merkle_inclusion`'s): inner nodes are Poseidon(left, right). */
+export async function poseidonMerkleTree(leaves: readonly bigint[]): Promise<bigint[][]> {
+  poseidon ??= await buildPoseidon();
+  const p = poseidon;
+  if (leaves.length === 0 || (leaves.length & (leaves.length - 1)) !== 0) {
+    throw new RangeError('a tree needs a power-of-two number of leaves');
+  }
+  const levels: bigint[][] = [leaves.map(mod)];
+  while (levels.at(-1)!.length > 1) {
+    const below = levels.at(-1)!;
+    levels.push(
+      Array.from({ length: below.length / 2 }, (_, i) =>
+        BigInt(p.F.toString(p([below[2 * i]!, below[2 * i + 1]!]))),
+      ),
+    );
+  }
+  return levels;
+}
+
+/** `merkle_inclusion`'s input for leaf `index` of a tree from `poseidonMerkleTree`. */
+export function merklePath(
+  levels: readonly bigint[][],
+  index: number,
+): { leaf: bigint; pathElements: bigint[]; pathIndices: bigint[]; root: bigint } {
+  const pathElements: bigint[] = [];
+  const pathIndices: bigint[] = [];
+  let i = index;
+  for (const level of levels.slice(0, -1)) {
+    pathElements.push(level[i ^ 1]!);
+    pathIndices.push(BigInt(i & 1));
+    i >>= 1;
+  }
+  return { leaf: levels[0]![index]!, pathElements, pathIndices, root: levels.at(-1)![0]! };
+}
+
+/** `merkle_inclusion`: the root a leaf and its path lead to (the circuit requires it to be the given root). */
+export async function merkleRoot(
+  leaf: bigint,
+  pathElements: readonly bigint[],
+  pathIndices: readonly bigint[],
+) {
+  poseidon ??= await buildPoseidon();
+  let node = mod(leaf);
+  for (const [i, sibling] of pathElements.entries()) {
+    const pair = pathIndices[i] === 1n ? [sibling, node] : [node, sibling];
+    node = BigInt(poseidon.F.toString(poseidon(pair)));
+  }
+  return node;
+}

@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs';
 import * as snarkjs from 'snarkjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { matmul } from '../../circuits/reference.ts';
+import { matmul, merklePath, poseidonMerkleTree } from '../../circuits/reference.ts';
 import { monadMeshRegistryAbi } from '../../contracts/abi.ts';
 import { BN254_R, type Groth16Calldata, type Groth16Proof, groth16Calldata } from '../../protocol/circuit.ts';
 import { type Groth16VerificationKey, verifyGroth16 } from '../../protocol/groth16.ts';
@@ -22,7 +22,12 @@ import { type Anvil, startAnvil } from '../../scripts/local-mesh.ts';
 // The registry's own `verifyProof` (contracts/src/Groth16.sol: any circuit, its key in calldata)
 // gives the same verdicts for every template, and false, never a revert, for malformed arguments.
 
+const merkle = merklePath(
+  await poseidonMerkleTree(Array.from({ length: 128 }, (_, i) => BigInt(1000 + i))),
+  77,
+);
 const inputs: Record<string, snarkjs.CircuitSignals> = {
+  merkle_inclusion: merkle,
   sum_range: { values: [5n, 9n, 1n, 7n, 3n, 8n, 2n, 6n], lo: 1n, hi: 10n },
   poseidon_vector: { values: [11n, 12n, 13n, 14n, 15n, 16n, 17n, 18n] },
   matmul: {
