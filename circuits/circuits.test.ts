@@ -151,6 +151,21 @@ describe('circuit templates', () => {
     expect(await witnessChecks('merkle_inclusion', path)).toEqual({ valid: true, tampered: false });
   });
 
+  it("the web app's example inputs of every template prove, and its list names every template", async () => {
+    const { CIRCUIT_TEMPLATES } = await import('../frontend/src/editor/circuit-templates.ts');
+    expect(CIRCUIT_TEMPLATES.map((t) => t.name).sort()).toEqual(Object.keys(built).sort());
+    for (const t of CIRCUIT_TEMPLATES) {
+      expect(t.source).toBe(readFileSync(new URL(`./src/${t.name}.circom`, import.meta.url), 'utf8'));
+      for (const input of JSON.parse(t.inputs) as snarkjs.CircuitSignals[]) {
+        const { proof, publicSignals } = await prove(t.name, input);
+        expect({ name: t.name, verdicts: await verdicts(t.name, proof, publicSignals) }).toEqual({
+          name: t.name,
+          verdicts: { ts: true, js: true },
+        });
+      }
+    }
+  });
+
   it('tampered proofs and public signals are refused by snarkjs and the TypeScript verifier alike', async () => {
     const { proof, publicSignals } = await prove('sum_range', {
       values: [1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n],

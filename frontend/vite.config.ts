@@ -1,4 +1,5 @@
-import { createReadStream, existsSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { createReadStream, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { copyFile, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -96,6 +97,47 @@ function pyodideAssets(): Plugin {
   };
 }
 
+/**
+ * The circuit templates the editor's "Zero-knowledge proof" mode offers, compiled and set up
+ * (`node scripts/circuits.ts web`: once per version of circuits/src, cached under circuits/build),
+ * copied to `/circuits/` of the build: `index.json` (names, verification keys, public inputs) and
+ * each one's witness calculator (`.wasm`) and proving key (`.zkey`). Run in a child process:
+ * snarkjs keeps worker threads alive, which would hold the build's process open.
+ */
+function circuitAssets(): Plugin {
+  let outDir = '';
+  let dir = '';
+  const ensure = () => {
+    const run = spawnSync(process.execPath, [join(root, 'scripts/circuits.ts'), 'web'], { encoding: 'utf8' });
+    if (run.status !== 0) throw new Error(`building the circuit templates failed:\n${run.stderr}`);
+    dir = run.stdout.trim();
+  };
+  return {
+    name: 'monadmesh-circuit-assets',
+    configResolved(config) {
+      outDir = config.build.outDir;
+    },
+    buildStart() {
+      ensure();
+    },
+    configureServer(server) {
+      ensure();
+      server.middlewares.use('/circuits/', (req, res, next) => {
+        const name = (req.url ?? '').split('?')[0]!.replace(/^\//, '');
+        if (!/^[\w.-]+$/.test(name) || !existsSync(join(dir, name))) return next();
+        const ext = name.slice(name.lastIndexOf('.'));
+        res.setHeader('content-type', mime[ext] ?? 'application/octet-stream');
+        for (const [key, value] of Object.entries(headers)) res.setHeader(key, value);
+        createReadStream(join(dir, name)).pipe(res);
+      });
+    },
+    async writeBundle() {
+      await mkdir(join(outDir, 'circuits'), { recursive: true });
+      for (const name of readdirSync(dir)) await copyFile(join(dir, name), join(outDir, 'circuits', name));
+    },
+  };
+}
+
 // Pyodide, Binaryen (the AssemblyScript compiler) and ox import Node built-ins on code paths
 // that only run under Node; Vite warns about each one on every build. Nothing else is hidden.
 const logger = createLogger();
@@ -109,7 +151,7 @@ export default defineConfig({
   root: here,
   base: '/',
   customLogger: logger,
-  plugins: [react(), pyodideAssets(), pathHeaders()],
+  plugins: [react(), pyodideAssets(), circuitAssets(), pathHeaders()],
   server: {
     headers,
     // The app imports protocol/, client/ and templates/ from the repository root.

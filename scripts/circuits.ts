@@ -1,10 +1,12 @@
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import {
   existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
@@ -12,6 +14,7 @@ import { createRequire } from 'node:module';
 import { join, relative } from 'node:path';
 import * as snarkjs from 'snarkjs';
 import type { Abi, Hex } from 'viem';
+import { publicInputsOf } from '../client/circuit.ts';
 import { ROOT } from './local-mesh.ts';
 
 // The provable templates of circuits/src (circom 2), built for Groth16:
@@ -20,6 +23,8 @@ import { ROOT } from './local-mesh.ts';
 //                                     key (.zkey, one contribution) and the verification key; and
 //                                     each one's Solidity verifier into contracts/src/verifiers/
 //   node scripts/circuits.ts ptau    make circuits/ptau/pot12.ptau again (about 75 s)
+//   node scripts/circuits.ts web     the circuits the web app's editor offers (see webCircuits);
+//                                     prints their folder
 // Outputs go to circuits/build/ (not committed). The powers of tau file is committed: preparing it
 // takes longer than everything else together. It is a development file: one contribution (made on
 // a development machine; snarkjs mixes the entropy below with the system's randomness) and a
@@ -208,6 +213,56 @@ async function makePtau(): Promise<void> {
   await curve.terminate();
 }
 
+/** One template as the web app's editor loads it: `circuits/index.json` of the web app's build. */
+export interface WebCircuit {
+  name: string;
+  /** Paths under the web app's root. */
+  wasm: string;
+  zkey: string;
+  verificationKey: unknown;
+  publicInputs: { name: string; dims: number[] }[];
+}
+
+/**
+ * Every template built for the web app, once per version of `circuits/src` and the ptau file:
+ * into `circuits/build/web-<hash>/` (`index.json`, `<name>.wasm`, `<name>.zkey`), reused by later
+ * builds. Built in a folder of its own and renamed into place, so web builds running at once
+ * (tests) never read a half-written one; the loser of a race drops its copy.
+ */
+export async function webCircuits(): Promise<string> {
+  const hash = createHash('sha256');
+  for (const name of circuitNames())
+    hash.update(name).update(readFileSync(join(CIRCUITS, 'src', `${name}.circom`)));
+  hash.update(readFileSync(PTAU));
+  const dir = join(BUILD, `web-${hash.digest('hex').slice(0, 12)}`);
+  if (existsSync(join(dir, 'index.json'))) return dir;
+  const tmp = testBuildDir('web-building');
+  const built = await buildCircuits({ out: tmp });
+  const index: WebCircuit[] = [];
+  const files = join(tmp, 'files');
+  mkdirSync(files);
+  for (const [name, a] of Object.entries(built)) {
+    writeFileSync(join(files, `${name}.wasm`), readFileSync(a.wasm));
+    writeFileSync(join(files, `${name}.zkey`), readFileSync(a.zkey));
+    index.push({
+      name,
+      wasm: `circuits/${name}.wasm`,
+      zkey: `circuits/${name}.zkey`,
+      verificationKey: JSON.parse(readFileSync(a.vkey, 'utf8')),
+      publicInputs: publicInputsOf(readFileSync(a.r1cs), readFileSync(join(tmp, `${name}.sym`), 'utf8')),
+    });
+  }
+  writeFileSync(join(files, 'index.json'), `${JSON.stringify(index)}\n`);
+  try {
+    renameSync(files, dir);
+  } catch (error) {
+    if (!existsSync(join(dir, 'index.json'))) throw error;
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  return dir;
+}
+
 if (import.meta.main) {
   const command = process.argv[2];
   if (command === 'build') {
@@ -216,11 +271,13 @@ if (import.meta.main) {
     process.stderr.write(
       `built ${Object.keys(built).join(', ')} into ${BUILD}, verifiers into ${VERIFIERS}\n`,
     );
+  } else if (command === 'web') {
+    process.stdout.write(`${await webCircuits()}\n`);
   } else if (command === 'ptau') {
     await makePtau();
     process.stderr.write(`wrote ${PTAU}\n`);
   } else {
-    process.stderr.write('usage: node scripts/circuits.ts build | ptau\n');
+    process.stderr.write('usage: node scripts/circuits.ts build | web | ptau\n');
     process.exit(2);
   }
   // snarkjs keeps worker threads alive.

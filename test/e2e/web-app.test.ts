@@ -436,6 +436,73 @@ describe('web app', () => {
     }
   });
 
+  test('behavior: the "Zero-knowledge proof" toggle: circuit templates in a read-only circom editor, a preview proven in the tab with its proving cost, and a proven job submitted', async () => {
+    await page.getByRole('link', { name: 'New job' }).click();
+    const toggle = page.getByRole('checkbox', { name: 'Zero-knowledge proof' });
+    expect(await toggle.isEnabled()).toBe(true);
+    await toggle.check();
+    expect(await page.getByRole('tab', { name: 'Python' }).count()).toBe(0);
+    expect(await page.getByRole('combobox', { name: 'Verification' }).isDisabled()).toBe(true);
+    await page.getByRole('combobox', { name: 'Circuit' }).selectOption('sum_range');
+    await expect
+      .poll(async () => (await text(page.locator('.monaco-editor .view-lines'))).replace(/\u00a0/g, ' '))
+      .toContain('template SumRange(N, BITS)');
+    // Read-only: typing changes nothing.
+    await page.locator('.monaco-editor .view-lines').first().click();
+    await page.keyboard.insertText('garbage');
+    expect(await text(page.locator('.monaco-editor .view-lines'))).not.toContain('garbage');
+    // Three example inputs, and a fourth out of range: the tab proves three and refuses one.
+    await page.getByLabel('One element per task').fill(
+      JSON.stringify([
+        { values: [3, 1, 4, 1, 5, 9, 2, 6], lo: 0, hi: 9 },
+        { values: [2, 7, 1, 8, 2, 8, 1, 8], lo: 1, hi: 8 },
+        { values: [10, 20, 30, 40, 50, 60, 70, 80], lo: 10, hi: 80 },
+        { values: [1, 2, 3, 4, 5, 6, 7, 99], lo: 0, hi: 9 },
+      ]),
+    );
+    await page.getByRole('button', { name: /^Preview/ }).click();
+    const previewPanel = page.getByRole('region', { name: 'Preview results' });
+    await expect.poll(() => previewPanel.locator('.preview-task').count(), { timeout: 90_000 }).toBe(4);
+    await expect.poll(() => previewPanel.locator('.preview-task.ok').count(), { timeout: 90_000 }).toBe(3);
+    expect(JSON.parse(await text(page.getByTestId('preview-output-0')))).toEqual([
+      '31',
+      '1',
+      '9',
+      '3',
+      '1',
+      '4',
+      '1',
+      '5',
+      '9',
+      '2',
+      '6',
+      '0',
+      '9',
+    ]);
+    expect(await text(previewPanel.locator('.preview-task.failed'))).toContain(
+      "does not satisfy the circuit's constraints",
+    );
+    expect(await text(page.getByTestId('proving-estimate'))).toMatch(
+      /One proof took .+ in this tab \(median of 3\)\. The job's 4 inputs: about/,
+    );
+    await shot('zk-editor');
+
+    // The out-of-range input is dropped; the job is proven on the node and accepted on its proofs.
+    await page.getByLabel('One element per task').fill(
+      JSON.stringify([
+        { values: [3, 1, 4, 1, 5, 9, 2, 6], lo: 0, hi: 9 },
+        { values: [2, 7, 1, 8, 2, 8, 1, 8], lo: 1, hi: 8 },
+      ]),
+    );
+    await page.getByRole('button', { name: 'Submit job' }).click();
+    await page.waitForURL(/\/jobs\/[\w-]+$/, { timeout: 60_000 });
+    await expect.poll(() => text(page.getByTestId('job-state')), { timeout: 90_000 }).toBe('succeeded');
+    await page.locator('.task-grid [data-index="0"]').click();
+    await expect
+      .poll(() => text(page.getByRole('region', { name: 'Task 0' })), { timeout: 30_000 })
+      .toContain('proof verified: Groth16');
+  });
+
   test('behavior: the page is cross-origin isolated, so a preview that times out keeps the logs printed before it looped', async () => {
     await page.getByRole('link', { name: 'New job' }).click();
     // Served with COOP same-origin + COEP require-corp (frontend/public/_headers): shared memory,

@@ -13,6 +13,8 @@ export interface PreviewSpec {
   timeoutMs?: number;
   /** Per task; default the job default. */
   memoryMb?: number;
+  /** A `circom` preview's circuit (`code` is its manifest as JSON text): each input is proven. */
+  circuit?: { wasm: Uint8Array; zkey: Uint8Array };
 }
 
 export interface PreviewTask {
@@ -72,6 +74,7 @@ export async function runPreview(spec: PreviewSpec, options: PreviewOptions = {}
           memoryMb: spec.memoryMb ?? jobDefaults.memoryMb,
           seed: `preview:${index}`,
           clock,
+          ...(spec.circuit ? { circuit: spec.circuit } : {}),
         },
         options.signal,
       ),

@@ -11,11 +11,13 @@ export function CodeEditor({
   value,
   onChange,
   label,
+  readOnly = false,
 }: {
   language: string;
   value: string;
   onChange(value: string): void;
   label: string;
+  readOnly?: boolean;
 }) {
   return (
     <div className="code-editor" data-testid="code-editor">
@@ -28,6 +30,7 @@ export function CodeEditor({
         onChange={(v) => onChange(v ?? '')}
         options={{
           ariaLabel: label,
+          readOnly,
           minimap: { enabled: false },
           fontSize: 14,
           scrollBeyondLastLine: false,

@@ -1,8 +1,9 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { useNavigate } from 'react-router';
 import { useConnection } from 'wagmi';
-import type { Eip1193Provider } from '../../../client/index.ts';
-import { isWasm, type JsonValue } from '../../../protocol/index.ts';
+import type { CircuitFiles, Eip1193Provider } from '../../../client/index.ts';
+import { cidOf } from '../../../protocol/cid.ts';
+import { type CircuitManifestInput, isWasm, type JsonValue } from '../../../protocol/index.ts';
 import type { AppConfig } from '../api/app-config.ts';
 import { reportIfUnauthorized, useSession } from '../api/session.tsx';
 import { registerSpec } from '../chain/wallet-chain.ts';
@@ -11,10 +12,12 @@ import { runPreview } from '../preview/run-preview.ts';
 import { describeError } from '../ui/status.tsx';
 import { Tabs } from '../ui/tabs.tsx';
 import { compileAssemblyScript } from './assemblyscript.ts';
+import { CIRCUIT_TEMPLATES, loadCircuitTemplate } from './circuit-templates.ts';
 import { CodeEditor } from './code-editor.tsx';
 import { InputsPanel, type InputsState, sourceOf } from './inputs-panel.tsx';
 import { defaultOptions, type JobOptions, OptionsPanel, verificationSpec } from './options-panel.tsx';
 import { parseInputs } from './parse-inputs.ts';
+import { ProvingEstimate } from './proving-estimate.tsx';
 import { type EditorRuntime, MONACO_LANGUAGE, RUNTIME_LABELS, templatesFor } from './templates.ts';
 
 const RUNTIMES: EditorRuntime[] = ['python', 'js', 'wasm'];
@@ -57,8 +60,12 @@ export function EditorPage({
     range: { start: 0, end: 10, step: 1, inclusive: false },
   }));
   const [options, setOptions] = useState<JobOptions>(defaultOptions);
+  // "Zero-knowledge proof" mode: a circuit template instead of a function, proven on the nodes.
+  const [zk, setZk] = useState(false);
+  const [circuitName, setCircuitName] = useState(CIRCUIT_TEMPLATES[0]!.name);
+  const circuit = CIRCUIT_TEMPLATES.find((t) => t.name === circuitName) ?? CIRCUIT_TEMPLATES[0]!;
   const [previewState, setPreviewState] = useState<PreviewState>({ status: 'idle' });
-  const [busy, setBusy] = useState<'compiling' | 'previewing' | 'submitting' | undefined>();
+  const [busy, setBusy] = useState<'compiling' | 'loading' | 'previewing' | 'submitting' | undefined>();
   const [error, setError] = useState<{ title: string; message: string } | undefined>();
   const previewAbort = useRef<AbortController | undefined>(undefined);
   // Leaving the page stops a preview that is still running (its workers are terminated).
@@ -76,6 +83,35 @@ export function EditorPage({
     setTemplateId({ ...templateId, [runtime]: id });
     setCode({ ...code, [runtime]: t.code });
     setInputs({ ...inputs, mode: 'json', json: t.inputs });
+  };
+
+  const switchZk = (on: boolean) => {
+    setZk(on);
+    setPreviewState({ status: 'idle' });
+    setError(undefined);
+    const json = on
+      ? circuit.inputs
+      : templatesFor(runtime).find((x) => x.id === templateId[runtime])?.inputs;
+    if (json !== undefined) setInputs({ ...inputs, mode: 'json', json });
+  };
+
+  const chooseCircuit = (name: string) => {
+    const t = CIRCUIT_TEMPLATES.find((x) => x.name === name);
+    if (!t) return;
+    setCircuitName(name);
+    setPreviewState({ status: 'idle' });
+    setInputs({ ...inputs, mode: 'json', json: t.inputs });
+  };
+
+  /** The chosen template's compiled circuit (from this origin), or an error shown to the user. */
+  const circuitFiles = async (): Promise<CircuitFiles | undefined> => {
+    setBusy('loading');
+    try {
+      return await loadCircuitTemplate(circuit.name);
+    } catch (e) {
+      setError({ title: 'The circuit could not be loaded', message: describeError(e) });
+      return undefined;
+    }
   };
 
   const switchRuntime = (next: EditorRuntime) => {
@@ -122,20 +158,39 @@ export function EditorPage({
     const abort = new AbortController();
     previewAbort.current = abort;
     try {
-      const built = await buildCode();
-      if (!built) return;
+      let spec: Parameters<typeof runPreview>[0];
+      const limits = { timeoutMs: options.timeoutMs, memoryMb: options.memoryMb };
+      if (zk) {
+        const files = await circuitFiles();
+        if (!files) return;
+        // The manifest the job would carry; the preview proves with the files themselves.
+        const manifest: CircuitManifestInput = {
+          protocol: 'groth16',
+          wasm: (await cidOf(files.wasm)).toString(),
+          zkey: (await cidOf(files.zkey)).toString(),
+          verificationKey: files.verificationKey,
+          publicInputs: files.publicInputs,
+          name: circuit.name,
+        };
+        spec = {
+          runtime: 'circom',
+          code: JSON.stringify(manifest),
+          circuit: { wasm: files.wasm, zkey: files.zkey },
+          inputs: list.slice(0, PREVIEW_INPUTS),
+          ...limits,
+        };
+      } else {
+        const built = await buildCode();
+        if (!built) return;
+        spec = { runtime, code: built, inputs: list.slice(0, PREVIEW_INPUTS), ...limits };
+      }
       setBusy('previewing');
       setPreviewState({ status: 'running' });
-      const tasks = await runPreview(
-        {
-          runtime,
-          code: built,
-          inputs: list.slice(0, PREVIEW_INPUTS),
-          timeoutMs: options.timeoutMs,
-          memoryMb: options.memoryMb,
-        },
-        { maxInputs: PREVIEW_INPUTS, signal: abort.signal, sandboxOrigin },
-      );
+      const tasks = await runPreview(spec, {
+        maxInputs: PREVIEW_INPUTS,
+        signal: abort.signal,
+        sandboxOrigin,
+      });
       if (!abort.signal.aborted) setPreviewState({ status: 'done', tasks });
     } catch (e) {
       if (!abort.signal.aborted) setPreviewState({ status: 'error', error: e });
@@ -153,9 +208,9 @@ export function EditorPage({
     const list = inputsOrError();
     if (!list) return;
     try {
-      const built = await buildCode();
+      const built = zk ? await circuitFiles() : await buildCode();
       if (!built) return;
-      if (typeof built !== 'string' && !isWasm(built)) {
+      if (built instanceof Uint8Array && !isWasm(built)) {
         setError({
           title: 'Not a WebAssembly module',
           message: 'The file does not start with the \\0asm header.',
@@ -175,15 +230,18 @@ export function EditorPage({
               await registerSpec(provider, config, connection.address, specHash);
             }
           : undefined;
-      const job = await client.map(built, list, {
+      const common = {
         ...(register ? { beforeSubmit: register } : {}),
-        runtime,
         timeoutMs: options.timeoutMs,
         memoryMb: options.memoryMb,
         maxAttempts: options.maxAttempts,
-        ...verificationSpec(options),
         ...(options.label.trim() ? { label: options.label.trim() } : {}),
-      });
+      };
+      const job =
+        typeof built === 'object' && 'zkey' in built
+          ? // A proven job: each input is an object of the circuit's public inputs (the API says which do not fit).
+            await client.prove(built, list as Record<string, unknown>[], common)
+          : await client.map(built, list, { ...common, runtime, ...verificationSpec(options) });
       navigate(`/jobs/${job.id}`);
     } catch (e) {
       reportIfUnauthorized(e);
@@ -198,40 +256,73 @@ export function EditorPage({
     <div className="editor-page">
       <h1 className="visually-hidden">New job</h1>
       <section className="editor-column" aria-label="Code">
-        <div className="toolbar">
-          <Tabs
-            label="Runtime"
-            tabs={RUNTIMES.map((r) => [r, RUNTIME_LABELS[r]] as const)}
-            value={runtime}
-            onChange={switchRuntime}
-          />
-          {runtime === 'wasm' ? (
-            <label>
-              Source
-              <select
-                value={wasmSource}
-                onChange={(e) => setWasmSource(e.target.value as 'assemblyscript' | 'upload')}
-              >
-                <option value="assemblyscript">AssemblyScript (compiled here)</option>
-                <option value="upload">Upload a .wasm file</option>
-              </select>
-            </label>
-          ) : null}
-          {runtime !== 'wasm' || wasmSource === 'assemblyscript' ? (
-            <label>
-              Template
-              <select value={templateId[runtime]} onChange={(e) => chooseTemplate(e.target.value)}>
-                {templates.map((t) => (
-                  <option key={t.id} value={t.id}>
-                    {t.name}
-                  </option>
-                ))}
-              </select>
-            </label>
-          ) : null}
-        </div>
-        <p className="hint">{CONTRACT[runtime]}</p>
-        {runtime === 'wasm' && wasmSource === 'upload' ? (
+        {zk ? (
+          <>
+            <div className="toolbar">
+              <span className="badge badge-verify-proven">Zero-knowledge proof: circom circuit, Groth16</span>
+              <label>
+                Circuit
+                <select value={circuit.name} onChange={(e) => chooseCircuit(e.target.value)}>
+                  {CIRCUIT_TEMPLATES.map((t) => (
+                    <option key={t.name} value={t.name}>
+                      {t.title}
+                    </option>
+                  ))}
+                </select>
+              </label>
+            </div>
+            <p className="hint">
+              Proves {circuit.proves}. Each input is an object of the circuit's public inputs; the output is
+              its public signals (outputs first, then the inputs). The source is read-only: the web app proves
+              the templates as built. To prove a circuit of your own, compile it with circom and submit it
+              with the client library's <code>mesh.prove</code>.
+            </p>
+            <CodeEditor
+              key="circom"
+              label={`${circuit.title} (circom, read-only)`}
+              language="circom"
+              value={circuit.source}
+              readOnly
+              onChange={() => {}}
+            />
+          </>
+        ) : null}
+        {zk ? null : (
+          <div className="toolbar">
+            <Tabs
+              label="Runtime"
+              tabs={RUNTIMES.map((r) => [r, RUNTIME_LABELS[r]] as const)}
+              value={runtime}
+              onChange={switchRuntime}
+            />
+            {runtime === 'wasm' ? (
+              <label>
+                Source
+                <select
+                  value={wasmSource}
+                  onChange={(e) => setWasmSource(e.target.value as 'assemblyscript' | 'upload')}
+                >
+                  <option value="assemblyscript">AssemblyScript (compiled here)</option>
+                  <option value="upload">Upload a .wasm file</option>
+                </select>
+              </label>
+            ) : null}
+            {runtime !== 'wasm' || wasmSource === 'assemblyscript' ? (
+              <label>
+                Template
+                <select value={templateId[runtime]} onChange={(e) => chooseTemplate(e.target.value)}>
+                  {templates.map((t) => (
+                    <option key={t.id} value={t.id}>
+                      {t.name}
+                    </option>
+                  ))}
+                </select>
+              </label>
+            ) : null}
+          </div>
+        )}
+        {zk ? null : <p className="hint">{CONTRACT[runtime]}</p>}
+        {zk ? null : runtime === 'wasm' && wasmSource === 'upload' ? (
           <div className="panel upload">
             <label>
               WASI command module (.wasm)
@@ -263,10 +354,11 @@ export function EditorPage({
       <section className="side-column" aria-label="Inputs and options">
         <InputsPanel state={inputs} onChange={setInputs} parsed={parsed} />
         <OptionsPanel
-          runtime={runtime}
           options={options}
           onChange={setOptions}
           canRegister={Boolean(config?.registry)}
+          zk={zk}
+          onZkChange={switchZk}
         />
         <div className="actions">
           <button
@@ -283,6 +375,7 @@ export function EditorPage({
         </div>
         <p className="muted" role="status">
           {busy === 'compiling' ? 'Compiling AssemblyScript…' : null}
+          {busy === 'loading' ? 'Loading the circuit…' : null}
           {!session ? 'Sign in with your wallet to submit; preview works without signing in.' : null}
         </p>
         {error ? (
@@ -290,6 +383,9 @@ export function EditorPage({
             <strong>{error.title}</strong>
             <pre>{error.message}</pre>
           </div>
+        ) : null}
+        {zk && previewState.status === 'done' && parsed?.ok ? (
+          <ProvingEstimate tasks={previewState.tasks} inputs={parsed.inputs.length} />
         ) : null}
         <PreviewPanel state={previewState} />
       </section>

@@ -16,4 +16,47 @@ loader.config({ monaco });
 // AssemblyScript types (i32, u64, process, String.UTF8…) are not TypeScript's: no red squiggles for them.
 monaco.typescript.typescriptDefaults.setDiagnosticsOptions({ noSemanticValidation: true });
 
+// circom (the circuit templates of "Zero-knowledge proof" mode): keywords, signal operators,
+// comments, numbers and strings. Monaco has no circom grammar of its own.
+monaco.languages.register({ id: 'circom', extensions: ['.circom'], aliases: ['circom'] });
+monaco.languages.setMonarchTokensProvider('circom', {
+  keywords: [
+    'pragma',
+    'circom',
+    'include',
+    'template',
+    'function',
+    'component',
+    'main',
+    'public',
+    'signal',
+    'input',
+    'output',
+    'var',
+    'for',
+    'while',
+    'if',
+    'else',
+    'return',
+    'log',
+    'assert',
+    'parallel',
+    'custom',
+  ],
+  tokenizer: {
+    root: [
+      [/\/\/.*$/, 'comment'],
+      [/\/\*/, 'comment', '@comment'],
+      [/"[^"]*"/, 'string'],
+      [/<==|==>|<--|-->|===/, 'keyword.operator'],
+      [/\b\d+\b/, 'number'],
+      [/[A-Za-z_]\w*/, { cases: { '@keywords': 'keyword', '@default': 'identifier' } }],
+    ],
+    comment: [
+      [/\*\//, 'comment', '@pop'],
+      [/./, 'comment'],
+    ],
+  },
+});
+
 export { monaco };

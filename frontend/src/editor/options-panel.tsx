@@ -1,6 +1,5 @@
 import { useId } from 'react';
 import { jobDefaults } from '../../../protocol/index.ts';
-import type { EditorRuntime } from './templates.ts';
 
 export interface JobOptions {
   timeoutMs: number;
@@ -26,20 +25,6 @@ export const defaultOptions = (): JobOptions => ({
 export const verificationSpec = (o: JobOptions): { redundancy?: number } =>
   o.verification === 'adaptive' ? {} : { redundancy: Number(o.verification) };
 
-/**
- * Whether a runtime can produce zero-knowledge proofs of its results. None of the editor's can:
- * JS, Python and WebAssembly tasks run in plain sandboxes, and proofs come from circom circuits
- * (proven jobs), which are submitted from the client library. The toggle stays visible (disabled)
- * so the reason is discoverable.
- */
-export function zkSupport(runtime: EditorRuntime): { supported: boolean; reason: string } {
-  const name = { js: 'JavaScript', python: 'Python', wasm: 'WebAssembly' }[runtime];
-  return {
-    supported: false,
-    reason: `${name} tasks run in ordinary sandboxes that cannot prove their results. Proofs come from circom circuits: submit a proven job with the client library's mesh.prove (see the README's "Zero-knowledge proofs").`,
-  };
-}
-
 const VERIFICATION_HINT: Record<JobOptions['verification'], string> = {
   adaptive: `Replicas are added until the nodes that agree reach ${jobDefaults.trust} confidence, weighted by their records: new anonymous nodes never decide alone, proven ones are spot-checked, and your own wallet's nodes are trusted with your jobs.`,
   '1': "One node's answer is taken as it is: fast, and unverified.",
@@ -49,21 +34,27 @@ const VERIFICATION_HINT: Record<JobOptions['verification'], string> = {
   '5': 'Five different wallets (or anonymous nodes) must give the same answer.',
 };
 
+/**
+ * The job's options. "Zero-knowledge proof" switches the editor to proven jobs (circuit templates,
+ * runtime `circom`): there the proof decides, so the verification choice does not apply.
+ */
 export function OptionsPanel({
-  runtime,
   options,
   onChange,
   canRegister = false,
+  zk = false,
+  onZkChange,
 }: {
-  runtime: EditorRuntime;
   options: JobOptions;
   onChange(next: JobOptions): void;
   /** Whether a registry is configured, so the spec hash can be registered on-chain. */
   canRegister?: boolean;
+  /** Proven jobs: the "Zero-knowledge proof" toggle is on. */
+  zk?: boolean;
+  onZkChange?(on: boolean): void;
 }) {
   const id = useId();
   const set = (patch: Partial<JobOptions>) => onChange({ ...options, ...patch });
-  const zk = zkSupport(runtime);
   return (
     <fieldset className="panel options">
       <legend>Options</legend>
@@ -113,6 +104,7 @@ export function OptionsPanel({
           Verification
           <select
             aria-describedby={`${id}-verification`}
+            disabled={zk}
             value={options.verification}
             onChange={(e) => set({ verification: e.target.value as JobOptions['verification'] })}
           >
@@ -125,7 +117,9 @@ export function OptionsPanel({
             ))}
           </select>
           <span id={`${id}-verification`} className="hint">
-            {VERIFICATION_HINT[options.verification]}
+            {zk
+              ? "A proof decides: each task's Groth16 proof is checked in the Worker before its result counts, so no replicas are needed."
+              : VERIFICATION_HINT[options.verification]}
           </span>
         </label>
         <label className="checkbox">
@@ -146,14 +140,15 @@ export function OptionsPanel({
         <label className="checkbox">
           <input
             type="checkbox"
-            disabled={!zk.supported}
-            checked={false}
+            checked={zk}
             aria-describedby={`${id}-zk`}
-            readOnly
+            onChange={(e) => onZkChange?.(e.target.checked)}
           />
           Zero-knowledge proof
           <span id={`${id}-zk`} className="hint">
-            {zk.reason}
+            {zk
+              ? 'Each task is proven with Groth16 on the node that runs it (a circom circuit); the proof is checked in the Worker, and a task can be checked on-chain from the job page.'
+              : 'Prove every result with a zero-knowledge proof instead of replicas: switches to the circuit templates (circom, Groth16).'}
           </span>
         </label>
       </div>
