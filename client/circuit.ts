@@ -24,7 +24,7 @@ export interface CircuitFiles {
  * become one input with its dimensions.
  */
 export function publicInputsOf(r1cs: Uint8Array, sym: string): CircuitInput[] {
-  const { nOutputs, nPubInputs } = r1csCounts(r1cs);
+  const { nOutputs, nPubInputs } = r1csHeader(r1cs);
   const first = 1 + nOutputs;
   const byWire = new Map<number, string>();
   for (const line of sym.split('\n')) {
@@ -53,8 +53,17 @@ export function publicInputsOf(r1cs: Uint8Array, sym: string): CircuitInput[] {
   return inputs;
 }
 
-/** The output and public-input counts from an `.r1cs` file's header section (iden3's binary format). */
-function r1csCounts(r1cs: Uint8Array): { nOutputs: number; nPubInputs: number } {
+/** The counts of an `.r1cs` file's header section (iden3's binary format). */
+export interface R1csHeader {
+  nWires: number;
+  nOutputs: number;
+  nPubInputs: number;
+  nPrvInputs: number;
+  nConstraints: number;
+}
+
+/** The counts from an `.r1cs` file's header section (iden3's binary format). */
+export function r1csHeader(r1cs: Uint8Array): R1csHeader {
   const view = new DataView(r1cs.buffer, r1cs.byteOffset, r1cs.byteLength);
   if (new TextDecoder().decode(r1cs.subarray(0, 4)) !== 'r1cs') throw new Error('not an .r1cs file');
   const sections = view.getUint32(8, true);
@@ -65,8 +74,14 @@ function r1csCounts(r1cs: Uint8Array): { nOutputs: number; nPubInputs: number } 
     at += 12;
     if (type === 1) {
       const n8 = view.getUint32(at, true);
-      const h = at + 4 + n8; // after the prime
-      return { nOutputs: view.getUint32(h + 4, true), nPubInputs: view.getUint32(h + 8, true) };
+      const h = at + 4 + n8; // after the prime: nWires, nPubOut, nPubIn, nPrvIn (u32), nLabels (u64), mConstraints (u32)
+      return {
+        nWires: view.getUint32(h, true),
+        nOutputs: view.getUint32(h + 4, true),
+        nPubInputs: view.getUint32(h + 8, true),
+        nPrvInputs: view.getUint32(h + 12, true),
+        nConstraints: view.getUint32(h + 24, true),
+      };
     }
     at += size;
   }

@@ -436,7 +436,7 @@ describe('web app', () => {
     }
   });
 
-  test('behavior: the "Zero-knowledge proof" toggle: circuit templates in a read-only circom editor, a preview proven in the tab with its proving cost, and a proven job submitted', async () => {
+  test('behavior: the "Zero-knowledge proof" toggle: circuit templates in a circom editor, previews proven in the tab with their proving cost, circuits compiled in the tab (and their errors), and a proven job submitted', async () => {
     await page.getByRole('link', { name: 'New job' }).click();
     const toggle = page.getByRole('checkbox', { name: 'Zero-knowledge proof' });
     expect(await toggle.isEnabled()).toBe(true);
@@ -444,15 +444,14 @@ describe('web app', () => {
     expect(await page.getByRole('tab', { name: 'Python' }).count()).toBe(0);
     expect(await page.getByRole('combobox', { name: 'Verification' }).isDisabled()).toBe(true);
     await page.getByRole('combobox', { name: 'Circuit' }).selectOption('sum_range');
-    await expect
-      .poll(async () => (await text(page.locator('.monaco-editor .view-lines'))).replace(/\u00a0/g, ' '))
-      .toContain('template SumRange(N, BITS)');
-    // Read-only: typing changes nothing.
-    await page.locator('.monaco-editor .view-lines').first().click();
-    await page.keyboard.insertText('garbage');
-    expect(await text(page.locator('.monaco-editor .view-lines'))).not.toContain('garbage');
-    // Three example inputs, and a fourth out of range: the tab proves three and refuses one.
-    await page.getByLabel('One element per task').fill(
+    const code = async () => (await text(page.locator('.monaco-editor .view-lines'))).replace(/\u00a0/g, ' ');
+    await expect.poll(code).toContain('template SumRange(N, BITS)');
+    const inputs = page.getByLabel('One element per task');
+    const previewPanel = page.getByRole('region', { name: 'Preview results' });
+    const alert = page.locator('.side-column .status-error[role="alert"]');
+
+    // The template as built: three inputs proven in the tab, one out of range refused.
+    await inputs.fill(
       JSON.stringify([
         { values: [3, 1, 4, 1, 5, 9, 2, 6], lo: 0, hi: 9 },
         { values: [2, 7, 1, 8, 2, 8, 1, 8], lo: 1, hi: 8 },
@@ -461,7 +460,6 @@ describe('web app', () => {
       ]),
     );
     await page.getByRole('button', { name: /^Preview/ }).click();
-    const previewPanel = page.getByRole('region', { name: 'Preview results' });
     await expect.poll(() => previewPanel.locator('.preview-task').count(), { timeout: 90_000 }).toBe(4);
     await expect.poll(() => previewPanel.locator('.preview-task.ok').count(), { timeout: 90_000 }).toBe(3);
     expect(JSON.parse(await text(page.getByTestId('preview-output-0')))).toEqual([
@@ -487,20 +485,50 @@ describe('web app', () => {
     );
     await shot('zk-editor');
 
-    // The out-of-range input is dropped; the job is proven on the node and accepted on its proofs.
-    await page.getByLabel('One element per task').fill(
-      JSON.stringify([
-        { values: [3, 1, 4, 1, 5, 9, 2, 6], lo: 0, hi: 9 },
-        { values: [2, 7, 1, 8, 2, 8, 1, 8], lo: 1, hi: 8 },
-      ]),
-    );
+    // Circuits written here are compiled in the tab; each broken one says why, then a good one runs.
+    const square = [
+      'pragma circom 2.1.6;',
+      'template Square() {',
+      'signal input x;',
+      'signal output y;',
+      'y <== x * x;',
+      '}',
+      'component main {public [x]} = Square();',
+    ].join('\n');
+    await inputs.fill('[{"x": 3}, {"x": 4}]');
+    for (const [source, title, reason] of [
+      [square.replace('y <== x * x;', 'y <== x * ;'), 'The circuit did not compile', /error/i],
+      [
+        `include "mylib.circom";\n${square}`,
+        'An include was not found',
+        /include "mylib.circom" was not found/,
+      ],
+      [
+        square.replace('component main {public [x]}', 'component main'),
+        'The circuit cannot be a proven job',
+        /must be public/,
+      ],
+    ] as const) {
+      await writeCode(source);
+      await page.getByRole('button', { name: /^Preview/ }).click();
+      await expect.poll(() => text(alert), { timeout: 90_000 }).toContain(title);
+      expect(await text(alert)).toMatch(reason);
+    }
+    await writeCode(square);
+    await page.getByRole('button', { name: /^Preview/ }).click();
+    await expect.poll(() => text(page.getByTestId('preview-output-1')), { timeout: 90_000 }).toContain('16');
+    expect(JSON.parse(await text(page.getByTestId('preview-output-0')))).toEqual(['9', '3']);
+    expect(await alert.count()).toBe(0);
+    expect(await text(page.getByTestId('proving-estimate'))).toMatch(/a circuit of 1 constraint\)/);
+
+    // Submitted: the nodes prove it with the circuit compiled here, and the Worker accepts the proofs.
     await page.getByRole('button', { name: 'Submit job' }).click();
     await page.waitForURL(/\/jobs\/[\w-]+$/, { timeout: 60_000 });
     await expect.poll(() => text(page.getByTestId('job-state')), { timeout: 90_000 }).toBe('succeeded');
-    await page.locator('.task-grid [data-index="0"]').click();
-    await expect
-      .poll(() => text(page.getByRole('region', { name: 'Task 0' })), { timeout: 30_000 })
-      .toContain('proof verified: Groth16');
+    await page.locator('.task-grid [data-index="1"]').click();
+    const detail = page.getByRole('region', { name: 'Task 1' });
+    await expect.poll(() => text(detail), { timeout: 30_000 }).toContain('proof verified: Groth16');
+    expect(await text(detail)).toContain('"16"');
   });
 
   test('behavior: the page is cross-origin isolated, so a preview that times out keeps the logs printed before it looped', async () => {

@@ -14,6 +14,7 @@ import { Tabs } from '../ui/tabs.tsx';
 import { compileAssemblyScript } from './assemblyscript.ts';
 import { CIRCUIT_TEMPLATES, loadCircuitTemplate } from './circuit-templates.ts';
 import { CodeEditor } from './code-editor.tsx';
+import { compileCircuit } from './compile-circuit.ts';
 import { InputsPanel, type InputsState, sourceOf } from './inputs-panel.tsx';
 import { defaultOptions, type JobOptions, OptionsPanel, verificationSpec } from './options-panel.tsx';
 import { parseInputs } from './parse-inputs.ts';
@@ -64,6 +65,11 @@ export function EditorPage({
   const [zk, setZk] = useState(false);
   const [circuitName, setCircuitName] = useState(CIRCUIT_TEMPLATES[0]!.name);
   const circuit = CIRCUIT_TEMPLATES.find((t) => t.name === circuitName) ?? CIRCUIT_TEMPLATES[0]!;
+  // The circom source per template, as edited; a template's own source runs as built with the app.
+  const [circomCode, setCircomCode] = useState<Record<string, string>>(() =>
+    Object.fromEntries(CIRCUIT_TEMPLATES.map((t) => [t.name, t.source])),
+  );
+  const [constraints, setConstraints] = useState<number | undefined>();
   const [previewState, setPreviewState] = useState<PreviewState>({ status: 'idle' });
   const [busy, setBusy] = useState<'compiling' | 'loading' | 'previewing' | 'submitting' | undefined>();
   const [error, setError] = useState<{ title: string; message: string } | undefined>();
@@ -99,19 +105,35 @@ export function EditorPage({
     const t = CIRCUIT_TEMPLATES.find((x) => x.name === name);
     if (!t) return;
     setCircuitName(name);
+    setCircomCode((c) => ({ ...c, [name]: t.source }));
     setPreviewState({ status: 'idle' });
     setInputs({ ...inputs, mode: 'json', json: t.inputs });
   };
 
-  /** The chosen template's compiled circuit (from this origin), or an error shown to the user. */
+  /**
+   * The circuit to prove: a template as built with the app (from this origin), or the edited
+   * source compiled and set up in this tab; or an error shown to the user.
+   */
   const circuitFiles = async (): Promise<CircuitFiles | undefined> => {
-    setBusy('loading');
-    try {
-      return await loadCircuitTemplate(circuit.name);
-    } catch (e) {
-      setError({ title: 'The circuit could not be loaded', message: describeError(e) });
+    const source = circomCode[circuit.name] ?? circuit.source;
+    if (source === circuit.source) {
+      setBusy('loading');
+      setConstraints(undefined);
+      try {
+        return await loadCircuitTemplate(circuit.name);
+      } catch (e) {
+        setError({ title: 'The circuit could not be loaded', message: describeError(e) });
+        return undefined;
+      }
+    }
+    setBusy('compiling');
+    const result = await compileCircuit(source, circuit.name);
+    if (!result.ok) {
+      setError({ title: COMPILE_ERROR[result.stage], message: result.message });
       return undefined;
     }
+    setConstraints(result.circuit.constraints);
+    return result.circuit;
   };
 
   const switchRuntime = (next: EditorRuntime) => {
@@ -272,18 +294,17 @@ export function EditorPage({
               </label>
             </div>
             <p className="hint">
-              Proves {circuit.proves}. Each input is an object of the circuit's public inputs; the output is
-              its public signals (outputs first, then the inputs). The source is read-only: the web app proves
-              the templates as built. To prove a circuit of your own, compile it with circom and submit it
-              with the client library's <code>mesh.prove</code>.
+              The template proves {circuit.proves}. Edit it or write your own: an edited circuit is compiled
+              with circom and set up for Groth16 in this tab when you preview or submit (circomlib's circuits
+              can be included). Every input must be public; each input below is an object of them, and the
+              output is the public signals (outputs first, then the inputs).
             </p>
             <CodeEditor
-              key="circom"
-              label={`${circuit.title} (circom, read-only)`}
+              key={`circom-${circuit.name}`}
+              label={`${circuit.title} (circom)`}
               language="circom"
-              value={circuit.source}
-              readOnly
-              onChange={() => {}}
+              value={circomCode[circuit.name] ?? circuit.source}
+              onChange={(v) => setCircomCode((c) => ({ ...c, [circuit.name]: v }))}
             />
           </>
         ) : null}
@@ -374,7 +395,11 @@ export function EditorPage({
           </button>
         </div>
         <p className="muted" role="status">
-          {busy === 'compiling' ? 'Compiling AssemblyScript…' : null}
+          {busy === 'compiling'
+            ? zk
+              ? 'Compiling the circuit and setting it up for Groth16…'
+              : 'Compiling AssemblyScript…'
+            : null}
           {busy === 'loading' ? 'Loading the circuit…' : null}
           {!session ? 'Sign in with your wallet to submit; preview works without signing in.' : null}
         </p>
@@ -385,13 +410,24 @@ export function EditorPage({
           </div>
         ) : null}
         {zk && previewState.status === 'done' && parsed?.ok ? (
-          <ProvingEstimate tasks={previewState.tasks} inputs={parsed.inputs.length} />
+          <ProvingEstimate
+            tasks={previewState.tasks}
+            inputs={parsed.inputs.length}
+            constraints={constraints}
+          />
         ) : null}
         <PreviewPanel state={previewState} />
       </section>
     </div>
   );
 }
+
+const COMPILE_ERROR = {
+  include: 'An include was not found',
+  compile: 'The circuit did not compile',
+  inputs: 'The circuit cannot be a proven job',
+  setup: 'The circuit could not be set up',
+} as const;
 
 const CONTRACT: Record<EditorRuntime, string> = {
   python: 'Define main(input): it gets one JSON input and returns a JSON value. print() goes to the logs.',

@@ -14,7 +14,16 @@ const median = (xs: readonly number[]) => {
  * the whole job takes, spread over however many nodes run it. Each proof is then checked in the
  * Worker (about 20 ms) and needs no replicas.
  */
-export function ProvingEstimate({ tasks, inputs }: { tasks: readonly PreviewTask[]; inputs: number }) {
+export function ProvingEstimate({
+  tasks,
+  inputs,
+  constraints,
+}: {
+  tasks: readonly PreviewTask[];
+  inputs: number;
+  /** The circuit's constraints, when it was compiled here. */
+  constraints?: number | undefined;
+}) {
   const proven = tasks.filter((t) => t.result.ok);
   if (proven.length === 0) {
     return (
@@ -28,8 +37,11 @@ export function ProvingEstimate({ tasks, inputs }: { tasks: readonly PreviewTask
     <section className="panel proving-estimate" aria-label="Proving cost" data-testid="proving-estimate">
       <h2>Proving cost</h2>
       <p>
-        One proof took <strong>{formatDuration(perProof)}</strong> in this tab (median of {proven.length}).
-        The job's {inputs.toLocaleString()} input{inputs === 1 ? '' : 's'}: about{' '}
+        One proof took <strong>{formatDuration(perProof)}</strong> in this tab (median of {proven.length}
+        {constraints === undefined
+          ? ''
+          : `; a circuit of ${constraints.toLocaleString()} constraint${constraints === 1 ? '' : 's'}`}
+        ). The job's {inputs.toLocaleString()} input{inputs === 1 ? '' : 's'}: about{' '}
         <strong>{formatDuration(perProof * inputs)}</strong> of node time in all, spread over the nodes that
         run it; each proof is checked in the Worker before its result counts, and no task is run twice.
       </p>
