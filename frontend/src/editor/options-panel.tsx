@@ -148,7 +148,7 @@ export function OptionsPanel({
           <span id={`${id}-zk`} className="hint">
             {zk
               ? 'Each task is proven with Groth16 on the node that runs it (a circom circuit); the proof is checked in the Worker, and a task can be checked on-chain from the job page.'
-              : 'Prove every result with a zero-knowledge proof instead of replicas: switches to the circuit templates (circom, Groth16).'}
+              : 'Prove every result with a zero-knowledge proof instead of replicas: the editor switches to circom circuits (Groth16).'}
           </span>
         </label>
       </div>
