@@ -1,7 +1,8 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { monadMeshRegistryBytecode } from '../contracts/abi.ts';
 import { chainClients, deployRegistry, RELAYER_KEY } from './chain.ts';
 import { buildWebApp, chainVars, freePort, ROOT, startAnvil, startApi, startNode } from './local-mesh.ts';
 
@@ -36,16 +37,19 @@ const anvil = await startAnvil({
   state: join(state, 'anvil.json'),
 });
 process.stderr.write(`[chain] anvil on ${anvil.rpcUrl} (chain ${anvil.chainId})\n`);
-// The registry: the one deployed last time if the chain still has it, else a new one whose relayer
-// is anvil's dev account #2 (the cron's signer).
+// The registry: the one deployed last time if the chain still has it and it was built from the
+// same contract (a checkout with a newer registry, e.g. one with verifyProof, deploys it again),
+// else a new one whose relayer is anvil's dev account #2 (the cron's signer).
 const chain = chainClients(anvil.rpcUrl, anvil.chainId);
 const registryFile = join(state, 'registry.json');
-let registry = existsSync(registryFile)
-  ? (JSON.parse(readFileSync(registryFile, 'utf8')) as { address: `0x${string}` }).address
+const build = createHash('sha256').update(monadMeshRegistryBytecode).digest('hex').slice(0, 16);
+const saved = existsSync(registryFile)
+  ? (JSON.parse(readFileSync(registryFile, 'utf8')) as { address: `0x${string}`; build?: string })
   : undefined;
+let registry = saved?.build === build ? saved.address : undefined;
 if (!registry || !(await chain.public.getCode({ address: registry }))) {
   registry = await deployRegistry(chain, [chain.wallet(RELAYER_KEY).account.address]);
-  writeFileSync(registryFile, `${JSON.stringify({ address: registry, chainId: anvil.chainId })}\n`);
+  writeFileSync(registryFile, `${JSON.stringify({ address: registry, chainId: anvil.chainId, build })}\n`);
 }
 process.stderr.write(`[chain] MonadMeshRegistry at ${registry}\n`);
 const web = await buildWebApp({ watch: true });
