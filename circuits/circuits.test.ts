@@ -88,6 +88,12 @@ describe('circuit templates', () => {
     ).rejects.toThrow();
     await expect(prove('sum_range', { values: [...values.slice(1), 0n], lo: 1n, hi: 10n })).rejects.toThrow();
     expect(() => sumRange([11n], 1n, 10n)).toThrow();
+    // A bound that is a huge field element (r - 5, "below" every value to a 32-bit comparator) or a
+    // value of 2^32 or more is refused by the circuit's own bit checks.
+    await expect(prove('sum_range', { values, lo: SNARK_SCALAR_FIELD - 5n, hi: 10n })).rejects.toThrow();
+    await expect(
+      prove('sum_range', { values: [...values.slice(1), 2n ** 32n], lo: 0n, hi: 2n ** 32n }),
+    ).rejects.toThrow();
     expect(await witnessChecks('sum_range', { values, lo: 1n, hi: 10n })).toEqual({
       valid: true,
       tampered: false,

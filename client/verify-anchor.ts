@@ -13,7 +13,15 @@ import {
   verificationLeaf,
 } from '../protocol/anchor.ts';
 import { parseCid, verifyCid } from '../protocol/cid.ts';
-import { CircuitManifest, groth16Calldata, type JobStatus, type TaskResult } from '../protocol/index.ts';
+import {
+  CircuitManifest,
+  groth16Calldata,
+  inputCidOf,
+  type JobStatus,
+  type JsonValue,
+  outputBindsInput,
+  type TaskResult,
+} from '../protocol/index.ts';
 
 /** One check of `verifyAnchor`: what was compared, and how it came out. */
 export interface AnchorCheck {
@@ -66,6 +74,12 @@ export async function verifyAnchor(options: {
    * anchored output (the public signals) under it.
    */
   manifest?: Uint8Array;
+  /**
+   * The task's input, as you gave it: checked against the input hash the task leaf commits and,
+   * for a proven task, against the public signals its proof is of (so the proof is about this
+   * input). Without it the proof is checked for the anchored signals only.
+   */
+  input?: JsonValue;
 }): Promise<AnchorReport> {
   const { proof, status, result, client } = options;
   const checks: AnchorCheck[] = [];
@@ -140,6 +154,14 @@ export async function verifyAnchor(options: {
         t.verification === verificationLeaf(result.verification?.digest),
         result.verification ? `digest ${result.verification.digest}` : 'no verification record',
       );
+      if (options.input !== undefined) {
+        const given = parseCid(await inputCidOf(options.input));
+        check(
+          'task input value',
+          given !== undefined && t.inputHash === bytesToHex(given.multihash.digest),
+          'SHA-256 of the input you gave, as JSON',
+        );
+      }
       const inputCid = result.receipt && parseCid(result.receipt.inputCid);
       if (inputCid) {
         check(
@@ -200,7 +222,14 @@ export async function verifyAnchor(options: {
       });
       check('task on-chain', taskOnChain, 'MonadMeshRegistry.verifyTask');
     }
-    if (options.manifest) await checkProofOnChain(options.manifest, status, result, client, registry, check);
+    // A proven task (its record, committed by the leaf's verification digest, says so) is checked
+    // with its proof: without the manifest that check fails rather than being left out.
+    const proven = result?.verification?.how === 'proven' || result?.proof !== undefined;
+    if (options.manifest) {
+      await checkProofOnChain(options.manifest, status, result, options.input, client, registry, check);
+    } else if (proven) {
+      check('proof on-chain', false, "a proven task: pass the job's circuit manifest to check its proof");
+    }
     const receipt = await client.getTransactionReceipt({ hash: proof.batch.txHash }).catch(() => undefined);
     const events = receipt
       ? parseEventLogs({ abi: monadMeshRegistryAbi, logs: receipt.logs, eventName: 'BatchCommitted' }).filter(
@@ -238,6 +267,7 @@ async function checkProofOnChain(
   manifest: Uint8Array,
   status: JobStatus,
   result: TaskResult | undefined,
+  input: JsonValue | undefined,
   client: PublicClient,
   registry: Hex,
   check: (name: string, ok: boolean, detail: string) => boolean,
@@ -270,6 +300,14 @@ async function checkProofOnChain(
     )
   ) {
     return;
+  }
+  if (input !== undefined) {
+    const unbound = outputBindsInput(decoded, input, signals);
+    check(
+      'proof of the input',
+      unbound === undefined,
+      unbound ?? "the public signals end with the task's input",
+    );
   }
   let args: ReturnType<typeof groth16Calldata>;
   try {

@@ -124,7 +124,7 @@ function circuitAssets(): Plugin {
       ensure();
       server.middlewares.use('/circuits/', (req, res, next) => {
         const name = (req.url ?? '').split('?')[0]!.replace(/^\//, '');
-        if (!/^[\w.-]+$/.test(name) || !existsSync(join(dir, name))) return next();
+        if (!/^\w[\w.-]*$/.test(name) || !existsSync(join(dir, name))) return next();
         const ext = name.slice(name.lastIndexOf('.'));
         res.setHeader('content-type', mime[ext] ?? 'application/octet-stream');
         for (const [key, value] of Object.entries(headers)) res.setHeader(key, value);

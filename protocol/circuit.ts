@@ -19,7 +19,9 @@ import type { JsonValue } from './job.ts';
  * nodes, the client and the web app decode proofs without loading a pairing library.
  */
 
-const Decimal = z.string().regex(/^\d{1,78}$/, 'expected a decimal field element');
+const Decimal = z
+  .string()
+  .regex(/^(0|[1-9]\d{0,77})$/, 'expected a decimal field element (no leading zeros)');
 const G1Json = z.tuple([Decimal, Decimal, Decimal]);
 const G2Json = z.tuple([
   z.tuple([Decimal, Decimal]),
@@ -103,26 +105,33 @@ const size = (dims: readonly number[]) => dims.reduce((a, b) => a * b, 1);
 export const inputSignalCount = (inputs: readonly CircuitInput[]) =>
   inputs.reduce((n, i) => n + size(i.dims), 0);
 
-/** A field element as snarkjs reads an input: an integer (number, decimal or 0x string), reduced mod r. */
-function fieldElement(value: unknown): bigint | undefined {
+/**
+ * A field element as a task input: an integer 0 ≤ x < r (a number, or a decimal or 0x string).
+ * snarkjs would reduce anything else mod r, so the value proven would not be the value given (and
+ * anchored): such inputs are refused, with the reason.
+ */
+function fieldElement(value: unknown, path: string): bigint | string {
   let n: bigint;
   if (typeof value === 'number') {
-    if (!Number.isSafeInteger(value)) return undefined;
+    if (!Number.isSafeInteger(value))
+      return `${path} is not an integer (a number, or a decimal or 0x string)`;
     n = BigInt(value);
   } else if (typeof value === 'string' && /^(-?\d{1,80}|0x[0-9a-fA-F]{1,64})$/.test(value)) {
     n = BigInt(value);
   } else if (typeof value === 'boolean') {
     n = value ? 1n : 0n;
   } else {
-    return undefined;
+    return `${path} is not an integer (a number, or a decimal or 0x string)`;
   }
-  return ((n % BN254_R) + BN254_R) % BN254_R;
+  if (n < 0n) return `${path} is negative: circuit inputs are field elements, 0 ≤ x < r`;
+  if (n >= BN254_R) return `${path} is not below the field's order r (${BN254_R})`;
+  return n;
 }
 
 function flatten(value: unknown, dims: readonly number[], path: string, out: bigint[]): string | undefined {
   if (!dims.length) {
-    const f = fieldElement(value);
-    if (f === undefined) return `${path} is not an integer (a number, or a decimal or 0x string)`;
+    const f = fieldElement(value, path);
+    if (typeof f === 'string') return f;
     out.push(f);
     return undefined;
   }

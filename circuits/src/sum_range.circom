@@ -14,6 +14,18 @@ template SumRange(N, BITS) {
     signal output min;
     signal output max;
 
+    // The comparators are sound only for numbers below 2^BITS: check every input is one (a field
+    // element such as r - 5 would otherwise pass as "small").
+    component bitsLo = Num2Bits(BITS);
+    bitsLo.in <== lo;
+    component bitsHi = Num2Bits(BITS);
+    bitsHi.in <== hi;
+    component bits[N];
+    for (var i = 0; i < N; i++) {
+        bits[i] = Num2Bits(BITS);
+        bits[i].in <== values[i];
+    }
+
     component geLo[N];
     component leHi[N];
     component lessMin[N];

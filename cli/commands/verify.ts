@@ -1,6 +1,7 @@
 import { createPublicClient, type Hex, http, isAddress } from 'viem';
 import { verifyAnchor } from '../../client/verify-anchor.ts';
 import { chainFor } from '../../protocol/chains.ts';
+import type { JsonValue } from '../../protocol/index.ts';
 import { commonHelp, intFlag, parseCommand } from '../args.ts';
 import { usageError } from '../cli-error.ts';
 import type { Command } from '../command.ts';
@@ -11,7 +12,7 @@ import { formatTime } from '../time-format.ts';
 
 const help = `monadmesh verify: check a finished job's on-chain anchor against the chain itself
 
-Usage: monadmesh verify <job-id> [--task N] [--rpc URL] [--registry ADDRESS] [--json]
+Usage: monadmesh verify <job-id> [--task N [--input JSON]] [--rpc URL] [--registry ADDRESS] [--json]
        npm run verify-job -- <job-id> [--task N] ...
 
 Fetches the job's proof (GET /jobs/:id/proof), its status and (with --task) that task's result,
@@ -25,6 +26,8 @@ from GET /config and the address in the proof are used, and the output says so).
 
   --task N            also check task N: its output, error, verification digest and input, and
                       for a proven job its proof, on-chain
+  --input JSON        task N's input as you gave it: checked against the anchored input hash,
+                      and for a proven job against the signals its proof is of
   --rpc URL           the chain's JSON-RPC endpoint (default: $MONADMESH_RPC, else the API's /config)
   --registry ADDRESS  the MonadMeshRegistry to check against (default: the one the proof names)
 ${commonHelp}
@@ -43,6 +46,7 @@ const options = {
   task: { type: 'string' },
   rpc: { type: 'string' },
   registry: { type: 'string' },
+  input: { type: 'string' },
 } as const;
 
 export const verify: Command = {
@@ -58,6 +62,15 @@ export const verify: Command = {
     const task = intFlag('task', values.task, 0, 0xffff_ffff);
     if (values.registry !== undefined && !isAddress(values.registry, { strict: false })) {
       throw usageError(`--registry must be an address, got ${JSON.stringify(values.registry)}`);
+    }
+    let input: JsonValue | undefined;
+    if (values.input !== undefined) {
+      if (task === undefined) throw usageError("--input goes with --task N (it is that task's input)");
+      try {
+        input = JSON.parse(values.input) as JsonValue;
+      } catch {
+        throw usageError(`--input must be JSON, got ${JSON.stringify(values.input.slice(0, 80))}`);
+      }
     }
     const { client, connection } = connect(values);
     const job = client.job(positionals[0]!);
@@ -82,7 +95,7 @@ export const verify: Command = {
     const result =
       task === undefined ? undefined : (await job.resultsPage({ cursor: task, limit: 1 })).results[0];
     let manifest: Uint8Array | undefined;
-    if (result && status.runtime === 'circom') {
+    if (result && (status.runtime === 'circom' || result.proof || result.verification?.how === 'proven')) {
       const res = await fetch(`${connection.api}/api/v1/blobs/${status.codeCid}`);
       if (res.ok) manifest = new Uint8Array(await res.arrayBuffer());
       else
@@ -102,6 +115,7 @@ export const verify: Command = {
       client: publicClient,
       ...(values.registry ? { registry: values.registry.toLowerCase() as Hex } : {}),
       ...(manifest ? { manifest } : {}),
+      ...(input === undefined ? {} : { input }),
     });
     const anchor = {
       root: proof.batch.root,

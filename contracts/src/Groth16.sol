@@ -11,7 +11,7 @@ pragma solidity ^0.8.28;
 /// the curve (and G2 points outside the subgroup). Written by hand because no maintained library
 /// takes the key as an argument; the arithmetic is the precompiles'.
 /// @dev G2 points are in the precompile's order: x = (x.im, x.re), y = (y.im, y.re), the reverse of
-/// snarkjs's JSON (`protocol/groth16-calldata.ts` converts). A point at infinity is (0, 0).
+/// snarkjs's JSON (`groth16Calldata` in protocol/circuit.ts converts). A point at infinity is (0, 0).
 library Groth16 {
     /// BN254's base field modulus: every coordinate is below it.
     uint256 internal constant Q = 21888242871839275222246405745257275088696311157297823662689037894645226208583;

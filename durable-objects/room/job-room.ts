@@ -47,7 +47,7 @@ import {
 } from '../sockets.ts';
 import { account, allHubs, anchorShardOf, meshHub, outboxShard, shardOf } from '../stubs.ts';
 import { type JobAnchor, jobAnchor } from './anchor.ts';
-import { PROOF_REJECTED, ProofChecker } from './proofs.ts';
+import { PROOF_REJECTED, PROVEN_LEASE_BATCH, ProofChecker } from './proofs.ts';
 import { credibility, decide, knownAnswerRate, type Vote } from './quorum.ts';
 import { checkClaims } from './receipts.ts';
 import { migrateRoom } from './schema.ts';
@@ -284,7 +284,10 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
     const homogeneous = comparedWithinClass(meta.runtime);
     this.#transact(() => {
       for (const request of requests) {
-        const n = Math.max(0, Math.min(request.max, limits.maxLeaseBatch));
+        // A proven job's results cost the room a pairing check each (about 25 ms of CPU), so a node
+        // is leased few of its tasks at once: a frame of made-up proofs costs the room little.
+        const cap = meta.circuit ? PROVEN_LEASE_BATCH : limits.maxLeaseBatch;
+        const n = Math.max(0, Math.min(request.max, cap));
         // The owner's own node settles the owner's tasks under `trust` alone: whatever class
         // answered a task first, it may take it, and it is given no known-answer checks.
         const owners = trustedWith(meta, request.voter);
@@ -548,11 +551,11 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
             updates.push(update);
             continue;
           }
+          // Accepted, but not an agreement: a proof shows the node ran this circuit, not that its
+          // unproven answers elsewhere are honest, so it earns no credibility (which a node could
+          // otherwise farm by proving trivial circuits of its own and spend on others' JS jobs).
           out.accepted++;
           out.cpuMs += Math.min(o.durationMs, meta.timeoutMs);
-          const verdict = ballot.verdicts.get(nodeId) ?? { nodeId, agreed: 0, disagreed: 0 };
-          verdict.agreed++;
-          ballot.verdicts.set(nodeId, verdict);
           succeeded.push([
             o.index,
             check.json,

@@ -6,6 +6,13 @@ import type { SignedOutcome } from '../rpc.ts';
 export const PROOF_REJECTED = 'proof-rejected';
 
 /**
+ * At most this many tasks of a proven job per lease request. Proving takes 0.1–1 s a task, so an
+ * honest node rarely asks for more at once; the cap bounds what one request can make the room
+ * verify (each proof about 25 ms of CPU) without slowing honest nodes.
+ */
+export const PROVEN_LEASE_BATCH = 8;
+
+/**
  * Checks the proofs of a `circom` job's results: each successful outcome must carry a Groth16
  * proof that verifies against the job's key (decoded once per room instance), of public signals
  * that end with the task's own input. A valid proof is the strongest evidence there is: the task

@@ -59,11 +59,11 @@ async function startWorker(extra: Record<string, string> = {}): Promise<void> {
 }
 
 /** Run the CLI's `verify` against this Worker and anvil; its exit code and JSON report. */
-async function cliVerify(id: string, task: number) {
+async function cliVerify(id: string, task: number, ...extra: string[]) {
   const out = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
     const child = spawn(
       process.execPath,
-      [join(ROOT, 'cli/main.ts'), 'verify', id, '--task', String(task), '--json'],
+      [join(ROOT, 'cli/main.ts'), 'verify', id, '--task', String(task), '--json', ...extra],
       {
         env: {
           ...process.env,
@@ -316,10 +316,20 @@ describe('anchoring on anvil', () => {
       expect((await job.wait()).state).toBe('succeeded');
       await cron();
 
-      const out = await cliVerify(job.id, 1);
+      const out = await cliVerify(job.id, 1, '--input', JSON.stringify(inputs[1]));
       expect(out.code, out.stderr).toBe(0);
       expect(out.report!.checks.filter((c) => !c.ok)).toEqual([]);
       expect(out.report!.checks.find((c) => c.name === 'proof on-chain')).toMatchObject({ ok: true });
+      expect(out.report!.checks.map((c) => c.name)).toEqual(
+        expect.arrayContaining(['task input value', 'proof of the input']),
+      );
+      // Task 1 checked with task 0's input: neither the anchored input nor what the proof is of.
+      const wrong = await cliVerify(job.id, 1, '--input', JSON.stringify(inputs[0]));
+      expect(wrong.code).toBe(1);
+      expect(wrong.report!.checks.filter((c) => !c.ok).map((c) => c.name)).toEqual([
+        'task input value',
+        'proof of the input',
+      ]);
 
       const status = await job.status();
       const [result] = (await job.resultsPage({ cursor: 0, limit: 1 })).results;
@@ -333,6 +343,15 @@ describe('anchoring on anvil', () => {
           .filter((c) => !c.ok)
           .map((c) => c.name);
       expect(await failed(result!)).toEqual([]);
+      // A proven task checked without its manifest does not pass as if it had no proof.
+      const withoutManifest = await verifyAnchor({
+        proof,
+        status,
+        result: result!,
+        client: chain.public,
+        registry,
+      });
+      expect(withoutManifest.checks.filter((c) => !c.ok).map((c) => c.name)).toEqual(['proof on-chain']);
       const p = result!.proof!;
       // A broken proof of the anchored output: only the on-chain proof check fails.
       expect(await failed({ ...result!, proof: { ...p, pi_a: p.pi_c, pi_c: p.pi_a } })).toEqual([

@@ -315,6 +315,14 @@ describe('browser node', () => {
       lo: 1,
       hi: 20,
     }));
+    type Reputation = { accepted: number; agreed: number };
+    const reputation = async () =>
+      (
+        (await page.evaluate(() =>
+          (window as unknown as { __monadmesh: { stats(): unknown } }).__monadmesh.stats(),
+        )) as { standing?: { reputation: Reputation } }
+      ).standing?.reputation ?? { accepted: 0, agreed: 0 };
+    const before = await reputation();
     const job = await client.prove(circuit, inputs);
     expect((await job.wait()).state).toBe('succeeded');
     const results: TaskResult[] = [];
@@ -331,6 +339,11 @@ describe('browser node', () => {
       expect(verifyGroth16(circuit.verificationKey, r.proof, r.output)).toEqual({ ok: true });
     }
     expect(byTab.length).toBeGreaterThan(0);
+    // Accepted on its proofs, but not agreements: proving earns no credibility for unproven jobs.
+    await expect
+      .poll(async () => (await reputation()).accepted, { timeout: 30_000 })
+      .toBeGreaterThanOrEqual(before.accepted + byTab.length);
+    expect((await reputation()).agreed).toBe(before.agreed);
   }, 180_000);
 
   test('the tab moves to the other relay when its relay dies, and keeps running tasks', async () => {

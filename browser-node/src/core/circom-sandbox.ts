@@ -1,6 +1,6 @@
 import { buildBn128 } from 'ffjavascript';
 import * as snarkjs from 'snarkjs';
-import { CircuitManifest, expectedInputSignals } from '../../../protocol/circuit.ts';
+import { CircuitManifest, expectedInputSignals, outputBindsInput } from '../../../protocol/circuit.ts';
 import { verifyGroth16 } from '../../../protocol/groth16.ts';
 import type { SandboxResult, SandboxRunCircom } from '../../../protocol/sandbox.ts';
 
@@ -65,6 +65,16 @@ export class CircomSandbox {
       return fail(
         'user_error',
         `the proof made with the job's proving key does not verify against the manifest's verification key (${check.reason}): the zkey and the verification key are not from the same setup of this circuit`,
+      );
+    }
+    // The room accepts a proof only if its public signals end with the task's input. When they do
+    // not, the manifest's public inputs do not describe this circuit (another order, say): the
+    // job's fault, said as such, rather than a proof the room would take for a lie.
+    const unbound = outputBindsInput(manifest, input, proved.publicSignals);
+    if (unbound) {
+      return fail(
+        'user_error',
+        `the circuit's public signals do not carry the task's input where the manifest's public inputs say (${unbound}): the manifest does not describe this circuit`,
       );
     }
     return {

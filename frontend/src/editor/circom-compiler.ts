@@ -32,19 +32,22 @@ const LIBRARY_HINT =
 // biome-ignore lint/suspicious/noControlCharactersInRegex: circom colours its output with ANSI escapes.
 const plain = (text: string) => text.replace(/\u001b\[[0-9;]*m/g, '').trim();
 
-/** A path with `.` and `..` resolved, no leading slash. */
-function normalize(path: string): string {
+/** A library path with `.` and `..` resolved, or undefined for one that leaves the library (or is absolute). */
+function normalize(path: string): string | undefined {
+  if (path.startsWith('/')) return undefined;
   const parts: string[] = [];
   for (const part of path.split('/')) {
     if (part === '' || part === '.') continue;
-    if (part === '..') parts.pop();
-    else parts.push(part);
+    if (part === '..') {
+      if (parts.pop() === undefined) return undefined;
+    } else parts.push(part);
   }
   return parts.join('/');
 }
 
+// Line comments first, so a `/*` inside one does not swallow the includes after it.
 const withoutComments = (source: string) =>
-  source.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/[^\n]*/g, '');
+  source.replace(/\/\/[^\n]*/g, '').replace(/\/\*[\s\S]*?\*\//g, '');
 const includesOf = (source: string) =>
   [...withoutComments(source).matchAll(/include\s+"([^"]+)"\s*;/g)].map((m) => m[1]!);
 
@@ -67,7 +70,7 @@ async function gatherIncludes(
     const candidates = [
       ...(from === undefined ? [] : [normalize(`${from.slice(0, from.lastIndexOf('/') + 1)}${include}`)]),
       normalize(include),
-    ];
+    ].filter((path): path is string => path !== undefined);
     let found: string | undefined;
     for (const path of candidates) {
       if (files.has(path)) {

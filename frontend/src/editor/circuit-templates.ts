@@ -8,8 +8,8 @@ import { CircuitInput, Groth16VerificationKey } from '../../../protocol/index.ts
 
 /**
  * The provable templates the editor offers in "Zero-knowledge proof" mode: the circuits of
- * `circuits/src` (their source shown read-only: the web app proves them as `npm run build:web`
- * compiled them), with example inputs. Every input field is a public input of the circuit.
+ * `circuits/src` (an unedited template is proven as `npm run build:web` compiled it; an edited one
+ * is compiled in the tab), with example inputs. Every input field is a public input of the circuit.
  */
 export interface CircuitTemplate {
   /** The template's name in circuits/src (and in the build's `circuits/index.json`). */
