@@ -1,4 +1,5 @@
-import type { CircuitInput, Groth16VerificationKey } from '../protocol/index.ts';
+import { cidOf } from '../protocol/cid.ts';
+import type { CircuitInput, CircuitManifestInput, Groth16VerificationKey } from '../protocol/index.ts';
 
 /**
  * A compiled circuit, as `MeshClient.prove` takes it: what circom and snarkjs write for it.
@@ -14,6 +15,22 @@ export interface CircuitFiles {
   /** The main component's public inputs in declaration order (`publicInputsOf` finds them). */
   publicInputs: CircuitInput[];
   name?: string;
+}
+
+/**
+ * The manifest a proven job of `circuit` carries: its files by CID (raw, sha2-256: what
+ * `PUT /blobs` stores them under), the verification key and the public inputs.
+ */
+export async function circuitManifest(circuit: CircuitFiles): Promise<CircuitManifestInput> {
+  const [wasm, zkey] = await Promise.all([cidOf(circuit.wasm), cidOf(circuit.zkey)]);
+  return {
+    protocol: 'groth16',
+    wasm: wasm.toString(),
+    zkey: zkey.toString(),
+    verificationKey: circuit.verificationKey,
+    publicInputs: circuit.publicInputs,
+    ...(circuit.name === undefined ? {} : { name: circuit.name }),
+  };
 }
 
 /**

@@ -3,7 +3,6 @@ import type { Hex } from 'viem';
 import { z } from 'zod';
 import {
   BlockCodec,
-  type CircuitManifestInput,
   isJsonValue,
   isWasm,
   type JobCreated,
@@ -14,7 +13,7 @@ import {
   NodeInfo,
   type Runtime,
 } from '../protocol/index.ts';
-import type { CircuitFiles } from './circuit.ts';
+import { type CircuitFiles, circuitManifest } from './circuit.ts';
 import { MeshApiError } from './errors.ts';
 import { decode, type FetchLike, retrying, send } from './http.ts';
 import { JobHandle } from './job-handle.ts';
@@ -232,15 +231,12 @@ export class MeshClient {
   ): Promise<JobHandle<string[]>> {
     if (inputs.length === 0)
       throw new MeshApiError('validation_failed', 400, 'a job needs at least one input');
-    const [wasm, zkey] = await Promise.all([this.#putWhole(circuit.wasm), this.#putWhole(circuit.zkey)]);
-    const manifest: CircuitManifestInput = {
-      protocol: 'groth16',
-      wasm: wasm.cid,
-      zkey: zkey.cid,
-      verificationKey: circuit.verificationKey,
-      publicInputs: circuit.publicInputs,
-      ...(circuit.name === undefined ? {} : { name: circuit.name }),
-    };
+    // The manifest names the files by the CIDs the uploads store them under.
+    const [manifest] = await Promise.all([
+      circuitManifest(circuit),
+      this.#putWhole(circuit.wasm),
+      this.#putWhole(circuit.zkey),
+    ]);
     const source = JSON.stringify(manifest);
     const spec: JobSpecInput =
       utf8.encode(source).byteLength > limits.maxSourceBytes

@@ -1,4 +1,4 @@
-export { type CircuitFiles, publicInputsOf } from './circuit.ts';
+export { type CircuitFiles, circuitManifest, publicInputsOf } from './circuit.ts';
 export {
   type BlobRef,
   type ClientOptions,

@@ -65,6 +65,23 @@ const mime: Record<string, string> = {
   '.json': 'application/json',
 };
 
+/** `vite dev` serving the files of `dir()` that `allow` accepts under `prefix`, with the app's headers. */
+function serveFiles(
+  server: { middlewares: Connect.Server },
+  prefix: string,
+  dir: () => string,
+  allow: (name: string) => boolean,
+): void {
+  server.middlewares.use(prefix, (req, res, next) => {
+    const name = (req.url ?? '').split('?')[0]!.replace(/^\//, '');
+    if (!allow(name) || !existsSync(join(dir(), name))) return next();
+    const ext = name.slice(name.lastIndexOf('.'));
+    res.setHeader('content-type', mime[ext] ?? 'application/octet-stream');
+    for (const [key, value] of Object.entries(headers)) res.setHeader(key, value);
+    createReadStream(join(dir(), name)).pipe(res);
+  });
+}
+
 /**
  * Pyodide must come from our own origin (no CDN): copy its files to `/pyodide/` of the build, and
  * serve them from node_modules under `vite dev`. Copied after the bundle is written rather than
@@ -78,14 +95,12 @@ function pyodideAssets(): Plugin {
       outDir = config.build.outDir;
     },
     configureServer(server) {
-      server.middlewares.use('/pyodide/', (req, res, next) => {
-        const name = (req.url ?? '').split('?')[0]!.replace(/^\//, '');
-        if (!PYODIDE_FILES.includes(name) || !existsSync(join(pyodideDir, name))) return next();
-        const ext = name.slice(name.lastIndexOf('.'));
-        res.setHeader('content-type', mime[ext] ?? 'application/octet-stream');
-        for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
-        createReadStream(join(pyodideDir, name)).pipe(res);
-      });
+      serveFiles(
+        server,
+        '/pyodide/',
+        () => pyodideDir,
+        (name) => PYODIDE_FILES.includes(name),
+      );
     },
     async writeBundle() {
       await mkdir(join(outDir, 'pyodide'), { recursive: true });
@@ -107,7 +122,10 @@ function pyodideAssets(): Plugin {
 function circuitAssets(): Plugin {
   let outDir = '';
   let dir = '';
+  // Once per process: a `build --watch` rebuild does not start a child process each time (a
+  // changed circuits/src needs a restart of the watch).
   const ensure = () => {
+    if (dir) return;
     const run = spawnSync(process.execPath, [join(root, 'scripts/circuits.ts'), 'web'], { encoding: 'utf8' });
     if (run.status !== 0) throw new Error(`building the circuit templates failed:\n${run.stderr}`);
     dir = run.stdout.trim();
@@ -122,14 +140,12 @@ function circuitAssets(): Plugin {
     },
     configureServer(server) {
       ensure();
-      server.middlewares.use('/circuits/', (req, res, next) => {
-        const name = (req.url ?? '').split('?')[0]!.replace(/^\//, '');
-        if (!/^\w[\w.-]*$/.test(name) || !existsSync(join(dir, name))) return next();
-        const ext = name.slice(name.lastIndexOf('.'));
-        res.setHeader('content-type', mime[ext] ?? 'application/octet-stream');
-        for (const [key, value] of Object.entries(headers)) res.setHeader(key, value);
-        createReadStream(join(dir, name)).pipe(res);
-      });
+      serveFiles(
+        server,
+        '/circuits/',
+        () => dir,
+        (name) => /^\w[\w.-]*$/.test(name),
+      );
     },
     async writeBundle() {
       await mkdir(join(outDir, 'circuits'), { recursive: true });

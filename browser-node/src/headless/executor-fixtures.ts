@@ -1,8 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
+import { circuitManifest } from '../../../client/circuit.ts';
 import { loadCircuit } from '../../../client/circuit-files.ts';
-import { cidOf } from '../../../protocol/cid.ts';
-import type { CircuitManifestInput } from '../../../protocol/circuit.ts';
 import { buildTemplates } from '../../../scripts/build-wasm.ts';
 import { buildCircuits, testBuildDir } from '../../../scripts/circuits.ts';
 import { templateFile, templateInputsOf } from '../../../templates/template-files.ts';
@@ -56,14 +55,7 @@ async function buildCircuitFixtures(): Promise<CircuitFixtures> {
     await buildCircuits({ names: ['sum_range', 'matmul'], out });
     await buildCircuits({ names: ['sum_range'], out: other });
     const sumRange = await loadCircuit(out, 'sum_range');
-    const manifest: CircuitManifestInput = {
-      protocol: 'groth16',
-      wasm: (await cidOf(sumRange.wasm)).toString(),
-      zkey: (await cidOf(sumRange.zkey)).toString(),
-      verificationKey: sumRange.verificationKey,
-      publicInputs: sumRange.publicInputs,
-      name: 'sum_range',
-    };
+    const manifest = await circuitManifest(sumRange);
     return {
       sumRange: { wasm: sumRange.wasm, zkey: sumRange.zkey, manifest: JSON.stringify(manifest) },
       matmulZkey: (await loadCircuit(out, 'matmul')).zkey,

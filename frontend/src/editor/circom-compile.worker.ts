@@ -4,6 +4,7 @@
  * of tau all come from this origin, loaded here so the page stays responsive.
  */
 import circomUrl from 'circom2/circom.wasm?url';
+import { CircomSandbox } from '../../../browser-node/src/core/circom-sandbox.ts';
 import ptauUrl from '../../../circuits/ptau/pot12.ptau?url';
 import { compileCircom } from './circom-compiler.ts';
 
@@ -22,13 +23,11 @@ const bytes = async (url: string) => {
 
 self.addEventListener('message', async (event: MessageEvent<{ source: string; name?: string }>) => {
   try {
-    // Compiling the compiler takes a moment; keep it for the worker's next message.
     const [circom, ptau] = await Promise.all([
       WebAssembly.compileStreaming(fetch(circomUrl)),
       bytes(ptauUrl),
     ]);
-    const { ensureCurve } = await import('./curve.ts');
-    await ensureCurve();
+    await CircomSandbox.warm();
     const result = await compileCircom({
       source: event.data.source,
       circom,

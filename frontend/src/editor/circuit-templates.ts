@@ -98,9 +98,23 @@ const WebCircuit = z.object({
 });
 
 let index: Promise<z.infer<typeof WebCircuit>[]> | undefined;
+const loaded = new Map<string, Promise<CircuitFiles>>();
 
-/** The compiled circuit of a template, from this origin's `/circuits/` (what `client.prove` takes). */
-export async function loadCircuitTemplate(name: string): Promise<CircuitFiles> {
+/**
+ * The compiled circuit of a template, from this origin's `/circuits/` (what `client.prove` takes);
+ * fetched once per page (a failed fetch is tried again next time).
+ */
+export function loadCircuitTemplate(name: string): Promise<CircuitFiles> {
+  let files = loaded.get(name);
+  if (!files) {
+    files = fetchCircuitTemplate(name);
+    files.catch(() => loaded.delete(name));
+    loaded.set(name, files);
+  }
+  return files;
+}
+
+async function fetchCircuitTemplate(name: string): Promise<CircuitFiles> {
   index ??= fetch('/circuits/index.json')
     .then((res) => {
       if (!res.ok) throw new Error(`the circuit templates are not served here (HTTP ${res.status})`);

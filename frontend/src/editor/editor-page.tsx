@@ -1,9 +1,9 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { useNavigate } from 'react-router';
 import { useConnection } from 'wagmi';
-import type { CircuitFiles, Eip1193Provider } from '../../../client/index.ts';
-import { cidOf } from '../../../protocol/cid.ts';
-import { type CircuitManifestInput, isWasm, type JsonValue } from '../../../protocol/index.ts';
+import { type CircuitFiles, circuitManifest } from '../../../client/circuit.ts';
+import type { Eip1193Provider } from '../../../client/index.ts';
+import { isWasm, type JsonValue } from '../../../protocol/index.ts';
 import type { AppConfig } from '../api/app-config.ts';
 import { reportIfUnauthorized, useSession } from '../api/session.tsx';
 import { registerSpec } from '../chain/wallet-chain.ts';
@@ -186,14 +186,7 @@ export function EditorPage({
         const files = await circuitFiles();
         if (!files) return;
         // The manifest the job would carry; the preview proves with the files themselves.
-        const manifest: CircuitManifestInput = {
-          protocol: 'groth16',
-          wasm: (await cidOf(files.wasm)).toString(),
-          zkey: (await cidOf(files.zkey)).toString(),
-          verificationKey: files.verificationKey,
-          publicInputs: files.publicInputs,
-          name: circuit.name,
-        };
+        const manifest = await circuitManifest(files);
         spec = {
           runtime: 'circom',
           code: JSON.stringify(manifest),
