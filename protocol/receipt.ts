@@ -1,6 +1,6 @@
 import { base64 } from 'multiformats/bases/base64';
 import { z } from 'zod';
-import { Cid, cidOf, parseCid } from './cid.ts';
+import { Cid, cidOf, cidV1Bytes, parseCid } from './cid.ts';
 import type { JsonValue, TaskError } from './job.ts';
 import { MerkleTree, merkleLeafHash, merkleRootFromProof } from './merkle.ts';
 import type { TaskOutcome } from './mesh.ts';
@@ -174,7 +174,7 @@ const codeCids = new Map<string, Uint8Array>();
 function cidBytes(text: string, keep: boolean): Uint8Array | undefined {
   const known = codeCids.get(text);
   if (known) return known;
-  const parsed = parseCid(text)?.bytes;
+  const parsed = cidV1Bytes(text) ?? parseCid(text)?.bytes;
   if (parsed && keep) {
     if (codeCids.size >= 64) codeCids.delete(codeCids.keys().next().value!);
     codeCids.set(text, parsed);

@@ -97,8 +97,25 @@ export const SandboxConfigure = z.object({
 });
 export type SandboxConfigure = z.infer<typeof SandboxConfigure>;
 
+/** The most tasks one batch carries. */
+export const MAX_BATCH_RUNS = 64;
+
+/**
+ * Run several JS tasks of one job, one after another, each in its own fresh compartment exactly as
+ * if sent alone, and answer once with all their results (`SandboxResults`, in the same order). A
+ * host sends batches of quick tasks to a sandbox process, where a message each way per task costs
+ * more than the task (see `SandboxPool`); it bounds the whole batch by one task's time limit and,
+ * should the batch fail, runs its tasks again one by one.
+ */
+export const SandboxRunBatch = z.object({
+  type: z.literal('run.batch'),
+  runs: z.array(SandboxRun).min(1).max(MAX_BATCH_RUNS),
+});
+export type SandboxRunBatch = z.infer<typeof SandboxRunBatch>;
+
 export const HostToSandbox = z.discriminatedUnion('type', [
   SandboxRun,
+  SandboxRunBatch,
   SandboxRunWasm,
   SandboxRunPython,
   SandboxRunCircom,
@@ -152,7 +169,18 @@ export const SandboxFatal = z.object({
   message: z.string().max(4096),
 });
 
-export const SandboxToHost = z.discriminatedUnion('type', [SandboxReady, SandboxResult, SandboxFatal]);
+/** The results of a `run.batch`, in the order of its runs. */
+export const SandboxResults = z.object({
+  type: z.literal('results'),
+  results: z.array(SandboxResult).min(1).max(MAX_BATCH_RUNS),
+});
+
+export const SandboxToHost = z.discriminatedUnion('type', [
+  SandboxReady,
+  SandboxResult,
+  SandboxResults,
+  SandboxFatal,
+]);
 export type SandboxToHost = z.infer<typeof SandboxToHost>;
 
 // Compile-time guard: every kind the sandbox reports is a TaskErrorKind.

@@ -412,3 +412,61 @@ test('error: every result goes out while the node waits for its frame pace (the 
   // ...paced: fewer frames than results, none over the hub's budget.
   expect(hub.of('task.results').length).toBeLessThan(1500);
 });
+
+/** One slot that takes `batch` tasks at once; every task lasts `taskMs` (0: a macrotask). */
+class BatchingExecutor implements Executor {
+  readonly runtimes = ['js'] as const;
+  readonly capacity = 1;
+  readonly batch: number | undefined;
+  inFlight = 0;
+  maxInFlight = 0;
+  readonly taskMs: number;
+  constructor(taskMs: number, batch: number | undefined) {
+    this.taskMs = taskMs;
+    this.batch = batch;
+  }
+  async run(request: ExecRequest): Promise<ExecResult> {
+    this.maxInFlight = Math.max(this.maxInFlight, ++this.inFlight);
+    await new Promise((resolve) => (this.taskMs ? setTimeout(resolve, this.taskMs) : setImmediate(resolve)));
+    this.inFlight--;
+    return { ok: true, output: request.input, logs: '', durationMs: this.taskMs, slotMs: this.taskMs };
+  }
+  async close() {}
+}
+
+test("behavior: a quick JS job's tasks go to an executor that batches up to `batch` per slot; a slow job's, or any to one that does not batch, one per slot", async () => {
+  const cases = [
+    { taskMs: 0, batch: 4, most: 4 },
+    { taskMs: 10, batch: 4, most: 1 },
+    { taskMs: 0, batch: undefined, most: 1 },
+  ];
+  for (const { taskMs, batch, most } of cases) {
+    const executor = new BatchingExecutor(taskMs, batch);
+    const { hub, node } = startNode(executor);
+    hub.backlog = taskMs ? 30 : 300;
+    await until(() => node.stats.completed === (taskMs ? 30 : 300), 20_000);
+    expect({ taskMs, batch, most: executor.maxInFlight }).toEqual({ taskMs, batch, most });
+    await node.stop(0);
+    nodes.splice(nodes.indexOf(node), 1);
+  }
+});
+
+test('behavior: while busy, results frames go at most every 50 ms however quickly tasks finish; the first result of a job and the last ones go at once', async () => {
+  const executor = new BatchingExecutor(0, 4);
+  const { hub, node } = startNode(executor);
+  hub.backlog = 3000;
+  const started = performance.now();
+  await until(() => node.stats.completed === 3000, 30_000);
+  const elapsed = performance.now() - started;
+  await until(() => hub.of('task.results').reduce((n, f) => n + f.results.length, 0) === 3000);
+  const frames = hub.of('task.results');
+  // The first result alone (a job's first), then frames gathered while busy, the last at once.
+  expect(frames[0]!.results.length).toBe(1);
+  // Frames that are not full (256) go at most one per 50 ms while busy, plus the first and the
+  // last: an upper bound that a slower machine only raises.
+  const partial = frames.filter((f) => f.results.length < 256);
+  expect(partial.length).toBeLessThanOrEqual(Math.ceil(elapsed / 50) + 2);
+  expect(frames.length).toBeGreaterThan(1);
+  // Every signature verified, as the hub checks it.
+  expect(await Promise.all(hub.signatures)).toEqual(frames.map(() => true));
+});

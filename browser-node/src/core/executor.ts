@@ -40,9 +40,17 @@ export interface ExecRequest {
   circuit?: { wasm: Uint8Array; zkey: Uint8Array };
 }
 
+/**
+ * What a pool measured of a task beside its own `durationMs`: `slotMs`, how long the task held a
+ * sandbox slot (its share of a batch's time when it ran in one; never the time it queued).
+ */
+interface SlotTime {
+  slotMs?: number;
+}
+
 export type ExecResult =
-  | { ok: true; output: JsonValue; proof?: Groth16Proof; logs: string; durationMs: number }
-  | { ok: false; error: TaskError; logs: string; durationMs: number };
+  | ({ ok: true; output: JsonValue; proof?: Groth16Proof; logs: string; durationMs: number } & SlotTime)
+  | ({ ok: false; error: TaskError; logs: string; durationMs: number } & SlotTime);
 
 /**
  * A host's sandbox pool: worker threads headless, Web Workers in a tab. The core never
@@ -52,6 +60,12 @@ export interface Executor {
   readonly runtimes: readonly Runtime[];
   /** How many tasks can run at the same time. */
   readonly capacity: number;
+  /**
+   * How many quick JS tasks of one job a slot takes at once, where the executor sends them to its
+   * sandbox in batches (a process's: one message each way per batch instead of per task). A node
+   * may hand it up to `capacity × batch` such tasks; absent, 1.
+   */
+  readonly batch?: number;
   /** Run one task. Never rejects for user-code failures: they come back as `{ ok: false }`.
    * Aborting `signal` terminates the task (its result is then `node_error`, and ignored). */
   run(request: ExecRequest, signal?: AbortSignal): Promise<ExecResult>;

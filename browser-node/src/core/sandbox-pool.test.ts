@@ -21,6 +21,20 @@ class ScriptedHost implements SandboxHost {
   spawned: SandboxKind[] = [];
   ceilings: number[] = [];
   resident: number[] = [];
+  /** Tasks per message posted (1 for a single run). */
+  posted: number[] = [];
+  /** What a batch's answer becomes (a worker that answers wrongly), if set. */
+  mangle: ((results: unknown[]) => unknown) | undefined;
+  /** Batches wait for `release()` before they answer, while set. */
+  hold = false;
+  #held: (() => void)[] = [];
+  release(): void {
+    for (const answer of this.#held.splice(0)) answer();
+  }
+
+  answer(id: string, inputJson: string) {
+    return { type: 'result', id, ok: true, outputJson: inputJson, logs: '', durationMs: 0.1 };
+  }
 
   logMirror(): undefined {
     return undefined;
@@ -34,16 +48,15 @@ class ScriptedHost implements SandboxHost {
     return {
       post: (message: HostToSandbox) => {
         if (message.type === 'configure') return;
-        queueMicrotask(() =>
-          events.message({
-            type: 'result',
-            id: message.id,
-            ok: true,
-            outputJson: '1',
-            logs: '',
-            durationMs: 0,
-          }),
-        );
+        this.posted.push(message.type === 'run.batch' ? message.runs.length : 1);
+        if (message.type === 'run.batch') {
+          const results = message.runs.map((run) => this.answer(run.id, run.inputJson));
+          const answer = () => events.message(this.mangle?.(results) ?? { type: 'results', results });
+          if (this.hold) this.#held.push(answer);
+          else queueMicrotask(answer);
+          return;
+        }
+        queueMicrotask(() => events.message(this.answer(message.id, message.inputJson)));
       },
       terminate: async () => {
         if (!alive) return;
@@ -124,6 +137,78 @@ describe('SandboxPool with a host that measures processes', () => {
     await p.run(task('js', 'a'));
     await p.run(task('js', 'b'));
     expect(host.spawned).toEqual(['python', 'python', 'ses']);
+    await p.close();
+  });
+});
+
+describe('SandboxPool batches (a host that takes run.batch)', () => {
+  const quick = (input: number, jobId = 'j'): ExecRequest => ({ ...task('js', jobId), input });
+  const batchingPool = (host: ScriptedHost) =>
+    new SandboxPool(host, {
+      capacity: 1,
+      runtimes: ['js', 'python'],
+      prewarm: false,
+      memoryPollMs: 1_000_000,
+      batch: 8,
+    });
+  const outputs = (results: { ok: boolean; output?: unknown }[]) =>
+    results.map((r) => (r.ok ? r.output : 'failed'));
+
+  test('behavior: queued tasks of a code known to be quick go in batches of at most `batch`, answered in order', async () => {
+    const host = new ScriptedHost();
+    const p = batchingPool(host);
+    // Unknown code: one by one, even with others queued.
+    expect(outputs(await Promise.all([0, 1].map((i) => p.run(quick(i)))))).toEqual([0, 1]);
+    expect(host.posted).toEqual([1, 1]);
+    const inputs = Array.from({ length: 20 }, (_, i) => i);
+    expect(outputs(await Promise.all(inputs.map((i) => p.run(quick(i)))))).toEqual(inputs);
+    // The first waits alone for the slot; the rest were queued together.
+    expect(host.posted.slice(2)).toEqual([1, 8, 8, 3]);
+    // Other jobs' tasks (a Python one between them) never join another's batch.
+    const mixed = await Promise.all([p.run(quick(1, 'a')), p.run(task('python', 'a')), p.run(quick(2, 'b'))]);
+    expect(mixed.every((r) => r.ok)).toBe(true);
+    expect(host.posted.slice(6)).toEqual([1, 1, 1]);
+    expect(p.batches).toEqual({ sent: 3, failed: 0 });
+    await p.close();
+  });
+
+  test('error: a batch answered with results that are not its own ends the worker; its tasks run again one by one, and the code is never batched again', async () => {
+    const host = new ScriptedHost();
+    const p = batchingPool(host);
+    await p.run(quick(0));
+    host.mangle = (results) => ({ type: 'results', results: [...results].reverse() });
+    const inputs = Array.from({ length: 10 }, (_, i) => i);
+    expect(outputs(await Promise.all(inputs.map((i) => p.run(quick(i)))))).toEqual(inputs);
+    expect(p.batches).toEqual({ sent: 1, failed: 1 });
+    expect(host.spawned.length).toBe(2); // the worker that answered wrongly was replaced
+    // One alone, a batch of 8 (refused), then its 8 and the one left over one by one.
+    expect(host.posted).toEqual([1, 1, 8, ...inputs.slice(1).map(() => 1)]);
+    host.mangle = undefined;
+    expect(outputs(await Promise.all(inputs.map((i) => p.run(quick(i)))))).toEqual(inputs);
+    expect(host.posted.slice(12).every((n) => n === 1)).toBe(true);
+    await p.close();
+  });
+
+  test('error: aborting one task of a running batch fails that task only; the others run again and succeed', async () => {
+    const host = new ScriptedHost();
+    const p = batchingPool(host);
+    await p.run(quick(0));
+    host.hold = true;
+    const abort = new AbortController();
+    const first = p.run(quick(100)); // holds the slot while the batch gathers
+    const inputs = Array.from({ length: 6 }, (_, i) => i);
+    const runs = inputs.map((i) => p.run(quick(i), i === 3 ? abort.signal : undefined));
+    await first;
+    // The six went as one batch, held; abort one of them while it runs.
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(host.posted.at(-1)).toBe(6);
+    abort.abort();
+    host.hold = false;
+    host.release(); // the killed worker's answer comes too late to count
+    const results = await Promise.all(runs);
+    expect(outputs(results)).toEqual([0, 1, 2, 'failed', 4, 5]);
+    expect(results[3]).toMatchObject({ ok: false, error: { kind: 'node_error', message: 'aborted' } });
+    expect(p.batches).toEqual({ sent: 1, failed: 1 });
     await p.close();
   });
 });

@@ -1,7 +1,13 @@
 import { Groth16Proof } from '../../../protocol/circuit.ts';
 import type { JsonValue, Runtime, NodeTaskError as TaskError } from '../../../protocol/job.ts';
 import { jobDefaults } from '../../../protocol/limits.ts';
-import { type HostToSandbox, type SandboxResult, SandboxToHost } from '../../../protocol/sandbox.ts';
+import {
+  type HostToSandbox,
+  MAX_BATCH_RUNS,
+  type SandboxResult,
+  type SandboxRun,
+  SandboxToHost,
+} from '../../../protocol/sandbox.ts';
 import { WASM_PAGE_BYTES } from '../../../protocol/wasm.ts';
 import type { ExecRequest, ExecResult, Executor } from './executor.ts';
 import { LogMirror } from './task-logs.ts';
@@ -75,7 +81,17 @@ export interface SandboxPoolOptions {
   memoryPollMs?: number;
   /** A worker that is not ready after this long is given up. Default 30 000 ms. */
   startupTimeoutMs?: number;
+  /**
+   * The most quick JS tasks of one code sent to a worker in one message (`run.batch`). Default 1
+   * (no batches): worth it where a message costs more than a quick task (a process).
+   */
+  batch?: number;
 }
+
+/** A code whose tasks took under this long each (on average, in the sandbox) is batched. */
+export const BATCH_TASK_MS = 1;
+/** Codes whose batch failed, kept so that their tasks are never batched again. */
+const UNBATCHED_CODES = 256;
 
 type Limits = Required<Pick<SandboxPoolOptions, 'memoryPollMs' | 'startupTimeoutMs'>>;
 
@@ -90,6 +106,7 @@ type Limits = Required<Pick<SandboxPoolOptions, 'memoryPollMs' | 'startupTimeout
 export class SandboxPool implements Executor {
   readonly runtimes: readonly Runtime[];
   readonly capacity: number;
+  readonly batch: number;
   readonly #host: SandboxHost;
   readonly #limits: Limits;
   readonly #slots: Slot[];
@@ -100,12 +117,19 @@ export class SandboxPool implements Executor {
    * paying Pyodide's cold start (~2 s) at every switch. Idle, they cost memory, not CPU.
    */
   readonly #parked = new Map<SandboxKind, SandboxWorker>();
+  /** Each JS code's recent time per task in the sandbox (ms), which decides whether to batch it. */
+  readonly #codeMs = new Map<string, number>();
+  /** Codes whose batch failed (a time limit, memory, a crash): their tasks run one by one. */
+  readonly #unbatched = new Set<string>();
   #closed = false;
+  /** Batches sent, and those that failed as a whole (their tasks then ran one by one). */
+  readonly batches = { sent: 0, failed: 0 };
 
   constructor(host: SandboxHost, options: SandboxPoolOptions) {
     this.#host = host;
     this.runtimes = options.runtimes;
     this.capacity = Math.max(1, Math.floor(options.capacity));
+    this.batch = Math.min(MAX_BATCH_RUNS, Math.max(1, Math.floor(options.batch ?? 1)));
     this.#limits = {
       memoryPollMs: options.memoryPollMs ?? 20,
       startupTimeoutMs: options.startupTimeoutMs ?? 30_000,
@@ -167,18 +191,125 @@ export class SandboxPool implements Executor {
         free.find((s) => !s.worker?.alive) ??
         free[0]!;
       slot.busy = true;
+      const batch = this.#batchOf(entry);
+      if (batch.length > 1) {
+        this.#executeBatch(slot, batch)
+          .catch((error: unknown) => {
+            const result = nodeError(`sandbox failure: ${String(error)}`);
+            for (const queued of batch) queued.resolve(result);
+          })
+          .then(() => {
+            slot.busy = false;
+            this.#pump();
+          });
+        continue;
+      }
       this.#execute(slot, entry.request, entry.signal)
         .catch((error: unknown) => nodeError(`sandbox failure: ${String(error)}`))
         .then((result) => {
           slot.busy = false;
+          if (entry.request.runtime === 'js' && result.durationMs > 0) this.#learn(entry.request, result);
           entry.resolve(result);
           this.#pump();
         });
     }
   }
 
+  /**
+   * `entry` and the queued tasks that may go with it in one message: JS tasks of the same code,
+   * job and limits, when the pool batches, the code's tasks are known to be quick, and no batch of
+   * it failed before.
+   */
+  #batchOf(entry: Queued): Queued[] {
+    const { request } = entry;
+    const batch = [entry];
+    if (this.batch < 2 || request.runtime !== 'js' || this.#unbatched.has(request.codeCid)) return batch;
+    const ms = this.#codeMs.get(request.codeCid);
+    if (ms === undefined || ms >= BATCH_TASK_MS) return batch;
+    for (let i = 0; i < this.#queue.length && batch.length < this.batch; ) {
+      const other = this.#queue[i]!;
+      if (sameBatch(request, other.request)) {
+        this.#queue.splice(i, 1);
+        other.signal?.removeEventListener('abort', other.onAbort);
+        batch.push(other);
+      } else {
+        i++;
+      }
+    }
+    return batch;
+  }
+
+  #learn(request: ExecRequest, result: ExecResult): void {
+    const before = this.#codeMs.get(request.codeCid);
+    this.#codeMs.delete(request.codeCid);
+    this.#codeMs.set(
+      request.codeCid,
+      before === undefined ? result.durationMs : before * 0.8 + result.durationMs * 0.2,
+    );
+    if (this.#codeMs.size > 64) this.#codeMs.delete(this.#codeMs.keys().next().value!);
+  }
+
+  /**
+   * Runs `batch` in one message. Should the batch fail as a whole (its time limit, which is one
+   * task's, memory, a crash or an abort), its worker is gone and nothing of it counts: the code is
+   * never batched again, and its tasks go back to the front of the queue to run one by one, each
+   * under its own limits, so a failure is only ever charged to the task that caused it.
+   */
+  async #executeBatch(slot: Slot, batch: Queued[]): Promise<void> {
+    const first = batch[0]!.request;
+    const started = performance.now();
+    const worker = await this.#workerFor(slot, first, undefined);
+    if (typeof worker === 'string') {
+      for (const queued of batch) queued.resolve(nodeError(worker));
+      return;
+    }
+    this.batches.sent++;
+    const results = await worker.runBatch(
+      batch.map((queued) => queued.request),
+      batch.map((queued) => queued.signal),
+    );
+    await this.#afterTask(slot, worker);
+    if (results) {
+      const slotMs = (performance.now() - started) / batch.length;
+      batch.forEach((queued, i) => {
+        const result = { ...results[i]!, slotMs };
+        this.#learn(queued.request, result);
+        queued.resolve(result);
+      });
+      return;
+    }
+    this.batches.failed++;
+    this.#unbatched.add(first.codeCid);
+    if (this.#unbatched.size > UNBATCHED_CODES)
+      this.#unbatched.delete(this.#unbatched.values().next().value!);
+    const again: Queued[] = [];
+    for (const queued of batch) {
+      if (queued.signal?.aborted || this.#closed) {
+        queued.resolve(nodeError(this.#closed ? 'the executor is closed' : 'aborted'));
+        continue;
+      }
+      queued.signal?.addEventListener('abort', queued.onAbort, { once: true });
+      again.push(queued);
+    }
+    this.#queue.unshift(...again);
+  }
+
   async #execute(slot: Slot, request: ExecRequest, signal: AbortSignal | undefined): Promise<ExecResult> {
-    if (signal?.aborted) return nodeError('aborted');
+    const started = performance.now();
+    const worker = await this.#workerFor(slot, request, signal);
+    if (typeof worker === 'string') return nodeError(worker);
+    const result = await worker.run(request, signal);
+    await this.#afterTask(slot, worker);
+    return { ...result, slotMs: performance.now() - started };
+  }
+
+  /** A ready worker in `slot` for `request` (started, swapped or reused), or why there is none. */
+  async #workerFor(
+    slot: Slot,
+    request: ExecRequest,
+    signal: AbortSignal | undefined,
+  ): Promise<SandboxWorker | string> {
+    if (signal?.aborted) return 'aborted';
     const kind = sandboxKindOf(request.runtime);
     if (!slot.worker?.alive || !fits(slot.worker, kind, request.memoryMb, request.jobId)) {
       // Take the matching parked worker out first: parking the displaced one may replace it.
@@ -200,16 +331,19 @@ export class SandboxPool implements Executor {
     try {
       await withAbort(worker.ready, signal);
     } catch (error) {
-      if (signal?.aborted) return nodeError('aborted');
+      if (signal?.aborted) return 'aborted';
       slot.worker = undefined; // started again by the next task, not in a loop
-      return nodeError(`the sandbox worker failed to start: ${String(error)}`);
+      return `the sandbox worker failed to start: ${String(error)}`;
     }
-    const result = await worker.run(request, signal);
+    return worker;
+  }
+
+  /** After a task or batch: the worker's memory checked, and a worker that died replaced at once. */
+  async #afterTask(slot: Slot, worker: SandboxWorker): Promise<void> {
     await worker.afterTask();
     if (!worker.alive && slot.worker === worker && !this.#closed) {
       slot.worker = this.#spawn(worker.kind, worker.memoryMb);
     }
-    return result;
   }
 
   /** Keep a displaced warm worker for later (replacing an older one of its kind). */
@@ -255,6 +389,30 @@ interface Queued {
 
 let nextTaskId = 0;
 
+/** What a worker answers to a run: one result, or a batch's. */
+type SandboxAnswer = Extract<SandboxToHost, { type: 'result' | 'results' }>;
+
+/** The run a message asks for, for errors. */
+function describeRun(message: HostToSandbox): string {
+  return message.type === 'run.batch'
+    ? `a batch of ${message.runs.length} (${message.runs[0]!.id}…)`
+    : 'id' in message
+      ? message.id
+      : message.type;
+}
+
+/** Tasks that may share a batch: JS tasks of one code, job and limits. */
+function sameBatch(a: ExecRequest, b: ExecRequest): boolean {
+  return (
+    b.runtime === 'js' &&
+    b.codeCid === a.codeCid &&
+    b.jobId === a.jobId &&
+    b.timeoutMs === a.timeoutMs &&
+    b.memoryMb === a.memoryMb &&
+    b.code === a.code
+  );
+}
+
 /** One worker and the task it runs, if any. */
 class SandboxWorker {
   readonly memoryMb: number;
@@ -267,7 +425,7 @@ class SandboxWorker {
   /** Why the worker is going away, when we know better than its exit. */
   #death: TaskError | undefined;
   readonly #exited: Promise<void>;
-  #onResult: ((result: SandboxResult) => void) | undefined;
+  #onAnswer: ((answer: SandboxAnswer) => void) | undefined;
   #onExit: (() => void) | undefined;
   #externalBaseline = 0;
   /** A Python worker's job, once it ran a task ('' for tasks without one). */
@@ -324,7 +482,8 @@ class SandboxWorker {
               .finally(markReady);
             break;
           case 'result':
-            this.#onResult?.(message);
+          case 'results':
+            this.#onAnswer?.(message);
             break;
           case 'fatal':
             void this.kill(nodeErrorOf(`the sandbox failed: ${message.message}`));
@@ -375,35 +534,91 @@ class SandboxWorker {
         await this.#rebaseline();
       }
     }
-    if (signal?.aborted) return nodeError('aborted');
+    const started = performance.now();
+    const outcome = await this.#exchange(message, request.timeoutMs, [signal], (answer) =>
+      answer.type !== 'result'
+        ? `it answered ${answer.type} to one task`
+        : answer.id !== id
+          ? answer.id
+          : undefined,
+    );
+    if ('died' in outcome) {
+      // Logs of a task that did not report are read from the mirror once its worker is gone.
+      const logs = this.#worker.logs?.() ?? (this.#logMirror ? LogMirror.read(this.#logMirror) : '');
+      return { ok: false, error: outcome.died, logs, durationMs: performance.now() - started };
+    }
+    const result = outcome.answer as SandboxResult;
+    if (result.retire) void this.kill(nodeErrorOf('the sandbox asked to be replaced'));
+    return toExecResult(result);
+  }
+
+  /**
+   * Runs JS tasks of one code and limits as one `run.batch` (see `SandboxRunBatch`): their results
+   * in order, or `undefined` when the batch failed as a whole (its time limit, which is one task's,
+   * memory, an abort of any of them, a crash or a malformed answer), the worker then being gone.
+   * The worker must be ready and idle.
+   */
+  async runBatch(
+    requests: ExecRequest[],
+    signals: (AbortSignal | undefined)[],
+  ): Promise<ExecResult[] | undefined> {
+    const runs: SandboxRun[] = [];
+    for (const request of requests) {
+      const message = sandboxMessage(request, `t${++nextTaskId}`, this.#logMirror);
+      if (typeof message === 'string' || message.type !== 'run') return undefined;
+      runs.push(message);
+    }
+    if (this.#ranWasm && !this.#worker.measuresProcess) await this.#rebaseline();
+    const outcome = await this.#exchange(
+      { type: 'run.batch', runs },
+      requests[0]!.timeoutMs,
+      signals,
+      (answer) =>
+        answer.type !== 'results'
+          ? `it answered ${answer.type} to a batch`
+          : answer.results.length !== runs.length || answer.results.some((r, i) => r.id !== runs[i]!.id)
+            ? "results that are not the batch's"
+            : undefined,
+    );
+    if ('died' in outcome) return undefined;
+    const { results } = outcome.answer as { results: SandboxResult[] };
+    return results.map(toExecResult);
+  }
+
+  /**
+   * Posts `message` and waits for its answer under a time limit of `timeoutMs`, the memory
+   * watchdog and the `signals`: the answer, once `mismatch` finds nothing wrong with it (else the
+   * worker is stopped), or why the worker died first.
+   */
+  #exchange(
+    message: HostToSandbox,
+    timeoutMs: number,
+    signals: (AbortSignal | undefined)[],
+    mismatch: (answer: SandboxAnswer) => string | undefined,
+  ): Promise<{ answer: SandboxAnswer } | { died: TaskError }> {
+    if (signals.some((signal) => signal?.aborted)) return Promise.resolve({ died: nodeErrorOf('aborted') });
     // A wasm module's memory is capped by its maximum inside the worker; it is external memory
     // too, so the off-heap watchdog would count it twice (and count the memories of finished
     // tasks that V8 has not collected yet). The watchdog is for JS ArrayBuffers and Pyodide.
     const watchMemory =
       this.#worker.externalMemory !== undefined &&
-      (request.runtime !== 'wasm' || this.#worker.measuresProcess === true);
-    const started = performance.now();
-    const elapsed = () => performance.now() - started;
+      (message.type !== 'run.wasm' || this.#worker.measuresProcess === true);
     const memoryLimitBytes = this.#limitBytes();
-    const mirrorLogs = () =>
-      this.#worker.logs?.() ?? (this.#logMirror ? LogMirror.read(this.#logMirror) : '');
 
-    return new Promise<ExecResult>((resolve) => {
+    return new Promise((resolve) => {
       let settled = false;
       const cleanup = () => {
         settled = true;
         clearTimeout(timer);
         clearInterval(poll);
-        signal?.removeEventListener('abort', onAbort);
-        this.#onResult = undefined;
+        for (const signal of signals) signal?.removeEventListener('abort', onAbort);
+        this.#onAnswer = undefined;
         this.#onExit = undefined;
       };
-      // Logs of a task that did not report are read from the mirror once its worker is gone.
       const endWithDeath = () => {
         if (settled) return;
         cleanup();
-        const error = this.#death ?? nodeErrorOf('the sandbox worker died');
-        resolve({ ok: false, error, logs: mirrorLogs(), durationMs: elapsed() });
+        resolve({ died: this.#death ?? nodeErrorOf('the sandbox worker died') });
       };
       const stop = (reason: TaskError) => {
         if (settled) return;
@@ -413,21 +628,21 @@ class SandboxWorker {
       const onAbort = () => stop(nodeErrorOf('aborted'));
 
       this.#onExit = endWithDeath;
-      this.#onResult = (result) => {
+      this.#onAnswer = (answer) => {
         if (settled || this.#death) return;
-        if (result.id !== id) {
-          stop(nodeErrorOf(`the sandbox answered task ${result.id} while running ${id}`));
+        const wrong = mismatch(answer);
+        if (wrong !== undefined) {
+          stop(nodeErrorOf(`the sandbox answered ${wrong} while running ${describeRun(message)}`));
           return;
         }
         cleanup();
-        if (result.retire) void this.kill(nodeErrorOf('the sandbox asked to be replaced'));
-        resolve(toExecResult(result));
+        resolve({ answer });
       };
 
-      const timeoutMs = Math.min(Math.max(1, request.timeoutMs), 2 ** 31 - 1);
+      const limitMs = Math.min(Math.max(1, timeoutMs), 2 ** 31 - 1);
       const timer = setTimeout(
-        () => stop({ kind: 'timeout', message: `task exceeded its time limit of ${request.timeoutMs} ms` }),
-        timeoutMs,
+        () => stop({ kind: 'timeout', message: `task exceeded its time limit of ${timeoutMs} ms` }),
+        limitMs,
       );
       let polling = false;
       const poll = setInterval(() => {
@@ -447,7 +662,7 @@ class SandboxWorker {
             polling = false;
           });
       }, this.#limits.memoryPollMs);
-      signal?.addEventListener('abort', onAbort, { once: true });
+      for (const signal of signals) signal?.addEventListener('abort', onAbort, { once: true });
 
       if (!this.#alive) {
         endWithDeath();

@@ -36,6 +36,12 @@ export function serveSesSandbox(port: WorkerPort, options: { macrotask: () => Pr
           case 'run':
             port.post(await sandbox.run(message));
             break;
+          case 'run.batch': {
+            const results = [];
+            for (const run of message.runs) results.push(await sandbox.run(run));
+            port.post({ type: 'results', results });
+            break;
+          }
           case 'run.wasm':
             port.post(await wasm.run(message));
             break;

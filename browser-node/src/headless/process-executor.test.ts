@@ -82,6 +82,44 @@ describe('ProcessExecutor', () => {
     }
   }, 120_000);
 
+  test('error: in batches of quick tasks, a task that never ends and one that fills memory fail alone, beside an honest job; every other output is right', async () => {
+    const batching = new ProcessExecutor({ processes: 1, warmMemoryMb: 64, batch: 8 });
+    try {
+      const request = (code: string, input: number): ExecRequest => ({
+        runtime: 'js',
+        code,
+        codeCid: code,
+        input,
+        timeoutMs: 1_500,
+        memoryMb: 64,
+        seed: 's',
+        clock: 0,
+        jobId: code.slice(0, 20),
+      });
+      // Quick code, except for one input each; and an honest job's beside them.
+      const loops = 'export default (x) => { if (x === 13) for (;;) {} return x * 2; }';
+      const fills =
+        'export default (x) => { const a = []; while (x === 27) a.push(new Float64Array(1 << 20).fill(x)); return x * 2; }';
+      const honestCode = 'export default (x) => x + 1';
+      // Each is learnt quick first: a code's first task never goes in a batch.
+      for (const code of [loops, fills, honestCode])
+        expect(kind(await batching.run(request(code, 0)))).toMatch(/^ok/);
+      const inputs = Array.from({ length: 40 }, (_, i) => i);
+      const all = (code: string) => Promise.all(inputs.map((i) => batching.run(request(code, i))));
+      const [looped, filled, honest1] = await Promise.all([all(loops), all(fills), all(honestCode)]);
+      expect(looped.map(kind)).toEqual(inputs.map((i) => (i === 13 ? 'timeout' : `ok ${i * 2}`)));
+      expect(filled.map(kind)).toEqual(inputs.map((i) => (i === 27 ? 'memory_limit' : `ok ${i * 2}`)));
+      expect(honest1.map(kind)).toEqual(inputs.map((i) => `ok ${i + 1}`));
+      // Both hostile codes' batches failed (then ran one by one); the honest one's did not.
+      expect(batching.batches.failed).toBe(2);
+      expect(batching.batches.sent).toBeGreaterThan(2 + 40 / 8);
+      // Tasks report the share of a slot they held, not the time they queued.
+      expect(honest1.every((r) => r.slotMs !== undefined && r.slotMs < 1_000)).toBe(true);
+    } finally {
+      await batching.close();
+    }
+  }, 60_000);
+
   test('behavior: resident memory stays within memoryMb plus the stated slack while a bomb runs', async () => {
     await honest(); // a warm process
     const memoryMb = 64;

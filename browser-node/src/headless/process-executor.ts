@@ -33,6 +33,11 @@ export interface ProcessExecutorOptions {
   startupTimeoutMs?: number;
   /** Put each sandbox process in a cgroup with a kernel memory limit, where the machine allows. Default true. */
   cgroups?: boolean;
+  /**
+   * The most quick JS tasks of one job sent to a process in one message (see `SandboxPool`).
+   * Default 16: a message each way costs a trivial task more than the task itself.
+   */
+  batch?: number;
 }
 
 /** The package's root (the sandbox's working directory). */
@@ -76,6 +81,7 @@ export class ProcessExecutor extends SandboxPool {
       memoryPollMs,
       ...options,
       capacity: options.processes ?? os.availableParallelism(),
+      batch: options.batch ?? 16,
       runtimes: ['js', 'wasm', 'python', 'circom'],
     });
     const watch =
@@ -174,7 +180,7 @@ class ProcessHost implements SandboxHost {
     // 'close' comes after its stderr ended: every record it wrote is applied by then.
     const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
     child.on('message', (message: { type?: string }) => {
-      if (message?.type === 'ready' || message?.type === 'result') busy(false);
+      if (message?.type === 'ready' || message?.type === 'result' || message?.type === 'results') busy(false);
       events.message(message);
     });
     child.on('error', (error) => {
