@@ -957,6 +957,9 @@ async function startNodeWith(
     join(keyDir, 'node-key'),
     '--capacity',
     String(capacity),
+    // Linked to the development wallet, as `npm run dev`'s node and the bench's are: the owner's
+    // jobs then take its word. Anonymous, every answer waits for a second identity's.
+    '--dev-owner',
     ...extra,
   ]);
   try {
