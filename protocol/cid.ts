@@ -49,7 +49,7 @@ function varintAt(bytes: Uint8Array, at: number): [number, number] | undefined {
 
 function isCidV1(bytes: Uint8Array): boolean {
   const version = varintAt(bytes, 0);
-  if (!version || version[0] !== 1) return false;
+  if (version?.[0] !== 1) return false;
   const codec = varintAt(bytes, version[1]);
   const hash = codec && varintAt(bytes, codec[1]);
   const size = hash && varintAt(bytes, hash[1]);

@@ -19,7 +19,11 @@ export type TaskUpdate = z.infer<typeof TaskUpdate>;
 export const TaskBrief = z.tuple([z.number().int(), TaskState, z.number().int()]);
 export type TaskBrief = z.infer<typeof TaskBrief>;
 
-/** Messages a job room sends on `GET /api/v1/jobs/:id/events`. The first is always a snapshot. */
+/**
+ * Messages a job room sends on `GET /api/v1/jobs/:id/events`. The first is always a snapshot:
+ * the job's status and every task that has moved (`tasks`); a task it leaves out is pending with
+ * no attempt yet, as every task starts.
+ */
 export const RoomToWatcher = z.discriminatedUnion('type', [
   z.object({ type: z.literal('job.snapshot'), job: JobStatus, tasks: z.array(TaskBrief) }),
   z.object({ type: z.literal('tasks.updated'), updates: z.array(TaskUpdate), counts: TaskCounts }),

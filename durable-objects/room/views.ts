@@ -134,11 +134,16 @@ export function resultsPage(
   return page;
 }
 
-/** Every task as `[index, state, attempts]`, for a watcher's snapshot. */
+/**
+ * Every task that has moved as `[index, state, attempts]`, for a watcher's snapshot: tasks still
+ * pending with no attempt are left out (every task starts so; watchers fill them in from the
+ * job's total). A new 10,000-task job's snapshot was 189 KB of them, sent while its first
+ * results waited behind it.
+ */
 export function taskBriefs(sql: SqlStorage): TaskBrief[] {
   return sql
     .exec<{ idx: number; state: TaskState; attempts: number }>(
-      'SELECT idx, state, attempts FROM tasks ORDER BY idx',
+      "SELECT idx, state, attempts FROM tasks WHERE NOT (state = 'pending' AND attempts = 0) ORDER BY idx",
     )
     .toArray()
     .map((r): TaskBrief => [r.idx, r.state, r.attempts]);

@@ -8,6 +8,7 @@ import {
   MESH_PROTOCOL,
   type NodeInfo,
   type ResultsPage,
+  type RoomToWatcher,
   type RuntimeFingerprint,
 } from '../../protocol/index.ts';
 import {
@@ -77,11 +78,24 @@ describe('dispatch', () => {
     const { id, token } = await newJob({ inputs: [5, 6, 7, 8] });
     const watcher = await watch(id, token);
     const snapshot = await watcher.next((m) => m.type === 'job.snapshot');
-    expect(snapshot).toMatchObject({ job: { id, total: 4, state: 'running' } });
+    // Tasks still pending with no attempt are left out of a snapshot.
+    expect(snapshot).toMatchObject({ job: { id, total: 4, state: 'running' }, tasks: [] });
     const n = await node('node-default-1');
     n.send({ type: 'lease.request', credit: 10 });
     const tasks = await take(n, id, 4);
     expect(tasks.map((t) => t.index).sort()).toEqual([0, 1, 2, 3]);
+    // A watcher that connects now is told of every task that moved.
+    const late = await watch(id, token);
+    const lateSnapshot = await late.next(
+      (m): m is Extract<RoomToWatcher, { type: 'job.snapshot' }> => m.type === 'job.snapshot',
+    );
+    late.close();
+    expect(lateSnapshot.tasks).toEqual([
+      [0, 'leased', 0],
+      [1, 'leased', 0],
+      [2, 'leased', 0],
+      [3, 'leased', 0],
+    ]);
     expect(tasks[0]).toMatchObject({ runtime: 'js', attempt: 1, timeoutMs: 30_000 });
     await n.report(tasks.reverse().map((t) => ok(t)));
     expect((await n.next(isAck)).accepted).toBe(4);

@@ -720,8 +720,7 @@ export class ComputeNode {
       if (firstOfJob) {
         this.#urgent = true;
         this.#flush();
-      }
-      else this.#scheduleFlush();
+      } else this.#scheduleFlush();
     }
     this.#pump();
     if (!this.#running.size && !this.#queue.length) {
