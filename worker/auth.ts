@@ -47,6 +47,13 @@ async function addressFromSession(env: Env, token: string): Promise<string | und
  * same value as `?token=` because browsers cannot set headers on them. Sets `address`.
  */
 export const requireAuth: MiddlewareHandler<AppEnv> = async (c, next) => {
+  // Several routers guard overlapping paths (`/jobs`, `/jobs/*` here and in the anchors' router):
+  // a request they all match is checked once, not once per router (each check of an API key is a
+  // call to its Account object).
+  if (c.get('address') !== undefined) {
+    await next();
+    return;
+  }
   const header = c.req.header('Authorization');
   const fromQuery = c.req.header('Upgrade')?.toLowerCase() === 'websocket' ? c.req.query('token') : undefined;
   const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : fromQuery;

@@ -1,7 +1,8 @@
 import { privateKeyToAccount } from 'viem/accounts';
 import { createSiweMessage } from 'viem/siwe';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import { DEV_PRIVATE_KEYS, signInWithEip1193 } from '../../client/sign-in.ts';
+import { Account } from '../../durable-objects/account.ts';
 import { api, apiKey, call, ORIGIN, signIn, submit } from './helpers.ts';
 
 const wallet = privateKeyToAccount(DEV_PRIVATE_KEYS[0]);
@@ -127,6 +128,23 @@ describe('authorization', () => {
         204,
       );
     expect((await api(`/jobs/${id}`, { token: key })).status).toBe(401);
+  });
+
+  test('behavior: a request that several routers guard checks its API key once (each check is a call to the Account object)', async () => {
+    const key = await apiKey(0);
+    const verify = vi.spyOn(Account.prototype, 'verifyKey');
+    try {
+      const id = await submit(key, {}); // POST /jobs: `/jobs`, `/jobs/*` and the anchors' `/jobs/*`
+      expect(verify).toHaveBeenCalledTimes(1);
+      expect((await api(`/jobs/${id}`, { token: key })).status).toBe(200);
+      expect(verify).toHaveBeenCalledTimes(2);
+      // A wrong secret is still refused, by the first check.
+      const wrong = `${key.slice(0, -1)}${key.endsWith('0') ? '1' : '0'}`;
+      expect((await api(`/jobs/${id}`, { token: wrong })).status).toBe(401);
+      expect(verify).toHaveBeenCalledTimes(3);
+    } finally {
+      verify.mockRestore();
+    }
   });
 
   test('error: another wallet cannot read, list, watch or cancel your job', async () => {
