@@ -178,7 +178,10 @@ export class Dispatcher {
     // Named as fetching before anyone is asked, so a node leased the blob meanwhile (here or on
     // another shard) finds this one.
     const since = this.#peers.fetching(s.nodeId!, blobs);
-    const providers = await this.#providers(blobs, s.nodeId!, since);
+    // A peer that holds a blob whole needs no hints for it: only the blobs it is fetching are
+    // looked up (a warm node's every delivery asked for its job's code, ~3 ms of the hub's time).
+    const needed = since ? blobs.filter((cid) => since[cid] !== undefined) : blobs;
+    const providers = needed.length ? await this.#providers(needed, s.nodeId!, since ?? {}) : {};
     const frame: HubToNode = {
       type: 'task.leased',
       tasks,

@@ -219,15 +219,15 @@ export class PeerRegistry {
    * `nodeId` was leased work that needs `cids`: until it announces them (or a minute passes), it
    * is named as a provider after the nodes that hold them. Only nodes with a peer count. Returns
    * when the node started fetching each blob it does not hold (a fetch already under way keeps
-   * its start).
+   * its start), or undefined for a node without a peer (what it holds is not known here).
    */
-  fetching(nodeId: string, cids: Iterable<string>, now = Date.now()): Record<string, number> {
+  fetching(nodeId: string, cids: Iterable<string>, now = Date.now()): Record<string, number> | undefined {
     const since: Record<string, number> = {};
     this.#sql.exec(
       'DELETE FROM holds WHERE fetching_since IS NOT NULL AND fetching_since <= ?',
       now - FETCHING_MS,
     );
-    if (!this.#sql.exec('SELECT 1 FROM peers WHERE node_id = ?', nodeId).toArray().length) return since;
+    if (!this.#sql.exec('SELECT 1 FROM peers WHERE node_id = ?', nodeId).toArray().length) return undefined;
     for (const cid of new Set(cids)) {
       const row = this.#sql
         .exec<{ fetching_since: number | null }>(

@@ -95,6 +95,23 @@ describe('provider hints', () => {
     expect((await holds()).get(a.id)).toBe(0);
   });
 
+  test('behavior: a node that holds a blob whole is given no hints for it; a node still fetching it is pointed at that one', async () => {
+    const token = await signIn();
+    const cid = await blob(token, `held-${crypto.randomUUID()}`);
+    const a = await node('held-a');
+    const b = await node('held-b');
+    const id = await job(
+      token,
+      Array.from({ length: 4 }, () => `ipfs://${cid}`),
+    );
+    expect((await lease(a, id)).providers?.[cid]).toBeUndefined();
+    b.s.send({ type: 'node.mesh', holds: { add: [cid] } });
+    // b has it: nothing to look up for it (a, fetching, would otherwise be named).
+    expect((await lease(b, id)).providers?.[cid]).toBeUndefined();
+    // a is still fetching it: pointed at b, which holds it whole.
+    expect((await lease(a, id)).providers?.[cid]?.map((p) => p.peerId)).toEqual([b.peerId]);
+  });
+
   test("behavior: a blob nobody on the node's shard holds is looked up on the other shards", async () => {
     const token = await signIn();
     const cid = await blob(token, `remote-${crypto.randomUUID()}`);
