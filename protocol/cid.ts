@@ -41,6 +41,8 @@ function varintAt(bytes: Uint8Array, at: number): [number, number] | undefined {
   for (let shift = 0, i = at; i < bytes.length && shift < 63; shift += 7, i++) {
     const byte = bytes[i]!;
     value += (byte & 0x7f) * 2 ** shift;
+    // Past 2^53 the number is no longer exact (CID.parse would re-encode it otherwise): refused.
+    if (value > Number.MAX_SAFE_INTEGER) return undefined;
     // A varint's last byte may not be 0 unless it is the only one (no padded spellings).
     if (byte < 0x80) return byte === 0 && i > at ? undefined : [value, i + 1];
   }

@@ -436,13 +436,15 @@ class BatchingExecutor implements Executor {
 
 test("behavior: a quick JS job's tasks go to an executor that batches up to `batch` per slot; a slow job's, or any to one that does not batch, one per slot", async () => {
   const cases = [
-    { taskMs: 0, batch: 4, most: 4 },
-    { taskMs: 10, batch: 4, most: 1 },
-    { taskMs: 0, batch: undefined, most: 1 },
+    { taskMs: 0, batch: 4, most: 4, cpuShare: 1 },
+    { taskMs: 10, batch: 4, most: 1, cpuShare: 1 },
+    { taskMs: 0, batch: undefined, most: 1, cpuShare: 1 },
+    // A throttled node rests between tasks: never a batch ahead.
+    { taskMs: 0, batch: 4, most: 1, cpuShare: 0.5 },
   ];
-  for (const { taskMs, batch, most } of cases) {
+  for (const { taskMs, batch, most, cpuShare } of cases) {
     const executor = new BatchingExecutor(taskMs, batch);
-    const { hub, node } = startNode(executor);
+    const { hub, node } = startNode(executor, { cpuShare });
     hub.backlog = taskMs ? 30 : 300;
     await until(() => node.stats.completed === (taskMs ? 30 : 300), 20_000);
     expect({ taskMs, batch, most: executor.maxInFlight }).toEqual({ taskMs, batch, most });

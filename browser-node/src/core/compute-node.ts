@@ -479,7 +479,12 @@ export class ComputeNode {
     if (this.#flushTimer && this.#flushDue <= due) return;
     clearTimeout(this.#flushTimer);
     this.#flushDue = due;
-    this.#flushTimer = setTimeout(() => this.#flush(), ms);
+    this.#flushTimer = setTimeout(() => {
+      // Fired: no timer is pending any more. (Left set while a flush loop runs, it made every later
+      // `#flushIn` believe a flush was due, and results waited for the next direct flush.)
+      this.#flushTimer = undefined;
+      this.#flush();
+    }, ms);
   }
 
   #setStanding(standing: NodeStanding): void {
@@ -590,7 +595,9 @@ export class ComputeNode {
 
   #pump(): void {
     if (this.#pauses.size) return;
-    const { capacity, batch = 1 } = this.#o.executor;
+    const { capacity } = this.#o.executor;
+    // A throttled node (cpu share under 1) rests between tasks: one per slot, never a batch ahead.
+    const batch = this.#cpuShare < 1 ? 1 : (this.#o.executor.batch ?? 1);
     while (this.#queue.length) {
       const busy = this.#running.size - this.#signing + this.#rests.size;
       // Beyond one task per slot only for a quick JS job's tasks, which the executor runs in
@@ -798,7 +805,7 @@ export class ComputeNode {
         // Busy, results wait for company until BUSY_FRAME_GAP_MS after the last frame.
         const busy = this.#running.size > 0 || this.#queue.length > 0;
         const gap = this.#lastResultsAt + BUSY_FRAME_GAP_MS - performance.now();
-        if (busy && gap > 0 && !this.#urgent && this.#outbox.length < FLUSH_AT) {
+        if (busy && gap > 0 && !this.#urgent && !this.#stopped && this.#outbox.length < FLUSH_AT) {
           this.#flushIn(gap);
           return;
         }

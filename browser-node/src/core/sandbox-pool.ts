@@ -279,9 +279,12 @@ export class SandboxPool implements Executor {
       return;
     }
     this.batches.failed++;
-    this.#unbatched.add(first.codeCid);
-    if (this.#unbatched.size > UNBATCHED_CODES)
-      this.#unbatched.delete(this.#unbatched.values().next().value!);
+    // An abort (a revoked lease) or the pool closing says nothing about the code.
+    if (!this.#closed && !batch.some((queued) => queued.signal?.aborted)) {
+      this.#unbatched.add(first.codeCid);
+      if (this.#unbatched.size > UNBATCHED_CODES)
+        this.#unbatched.delete(this.#unbatched.values().next().value!);
+    }
     const again: Queued[] = [];
     for (const queued of batch) {
       if (queued.signal?.aborted || this.#closed) {
