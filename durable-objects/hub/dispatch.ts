@@ -217,8 +217,8 @@ export class Dispatcher {
       return known && known.at > now - (known.hints.length ? REMOTE_PROVIDERS_MS : REMOTE_NONE_MS);
     };
     const ask = missing.filter((c) => !fresh(c));
-    // The other shards' stubs only when there is something to ask (making them hashes every
-    // shard's name: about a millisecond per delivery with two shards).
+    // Stubs for the other shards are made only when there is something to ask them: making one
+    // hashes the shard's name, about a millisecond per delivery with two shards.
     const others = ask.length ? allHubs(this.#env).filter((_, shard) => shard !== this.#shard) : [];
     if (others.length) {
       const asker = {
