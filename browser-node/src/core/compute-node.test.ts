@@ -44,6 +44,12 @@ class FakeHub {
   latencyMs = 0;
   /** Each task of a job of its own (a job's first result is sent at once: a frame each). */
   jobPerTask = false;
+  heartbeatMs = 60_000;
+  timeoutMs = 10_000;
+  /** A lease's deadline is its task's time limit and this after it was made. */
+  graceMs = 60_000;
+  /** Every lease made: its deadline, and when a result or a `lease.return` settled it. */
+  readonly leases = new Map<string, { deadline: number; settledAt?: number }>();
   #next = 0;
   socket!: FakeSocket;
   url: URL | undefined;
@@ -51,6 +57,8 @@ class FakeHub {
   leased(n: number): LeasedTask[] {
     return Array.from({ length: n }, () => {
       const i = this.#next++;
+      const deadline = Date.now() + this.timeoutMs + this.graceMs;
+      this.leases.set(leaseId(i), { deadline });
       return {
         jobId: this.jobPerTask ? `7d7ec5f6-2f43-4d2a-9bde-${String(i).padStart(12, '0')}` : JOB,
         index: i,
@@ -59,12 +67,12 @@ class FakeHub {
         runtime: 'js',
         codeCid,
         input: i,
-        timeoutMs: 10_000,
+        timeoutMs: this.timeoutMs,
         memoryMb: 64,
         seed: 's',
         clock: 0,
         expiresAt: Date.now() + 20_000,
-        deadline: Date.now() + 70_000,
+        deadline,
       };
     });
   }
@@ -76,12 +84,13 @@ class FakeHub {
       this.reply({
         type: 'hub.welcome',
         nodeId: msg.nodeId,
-        heartbeatMs: 60_000,
+        heartbeatMs: this.heartbeatMs,
         leaseTtlMs: 20_000,
         standing: standing(0),
       });
     } else if (msg.type === 'lease.request' || msg.type === 'task.results') {
       if (msg.type === 'task.results') {
+        for (const r of msg.results) this.#settle(r.leaseId);
         this.signatures.push(this.#verify(msg));
         this.reply({ type: 'results.ack', accepted: msg.results.length, ignored: [], standing: standing(3) });
       }
@@ -90,10 +99,16 @@ class FakeHub {
       if (n) this.reply({ type: 'task.leased', tasks: this.leased(n) });
     } else if (msg.type === 'lease.return') {
       // Given back: the hub has those tasks to give again (under new leases).
+      for (const l of msg.leases) this.#settle(l.leaseId);
       this.backlog += msg.leases.length;
     } else if (msg.type === 'node.owner') {
       this.reply({ type: 'node.standing', standing: { ...standing(0), owner: '0xabc' } });
     }
+  }
+
+  #settle(id: string) {
+    const lease = this.leases.get(id);
+    if (lease) lease.settledAt ??= Date.now();
   }
 
   reply(msg: HubToNode) {
@@ -451,6 +466,99 @@ test("behavior: a quick JS job's tasks go to an executor that batches up to `bat
     await node.stop(0);
     nodes.splice(nodes.indexOf(node), 1);
   }
+});
+
+/**
+ * One slot with a queue, taking up to `batch` tasks ahead like a process sandbox: the first
+ * `quick` tasks are instant, every later one takes `slowMs` (a job that turned slow). Tasks
+ * waiting in its queue can be aborted for nothing (`waiting`).
+ */
+class TurningExecutor implements Executor {
+  readonly runtimes = ['js'] as const;
+  readonly capacity = 1;
+  readonly batch = 4;
+  readonly #queue: { signal: AbortSignal | undefined; go: () => void }[] = [];
+  #busy = false;
+  started = 0;
+  aborted = 0;
+  readonly quick: number;
+  readonly slowMs: number;
+  constructor(quick: number, slowMs: number) {
+    this.quick = quick;
+    this.slowMs = slowMs;
+  }
+  waiting(signal: AbortSignal): boolean {
+    return this.#queue.some((q) => q.signal === signal);
+  }
+  async run(request: ExecRequest, signal?: AbortSignal): Promise<ExecResult> {
+    const aborted = {
+      ok: false,
+      error: { kind: 'node_error', message: 'aborted' },
+      logs: '',
+      durationMs: 0,
+    } as const;
+    const turn = await new Promise<boolean>((resolve) => {
+      const entry = { signal, go: () => resolve(true) };
+      signal?.addEventListener('abort', () => {
+        const i = this.#queue.indexOf(entry);
+        if (i === -1) return;
+        this.#queue.splice(i, 1);
+        this.aborted++;
+        resolve(false);
+      });
+      this.#queue.push(entry);
+      this.#next();
+    });
+    if (!turn) return aborted;
+    const ms = this.started++ < this.quick ? 0 : this.slowMs;
+    await new Promise((resolve) => (ms ? setTimeout(resolve, ms) : setImmediate(resolve)));
+    this.#busy = false;
+    this.#next();
+    return { ok: true, output: request.input, logs: '', durationMs: ms, slotMs: ms };
+  }
+  #next() {
+    if (this.#busy || !this.#queue.length) return;
+    this.#busy = true;
+    this.#queue.shift()!.go();
+  }
+  async close() {}
+}
+
+test('hostile: a quick job that turns slow leaves no task handed ahead to the executor waiting past its lease deadline: it goes back unstarted', async () => {
+  // After 12 instant tasks each takes 400 ms, the whole of its time limit; a lease's deadline is
+  // 1.2 s after it was made. Tasks handed ahead (4 per slot) would wait up to 1.2 s behind them.
+  const executor = new TurningExecutor(12, 400);
+  const { hub, node } = startNode(executor);
+  hub.heartbeatMs = 100;
+  hub.timeoutMs = 400;
+  hub.graceMs = 800;
+  hub.backlog = 40;
+  await until(() => node.stats.completed >= 20, 30_000);
+  await node.stop(5_000);
+  nodes.splice(nodes.indexOf(node), 1);
+  const late = [...hub.leases].filter(([, l]) => (l.settledAt ?? Number.POSITIVE_INFINITY) > l.deadline);
+  expect(late.map(([id]) => id)).toEqual([]);
+  // Some went back from the executor's queue, aborted there before they started.
+  expect(executor.aborted).toBeGreaterThan(0);
+  expect(node.stats.returned).toBeGreaterThanOrEqual(executor.aborted);
+});
+
+test('pause: tasks handed ahead to the executor and not started there go back too', async () => {
+  const executor = new TurningExecutor(4, 300);
+  const { hub, node } = startNode(executor);
+  hub.backlog = 40;
+  // The job looked quick: tasks were handed ahead, and now wait behind a 300 ms one.
+  await until(() => executor.started >= 5);
+  const started = executor.started;
+  node.setPaused('user', true);
+  expect(executor.aborted).toBeGreaterThan(0);
+  await new Promise((resolve) => setTimeout(resolve, 700));
+  // Only the task already running finished; nothing else started while paused.
+  expect(executor.started).toBe(started);
+  const returned = new Set(hub.of('lease.return').flatMap((f) => f.leases.map((l) => l.leaseId)));
+  const reported = new Set(hub.of('task.results').flatMap((f) => f.results.map((r) => r.leaseId)));
+  expect([...returned].filter((id) => reported.has(id))).toEqual([]);
+  expect(returned.size + reported.size).toBe(hub.leases.size);
 });
 
 test('behavior: while busy, results frames go at most every 50 ms however quickly tasks finish; the first result of a job and the last ones go at once', async () => {

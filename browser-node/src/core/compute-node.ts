@@ -5,6 +5,7 @@ import {
   HubToNode,
   type JsonValue,
   type LeasedTask,
+  leaseTiming,
   limits,
   MESH_PROTOCOL,
   type NodeKind,
@@ -92,6 +93,12 @@ const SHED_AFTER_MS = 1_000;
  * `Executor.batch` of its tasks per slot, which a process sandbox runs in one message.
  */
 const QUICK_TASK_MS = 2;
+/**
+ * A task not started when its lease's deadline is nearer than its time limit, a heartbeat and this
+ * margin goes back to the hub (`lease.return`, no attempt counted) rather than risk running past
+ * the deadline, where it would count as lost against this node.
+ */
+const DEADLINE_MARGIN_MS = 2_000;
 /** When the node wants work, its results (which carry the request) wait at most this long for company. */
 const FLUSH_SOON_MS = 8;
 /**
@@ -119,6 +126,8 @@ export class ComputeNode {
   #stopped = false;
   #attempt = 0;
   #heartbeatMs = 5000;
+  /** How long a lease lives unless extended (the hub's word, in its welcome). */
+  #leaseTtlMs: number = leaseTiming.leaseTtlMs;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #reconnect: ReturnType<typeof setTimeout> | undefined;
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
@@ -139,6 +148,8 @@ export class ComputeNode {
   #flushAgain = false;
   /** Leased and not yet started. */
   readonly #queue: LeasedTask[] = [];
+  /** Each held task's lease deadline on this node's clock (performance.now() time). */
+  readonly #due = new WeakMap<LeasedTask, number>();
   /** Running, by lease id (until its result is signed). */
   readonly #running = new Map<string, { task: LeasedTask; abort: AbortController; startedAt: number }>();
   /** Of those, how many have finished executing and are being signed: their sandbox slots are free. */
@@ -370,6 +381,7 @@ export class ComputeNode {
         this.#attempt = 0;
         this.stats.connects++;
         this.#heartbeatMs = msg.heartbeatMs;
+        this.#leaseTtlMs = msg.leaseTtlMs;
         if (this.#o.dataPlane) {
           // The hub forgot what we held and who we are connected to: tell it again, then meet the mesh.
           const { holds, peers } = this.#o.dataPlane.snapshot();
@@ -406,6 +418,11 @@ export class ComputeNode {
           if (this.#providers.size > 1024) this.#providers.delete(this.#providers.keys().next().value!);
         }
         this.#granted = Math.max(0, this.#granted - msg.tasks.length);
+        // The deadline as a time left (the hub's clock may differ from ours): the lease was made
+        // `leaseTtlMs` before `expiresAt`.
+        for (const t of msg.tasks) {
+          this.#due.set(t, performance.now() + t.deadline - t.expiresAt + this.#leaseTtlMs);
+        }
         this.#queue.push(...msg.tasks);
         // Credit asked for before a pause may still be granted: give it straight back.
         if (this.#pauses.size || this.#stopped || this.#restingLong()) this.#returnQueued();
@@ -515,9 +532,14 @@ export class ComputeNode {
   #shedSurplus(jobId: string, taskMs: number): void {
     if (!this.#connected) return;
     const capacity = this.#o.executor.capacity;
-    const queued = this.#queue.filter((t) => t.jobId === jobId).length;
-    // Only a clear misfit (more than SHED_AFTER_MS of the job queued per slot), not the noise of
-    // a few slow tasks among quick ones.
+    // What waits: in the queue, and handed ahead to the executor (a quick job's batches). Only a
+    // clear misfit (more than SHED_AFTER_MS of the job queued per slot), not the noise of a few
+    // slow tasks among quick ones; first by a cheap bound (this runs after every task).
+    const ahead = Math.max(0, this.#running.size - capacity);
+    const bound = this.#queue.filter((t) => t.jobId === jobId).length + ahead;
+    if ((bound * taskMs) / capacity <= SHED_AFTER_MS) return;
+    const unstarted = this.#unstarted().filter((t) => t.jobId === jobId);
+    const queued = unstarted.length;
     if ((queued * taskMs) / capacity <= SHED_AFTER_MS) return;
     // The window was sized for quicker tasks: it is this job's from now on (it shrinks back
     // gradually as quick tasks come again), so the node does not ask for the surplus again.
@@ -525,28 +547,61 @@ export class ComputeNode {
     const keep = this.#window();
     const surplus = queued - keep;
     if (surplus < 1) return;
+    this.#giveBack(unstarted.slice(-surplus));
+  }
+
+  /** Tasks held and not started: handed to the executor and waiting there, then the queue's. */
+  #unstarted(): LeasedTask[] {
+    const executor = this.#o.executor;
+    const waiting = executor.waiting
+      ? [...this.#running.values()].filter((r) => executor.waiting!(r.abort.signal)).map((r) => r.task)
+      : [];
+    return [...waiting, ...this.#queue];
+  }
+
+  /**
+   * Give unstarted tasks back to the hub (`lease.return`, no attempt counted): out of the queue,
+   * or aborted in the executor, where they wait (which costs nothing). Only what went out leaves
+   * (a socket that cannot send keeps them here).
+   */
+  #giveBack(tasks: LeasedTask[]): void {
+    if (!tasks.length || !this.#connected) return;
     const back = new Set<LeasedTask>();
-    for (let i = this.#queue.length - 1; i >= 0 && back.size < surplus; i--) {
-      if (this.#queue[i]!.jobId === jobId) back.add(this.#queue[i]!);
+    for (let i = 0; i < tasks.length; i += limits.maxHeldLeases) {
+      const part = tasks.slice(i, i + limits.maxHeldLeases);
+      const leases = part.map((t) => ({ jobId: t.jobId, leaseId: t.leaseId }));
+      if (!this.#send({ type: 'lease.return', leases })) break;
+      for (const t of part) back.add(t);
     }
-    const leases = [...back].map((t) => ({ jobId: t.jobId, leaseId: t.leaseId }));
-    // Only what went out leaves the queue (a socket that cannot send keeps them here).
-    if (!this.#send({ type: 'lease.return', leases })) return;
+    if (!back.size) return;
     this.#queue.splice(0, this.#queue.length, ...this.#queue.filter((t) => !back.has(t)));
+    for (const t of back) this.#running.get(t.leaseId)?.abort.abort();
     this.stats.returned += back.size;
   }
 
-  /** Give the queued (unstarted) tasks back to the hub. */
+  /** Give every unstarted task back (pausing, stopping, a long rest). */
   #returnQueued(): void {
-    if (!this.#queue.length || !this.#connected) return;
-    const leases = this.#queue.splice(0).map((t) => ({ jobId: t.jobId, leaseId: t.leaseId }));
-    for (let i = 0; i < leases.length; i += limits.maxHeldLeases) {
-      this.#send({ type: 'lease.return', leases: leases.slice(i, i + limits.maxHeldLeases) });
-    }
-    this.stats.returned += leases.length;
+    this.#giveBack(this.#unstarted());
+  }
+
+  /**
+   * Give back the unstarted tasks that could no longer finish before their lease's deadline if
+   * they started at the next heartbeat: a quick job that turned slow leaves the tasks handed
+   * ahead of its slots waiting behind tasks that now take their whole time limit.
+   */
+  #returnLate(): void {
+    const now = performance.now();
+    this.#giveBack(
+      this.#unstarted().filter(
+        (t) =>
+          (this.#due.get(t) ?? Number.POSITIVE_INFINITY) - now <
+          t.timeoutMs + this.#heartbeatMs + DEADLINE_MARGIN_MS,
+      ),
+    );
   }
 
   #sendHeartbeat(): void {
+    this.#returnLate();
     // Everything whose lease we still need: queued, running, and finished but not yet acknowledged.
     const leases = [
       ...this.#queue,
@@ -687,8 +742,9 @@ export class ComputeNode {
     const waitedMs = result.slotMs !== undefined && result.slotMs < busyMs ? busyMs - result.slotMs : 0;
     busyMs -= waitedMs;
     const cycleMs = (performance.now() - started - waitedMs) / this.#cpuShare;
-    this.#avgTaskMs = this.#avgTaskMs * 0.9 + cycleMs * 0.1;
-    const firstOfJob = this.#learn(task.jobId, cycleMs);
+    // An aborted task (revoked, or given back unstarted) says nothing of the job's task time.
+    if (!signal.aborted) this.#avgTaskMs = this.#avgTaskMs * 0.9 + cycleMs * 0.1;
+    const firstOfJob = !signal.aborted && this.#learn(task.jobId, cycleMs);
     // Rest by the slot's wall time (a cold start uses CPU too), at most the task's time limit (a
     // tab the browser froze mid-task would otherwise rest for as long as it slept).
     const restMs = Math.min(busyMs, task.timeoutMs) * (1 / this.#cpuShare - 1);

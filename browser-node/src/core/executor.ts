@@ -69,5 +69,11 @@ export interface Executor {
   /** Run one task. Never rejects for user-code failures: they come back as `{ ok: false }`.
    * Aborting `signal` terminates the task (its result is then `node_error`, and ignored). */
   run(request: ExecRequest, signal?: AbortSignal): Promise<ExecResult>;
+  /**
+   * Whether the task run with `signal` waits in the executor's queue, not started (or back in it
+   * after its batch failed): aborting it then costs nothing. Absent: the executor queues nothing
+   * beyond its slots (a node hands it at most `capacity` tasks).
+   */
+  waiting?(signal: AbortSignal): boolean;
   close(): Promise<void>;
 }

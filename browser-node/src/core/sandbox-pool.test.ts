@@ -172,6 +172,27 @@ describe('SandboxPool batches (a host that takes run.batch)', () => {
     await p.close();
   });
 
+  test('behavior: `waiting` is true for a task queued, not for one running alone or in a batch (a node gives the waiting ones back for nothing)', async () => {
+    const host = new ScriptedHost();
+    const p = batchingPool(host);
+    await p.run(quick(0));
+    await p.run(quick(0));
+    host.hold = true;
+    const c = Array.from({ length: 5 }, () => new AbortController());
+    // The first takes the free slot alone; the next two wait, then go as one batch (held).
+    const runs = [0, 1, 2].map((i) => p.run(quick(i), c[i]!.signal));
+    await runs[0];
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(host.posted.at(-1)).toBe(2);
+    const more = [3, 4].map((i) => p.run(quick(i), c[i]!.signal));
+    expect(c.map((x) => p.waiting(x.signal))).toEqual([false, false, false, true, true]);
+    host.hold = false;
+    host.release();
+    expect(outputs(await Promise.all([...runs, ...more]))).toEqual([0, 1, 2, 3, 4]);
+    expect(c.map((x) => p.waiting(x.signal))).toEqual([false, false, false, false, false]);
+    await p.close();
+  });
+
   test('error: a batch answered with results that are not its own ends the worker; its tasks run again one by one, and the code is never batched again', async () => {
     const host = new ScriptedHost();
     const p = batchingPool(host);

@@ -162,6 +162,10 @@ export class SandboxPool implements Executor {
     });
   }
 
+  waiting(signal: AbortSignal): boolean {
+    return this.#queue.some((entry) => entry.signal === signal);
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     for (const entry of this.#queue.splice(0)) {
