@@ -9,6 +9,7 @@ import {
   type LeasedTask,
   leaseTiming,
   limits,
+  MeshError,
   needsQuorum,
   type ResultsPage,
   type RoomToWatcher,
@@ -851,7 +852,14 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
   /** `GET /jobs/:id/events`, already authorized by the Worker: upgrade and send a snapshot. */
   override async fetch(request: Request): Promise<Response> {
     if (!isUpgrade(request)) return upgradeRequired();
-    if (!this.#load()) return new Response('no such job', { status: 404 });
+    // The Worker names the authenticated caller: only the job's owner may watch it.
+    const meta = this.#load();
+    const refusal = !meta
+      ? new MeshError('not_found', 'no job with this id')
+      : meta.owner !== request.headers.get('x-mm-owner')
+        ? new MeshError('forbidden', 'this job belongs to another wallet')
+        : undefined;
+    if (refusal) return Response.json(refusal.toBody(), { status: refusal.status });
     return acceptSocket(this.ctx, [], {
       ready: (ws) =>
         sendJson(ws, {

@@ -163,6 +163,18 @@ describe('authorization', () => {
     }
     const ws = await api(`/jobs/${id}/events?token=${theirs}`, { headers: { upgrade: 'websocket' } });
     expect(ws.status).toBe(403);
+    expect(await errorOf(ws)).toMatchObject({ code: 'forbidden' });
+    // The room learns the caller from the Worker: a header the client sets itself is replaced.
+    const owner = (await (await api(`/jobs/${id}`, { token: mine })).json()) as { owner: string };
+    const forged = await api(`/jobs/${id}/events?token=${theirs}`, {
+      headers: { upgrade: 'websocket', 'x-mm-owner': owner.owner },
+    });
+    expect(forged.status).toBe(403);
+    const unknown = await api(`/jobs/${crypto.randomUUID()}/events?token=${theirs}`, {
+      headers: { upgrade: 'websocket' },
+    });
+    expect(unknown.status).toBe(404);
+    expect(await errorOf(unknown)).toMatchObject({ code: 'not_found' });
     const listed = (await (await api('/jobs', { token: theirs })).json()) as { jobs: { id: string }[] };
     expect(listed.jobs.map((j) => j.id)).not.toContain(id);
     const own = (await (await api('/jobs', { token: mine })).json()) as { jobs: { id: string }[] };

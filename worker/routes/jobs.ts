@@ -38,9 +38,12 @@ const JobParams = z.object({
 });
 const utf8 = new TextEncoder();
 
+/** A job id as the API makes them (a UUID); anything else names no job. */
+const JOB_ID = /^[0-9a-f-]{36}$/;
+
 /** The room of a job the caller owns, with its status; 404 / 403 otherwise. */
 export async function ownedJob(env: Env, id: string, address: string) {
-  if (!/^[0-9a-f-]{36}$/.test(id)) throw new MeshError('not_found', `no job with id ${id}`);
+  if (!JOB_ID.test(id)) throw new MeshError('not_found', `no job with id ${id}`);
   const room = jobRoom(env, id);
   const status = await room.status();
   if (!status) throw new MeshError('not_found', `no job with id ${id}`);
@@ -304,7 +307,11 @@ jobs.openapi(
         426,
       );
     }
-    const { room } = await ownedJob(c.env, c.req.valid('param').id, c.get('address'));
-    return (await room.fetch(c.req.raw)) as never;
+    const id = c.req.valid('param').id;
+    if (!JOB_ID.test(id)) throw new MeshError('not_found', `no job with id ${id}`);
+    // One call to the room: it checks that the job exists and is the caller's, then accepts.
+    const headers = new Headers(c.req.raw.headers);
+    headers.set('x-mm-owner', c.get('address'));
+    return (await jobRoom(c.env, id).fetch(new Request(c.req.raw, { headers }))) as never;
   },
 );
