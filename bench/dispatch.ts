@@ -186,6 +186,22 @@ async function watchRun(api: ApiServer, key: string, source: string, jobInputs: 
   return { id, submitMs, firstMs, doneMs };
 }
 
+/** Submit with `?wait`: the response is the finished job with its results (one request). */
+async function waitRun(api: ApiServer, key: string, input: number) {
+  const t0 = performance.now();
+  const res = await fetch(`${api.url}/api/v1/jobs?wait=10`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ runtime: 'js', source: SOURCE, inputs: [input] }),
+  });
+  const body = (await res.json()) as { state: string; results?: { output: number }[] };
+  const ms = performance.now() - t0;
+  if (res.status !== 201 || body.state !== 'succeeded' || body.results?.[0]?.output !== expected(input)) {
+    throw new Error(`a one-input job with ?wait did not come back finished: ${JSON.stringify(body)}`);
+  }
+  return ms;
+}
+
 async function outputsOf(api: ApiServer, key: string, id: string): Promise<number[]> {
   const headers = { authorization: `Bearer ${key}` };
   const status = (await (await fetch(`${api.url}/api/v1/jobs/${id}`, { headers })).json()) as JobStatus;
@@ -215,6 +231,8 @@ async function runMesh(cpu: { source: string; inputs: number[] }) {
     );
     const latencies: number[] = [];
     for (let i = 0; i < LATENCY_JOBS; i++) latencies.push((await watchRun(api, key, SOURCE, [i])).firstMs);
+    const waited: number[] = [];
+    for (let i = 0; i < LATENCY_JOBS; i++) waited.push(await waitRun(api, key, i));
     const big = await watchRun(api, key, SOURCE, inputs);
     const out = await outputsOf(api, key, big.id);
     if (out.some((v, i) => v !== expected(i))) throw new Error('mesh produced a wrong result');
@@ -224,6 +242,7 @@ async function runMesh(cpu: { source: string; inputs: number[] }) {
     return {
       trivial: big,
       latencies,
+      waited,
       perNode,
       cpu: { ms: cpuRun.doneMs, firstMs: cpuRun.firstMs, out: cpuOut },
     };
@@ -270,18 +289,26 @@ const cpuRows = [
   row(`CPU-bound, mesh (2 nodes × ${mesh.perNode} ${ISOLATION} sandbox)`, mesh.cpu, CPU_TASKS, cpuPool.ms),
 ];
 const cpuRatio = cpuPool.ms / mesh.cpu.ms;
+/** Submit, then watch (two round trips: the submission, then the watcher's socket). */
 const latency = {
   jobs: LATENCY_JOBS,
   p50Ms: percentile(mesh.latencies, 50),
   p99Ms: percentile(mesh.latencies, 99),
   maxMs: Math.max(...mesh.latencies),
 };
+/** Submit with `?wait`: one request answered with the result. */
+const waitLatency = {
+  jobs: LATENCY_JOBS,
+  p50Ms: percentile(mesh.waited, 50),
+  p99Ms: percentile(mesh.waited, 99),
+  maxMs: Math.max(...mesh.waited),
+};
 process.stdout.write(`\n${table(rows)}\n\n${table(cpuRows)}\n`);
 process.stdout.write(
   `\nCPU-bound: the mesh ran at ${cpuRatio.toFixed(2)} of the local pool's speed (pool wall time / mesh wall time)\n`,
 );
 process.stdout.write(
-  `submit-to-first-result over ${LATENCY_JOBS} one-input jobs: p50 ${latency.p50Ms.toFixed(1)} ms, p99 ${latency.p99Ms.toFixed(1)} ms\n`,
+  `submit-to-first-result over ${LATENCY_JOBS} one-input jobs: submit then watch p50 ${latency.p50Ms.toFixed(1)} ms, p99 ${latency.p99Ms.toFixed(1)} ms; one request (?wait) p50 ${waitLatency.p50Ms.toFixed(1)} ms, p99 ${waitLatency.p99Ms.toFixed(1)} ms\n`,
 );
 process.stdout.write(
   `submit of the ${TASKS}-input job (HTTP round trip, tasks stored): mesh ${mesh.trivial.submitMs.toFixed(0)} ms, control ${control.owners.submitMs.toFixed(0)} ms\n`,
@@ -303,5 +330,6 @@ const path = writeResult('dispatch', {
   },
   submitMs: { mesh: mesh.trivial.submitMs, control: control.owners.submitMs },
   submitToFirstResult: latency,
+  submitWaitToResult: waitLatency,
 });
 process.stdout.write(`wrote ${path}\n`);

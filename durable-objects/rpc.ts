@@ -186,6 +186,11 @@ export interface JobRoomApi {
   /** The node gives unstarted leases back. Returns how many it held. */
   returnLeases(nodeId: string, leaseIds: string[]): Awaitable<number>;
   cancel(): Awaitable<CancelResult | null>;
+  /**
+   * The job's status once it has finished, or once `waitMs` passed, with the first `limit` results
+   * when it has finished (`POST /jobs?wait=`); null when no job lives here.
+   */
+  settled(waitMs: number, limit: number): Awaitable<{ status: JobStatus; page?: ResultsPage } | null>;
   /** Where the finished job's leaf was queued for anchoring (null: not yet). */
   anchorState(): Awaitable<{ shard: number; version: number; finishedAt: number | undefined } | null>;
   /** A finished job's task leaf, its path and the tasks root its job leaf commits (null: none). */

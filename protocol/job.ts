@@ -307,6 +307,12 @@ export const JobCreated = z
     total: z.number().int(),
     codeCid: Cid,
     links: z.object({ self: z.string(), results: z.string(), events: z.string(), cancel: z.string() }),
+    /** With `?wait`: the counts when the response was made (the job finished, or the wait ran out). */
+    counts: TaskCounts.optional(),
+    /** With `?wait`, when the job finished within it: its first results in input order. */
+    results: z.array(TaskResult).optional(),
+    /** Pass as `cursor` to `GET /jobs/:id/results` for the rest; absent when `results` is all. */
+    nextCursor: z.number().int().optional(),
   })
   .meta({ id: 'JobCreated' });
 export type JobCreated = z.infer<typeof JobCreated>;

@@ -40,6 +40,8 @@ export const limits = {
   /** Page size bounds of `GET /jobs/:id/results`. */
   maxPageSize: 1000,
   defaultPageSize: 100,
+  /** The longest `POST /jobs?wait=` (seconds) a submission may wait for its job to finish. */
+  maxSubmitWaitSeconds: 30,
 } as const;
 
 /** Defaults of a JobSpec. */

@@ -18,6 +18,13 @@ const MAX_PROVIDERS = 4;
 const REMOTE_NONE_MS = 1_000;
 /** Most tasks asked of one room in one call (for all the nodes of the call together). */
 const MAX_TASKS_PER_CALL = 4096;
+/**
+ * The list of available jobs is written to storage at most this long after it changes, all
+ * changes at once: a job that comes and goes within it (a small job) costs the shard no write.
+ * A shard that restarts meanwhile has lost the announcement; the room announces again while it
+ * has runnable tasks (see `JobRoom`'s alarm).
+ */
+const SAVE_AFTER_MS = 2_000;
 
 /**
  * Dispatch for one shard: the jobs with runnable tasks (every room tells every shard) and the
@@ -36,6 +43,10 @@ export class Dispatcher {
   readonly #sessions: Sessions;
   readonly #peers: PeerRegistry;
   readonly #jobs = new Map<string, AvailableJob>();
+  /** Jobs whose row is in `available`, and those whose row is to be written or deleted. */
+  readonly #saved = new Set<string>();
+  readonly #unsaved = new Set<string>();
+  #saveTimer: ReturnType<typeof setTimeout> | undefined;
   /** Announcements per job, so a room's "nothing more" does not undo one that came meanwhile. */
   readonly #announced = new Map<string, number>();
   #cursor = 0;
@@ -75,6 +86,7 @@ export class Dispatcher {
       .toArray()) {
       const job = JSON.parse(row.job) as AvailableJob;
       this.#jobs.set(job.jobId, job);
+      this.#saved.add(job.jobId);
     }
   }
 
@@ -82,19 +94,48 @@ export class Dispatcher {
     this.#announced.set(job.jobId, (this.#announced.get(job.jobId) ?? 0) + 1);
     if (!this.#jobs.has(job.jobId)) {
       this.#jobs.set(job.jobId, job);
-      this.#ctx.storage.sql.exec(
-        'INSERT OR REPLACE INTO available (job_id, job, since) VALUES (?, ?, ?)',
-        job.jobId,
-        JSON.stringify(job),
-        Date.now(),
-      );
+      this.#changed(job.jobId);
     }
     this.schedule();
   }
 
   forget(jobId: string): void {
     this.#announced.delete(jobId);
-    if (this.#jobs.delete(jobId)) this.#ctx.storage.sql.exec('DELETE FROM available WHERE job_id = ?', jobId);
+    if (this.#jobs.delete(jobId)) this.#changed(jobId);
+  }
+
+  /** `jobId` joined or left the list: its row follows within SAVE_AFTER_MS. */
+  #changed(jobId: string): void {
+    // Back where the storage has it (a job that came and went before the write): nothing to do.
+    if (this.#jobs.has(jobId) === this.#saved.has(jobId)) this.#unsaved.delete(jobId);
+    else this.#unsaved.add(jobId);
+    if (this.#unsaved.size && this.#saveTimer === undefined) {
+      this.#saveTimer = setTimeout(() => this.#save(), SAVE_AFTER_MS);
+    }
+  }
+
+  #save(): void {
+    this.#saveTimer = undefined;
+    const sql = this.#ctx.storage.sql;
+    const now = Date.now();
+    this.#ctx.storage.transactionSync(() => {
+      for (const jobId of this.#unsaved) {
+        const job = this.#jobs.get(jobId);
+        if (job) {
+          sql.exec(
+            'INSERT OR REPLACE INTO available (job_id, job, since) VALUES (?, ?, ?)',
+            jobId,
+            JSON.stringify(job),
+            now,
+          );
+          this.#saved.add(jobId);
+        } else {
+          sql.exec('DELETE FROM available WHERE job_id = ?', jobId);
+          this.#saved.delete(jobId);
+        }
+      }
+    });
+    this.#unsaved.clear();
   }
 
   get jobs(): number {

@@ -38,6 +38,8 @@ import { NODE_TAG, type NodeAttachment, type Session, Sessions } from './session
 const PRUNE_EVERY_MS = 60 * 60_000;
 /** A shard re-announces its relays to the others this often (a shard that restarted learns them again). */
 const RELAYS_EVERY_MS = 60_000;
+/** Accepted work is credited to wallets at most this long after the ack (see `#credit`). */
+const CREDIT_AFTER_MS = 1_000;
 
 type Frame<T extends NodeToHub['type']> = Extract<NodeToHub, { type: T }>;
 
@@ -67,6 +69,9 @@ export class MeshHub extends DurableObject<DoEnv> implements MeshHubApi {
   #relaysTimer: ReturnType<typeof setTimeout> | undefined;
   #prunedAt = 0;
   #relaysAt = 0;
+  /** Work accepted and not yet credited, by wallet and node. */
+  readonly #credits = new Map<string, { owner: string; nodeId: string; tasks: number; cpuMs: number }>();
+  #creditTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(ctx: DurableObjectState, env: DoEnv) {
     super(ctx, env);
@@ -594,13 +599,32 @@ export class MeshHub extends DurableObject<DoEnv> implements MeshHubApi {
     closeSocket(session.ws, code, reason);
   }
 
-  /** Count accepted work for the node's wallet, after the ack rather than before it. */
+  /**
+   * Count accepted work for the node's wallet: added up here and sent at most CREDIT_AFTER_MS
+   * later, one call per node, rather than a call to the wallet's Account for every results frame
+   * (a wallet with many busy nodes would make its Account a hot spot).
+   */
   #credit(owner: string, nodeId: string, tasks: number, cpuMs: number): void {
-    this.ctx.waitUntil(
-      account(this.env, owner)
-        .creditWork(nodeId, tasks, cpuMs)
-        .catch((err: unknown) => console.error(`hub: crediting ${owner} for ${nodeId} failed`, err)),
-    );
+    const key = `${owner} ${nodeId}`;
+    const due = this.#credits.get(key);
+    if (due) {
+      due.tasks += tasks;
+      due.cpuMs += cpuMs;
+    } else this.#credits.set(key, { owner, nodeId, tasks, cpuMs });
+    this.#creditTimer ??= setTimeout(() => this.#sendCredits(), CREDIT_AFTER_MS);
+  }
+
+  #sendCredits(): void {
+    this.#creditTimer = undefined;
+    const due = [...this.#credits.values()];
+    this.#credits.clear();
+    for (const { owner, nodeId, tasks, cpuMs } of due) {
+      this.ctx.waitUntil(
+        account(this.env, owner)
+          .creditWork(nodeId, tasks, cpuMs)
+          .catch((err: unknown) => console.error(`hub: crediting ${owner} for ${nodeId} failed`, err)),
+      );
+    }
   }
 
   /** The socket is gone: its leases go back to their rooms now, counted against it as lost. */

@@ -120,6 +120,12 @@ const trustedWith = (meta: JobMeta, voter: Voter) =>
   meta.policy.kind === 'adaptive' && voter.wallet !== undefined && voter.wallet === meta.owner.toLowerCase();
 
 const terminal = (s: TaskState) => s === 'succeeded' || s === 'failed' || s === 'cancelled';
+/**
+ * While tasks are runnable, the alarm fires at least this often and announces them again: a hub
+ * shard writes its list of jobs a moment after it changes, so one that restarted meanwhile may
+ * have lost a new job (shorter than a lease's life, so leasing needs no earlier alarm).
+ */
+const ANNOUNCE_AGAIN_MS = 15_000;
 /** Backoff after a counted failure: 250 ms, doubling, at most 10 s. */
 const retryBackoffMs = (attempts: number) => Math.min(250 * 2 ** Math.max(0, attempts - 1), 10_000);
 /**
@@ -177,6 +183,8 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
   #doneSeq = 0;
   /** A proven job's proof checker, with its key decoded once. */
   #proofs: ProofChecker | undefined;
+  /** Callers of `settled` waiting for the job to finish. */
+  readonly #settleWaiters = new Set<() => void>();
 
   constructor(ctx: DurableObjectState, env: DoEnv) {
     super(ctx, env);
@@ -226,6 +234,7 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
     this.#counts = { ...emptyCounts(), pending: inputs.length };
     const status = this.#status();
     await Promise.all([
+      this.#rearm(),
       this.#announce(),
       account(this.env, meta.owner).addJob({
         id: meta.id,
@@ -244,6 +253,24 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
   /** Status with per-state counts, or null when no job lives here. */
   status(): JobStatus | null {
     return this.#load() ? this.#status() : null;
+  }
+
+  async settled(waitMs: number, limit: number): Promise<{ status: JobStatus; page?: ResultsPage } | null> {
+    const meta = this.#load();
+    if (!meta) return null;
+    if (meta.state === 'running' && waitMs > 0) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          this.#settleWaiters.delete(done);
+          resolve();
+        };
+        const timer = setTimeout(done, waitMs);
+        this.#settleWaiters.add(done);
+      });
+    }
+    const status = this.#status();
+    return status.state === 'running' ? { status } : { status, page: this.results(0, limit)! };
   }
 
   results(
@@ -1478,6 +1505,7 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
     meta.anchor = 'due';
     this.ctx.storage.sql.exec(`UPDATE meta SET v = ? WHERE k = 'job'`, JSON.stringify(meta));
     this.#broadcast({ type: 'job.finished', state, counts: this.#counts!, finishedAt: meta.finishedAt });
+    for (const done of [...this.#settleWaiters]) done();
     // The alarm now queues the job for anchoring (and retries until its outbox has it).
     await this.ctx.storage.setAlarm(Date.now());
     this.#alarmAt = undefined;
@@ -1516,8 +1544,12 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
         now,
       )
       .one().at;
-    if (at == null) return;
-    const when = Math.max(at, now + 1);
+    // While tasks are pending, announce them again now and then, should a shard have lost the
+    // announcement (it writes its list of jobs after a delay; see the hub's dispatch).
+    const again = this.#counts!.pending > 0 ? now + ANNOUNCE_AGAIN_MS : undefined;
+    const due = at == null ? again : again === undefined ? at : Math.min(at, again);
+    if (due === undefined) return;
+    const when = Math.max(due, now + 1);
     this.#alarmAt = undefined;
     await this.ctx.storage.setAlarm(when);
     this.#alarmAt = when;

@@ -1,6 +1,7 @@
 import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { afterEach, describe, expect, test } from 'vitest';
+import { meshHub, shardOf } from '../../durable-objects/stubs.ts';
 import {
   type HubToNode,
   type JobStatus,
@@ -108,6 +109,102 @@ describe('dispatch', () => {
       counts: { succeeded: 4, pending: 0 },
     });
     watcher.close();
+  });
+
+  test('behavior: POST /jobs?wait answers when the job finishes, with its results; when the wait runs out or the job is cancelled, with its counts', async () => {
+    const token = await signIn();
+    const post = (wait: string, inputs: number[]) =>
+      api(`/jobs?wait=${wait}`, {
+        method: 'POST',
+        token,
+        body: JSON.stringify({ runtime: 'js', source: 'export default (x) => x * 2', inputs, redundancy: 1 }),
+      });
+    type Created = {
+      id: string;
+      state: string;
+      counts?: { pending: number; succeeded: number };
+      results?: unknown[];
+    };
+    // No node asks for work: the wait runs out, the job still running, no results.
+    const idle = await post('0.2', [1, 2]);
+    expect(idle.status).toBe(201);
+    const running = (await idle.json()) as Created;
+    created.push({ id: running.id, token });
+    expect(running).toMatchObject({ state: 'running', counts: { pending: 2, succeeded: 0 } });
+    expect(running.results).toBeUndefined();
+    // A job cancelled while its submission waits: the submission answers then.
+    const cancelling = post('20', [1]);
+    const job = (await (await api('/jobs?limit=1', { token })).json()) as { jobs: { id: string }[] };
+    for (let i = 0; i < 50 && job.jobs[0]?.id === running.id; i++) {
+      Object.assign(job, await (await api('/jobs?limit=1', { token })).json());
+    }
+    await api(`/jobs/${job.jobs[0]!.id}/cancel`, { method: 'POST', token });
+    expect((await (await cancelling).json()) as Created).toMatchObject({
+      state: 'cancelled',
+      results: [{ index: 0, state: 'cancelled' }],
+    });
+    await api(`/jobs/${running.id}/cancel`, { method: 'POST', token });
+    // A node runs the job while its submission waits: the response is the finished job and its outputs.
+    const submitted = post('20', [5, 6, 7]);
+    const n = await node('node-wait-1');
+    n.send({ type: 'lease.request', credit: 10 });
+    const tasks: LeasedTask[] = [];
+    while (tasks.length < 3) tasks.push(...(await n.next(isLeased)).tasks);
+    await n.report(tasks.map((t) => ok(t)));
+    const res = await submitted;
+    expect(res.status).toBe(201);
+    const done = (await res.json()) as Omit<Created, 'results'> & {
+      results: { index: number; output: number }[];
+    };
+    expect(done).toMatchObject({ state: 'succeeded', counts: { succeeded: 3 } });
+    expect(done.results.map((r) => [r.index, r.output])).toEqual([
+      [0, 10],
+      [1, 12],
+      [2, 14],
+    ]);
+    // Out of bounds or not a number: refused before anything is stored.
+    for (const wait of ['31', '-1', 'soon']) {
+      const bad = await post(wait, [1]);
+      expect(bad.status, wait).toBe(400);
+      expect(((await bad.json()) as { error: { code: string } }).error.code).toBe('validation_failed');
+    }
+  });
+
+  test("behavior: a shard that lost a job's announcement (it writes its list a moment later) hears it again from the room's alarm", async () => {
+    const { id } = await newJob({ inputs: [1, 2] });
+    const nodeId = 'node-reannounce-1';
+    const n = await node(nodeId);
+    // The shard forgets the job, as one that restarted before writing its list down would have.
+    await meshHub(env, shardOf(env, nodeId)).jobGone(id, [], 'test: lost in a restart');
+    n.send({ type: 'lease.request', credit: 10 });
+    await expect(n.next(isLeased, 300)).rejects.toThrow();
+    // The room has pending tasks, so its alarm is set; when it fires, the shard hears of the job.
+    const alarm = await runInDurableObject(room(id), (_o: unknown, state: DurableObjectState) =>
+      state.storage.getAlarm(),
+    );
+    expect(alarm).not.toBeNull();
+    await runDurableObjectAlarm(room(id));
+    const tasks = await take(n, id, 2);
+    expect(tasks.map((t) => t.index).sort()).toEqual([0, 1]);
+  });
+
+  test('behavior: a shard writes its list of jobs down a moment after it changes: a job still runnable is there, a job that came and went is not', async () => {
+    const hub = env.MESH_HUB.get(env.MESH_HUB.idFromName('hub-0'));
+    const { id: stays } = await newJob({ inputs: [1] });
+    const { id: goes, token } = await newJob({ inputs: [1] });
+    await api(`/jobs/${goes}/cancel`, { method: 'POST', token });
+    const saved = async () => {
+      const rows = await runInDurableObject(hub, (_o: unknown, state: DurableObjectState) =>
+        state.storage.sql.exec<{ job_id: string }>('SELECT job_id FROM available').toArray(),
+      );
+      return rows.map((r) => r.job_id);
+    };
+    for (let i = 0; i < 100 && !(await saved()).includes(stays); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const rows = await saved();
+    expect(rows).toContain(stays);
+    expect(rows).not.toContain(goes);
   });
 
   test('behavior: duplicate and late results are ignored and never counted twice', async () => {

@@ -74,9 +74,16 @@ jobs.openapi(
     path: '/jobs',
     summary: 'Submit a job: a function and its inputs',
     description:
-      'An input that is a string `ipfs://<CID>` (CIDv1, sha2-256, raw or dag-pb) is resolved by the node that runs the task: it fetches the blob and parses it as UTF-8 JSON. The root must be stored (`PUT /api/v1/blobs/{cid}`), else the job is refused with 404 `not_found` naming the input.',
+      'An input that is a string `ipfs://<CID>` (CIDv1, sha2-256, raw or dag-pb) is resolved by the node that runs the task: it fetches the blob and parses it as UTF-8 JSON. The root must be stored (`PUT /api/v1/blobs/{cid}`), else the job is refused with 404 `not_found` naming the input.\n\nWith `wait` (seconds), the response waits until the job has finished or the time is up, whichever comes first, and carries `counts`; a job that finished in time also carries its first results (`results`, up to 100 in input order, `nextCursor` for the rest): a small job in one request.',
     security: [{ bearer: [] }],
-    request: { body: { required: true, content: { 'application/json': { schema: JobSpec } } } },
+    request: {
+      query: z.object({
+        wait: z.coerce.number().min(0).max(limits.maxSubmitWaitSeconds).default(0).meta({
+          description: `Seconds to wait for the job to finish before responding (0 to ${limits.maxSubmitWaitSeconds}; 0, the default, responds at once)`,
+        }),
+      }),
+      body: { required: true, content: { 'application/json': { schema: JobSpec } } },
+    },
     responses: {
       201: { description: 'Created', content: { 'application/json': { schema: JobCreated } } },
       413: { description: 'Body too large', content: { 'application/json': { schema: ApiErrorBody } } },
@@ -117,13 +124,24 @@ jobs.openapi(
       inputs,
     });
     const base = `/api/v1/jobs/${id}`;
+    const links = { self: base, results: `${base}/results`, events: `${base}/events`, cancel: `${base}/cancel` };
+    const { wait } = c.req.valid('query');
+    if (wait === 0) {
+      return c.json({ id, state: status.state, total: status.total, codeCid: status.codeCid, links }, 201);
+    }
+    const settled = (await jobRoom(c.env, id).settled(wait * 1000, limits.defaultPageSize))!;
+    const { state, total, counts } = settled.status;
+    const page = settled.page;
     return c.json(
       {
         id,
-        state: status.state,
-        total: status.total,
-        codeCid: status.codeCid,
-        links: { self: base, results: `${base}/results`, events: `${base}/events`, cancel: `${base}/cancel` },
+        state,
+        total,
+        codeCid,
+        links,
+        counts,
+        ...(page ? { results: page.results } : {}),
+        ...(page?.nextCursor === undefined ? {} : { nextCursor: page.nextCursor }),
       },
       201,
     );
