@@ -106,6 +106,22 @@ export default function (x) {
     await expect(job.collect()).rejects.toBeInstanceOf(JobCancelledError);
   });
 
+  test('behavior: with `wait`, a small job comes back finished with its results, read without opening the event stream', async () => {
+    const job = await mesh.map((x: number) => x + 1, [1, 2, 3], { wait: 20 });
+    expect(await job.collect()).toEqual([2, 3, 4]);
+    expect(job.eventConnections).toBe(0);
+    // A failed task throws as it would from the stream.
+    const failing = await mesh.map(
+      'export default (x) => { if (x) throw new Error("no"); return x; }',
+      [0, 1],
+      {
+        wait: 20,
+      },
+    );
+    await expect(failing.collect()).rejects.toBeInstanceOf(TaskFailedError);
+    expect(failing.eventConnections).toBe(0);
+  });
+
   test('behavior: the function can come from a module file', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'monadmesh-module-'));
     const file = join(dir, 'cube.mjs');

@@ -49,6 +49,12 @@ export interface MapOptions {
    */
   trust?: number;
   /**
+   * Seconds (up to 30) the submission may wait for the job to finish (`POST /jobs?wait=`): a job
+   * that finishes in time comes back with its results, and a small one is read without opening
+   * the event stream. Default 0: the handle comes back at once.
+   */
+  wait?: number;
+  /**
    * Called with the final spec and its spec hash (`specHashOf`) just before it is submitted, after
    * code and inputs are uploaded: e.g. to register the spec hash on-chain from the submitter's
    * wallet (`MonadMeshRegistry.registerSpec`). Submission waits for it; a throw stops it.
@@ -262,11 +268,17 @@ export class MeshClient {
     if (options.beforeSubmit) {
       await options.beforeSubmit({ spec, specHash: await specHashOf(spec, inputs) });
     }
+    const wait = options.wait ? `?wait=${options.wait}` : '';
     const created: JobCreated = await decode(
-      await this.#request('/api/v1/jobs', { method: 'POST', json: spec }),
+      await this.#request(`/api/v1/jobs${wait}`, { method: 'POST', json: spec }),
       JobCreatedSchema,
     );
-    return this.job<Output>(created.id);
+    const handle = this.job<Output>(created.id);
+    // Finished within the wait, every result in the response: nothing more to read.
+    if (created.state !== 'running' && created.results?.length === created.total) {
+      handle.finishedWith(created.results);
+    }
+    return handle;
   }
 
   /** A handle on an existing job. */

@@ -48,6 +48,8 @@ export class JobHandle<Output = unknown> implements AsyncIterable<Output> {
   readonly #o: JobHandleOptions;
   #events: JobEvents | undefined;
   #pastConnections = 0;
+  /** Every result of a job that finished before the handle was made (`wait`), in input order. */
+  #finished: TaskResult[] | undefined;
 
   constructor(id: string, options: JobHandleOptions) {
     this.id = id;
@@ -141,8 +143,17 @@ export class JobHandle<Output = unknown> implements AsyncIterable<Output> {
     );
   }
 
+  /** @internal The job finished with these results, every one (a submission that waited for it). */
+  finishedWith(results: TaskResult[]): void {
+    this.#finished = results;
+  }
+
   /** Every task's result in input order (failed and cancelled ones included), waiting for running ones. */
   async *results(options: { from?: number } = {}): AsyncGenerator<TaskResult> {
+    if (this.#finished) {
+      yield* this.#finished.slice(options.from ?? 0);
+      return;
+    }
     const events = this.#stream();
     let cursor = options.from ?? 0;
     let total = Number.POSITIVE_INFINITY;
