@@ -78,9 +78,14 @@ jobs.openapi(
     security: [{ bearer: [] }],
     request: {
       query: z.object({
-        wait: z.coerce.number().min(0).max(limits.maxSubmitWaitSeconds).default(0).meta({
-          description: `Seconds to wait for the job to finish before responding (0 to ${limits.maxSubmitWaitSeconds}; 0, the default, responds at once)`,
-        }),
+        wait: z.coerce
+          .number()
+          .min(0)
+          .max(limits.maxSubmitWaitSeconds)
+          .default(0)
+          .meta({
+            description: `Seconds to wait for the job to finish before responding (0 to ${limits.maxSubmitWaitSeconds}; 0, the default, responds at once)`,
+          }),
       }),
       body: { required: true, content: { 'application/json': { schema: JobSpec } } },
     },
@@ -124,7 +129,12 @@ jobs.openapi(
       inputs,
     });
     const base = `/api/v1/jobs/${id}`;
-    const links = { self: base, results: `${base}/results`, events: `${base}/events`, cancel: `${base}/cancel` };
+    const links = {
+      self: base,
+      results: `${base}/results`,
+      events: `${base}/events`,
+      cancel: `${base}/cancel`,
+    };
     const { wait } = c.req.valid('query');
     if (wait === 0) {
       return c.json({ id, state: status.state, total: status.total, codeCid: status.codeCid, links }, 201);
