@@ -229,17 +229,20 @@ export class PeerRegistry {
     );
     if (!this.#sql.exec('SELECT 1 FROM peers WHERE node_id = ?', nodeId).toArray().length) return undefined;
     for (const cid of new Set(cids)) {
+      // Read first: a node that holds the blob (whole, or a fetch under way) costs no write.
       const row = this.#sql
         .exec<{ fetching_since: number | null }>(
-          `INSERT INTO holds (node_id, cid, fetching_since) VALUES (?, ?, ?)
-           ON CONFLICT (node_id, cid) DO UPDATE SET fetching_since = fetching_since
-           RETURNING fetching_since`,
+          'SELECT fetching_since FROM holds WHERE node_id = ? AND cid = ?',
           nodeId,
           cid,
-          now,
         )
         .toArray()[0];
-      if (row?.fetching_since != null) since[cid] = row.fetching_since;
+      if (row) {
+        if (row.fetching_since !== null) since[cid] = row.fetching_since;
+        continue;
+      }
+      this.#sql.exec('INSERT INTO holds (node_id, cid, fetching_since) VALUES (?, ?, ?)', nodeId, cid, now);
+      since[cid] = now;
     }
     return since;
   }
