@@ -16,8 +16,10 @@ import { percentile, table, writeResult } from './report.ts';
 //   3. control plane: `wrangler dev` with a no-op node that answers every lease at once (the ceiling);
 //   4. mesh: submitted to `wrangler dev`, leased by two headless nodes over WebSockets;
 // for a trivial function (what the path costs per task), and for a CPU-bound one (tasks of about
-// `--cpu-ms` each: how close the mesh comes to a local pool with as many threads). Two nodes share
-// the machine's cores, so every variant uses the same number of threads.
+// `--cpu-ms` each: how close the mesh comes to a local pool with as many threads, run just before
+// and just after the mesh's job). Two nodes share the machine's cores, so every variant uses the
+// same number of threads. One-input jobs measure submit-to-first-result two ways, in turns:
+// submitting then watching (two round trips), and `POST /jobs?wait` (one request).
 
 const { values } = parseArgs({
   args: process.argv.slice(3),
@@ -229,15 +231,22 @@ async function runMesh(cpu: { source: string; inputs: number[] }) {
       SOURCE,
       Array.from({ length: 2000 }, (_, i) => i),
     );
+    // The two ways to a one-input job's result, taken in turns (the machine's speed drifts).
     const latencies: number[] = [];
-    for (let i = 0; i < LATENCY_JOBS; i++) latencies.push((await watchRun(api, key, SOURCE, [i])).firstMs);
     const waited: number[] = [];
-    for (let i = 0; i < LATENCY_JOBS; i++) waited.push(await waitRun(api, key, i));
+    for (let i = 0; i < LATENCY_JOBS; i++) {
+      latencies.push((await watchRun(api, key, SOURCE, [i])).firstMs);
+      waited.push(await waitRun(api, key, i));
+    }
     const big = await watchRun(api, key, SOURCE, inputs);
     const out = await outputsOf(api, key, big.id);
     if (out.some((v, i) => v !== expected(i))) throw new Error('mesh produced a wrong result');
     await watchRun(api, key, cpu.source, [0, 1]);
+    // The local pool just before and just after, so that both see the machine as the mesh did
+    // (this machine's speed drifts by tens of percent within a minute).
+    const poolBefore = await runTinypool(cpu.source, cpu.inputs);
     const cpuRun = await watchRun(api, key, cpu.source, cpu.inputs);
+    const poolAfter = await runTinypool(cpu.source, cpu.inputs);
     const cpuOut = await outputsOf(api, key, cpuRun.id);
     return {
       trivial: big,
@@ -245,6 +254,13 @@ async function runMesh(cpu: { source: string; inputs: number[] }) {
       waited,
       perNode,
       cpu: { ms: cpuRun.doneMs, firstMs: cpuRun.firstMs, out: cpuOut },
+      cpuPool: {
+        ms: (poolBefore.ms + poolAfter.ms) / 2,
+        firstMs: (poolBefore.firstMs + poolAfter.firstMs) / 2,
+        out: poolBefore.out,
+        beforeMs: poolBefore.ms,
+        afterMs: poolAfter.ms,
+      },
     };
   } finally {
     await Promise.all(nodes.map((n) => n.stop()));
@@ -261,8 +277,8 @@ const pool = await runTinypool(SOURCE, inputs);
 if (pool.out.some((v, i) => v !== expected(i))) throw new Error('tinypool produced a wrong result');
 const sandbox = await runSandbox();
 const control = await runControlPlane();
-const cpuPool = await runTinypool(cpu.source, cpu.inputs);
 const mesh = await runMesh(cpu);
+const cpuPool = mesh.cpuPool;
 if (mesh.cpu.out.some((v, i) => v !== cpuPool.out[i]))
   throw new Error('the CPU-bound job differs between the mesh and the pool');
 
@@ -285,7 +301,7 @@ const rows = [
   }),
 ];
 const cpuRows = [
-  row(`CPU-bound, tinypool (${THREADS} threads)`, cpuPool, CPU_TASKS, cpuPool.ms),
+  row(`CPU-bound, tinypool (${THREADS} threads; mean of just before and after)`, cpuPool, CPU_TASKS, cpuPool.ms),
   row(`CPU-bound, mesh (2 nodes × ${mesh.perNode} ${ISOLATION} sandbox)`, mesh.cpu, CPU_TASKS, cpuPool.ms),
 ];
 const cpuRatio = cpuPool.ms / mesh.cpu.ms;
@@ -327,6 +343,8 @@ const path = writeResult('dispatch', {
     function: cpu.source,
     variants: cpuRows,
     meshOverPool: cpuRatio,
+    poolBeforeMs: cpuPool.beforeMs,
+    poolAfterMs: cpuPool.afterMs,
   },
   submitMs: { mesh: mesh.trivial.submitMs, control: control.owners.submitMs },
   submitToFirstResult: latency,
