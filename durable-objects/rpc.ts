@@ -164,7 +164,14 @@ export interface CancelResult {
 }
 
 export interface JobRoomApi {
-  init(init: JobInit): Awaitable<JobStatus>;
+  /**
+   * Store the job and announce it. With `wait.ms`, answer once the job finished or that long
+   * passed, with its first `limit` results if it finished; else at once, with no page.
+   */
+  init(
+    init: JobInit,
+    wait?: { ms: number; limit: number },
+  ): Awaitable<{ status: JobStatus; page?: ResultsPage }>;
   status(): Awaitable<JobStatus | null>;
   results(
     cursor: number,
@@ -186,11 +193,6 @@ export interface JobRoomApi {
   /** The node gives unstarted leases back. Returns how many it held. */
   returnLeases(nodeId: string, leaseIds: string[]): Awaitable<number>;
   cancel(): Awaitable<CancelResult | null>;
-  /**
-   * The job's status once it has finished, or once `waitMs` passed, with the first `limit` results
-   * when it has finished (`POST /jobs?wait=`); null when no job lives here.
-   */
-  settled(waitMs: number, limit: number): Awaitable<{ status: JobStatus; page?: ResultsPage } | null>;
   /** Where the finished job's leaf was queued for anchoring (null: not yet). */
   anchorState(): Awaitable<{ shard: number; version: number; finishedAt: number | undefined } | null>;
   /** A finished job's task leaf, its path and the tasks root its job leaf commits (null: none). */

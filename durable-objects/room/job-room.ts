@@ -183,7 +183,7 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
   #doneSeq = 0;
   /** A proven job's proof checker, with its key decoded once. */
   #proofs: ProofChecker | undefined;
-  /** Callers of `settled` waiting for the job to finish. */
+  /** Submissions with `wait` waiting for the job to finish (`#settled`). */
   readonly #settleWaiters = new Set<() => void>();
 
   constructor(ctx: DurableObjectState, env: DoEnv) {
@@ -210,8 +210,14 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
 
   // ---- creation -------------------------------------------------------------------------------
 
-  /** Store the job and its tasks (one statement), add it to the owner's list, tell the hubs. */
-  async init(init: JobInit): Promise<JobStatus> {
+  /**
+   * Store the job and its tasks (one statement), add it to the owner's list, tell the hubs; with
+   * `wait.ms` (`POST /jobs?wait=`), answer once the job finished or that long passed.
+   */
+  async init(
+    init: JobInit,
+    wait: { ms: number; limit: number } = { ms: 0, limit: 0 },
+  ): Promise<{ status: JobStatus; page?: ResultsPage }> {
     if (this.#load()) throw new Error(`job ${init.id} already exists`);
     const { inputs, ...rest } = init;
     const meta: JobMeta = { ...rest, total: inputs.length, state: 'running', createdAt: Date.now() };
@@ -245,7 +251,7 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
         ...(meta.label === undefined ? {} : { label: meta.label }),
       }),
     ]);
-    return status;
+    return wait.ms > 0 ? (await this.#settled(wait.ms, wait.limit))! : { status };
   }
 
   // ---- reads ----------------------------------------------------------------------------------
@@ -255,7 +261,8 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
     return this.#load() ? this.#status() : null;
   }
 
-  async settled(waitMs: number, limit: number): Promise<{ status: JobStatus; page?: ResultsPage } | null> {
+  /** The status once the job finished or `waitMs` passed, with the first `limit` results when finished. */
+  async #settled(waitMs: number, limit: number): Promise<{ status: JobStatus; page?: ResultsPage } | null> {
     const meta = this.#load();
     if (!meta) return null;
     if (meta.state === 'running' && waitMs > 0) {

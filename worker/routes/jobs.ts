@@ -113,21 +113,26 @@ jobs.openapi(
       );
     }
     const { codeCid, inputs, circuit } = await prepareJob(c.env, spec);
+    const { wait } = c.req.valid('query');
     const id = crypto.randomUUID();
-    // The room adds the job to the owner's list itself (it owns that entry from here on).
-    const status = await jobRoom(c.env, id).init({
-      id,
-      owner,
-      runtime: spec.runtime,
-      codeCid,
-      timeoutMs: spec.timeoutMs,
-      maxAttempts: spec.maxAttempts,
-      memoryMb: spec.memoryMb,
-      policy: policyOf(spec),
-      ...(circuit ? { circuit } : {}),
-      ...(spec.label === undefined ? {} : { label: spec.label }),
-      inputs,
-    });
+    // The room adds the job to the owner's list itself (it owns that entry from here on), and
+    // with `wait` answers once the job finished or the time is up (one call either way).
+    const { status, page } = await jobRoom(c.env, id).init(
+      {
+        id,
+        owner,
+        runtime: spec.runtime,
+        codeCid,
+        timeoutMs: spec.timeoutMs,
+        maxAttempts: spec.maxAttempts,
+        memoryMb: spec.memoryMb,
+        policy: policyOf(spec),
+        ...(circuit ? { circuit } : {}),
+        ...(spec.label === undefined ? {} : { label: spec.label }),
+        inputs,
+      },
+      { ms: wait * 1000, limit: limits.defaultPageSize },
+    );
     const base = `/api/v1/jobs/${id}`;
     const links = {
       self: base,
@@ -135,13 +140,10 @@ jobs.openapi(
       events: `${base}/events`,
       cancel: `${base}/cancel`,
     };
-    const { wait } = c.req.valid('query');
     if (wait === 0) {
       return c.json({ id, state: status.state, total: status.total, codeCid: status.codeCid, links }, 201);
     }
-    const settled = (await jobRoom(c.env, id).settled(wait * 1000, limits.defaultPageSize))!;
-    const { state, total, counts } = settled.status;
-    const page = settled.page;
+    const { state, total, counts } = status;
     return c.json(
       {
         id,
