@@ -301,7 +301,12 @@ const rows = [
   }),
 ];
 const cpuRows = [
-  row(`CPU-bound, tinypool (${THREADS} threads; mean of just before and after)`, cpuPool, CPU_TASKS, cpuPool.ms),
+  row(
+    `CPU-bound, tinypool (${THREADS} threads; mean of just before and after)`,
+    cpuPool,
+    CPU_TASKS,
+    cpuPool.ms,
+  ),
   row(`CPU-bound, mesh (2 nodes × ${mesh.perNode} ${ISOLATION} sandbox)`, mesh.cpu, CPU_TASKS, cpuPool.ms),
 ];
 const cpuRatio = cpuPool.ms / mesh.cpu.ms;
