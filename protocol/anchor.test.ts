@@ -1,7 +1,10 @@
+import { encodePacked, type Hex, hexToBytes } from 'viem';
 import { describe, expect, it } from 'vitest';
 import {
   cidLeafHash,
+  inputLeafHash,
   inputsRoot,
+  inputsRootOfHashes,
   JobLeaf,
   jobLeafHash,
   jobSpecHash,
@@ -12,6 +15,7 @@ import {
 } from './anchor.ts';
 import { cidOf } from './cid.ts';
 import type { VerificationPolicy } from './job.ts';
+import { merkleLeafHash } from './merkle.ts';
 
 const specOf = ({ inputTexts, ...rest }: Omit<typeof base, 'policy'> & { policy: VerificationPolicy }) => ({
   ...rest,
@@ -123,5 +127,62 @@ describe('anchor leaves', () => {
     ]) {
       expect(JobLeaf.safeParse({ ...good, ...bad }).success, JSON.stringify(bad)).toBe(false);
     }
+  });
+});
+
+describe('packed leaves', () => {
+  // What the leaves were first written with (viem's general encoder), to check the direct packing.
+  const viaViem = {
+    task: (t: { index: number; state: number; inputHash: Hex; outputHash: Hex; verification: Hex }) =>
+      merkleLeafHash(
+        hexToBytes(
+          encodePacked(
+            ['bytes1', 'uint32', 'uint8', 'bytes32', 'bytes32', 'bytes32'],
+            ['0x54', t.index, t.state, t.inputHash, t.outputHash, t.verification],
+          ),
+        ),
+      ),
+    input: (index: number, hash: Hex) =>
+      merkleLeafHash(hexToBytes(encodePacked(['bytes1', 'uint32', 'bytes32'], ['0x49', index, hash]))),
+  };
+  const word = (seed: string) => sha256Text(seed);
+
+  it('behavior: task and input leaves are byte for byte what abi.encodePacked gives, at the edges of their ranges', () => {
+    for (const index of [0, 1, 255, 256, 65_535, 1_000_000, 0xffff_fffe, 0xffff_ffff]) {
+      for (const state of [0, 1, 2, 3, 255]) {
+        const task = {
+          index,
+          state,
+          inputHash: word(`in${index}`),
+          outputHash: word(`out${state}`),
+          verification: index % 2 ? ZERO32 : word(`v${index}`),
+        };
+        expect(taskLeafHash(task as never)).toEqual(viaViem.task(task));
+      }
+      expect(inputLeafHash(index, word(`i${index}`))).toEqual(viaViem.input(index, word(`i${index}`)));
+    }
+  });
+
+  it('error: what encodePacked refuses is refused: an index outside uint32, a state outside uint8, a word that is not 32 bytes', () => {
+    const ok = { index: 1, state: 1, inputHash: ZERO32, outputHash: ZERO32, verification: ZERO32 };
+    const bad = [
+      { ...ok, index: -1 },
+      { ...ok, index: 2 ** 32 },
+      { ...ok, index: 1.5 },
+      { ...ok, state: 256 },
+      { ...ok, state: -1 },
+      { ...ok, inputHash: '0x1234' as Hex },
+      { ...ok, outputHash: `0x${'00'.repeat(33)}` as Hex },
+    ];
+    for (const leaf of bad) {
+      expect(() => viaViem.task(leaf), JSON.stringify(leaf)).toThrow();
+      expect(() => taskLeafHash(leaf as never), JSON.stringify(leaf)).toThrow();
+    }
+    expect(() => inputLeafHash(2 ** 32, ZERO32)).toThrow();
+  });
+
+  it('behavior: the input tree from hashes is the input tree from texts', () => {
+    const texts = ['1', '"two"', '{"a":[3]}', 'null', '4.5'];
+    expect(inputsRootOfHashes(texts.map(sha256Text))).toBe(inputsRoot(texts));
   });
 });

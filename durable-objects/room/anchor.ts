@@ -1,7 +1,7 @@
 import {
   cidLeafHash,
   hexTree,
-  inputsRoot,
+  inputsRootOfHashes,
   type JobLeaf,
   jobLeafState,
   jobSpecHash,
@@ -38,7 +38,6 @@ export function jobAnchor(sql: SqlStorage, meta: JobMeta): JobAnchor {
   const rows = sql
     .exec<AnchorRow>('SELECT idx, state, input, output, error, verification FROM tasks ORDER BY idx')
     .toArray();
-  const inputTexts = rows.map((r) => r.input);
   const tasks = rows.map(
     (r): TaskLeaf => ({
       index: r.idx,
@@ -54,7 +53,8 @@ export function jobAnchor(sql: SqlStorage, meta: JobMeta): JobAnchor {
     }),
   );
   const tree = hexTree(tasks.map(taskLeafHash));
-  const inputs = inputsRoot(inputTexts);
+  // Each input hashed once, for its task leaf and the input tree.
+  const inputs = inputsRootOfHashes(tasks.map((t) => t.inputHash));
   const leaf: JobLeaf = {
     jobId: sha256Text(meta.id),
     specHash: jobSpecHash({ ...meta, inputsRoot: inputs, tasks: rows.length }),
