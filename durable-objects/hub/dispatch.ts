@@ -118,24 +118,32 @@ export class Dispatcher {
     this.#saveTimer = undefined;
     const sql = this.#ctx.storage.sql;
     const now = Date.now();
-    this.#ctx.storage.transactionSync(() => {
-      for (const jobId of this.#unsaved) {
-        const job = this.#jobs.get(jobId);
-        if (job) {
-          sql.exec(
-            'INSERT OR REPLACE INTO available (job_id, job, since) VALUES (?, ?, ?)',
-            jobId,
-            JSON.stringify(job),
-            now,
-          );
-          this.#saved.add(jobId);
-        } else {
-          sql.exec('DELETE FROM available WHERE job_id = ?', jobId);
-          this.#saved.delete(jobId);
+    const ids = [...this.#unsaved];
+    try {
+      this.#ctx.storage.transactionSync(() => {
+        for (const jobId of ids) {
+          const job = this.#jobs.get(jobId);
+          if (job) {
+            sql.exec(
+              'INSERT OR REPLACE INTO available (job_id, job, since) VALUES (?, ?, ?)',
+              jobId,
+              JSON.stringify(job),
+              now,
+            );
+          } else sql.exec('DELETE FROM available WHERE job_id = ?', jobId);
         }
-      }
-    });
-    this.#unsaved.clear();
+      });
+    } catch (error) {
+      // Nothing was written: try again later (the rooms announce again meanwhile).
+      console.error(`hub ${this.#shard}: writing the list of available jobs failed`, error);
+      this.#saveTimer = setTimeout(() => this.#save(), SAVE_AFTER_MS);
+      return;
+    }
+    for (const jobId of ids) {
+      if (this.#jobs.has(jobId)) this.#saved.add(jobId);
+      else this.#saved.delete(jobId);
+      this.#unsaved.delete(jobId);
+    }
   }
 
   get jobs(): number {

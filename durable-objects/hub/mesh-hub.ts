@@ -467,10 +467,12 @@ export class MeshHub extends DurableObject<DoEnv> implements MeshHubApi {
         'bad_message',
         `${foreign.length} of the leases named are not held by this node; ignored`,
       );
+    // No longer the node's from here: a heartbeat handled while the rooms answer does not extend
+    // them (a room that has let them go would call them gone, lost against the node).
+    this.#sessions.release(session, [...byJob.values()].flat());
     await Promise.all(
       [...byJob].map(([jobId, ids]) => jobRoom(this.env, jobId).returnLeases(session.nodeId!, ids)),
     );
-    this.#sessions.release(session, [...byJob.values()].flat());
     this.#map.touch(session.nodeId!);
     // The rooms announced their tasks again: they go to whoever has room, now.
     this.#dispatch.schedule();

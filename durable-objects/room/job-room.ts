@@ -126,6 +126,7 @@ const terminal = (s: TaskState) => s === 'succeeded' || s === 'failed' || s === 
  * have lost a new job (shorter than a lease's life, so leasing needs no earlier alarm).
  */
 const ANNOUNCE_AGAIN_MS = 15_000;
+const ANNOUNCE_AGAIN_MAX_MS = 10 * 60_000;
 /** Backoff after a counted failure: 250 ms, doubling, at most 10 s. */
 const retryBackoffMs = (attempts: number) => Math.min(250 * 2 ** Math.max(0, attempts - 1), 10_000);
 /**
@@ -183,6 +184,12 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
   #doneSeq = 0;
   /** A proven job's proof checker, with its key decoded once. */
   #proofs: ProofChecker | undefined;
+  /**
+   * How long after now the alarm announces pending tasks again: ANNOUNCE_AGAIN_MS, doubling at
+   * each such announcement up to ANNOUNCE_AGAIN_MAX_MS (a job nobody can run does not keep its
+   * room awake), back to the start when the job is re-opened.
+   */
+  #announceAgainMs = ANNOUNCE_AGAIN_MS;
   /** Submissions with `wait` waiting for the job to finish (`#settled`). */
   readonly #settleWaiters = new Set<() => void>();
 
@@ -844,7 +851,12 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
     });
     if (!updates.length) return 0;
     this.#broadcast({ type: 'tasks.updated', updates, counts: this.#counts! });
-    await Promise.all([this.#announce(), account(this.env, meta.owner).jobFinished(meta.id, 'running')]);
+    this.#announceAgainMs = ANNOUNCE_AGAIN_MS;
+    await Promise.all([
+      this.#announce(),
+      this.#rearm(),
+      account(this.env, meta.owner).jobFinished(meta.id, 'running'),
+    ]);
     return updates.length;
   }
 
@@ -941,8 +953,12 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
         )
         .toArray();
       if (expired.length) await this.#expire(expired, 'lease expired');
-      // Tasks whose backoff just ended are runnable again: tell the hubs.
-      if (this.#meta?.state === 'running' && this.#runnableNow(Date.now())) await this.#announce();
+      // Tasks whose backoff just ended are runnable again, or a shard may have lost the job: tell
+      // the hubs (and wait longer before the next time).
+      if (this.#meta?.state === 'running' && this.#runnableNow(Date.now())) {
+        this.#announceAgainMs = Math.min(ANNOUNCE_AGAIN_MAX_MS, this.#announceAgainMs * 2);
+        await this.#announce();
+      }
     } finally {
       await this.#rearm();
     }
@@ -1553,7 +1569,7 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
       .one().at;
     // While tasks are pending, announce them again now and then, should a shard have lost the
     // announcement (it writes its list of jobs after a delay; see the hub's dispatch).
-    const again = this.#counts!.pending > 0 ? now + ANNOUNCE_AGAIN_MS : undefined;
+    const again = this.#counts!.pending > 0 ? now + this.#announceAgainMs : undefined;
     const due = at == null ? again : again === undefined ? at : Math.min(at, again);
     if (due === undefined) return;
     const when = Math.max(due, now + 1);

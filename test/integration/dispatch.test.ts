@@ -207,6 +207,22 @@ describe('dispatch', () => {
     expect(rows).not.toContain(goes);
   });
 
+  test('behavior: a heartbeat that still names leases the node has just given back does not count them lost', async () => {
+    const { id } = await newJob({ inputs: [1, 2, 3, 4] });
+    const n = await node('node-return-heartbeat-1');
+    n.send({ type: 'lease.request', credit: 4 });
+    const tasks = await take(n, id, 4);
+    const back = tasks.slice(0, 2).map((t) => ({ jobId: t.jobId, leaseId: t.leaseId }));
+    // Sent together: the heartbeat reaches the hub while the room is still taking the leases back.
+    n.send({ type: 'lease.return', leases: back });
+    n.send({ type: 'node.heartbeat', leases: back });
+    await n.report(tasks.slice(2).map((t) => ok(t)));
+    const ack = await n.next(isAck);
+    expect(ack.standing?.reputation.lost).toBe(0);
+    const revoked = n.messages.filter((m) => m.type === 'lease.revoked');
+    expect(revoked.filter((m) => /expired|deadline/.test(m.reason))).toEqual([]);
+  });
+
   test('behavior: duplicate and late results are ignored and never counted twice', async () => {
     const { id, token } = await newJob({ inputs: [1, 2] });
     const n = await node('node-dup-1');

@@ -603,9 +603,10 @@ export class ComputeNode {
   #sendHeartbeat(): void {
     this.#returnLate();
     // Everything whose lease we still need: queued, running, and finished but not yet acknowledged.
+    // Not those just given back (aborted in the executor, leaving #running a moment later).
     const leases = [
       ...this.#queue,
-      ...[...this.#running.values()].map((r) => r.task),
+      ...[...this.#running.values()].filter((r) => !r.abort.signal.aborted).map((r) => r.task),
       ...this.#outbox,
       ...this.#unacked.flat(),
     ].map((t) => ({ jobId: t.jobId, leaseId: t.leaseId }));
