@@ -617,7 +617,10 @@ describe('web app', () => {
     await job.wait();
     const credited = async () =>
       AccountWork.parse(await (await fetch(`${api!.url}/api/v1/accounts/${address}`)).json()).work;
-    await expect.poll(async () => (await credited()).nodes.find((n) => n.nodeId === peerId)?.tasks).toBe(6);
+    // Credited work reaches the wallet's Account up to a second after the hub accepts it.
+    await expect
+      .poll(async () => (await credited()).nodes.find((n) => n.nodeId === peerId)?.tasks, { timeout: 15_000 })
+      .toBe(6);
     await expect
       .poll(() => text(page.getByTestId('credited')))
       .toMatch(/^Accepted from this node so far: 6 tasks/);
