@@ -42,7 +42,7 @@ import { ProofChecker } from './proofs.ts';
 import { credibility } from './quorum.ts';
 import { checkClaims } from './receipts.ts';
 import { settleFrame } from './report.ts';
-import { migrateRoom } from './schema.ts';
+import { hasRoom, migrateRoom } from './schema.ts';
 import { emptyCounts, type JobMeta, resultsPage, statusOf, taskBriefs } from './views.ts';
 
 /**
@@ -69,6 +69,8 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
   #meta: JobMeta | undefined;
   /** The task rows, with their counts per state mirrored in memory. */
   readonly #t: TaskLedger;
+  /** Whether this room has its tables: a job was stored here. */
+  #tables: boolean;
   #alarmAt: number | undefined;
   /** A proven job's proof checker, with its key decoded once. */
   #proofs: ProofChecker | undefined;
@@ -83,7 +85,10 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
 
   constructor(ctx: DurableObjectState, env: DoEnv) {
     super(ctx, env);
-    migrateRoom(ctx.storage);
+    // A room is created by any request naming its id; only `init` gives it tables, so reading an
+    // id that names no job (`GET /jobs/<made-up id>`) stores nothing.
+    this.#tables = hasRoom(ctx.storage.sql);
+    if (this.#tables) migrateRoom(ctx.storage);
     this.#t = new TaskLedger(ctx.storage);
     answerPings(ctx);
   }
@@ -99,6 +104,10 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
     wait: { ms: number; limit: number } = { ms: 0, limit: 0 },
   ): Promise<{ status: JobStatus; page?: ResultsPage }> {
     if (this.#load()) throw new Error(`job ${init.id} already exists`);
+    if (!this.#tables) {
+      migrateRoom(this.ctx.storage);
+      this.#tables = true;
+    }
     const { inputs, ...rest } = init;
     const meta: JobMeta = { ...rest, total: inputs.length, state: 'running', createdAt: Date.now() };
     const sql = this.ctx.storage.sql;
@@ -559,6 +568,7 @@ export class JobRoom extends DurableObject<DoEnv> implements JobRoomApi {
 
   #load(): JobMeta | undefined {
     if (this.#meta) return this.#meta;
+    if (!this.#tables) return undefined;
     const sql = this.ctx.storage.sql;
     const row = sql.exec<{ v: string }>(`SELECT v FROM meta WHERE k = 'job'`).toArray()[0];
     if (!row) return undefined;

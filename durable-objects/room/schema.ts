@@ -20,6 +20,15 @@ export function migrateRoom(storage: DurableObjectStorage): void {
   );
 }
 
+/** Whether this storage holds a room's tables (of any version): reads only. */
+export function hasRoom(sql: SqlStorage): boolean {
+  return (
+    sql
+      .exec(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name IN ('meta', '_schema') LIMIT 1`)
+      .toArray().length > 0
+  );
+}
+
 /** Verified jobs' answers, one per identity per task (see \`quorum.ts\`). */
 const REPLICAS = `
   CREATE TABLE replicas (

@@ -1,3 +1,5 @@
+import { runInDurableObject } from 'cloudflare:test';
+import { env } from 'cloudflare:workers';
 import { privateKeyToAccount } from 'viem/accounts';
 import { createSiweMessage } from 'viem/siwe';
 import { describe, expect, test, vi } from 'vitest';
@@ -181,5 +183,40 @@ describe('authorization', () => {
     expect(own.jobs.map((j) => j.id)).toContain(id);
     // The job is still running: the other wallet's cancel did nothing.
     expect(await (await api(`/jobs/${id}`, { token: mine })).json()).toMatchObject({ state: 'running' });
+  });
+
+  test('error: reading, watching or cancelling made-up job ids is a 404 that stores nothing', async () => {
+    const token = await signIn();
+    // A real job first, so that the rooms listed below are not all empty by chance.
+    const id = await submit(token, { inputs: [1] });
+    const madeUp: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const jobId = crypto.randomUUID();
+      madeUp.push(jobId);
+      for (const [path, method] of [
+        [`/jobs/${jobId}`, 'GET'],
+        [`/jobs/${jobId}/results`, 'GET'],
+        [`/jobs/${jobId}/proof?task=0`, 'GET'],
+        [`/jobs/${jobId}/cancel`, 'POST'],
+      ] as const) {
+        const res = await api(path, { method, token });
+        expect(res.status, `${method} ${path}`).toBe(404);
+        expect(await errorOf(res)).toMatchObject({ code: 'not_found' });
+      }
+      const ws = await api(`/jobs/${jobId}/events?token=${token}`, { headers: { upgrade: 'websocket' } });
+      expect(ws.status).toBe(404);
+    }
+    // Each made-up id woke a room; none of them wrote anything (a room makes its tables only
+    // when its job is stored), while the real job's room has its tables.
+    const tables = (jobId: string) =>
+      runInDurableObject(
+        env.JOB_ROOM.get(env.JOB_ROOM.idFromName(jobId)),
+        (_i, state) =>
+          state.storage.sql.exec<{ name: string }>(`SELECT name FROM sqlite_master`).toArray().length,
+      );
+    for (const jobId of madeUp) expect(await tables(jobId), jobId).toBe(0);
+    expect(await tables(id)).toBeGreaterThan(0);
+    // The real job beside them is untouched.
+    expect(await (await api(`/jobs/${id}`, { token })).json()).toMatchObject({ id, state: 'running' });
   });
 });
