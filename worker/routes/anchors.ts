@@ -6,8 +6,8 @@ import { ApiErrorBody, MeshError } from '../../protocol/index.ts';
 import { nextAnchorRun } from '../anchor-cron.ts';
 import type { AppEnv } from '../app-env.ts';
 import { requireAuth } from '../auth.ts';
+import { ownedJob } from '../jobs/owned.ts';
 import { validationHook } from '../validation.ts';
-import { ownedJob } from './jobs.ts';
 
 export const anchors = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 anchors.use('/jobs/*', requireAuth);

@@ -15,7 +15,7 @@ import {
 } from '../../protocol/index.ts';
 import type { AppEnv } from '../app-env.ts';
 import { requireAuth } from '../auth.ts';
-import type { Env } from '../env.ts';
+import { JOB_ID, ownedJob } from '../jobs/owned.ts';
 import { prepareJob } from '../jobs/submit.ts';
 import { waitingReason } from '../mesh-view.ts';
 import { validationHook } from '../validation.ts';
@@ -37,19 +37,6 @@ const JobParams = z.object({
     .meta({ param: { name: 'id', in: 'path' } }),
 });
 const utf8 = new TextEncoder();
-
-/** A job id as the API makes them (a UUID); anything else names no job. */
-const JOB_ID = /^[0-9a-f-]{36}$/;
-
-/** The room of a job the caller owns, with its status; 404 / 403 otherwise. */
-export async function ownedJob(env: Env, id: string, address: string) {
-  if (!JOB_ID.test(id)) throw new MeshError('not_found', `no job with id ${id}`);
-  const room = jobRoom(env, id);
-  const status = await room.status();
-  if (!status) throw new MeshError('not_found', `no job with id ${id}`);
-  if (status.owner !== address) throw new MeshError('forbidden', 'this job belongs to another wallet');
-  return { room, status };
-}
 
 export const jobs = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 
