@@ -207,6 +207,36 @@ describe('dispatch', () => {
     expect(rows).not.toContain(goes);
   });
 
+  test('behavior: a shard writes its job list once per change that lasts: a job that came and went costs no write, one announced again costs none more', async () => {
+    const hub = env.MESH_HUB.get(env.MESH_HUB.idFromName('hub-0'));
+    // Count the statements that write the shard's list, each with the job it names.
+    const writes: string[] = [];
+    await runInDurableObject(hub, (_o: unknown, state: DurableObjectState) => {
+      const sql = state.storage.sql;
+      const exec = sql.exec.bind(sql);
+      sql.exec = ((query: string, ...bindings: unknown[]) => {
+        if (/^\s*(INSERT|DELETE|UPDATE)\b[^;]*\bavailable\b/i.test(query)) writes.push(String(bindings[0]));
+        return exec(query, ...(bindings as SqlStorageValue[]));
+      }) as typeof sql.exec;
+    });
+    const { id: stays, token: mine } = await newJob({ inputs: [1] });
+    const { id: goes, token } = await newJob({ inputs: [1] });
+    await api(`/jobs/${goes}/cancel`, { method: 'POST', token });
+    // The room of the job that stays announces it again (its alarm does, should a shard have lost it).
+    const job = {
+      jobId: stays,
+      runtime: 'js' as const,
+      codeCid: ((await (await api(`/jobs/${stays}`, { token: mine })).json()) as { codeCid: string }).codeCid,
+    };
+    await meshHub(env, 0).jobAvailable(job);
+    await meshHub(env, 0).jobAvailable(job);
+    for (let i = 0; i < 100 && !writes.includes(stays); i++) await new Promise((r) => setTimeout(r, 100));
+    // Past another write delay: nothing more is written for either.
+    await new Promise((r) => setTimeout(r, 2_500));
+    expect(writes.filter((w) => w === stays)).toEqual([stays]);
+    expect(writes.filter((w) => w === goes)).toEqual([]);
+  });
+
   test('behavior: a heartbeat that still names leases the node has just given back does not count them lost', async () => {
     const { id } = await newJob({ inputs: [1, 2, 3, 4] });
     const n = await node('node-return-heartbeat-1');

@@ -1,7 +1,8 @@
 import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
-import { afterEach, describe, expect, test } from 'vitest';
+import { afterEach, describe, expect, onTestFinished, test, vi } from 'vitest';
+import { Account } from '../../durable-objects/account.ts';
 import {
   AccountWork,
   HELLO_PROOF_MAX_SKEW_MS,
@@ -399,6 +400,32 @@ describe('node standing', () => {
       address,
       work: { tasks: 2, cpuMs: 16, nodes: [{ nodeId, tasks: 2, cpuMs: 16, lastAt: expect.any(Number) }] },
     });
+  });
+
+  test("behavior: a linked node's work of many frames within a second reaches its wallet's Account in one call", async () => {
+    const { id } = await newJob([1, 2, 3, 4, 5, 6]);
+    const nodeId = uniqueId('standing-batched');
+    const identity = await newIdentity();
+    const { address, link: owner } = await link(identity.peerId.toString());
+    // Count the hub's calls to Account.creditWork.
+    const credit = vi.spyOn(Account.prototype, 'creditWork');
+    onTestFinished(() => credit.mockRestore());
+    const { s } = await connect(nodeId, { identity, hello: { owner } });
+    const tasks = await take(s, id, 6);
+    // Six frames, one result each, sent back to back.
+    for (const [i, t] of tasks.entries()) await s.report([ok(t, i + 1)]);
+    for (let i = 0; i < 6; i++) expect((await s.next(isAck)).accepted).toBe(1);
+    const credited = await eventually(
+      () => accountWork(address),
+      (a) => a.work.tasks === 6,
+    );
+    expect(credited.work).toMatchObject({ tasks: 6, cpuMs: 21 });
+    // Six acks, but the credits were added up in the hub: one call (two if a second boundary fell
+    // between the frames), never one per frame.
+    const calls = credit.mock.calls.filter(([node]) => node === nodeId);
+    expect(calls.length).toBeGreaterThanOrEqual(1);
+    expect(calls.length).toBeLessThanOrEqual(2);
+    expect(calls.reduce((n, [, tasks]) => n + tasks, 0)).toBe(6);
   });
 
   test('error: a refused link leaves the node connected and anonymous, and says why', async () => {
