@@ -94,6 +94,7 @@ export default defineConfig({
           name: 'frontend',
           environment: 'jsdom',
           include: ['frontend/src/**/*.test.{ts,tsx}'],
+          setupFiles: ['frontend/src/test-setup.ts'],
           testTimeout: 30_000,
         },
       },
