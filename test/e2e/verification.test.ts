@@ -16,9 +16,11 @@ import { type ApiServer, type Proc, startApi, startNode } from '../../scripts/lo
 
 // Real processes against `wrangler dev`: three honest anonymous nodes and four saboteurs with
 // fresh keys each run (one that always lies, one that lies at a rate, and a Sybil: two always-lying
-// nodes linked to one wallet). The saboteurs are a minority of identities (3 of 6). No wrong
-// output and no wrong failure is accepted, with redundancy 3 or the default trust; the Sybil's
-// two nodes never give two answers to one task.
+// nodes linked to one wallet): half the identities (3 of 6). No wrong output and no wrong failure
+// is accepted, with redundancy 3 or the default trust; the Sybil's two nodes never give two
+// answers to one task. (Redundancy 3 is beaten only by all three saboteurs telling one task the
+// same lie; their lies depend on their keys, and a made-up failure is one of four kinds, so that
+// is about one run in thousands. With a single kind of made-up failure it failed a run here.)
 
 let api: ApiServer;
 let client: MeshClient;

@@ -5,7 +5,8 @@ import type { ExecRequest, ExecResult, Executor } from './executor.ts';
  * A lying executor, for tests of verification only (`--saboteur RATE` of the headless node,
  * refused outside development): it runs each task honestly, then, at `rate`, returns a plausible
  * wrong answer instead: most often the output slightly changed (a number off by a little, a
- * string with a character more, a flag flipped), sometimes a made-up failure, and for a task that
+ * string with a character more, a flag flipped), sometimes a made-up failure (of one of four
+ * kinds), and for a task that
  * failed, a made-up output; a proven (`circom`) task gets either a wrong signal with its
  * honest proof or its honest signals with a broken proof. The change depends on `salt` (the node's peer id) and the task, so
  * two saboteurs rarely tell the same lie: they are independent, as verification assumes. With
@@ -52,9 +53,14 @@ export class SaboteurExecutor implements Executor {
     const k = 1 + (hash(`${this.#salt}:${request.seed}`) % 997);
     if (!result.ok) return { ok: true, output: k, logs: result.logs, durationMs: result.durationMs };
     if (this.#random() < 0.125) {
+      // Of a kind that depends on the node and task too: a failure is compared by its kind, so
+      // saboteurs that all said `user_error` would agree on their lie far more often than on others.
       return {
         ok: false,
-        error: { kind: 'user_error', message: 'Error: made up by a saboteur' },
+        error: {
+          kind: MADE_UP_FAILURES[k % MADE_UP_FAILURES.length]!,
+          message: 'Error: made up by a saboteur',
+        },
         logs: result.logs,
         durationMs: result.durationMs,
       };
@@ -74,6 +80,9 @@ export class SaboteurExecutor implements Executor {
     return this.#inner.close();
   }
 }
+
+/** The failures a saboteur makes up: those that count as the task's answer (not a node's own trouble). */
+const MADE_UP_FAILURES = ['user_error', 'timeout', 'memory_limit', 'output_invalid'] as const;
 
 /** `--saboteur RATE[@N]`: the rate, and how many tasks to answer honestly first. */
 export function parseSaboteur(arg: string): { rate: number; honestFirst: number } | undefined {
