@@ -20,7 +20,7 @@ import { type ApiServer, type Proc, startApi, startNode } from '../../scripts/lo
 // is accepted, with redundancy 3 or the default trust; the Sybil's two nodes never give two
 // answers to one task. (Redundancy 3 is beaten only by all three saboteurs telling one task the
 // same lie; their lies depend on their keys, and a made-up failure is one of four kinds, so that
-// is about one run in thousands. With a single kind of made-up failure it failed a run here.)
+// is under one run in a thousand. With a single kind of made-up failure it failed a run here.)
 
 let api: ApiServer;
 let client: MeshClient;
