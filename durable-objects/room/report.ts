@@ -158,6 +158,30 @@ export function settleFrame(
       receipt: JSON.stringify(receipt),
       nodeId,
     };
+    /** The task succeeds on this result: its row is written with the frame's others, at the end. */
+    const succeed = (verification: string, proof: string | null): void => {
+      succeeded.push([
+        o.index,
+        check.json,
+        extra.logs,
+        extra.durationMs,
+        extra.receipt,
+        t.nextDone(),
+        lease.lease_id,
+        verification,
+        proof,
+      ]);
+      settled.set(o.index, 'succeeded');
+      out.ended.push(lease.lease_id);
+      t.move('leased', 'succeeded');
+      updates.push({
+        index: o.index,
+        state: 'succeeded',
+        attempt: task.attempts + 1,
+        nodeId,
+        durationMs: o.durationMs,
+      });
+    };
     if (proofs && o.ok) {
       // A proven job: the proof decides, whatever the policy.
       const problem = proofs[i];
@@ -175,27 +199,10 @@ export function settleFrame(
       // otherwise farm by proving trivial circuits of its own and spend on others' JS jobs).
       out.accepted++;
       out.cpuMs += Math.min(o.durationMs, meta.timeoutMs);
-      succeeded.push([
-        o.index,
-        check.json,
-        extra.logs,
-        extra.durationMs,
-        extra.receipt,
-        t.nextDone(),
-        lease.lease_id,
+      succeed(
         provenVerification(t, meta, task.idx, voter, nodeId, receipt.outputHash, extra.receipt),
         JSON.stringify(o.proof),
-      ]);
-      settled.set(o.index, 'succeeded');
-      out.ended.push(lease.lease_id);
-      t.move('leased', 'succeeded');
-      updates.push({
-        index: o.index,
-        state: 'succeeded',
-        attempt: task.attempts + 1,
-        nodeId,
-        durationMs: o.durationMs,
-      });
+      );
       continue;
     }
     let error: TaskError | undefined = o.ok ? undefined : o.error;
@@ -240,27 +247,7 @@ export function settleFrame(
             error ? `error:${error.kind}` : receipt.outputHash,
           );
     if (!error) {
-      succeeded.push([
-        o.index,
-        check.json,
-        extra.logs,
-        extra.durationMs,
-        extra.receipt,
-        t.nextDone(),
-        lease.lease_id,
-        verification!,
-        null,
-      ]);
-      settled.set(o.index, 'succeeded');
-      out.ended.push(lease.lease_id);
-      t.move('leased', 'succeeded');
-      updates.push({
-        index: o.index,
-        state: 'succeeded',
-        attempt: task.attempts + 1,
-        nodeId,
-        durationMs: o.durationMs,
-      });
+      succeed(verification!, null);
     } else if (retryableErrors.has(error.kind)) {
       // The node could not run it (its own fault, by its own word): a lost lease, not work done.
       out.gaveUp++;
