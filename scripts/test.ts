@@ -16,7 +16,7 @@ import { ROOT } from './local-mesh.ts';
 // their own: most of them in one lane, beside the other projects' run, which is followed in its
 // lane by the rest of them (those of the client, the CLI and the chain; each e2e file starts its
 // own `wrangler dev`, anvil and nodes on free ports and in fresh folders, so two files may run at
-// once). On the 2-core machine that took `npm test` from ~1,130 s (one Vitest run) to ~12 min.
+// once). On the 2-core machine that took `npm test` from ~1,130 s (one Vitest run) to 814–881 s.
 const dir = mkdtempSync(join(tmpdir(), 'monadmesh-test-'));
 const bin = (name: string) => join(ROOT, 'node_modules', name);
 const reports: string[] = [];
