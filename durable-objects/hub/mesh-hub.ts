@@ -25,7 +25,7 @@ import {
   sendJson,
   upgradeRequired,
 } from '../sockets.ts';
-import { account, allHubs, jobRoom, shardOf } from '../stubs.ts';
+import { allHubs, jobRoom, shardOf } from '../stubs.ts';
 import { checkHello, checkLink, FrameBudget, HELLO_TIMEOUT_MS } from './admission.ts';
 import { Dispatcher } from './dispatch.ts';
 import { MapFeed } from './map-feed.ts';
@@ -33,13 +33,12 @@ import { NodeStandings } from './node-standings.ts';
 import { PeerRegistry } from './peer-registry.ts';
 import { peerKey, verifySignature } from './receipt-verifier.ts';
 import { NODE_TAG, type NodeAttachment, type Session, Sessions } from './sessions.ts';
+import { WalletCredits } from './wallet-credits.ts';
 
 /** Standings are pruned at most this often. */
 const PRUNE_EVERY_MS = 60 * 60_000;
 /** A shard re-announces its relays to the others this often (a shard that restarted learns them again). */
 const RELAYS_EVERY_MS = 60_000;
-/** Accepted work is credited to wallets at most this long after the ack (see `#credit`). */
-const CREDIT_AFTER_MS = 1_000;
 
 type Frame<T extends NodeToHub['type']> = Extract<NodeToHub, { type: T }>;
 
@@ -57,7 +56,7 @@ type Frame<T extends NodeToHub['type']> = Extract<NodeToHub, { type: T }>;
  *
  * Parts: `Sessions` (the sockets, what each holds), `Dispatcher` (available jobs, leasing),
  * `NodeStandings` (each node's record), `PeerRegistry` (the data plane), `MapFeed` (the node
- * map's replicas).
+ * map's replicas), `WalletCredits` (linked nodes' work on its way to their wallets).
  */
 export class MeshHub extends DurableObject<DoEnv> implements MeshHubApi {
   readonly #shard: number;
@@ -69,9 +68,7 @@ export class MeshHub extends DurableObject<DoEnv> implements MeshHubApi {
   #relaysTimer: ReturnType<typeof setTimeout> | undefined;
   #prunedAt = 0;
   #relaysAt = 0;
-  /** Work accepted and not yet credited, by wallet and node. */
-  readonly #credits = new Map<string, { owner: string; nodeId: string; tasks: number; cpuMs: number }>();
-  #creditTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #credits: WalletCredits;
 
   constructor(ctx: DurableObjectState, env: DoEnv) {
     super(ctx, env);
@@ -83,6 +80,7 @@ export class MeshHub extends DurableObject<DoEnv> implements MeshHubApi {
     this.#dispatch = new Dispatcher(ctx, env, this.#shard, this.#sessions, this.#peers);
     this.#dispatch.onLeased = (nodeId) => this.#map.touch(nodeId);
     this.#map = new MapFeed(ctx, env, this.#shard, () => this.#infos());
+    this.#credits = new WalletCredits(ctx, env, this.#shard);
     answerPings(ctx);
     const connected = new Set<string>();
     for (const s of this.#sessions.nodes()) {
@@ -581,7 +579,7 @@ export class MeshHub extends DurableObject<DoEnv> implements MeshHubApi {
     this.#standings.count(nodeId, { accepted, rejected, late, lost, cpuMs });
     const standing = this.#standings.get(nodeId);
     session.setStanding(standing.reputation);
-    if (hello.owner && accepted > 0) this.#credit(hello.owner, nodeId, accepted, cpuMs);
+    if (hello.owner && accepted > 0) this.#credits.add(hello.owner, nodeId, accepted, cpuMs);
     this.#map.touch(nodeId);
     this.#send(session, { type: 'results.ack', accepted, ignored, standing });
     this.#dispatch.schedule();
@@ -599,34 +597,6 @@ export class MeshHub extends DurableObject<DoEnv> implements MeshHubApi {
 
   #close(session: Session, code: number, reason: string): void {
     closeSocket(session.ws, code, reason);
-  }
-
-  /**
-   * Count accepted work for the node's wallet: added up here and sent at most CREDIT_AFTER_MS
-   * later, one call per node, rather than a call to the wallet's Account for every results frame
-   * (a wallet with many busy nodes would make its Account a hot spot).
-   */
-  #credit(owner: string, nodeId: string, tasks: number, cpuMs: number): void {
-    const key = `${owner} ${nodeId}`;
-    const due = this.#credits.get(key);
-    if (due) {
-      due.tasks += tasks;
-      due.cpuMs += cpuMs;
-    } else this.#credits.set(key, { owner, nodeId, tasks, cpuMs });
-    this.#creditTimer ??= setTimeout(() => this.#sendCredits(), CREDIT_AFTER_MS);
-  }
-
-  #sendCredits(): void {
-    this.#creditTimer = undefined;
-    const due = [...this.#credits.values()];
-    this.#credits.clear();
-    for (const { owner, nodeId, tasks, cpuMs } of due) {
-      this.ctx.waitUntil(
-        account(this.env, owner)
-          .creditWork(nodeId, tasks, cpuMs)
-          .catch((err: unknown) => console.error(`hub: crediting ${owner} for ${nodeId} failed`, err)),
-      );
-    }
   }
 
   /** The socket is gone: its leases go back to their rooms now, counted against it as lost. */

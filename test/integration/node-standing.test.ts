@@ -1,4 +1,4 @@
-import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterEach, describe, expect, onTestFinished, test, vi } from 'vitest';
@@ -24,6 +24,7 @@ import {
   api,
   HOST,
   helloProof,
+  hubOf,
   NodeSocket,
   newIdentity,
   ORIGIN,
@@ -426,6 +427,54 @@ describe('node standing', () => {
     expect(calls.length).toBeGreaterThanOrEqual(1);
     expect(calls.length).toBeLessThanOrEqual(2);
     expect(calls.reduce((n, [, tasks]) => n + tasks, 0)).toBe(6);
+  });
+
+  test("behavior: a linked node's credited work is stored until sent, and a hub that stopped before sending sends it when it wakes", async () => {
+    const { id } = await newJob([1, 2, 3]);
+    const nodeId = uniqueId('standing-due');
+    const identity = await newIdentity();
+    const { address, link: owner } = await link(identity.peerId.toString());
+    const { s } = await connect(nodeId, { identity, hello: { owner } });
+    const tasks = await take(s, id, 3);
+    expect(
+      (
+        await report(
+          s,
+          tasks.map((t, i) => ok(t, i + 2)),
+        )
+      ).accepted,
+    ).toBe(3);
+    await eventually(
+      () => accountWork(address),
+      (a) => a.work.tasks === 3,
+    );
+    // What an instance evicted or redeployed within that second leaves behind: work due to the
+    // wallet in the hub's storage, and no timer. (The test pool's eviction keeps the old
+    // instance's timers, so the rows are written here as such an instance would have left them.)
+    const hub = hubOf(nodeId);
+    await runInDurableObject(hub, (_i, state) => {
+      expect(state.storage.sql.exec('SELECT * FROM credits_due').toArray()).toEqual([]);
+      state.storage.sql.exec(
+        'INSERT INTO credits_due (owner, node_id, tasks, cpu_ms) VALUES (?, ?, 5, 40)',
+        address,
+        nodeId,
+      );
+    });
+    await evictDurableObject(hub);
+    // The next frame of the node wakes the hub, which finds the work due and sends it, once.
+    s.send({ type: 'node.heartbeat', leases: [] });
+    const credited = await eventually(
+      () => accountWork(address),
+      (a) => a.work.tasks === 8,
+      15_000,
+    );
+    expect(credited.work).toMatchObject({ tasks: 8, cpuMs: 49 });
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect((await accountWork(address)).work).toMatchObject({ tasks: 8, cpuMs: 49 });
+    const left = await runInDurableObject(hub, (_i, state) =>
+      state.storage.sql.exec('SELECT * FROM credits_due').toArray(),
+    );
+    expect(left).toEqual([]);
   });
 
   test('error: a refused link leaves the node connected and anonymous, and says why', async () => {
