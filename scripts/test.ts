@@ -46,6 +46,12 @@ const LATER_E2E = [
   'test/e2e/proven.test.ts',
 ];
 
+// A file renamed or moved would otherwise silently leave both e2e runs.
+for (const file of LATER_E2E) {
+  if (!existsSync(join(ROOT, file)))
+    throw new Error(`scripts/test.ts: LATER_E2E names ${file}, which does not exist`);
+}
+
 interface Step {
   name: string;
   args: string[];
@@ -111,6 +117,11 @@ function run(step: Step, alone: boolean): Promise<boolean> {
     }
   }
   return new Promise((resolve) => {
+    // A process that could not start (no memory, too many processes) fails its step; the run goes on.
+    child.on('error', (error) => {
+      process.stderr.write(`== ${step.name}: FAILED to start: ${error.message}\n`);
+      resolve(false);
+    });
     child.on('close', (code, signal) => {
       const ok = code === 0;
       process.stderr.write(
