@@ -29,6 +29,8 @@ export class Account extends DurableObject<DoEnv> implements AccountApi {
       CREATE TABLE IF NOT EXISTS work (
         node_id TEXT PRIMARY KEY, tasks INTEGER NOT NULL, cpu_ms REAL NOT NULL, last_at INTEGER NOT NULL
       );
+      CREATE TABLE IF NOT EXISTS credited (batch TEXT PRIMARY KEY, at INTEGER NOT NULL);
+      CREATE INDEX IF NOT EXISTS credited_by_time ON credited (at);
     `);
   }
 
@@ -115,17 +117,32 @@ export class Account extends DurableObject<DoEnv> implements AccountApi {
       });
   }
 
-  /** Results of a linked node were accepted: count them (and the task time they report) for this wallet. */
-  creditWork(nodeId: string, tasks: number, cpuMs: number): void {
+  /**
+   * Results of a linked node were accepted: count them (and the task time they report) for this
+   * wallet. `batch` names the hub's record of them: a batch sent again (its first answer was
+   * lost) is counted once. Batch ids are kept a week.
+   */
+  creditWork(nodeId: string, tasks: number, cpuMs: number, batch?: string): void {
     if (tasks <= 0) return;
-    this.ctx.storage.sql.exec(
+    const sql = this.ctx.storage.sql;
+    const now = Date.now();
+    if (batch !== undefined) {
+      const fresh = sql.exec(
+        'INSERT INTO credited (batch, at) VALUES (?, ?) ON CONFLICT DO NOTHING',
+        batch,
+        now,
+      ).rowsWritten;
+      if (!fresh) return;
+      sql.exec('DELETE FROM credited WHERE at < ?', now - 7 * 24 * 60 * 60_000);
+    }
+    sql.exec(
       `INSERT INTO work (node_id, tasks, cpu_ms, last_at) VALUES (?, ?, ?, ?)
        ON CONFLICT (node_id) DO UPDATE SET
          tasks = tasks + excluded.tasks, cpu_ms = cpu_ms + excluded.cpu_ms, last_at = excluded.last_at`,
       nodeId,
       tasks,
       cpuMs,
-      Date.now(),
+      now,
     );
   }
 

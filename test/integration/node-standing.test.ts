@@ -3,6 +3,7 @@ import { env } from 'cloudflare:workers';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterEach, describe, expect, onTestFinished, test, vi } from 'vitest';
 import { Account } from '../../durable-objects/account.ts';
+import { account } from '../../durable-objects/stubs.ts';
 import {
   AccountWork,
   HELLO_PROOF_MAX_SKEW_MS,
@@ -430,7 +431,7 @@ describe('node standing', () => {
     expect(calls.reduce((n, [, tasks]) => n + tasks, 0)).toBe(6);
   });
 
-  test("behavior: a linked node's credited work is stored until sent, and a hub that stopped before sending sends it when it wakes", async () => {
+  test("behavior: a linked node's credited work is stored until its wallet has it; a hub that stopped before sends it when it wakes, a batch the wallet has already counted is not counted again", async () => {
     const { id } = await newJob([1, 2, 3]);
     const nodeId = uniqueId('standing-due');
     const identity = await newIdentity();
@@ -448,17 +449,24 @@ describe('node standing', () => {
     await eventually(
       () => accountWork(address),
       (a) => a.work.tasks === 3,
+      15_000,
     );
-    // What an instance evicted or redeployed within that second leaves behind: work due to the
-    // wallet in the hub's storage, and no timer. (The test pool's eviction keeps the old
-    // instance's timers, so the rows are written here as such an instance would have left them.)
+    // What an instance evicted or redeployed before its calls were answered leaves behind: an
+    // open row, and a batch the wallet's Account had already counted when the hub stopped. (The
+    // test pool's eviction keeps the old instance's timers, so the rows are written here.)
+    await account(env, address).creditWork(nodeId, 1, 1, 'hub-0-counted-before-the-hub-stopped');
     const hub = hubOf(nodeId);
     await runInDurableObject(hub, (_i, state) => {
-      expect(state.storage.sql.exec('SELECT * FROM credits_due').toArray()).toEqual([]);
+      expect(state.storage.sql.exec('SELECT * FROM credits_due WHERE node_id = ?', nodeId).toArray()).toEqual(
+        [],
+      );
       state.storage.sql.exec(
-        'INSERT INTO credits_due (owner, node_id, tasks, cpu_ms) VALUES (?, ?, 5, 40)',
+        `INSERT INTO credits_due (owner, node_id, batch, tasks, cpu_ms) VALUES (?, ?, '', 5, 40), (?, ?, ?, 1, 1)`,
         address,
         nodeId,
+        address,
+        nodeId,
+        'hub-0-counted-before-the-hub-stopped',
       );
     });
     await evictDurableObject(hub);
@@ -466,16 +474,57 @@ describe('node standing', () => {
     s.send({ type: 'node.heartbeat', leases: [] });
     const credited = await eventually(
       () => accountWork(address),
-      (a) => a.work.tasks === 8,
+      (a) => a.work.tasks === 9,
       15_000,
     );
-    expect(credited.work).toMatchObject({ tasks: 8, cpuMs: 49 });
+    expect(credited.work).toMatchObject({ tasks: 9, cpuMs: 50 });
+    const left = async () =>
+      runInDurableObject(hub, (_i, state) =>
+        state.storage.sql.exec('SELECT * FROM credits_due WHERE node_id = ?', nodeId).toArray(),
+      );
+    await eventually(left, (rows) => rows.length === 0, 15_000);
     await new Promise((r) => setTimeout(r, 1_500));
-    expect((await accountWork(address)).work).toMatchObject({ tasks: 8, cpuMs: 49 });
-    const left = await runInDurableObject(hub, (_i, state) =>
-      state.storage.sql.exec('SELECT * FROM credits_due').toArray(),
+    expect((await accountWork(address)).work).toMatchObject({ tasks: 9, cpuMs: 50 });
+  });
+
+  test("behavior: a call to the wallet's Account that fails is made again with the same batch, and the work is counted once", async () => {
+    const { id } = await newJob([1, 2, 3]);
+    const nodeId = uniqueId('standing-retried');
+    const identity = await newIdentity();
+    const { address, link: owner } = await link(identity.peerId.toString());
+    const creditWork = Account.prototype.creditWork;
+    let failures = 0;
+    const credit = vi.spyOn(Account.prototype, 'creditWork').mockImplementation(function (
+      this: Account,
+      node,
+      tasks,
+      cpuMs,
+      batch,
+    ) {
+      if (node === nodeId && failures++ === 0) throw new Error('the Account is unavailable (test)');
+      return creditWork.call(this, node, tasks, cpuMs, batch);
+    });
+    onTestFinished(() => credit.mockRestore());
+    const { s } = await connect(nodeId, { identity, hello: { owner } });
+    const tasks = await take(s, id, 3);
+    expect(
+      (
+        await report(
+          s,
+          tasks.map((t) => ok(t, 5)),
+        )
+      ).accepted,
+    ).toBe(3);
+    const credited = await eventually(
+      () => accountWork(address),
+      (a) => a.work.tasks === 3,
+      15_000,
     );
-    expect(left).toEqual([]);
+    expect(credited.work).toMatchObject({ tasks: 3, cpuMs: 15 });
+    const calls = credit.mock.calls.filter(([node]) => node === nodeId);
+    expect(calls.length).toBe(2);
+    expect(calls[1]).toEqual(calls[0]);
+    expect(calls[0]![3]).toMatch(/^hub-\d+-/);
   });
 
   test('error: a refused link leaves the node connected and anonymous, and says why', async () => {
