@@ -107,7 +107,7 @@ export function leaseTasks(
       );
     if (tasks.length) {
       const list = JSON.stringify(
-        tasks.map((t) => [t.leaseId, t.index, t.attempt, knownIdx.has(t.index) ? 1 : 0]),
+        tasks.map((task) => [task.leaseId, task.index, task.attempt, knownIdx.has(task.index) ? 1 : 0]),
       );
       sql.exec(
         `UPDATE tasks SET state = 'leased', leased = leased + 1, node_id = ?, reason = NULL,

@@ -1,8 +1,9 @@
-import { runInDurableObject } from 'cloudflare:test';
+import { evictDurableObject, runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { describe, expect, test } from 'vitest';
 import { migrate } from '../../durable-objects/migrations.ts';
 import { migrateRoom, ROOM_STEPS } from '../../durable-objects/room/schema.ts';
+import { jobRoom } from '../../durable-objects/stubs.ts';
 
 /** Every column and index of the given tables, in a stable order, to compare two schemas. */
 function shape(sql: SqlStorage, tables: string[]) {
@@ -82,5 +83,49 @@ describe('room schema migrations', () => {
       { idx: 0, leased: 1, drops: 0 },
       { idx: 1, leased: 0, drops: 0 },
     ]);
+  });
+
+  test("an older build's room is brought forward by the JobRoom itself when it wakes (it makes no tables for a room that has none)", async () => {
+    const jobId = crypto.randomUUID();
+    const stub = env.JOB_ROOM.get(env.JOB_ROOM.idFromName(jobId));
+    await runInDurableObject(stub, (_i, state) => {
+      const sql = state.storage.sql;
+      // A new room has no tables until its job is stored.
+      expect(sql.exec('SELECT name FROM sqlite_master').toArray()).toEqual([]);
+      // As the first build left a job: step 1's tables, its meta row, a leased task, no `_schema` row.
+      ROOM_STEPS[0]!(sql);
+      const meta = {
+        id: jobId,
+        owner: '0x0000000000000000000000000000000000000001',
+        runtime: 'js',
+        codeCid: 'bafkreie2yqyext36pbdtprgfj6icwicukivmne5uwrbfn4nymcz5kh47ly',
+        timeoutMs: 1000,
+        maxAttempts: 3,
+        memoryMb: 64,
+        total: 2,
+        state: 'running',
+        createdAt: 1,
+      };
+      sql.exec(`INSERT INTO meta (k, v) VALUES ('job', ?)`, JSON.stringify(meta));
+      sql.exec(
+        `INSERT INTO tasks (idx, state, input, attempts, lease_id, node_id, lease_expires)
+         VALUES (0, 'leased', '1', 1, 'L1', 'n1', 12345), (1, 'pending', '2', 0, NULL, NULL, NULL)`,
+      );
+    });
+    // A new instance reads the old tables as they are.
+    await evictDurableObject(stub);
+    const status = await jobRoom(env, jobId).status();
+    expect(status).toMatchObject({
+      id: jobId,
+      total: 2,
+      state: 'running',
+      counts: { leased: 1, pending: 1 },
+    });
+    const after = await runInDurableObject(stub, (_i, state) => ({
+      version: state.storage.sql.exec("SELECT version FROM _schema WHERE part = 'room'").one().version,
+      leases: state.storage.sql.exec('SELECT lease_id, idx, node_id FROM leases').toArray(),
+    }));
+    expect(after.version).toBe(ROOM_STEPS.length);
+    expect(after.leases).toEqual([{ lease_id: 'L1', idx: 0, node_id: 'n1' }]);
   });
 });
