@@ -56,6 +56,23 @@ describe('SaboteurExecutor', () => {
     expect(liar.lies).toBe(51);
   });
 
+  test('made-up failures are of four kinds that count as answers, chosen by the node and task: two saboteurs seldom make up the same one', async () => {
+    // random() below 0.125 picks a made-up failure for every task.
+    const a = new SaboteurExecutor(honest, 1, 'peer-a', () => 0);
+    const b = new SaboteurExecutor(honest, 1, 'peer-b', () => 0);
+    const kinds = new Set<string>();
+    let same = 0;
+    for (let i = 0; i < 200; i++) {
+      const [x, y] = [await a.run(request(i, `s${i}`)), await b.run(request(i, `s${i}`))];
+      if (x.ok || y.ok) throw new Error('expected made-up failures');
+      kinds.add(x.error.kind);
+      if (x.error.kind === y.error.kind) same++;
+    }
+    expect([...kinds].sort()).toEqual(['memory_limit', 'output_invalid', 'timeout', 'user_error']);
+    // One in four by chance; all of them with a single kind.
+    expect(same).toBeLessThan(100);
+  });
+
   test('two saboteurs tell different lies', async () => {
     const a = new SaboteurExecutor(honest, 1, 'peer-a', () => 0.5);
     const b = new SaboteurExecutor(honest, 1, 'peer-b', () => 0.5);
