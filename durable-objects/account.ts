@@ -122,19 +122,17 @@ export class Account extends DurableObject<DoEnv> implements AccountApi {
    * wallet. `batch` names the hub's record of them: a batch sent again (its first answer was
    * lost) is counted once. Batch ids are kept a week.
    */
-  creditWork(nodeId: string, tasks: number, cpuMs: number, batch?: string): void {
+  creditWork(nodeId: string, tasks: number, cpuMs: number, batch: string): void {
     if (tasks <= 0) return;
     const sql = this.ctx.storage.sql;
     const now = Date.now();
-    if (batch !== undefined) {
-      const fresh = sql.exec(
-        'INSERT INTO credited (batch, at) VALUES (?, ?) ON CONFLICT DO NOTHING',
-        batch,
-        now,
-      ).rowsWritten;
-      if (!fresh) return;
-      sql.exec('DELETE FROM credited WHERE at < ?', now - 7 * 24 * 60 * 60_000);
-    }
+    const fresh = sql.exec(
+      'INSERT INTO credited (batch, at) VALUES (?, ?) ON CONFLICT DO NOTHING',
+      batch,
+      now,
+    ).rowsWritten;
+    if (!fresh) return;
+    sql.exec('DELETE FROM credited WHERE at < ?', now - 7 * 24 * 60 * 60_000);
     sql.exec(
       `INSERT INTO work (node_id, tasks, cpu_ms, last_at) VALUES (?, ?, ?, ?)
        ON CONFLICT (node_id) DO UPDATE SET

@@ -47,7 +47,8 @@ export function migrate(
   }
 }
 
-function hasAnyTable(sql: SqlStorage, tables: string[]): boolean {
+/** Whether any of `tables` exists (reads only). */
+export function hasAnyTable(sql: SqlStorage, tables: string[]): boolean {
   return (
     sql
       .exec(

@@ -274,7 +274,7 @@ export interface AccountApi {
   jobFinished(id: string, state: JobState): Awaitable<void>;
   listJobs(limit: number, before?: number): Awaitable<JobSummary[]>;
   /** Written by the hub shard of a linked node only. */
-  creditWork(nodeId: string, tasks: number, cpuMs: number, batch?: string): Awaitable<void>;
+  creditWork(nodeId: string, tasks: number, cpuMs: number, batch: string): Awaitable<void>;
   work(): Awaitable<AccountWork['work']>;
 }
 

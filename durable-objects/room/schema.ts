@@ -1,4 +1,4 @@
-import { addColumn, dropColumn, migrate } from '../migrations.ts';
+import { addColumn, dropColumn, hasAnyTable, migrate } from '../migrations.ts';
 
 /**
  * A room's tables. `tasks`: one row per input (its state, the counted `attempts`, the times it
@@ -21,13 +21,7 @@ export function migrateRoom(storage: DurableObjectStorage): void {
 }
 
 /** Whether this storage holds a room's tables (of any version): reads only. */
-export function hasRoom(sql: SqlStorage): boolean {
-  return (
-    sql
-      .exec(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name IN ('meta', '_schema') LIMIT 1`)
-      .toArray().length > 0
-  );
-}
+export const hasRoom = (sql: SqlStorage): boolean => hasAnyTable(sql, ['meta', '_schema']);
 
 /** Verified jobs' answers, one per identity per task (see \`quorum.ts\`). */
 const REPLICAS = `

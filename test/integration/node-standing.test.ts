@@ -153,6 +153,14 @@ async function take(s: NodeSocket, jobId: string, count: number): Promise<Leased
   return got.sort((a, b) => a.index - b.index);
 }
 
+/** Node `nodeId`, linked to a new wallet, connected, holding `count` leases of `jobId`. */
+async function linkedNode(nodeId: string, jobId: string, count: number) {
+  const identity = await newIdentity();
+  const { address, link: owner } = await link(identity.peerId.toString());
+  const { s } = await connect(nodeId, { identity, hello: { owner } });
+  return { address, s, tasks: await take(s, jobId, count) };
+}
+
 const ok = (t: LeasedTask, durationMs = 1): Unsigned => ({
   ok: true,
   jobId: t.jobId,
@@ -407,13 +415,10 @@ describe('node standing', () => {
   test("behavior: a linked node's work of many frames within a second reaches its wallet's Account in one call", async () => {
     const { id } = await newJob([1, 2, 3, 4, 5, 6]);
     const nodeId = uniqueId('standing-batched');
-    const identity = await newIdentity();
-    const { address, link: owner } = await link(identity.peerId.toString());
     // Count the hub's calls to Account.creditWork.
     const credit = vi.spyOn(Account.prototype, 'creditWork');
     onTestFinished(() => credit.mockRestore());
-    const { s } = await connect(nodeId, { identity, hello: { owner } });
-    const tasks = await take(s, id, 6);
+    const { address, s, tasks } = await linkedNode(nodeId, id, 6);
     // Six frames, one result each, sent back to back.
     for (const [i, t] of tasks.entries()) await s.report([ok(t, i + 1)]);
     for (let i = 0; i < 6; i++) expect((await s.next(isAck)).accepted).toBe(1);
@@ -434,10 +439,7 @@ describe('node standing', () => {
   test("behavior: a linked node's credited work is stored until its wallet has it; a hub that stopped before sends it when it wakes, a batch the wallet has already counted is not counted again", async () => {
     const { id } = await newJob([1, 2, 3]);
     const nodeId = uniqueId('standing-due');
-    const identity = await newIdentity();
-    const { address, link: owner } = await link(identity.peerId.toString());
-    const { s } = await connect(nodeId, { identity, hello: { owner } });
-    const tasks = await take(s, id, 3);
+    const { address, s, tasks } = await linkedNode(nodeId, id, 3);
     expect(
       (
         await report(
@@ -490,8 +492,6 @@ describe('node standing', () => {
   test("behavior: a call to the wallet's Account that fails is made again with the same batch, and the work is counted once", async () => {
     const { id } = await newJob([1, 2, 3]);
     const nodeId = uniqueId('standing-retried');
-    const identity = await newIdentity();
-    const { address, link: owner } = await link(identity.peerId.toString());
     const creditWork = Account.prototype.creditWork;
     let failures = 0;
     const credit = vi.spyOn(Account.prototype, 'creditWork').mockImplementation(function (
@@ -505,8 +505,7 @@ describe('node standing', () => {
       return creditWork.call(this, node, tasks, cpuMs, batch);
     });
     onTestFinished(() => credit.mockRestore());
-    const { s } = await connect(nodeId, { identity, hello: { owner } });
-    const tasks = await take(s, id, 3);
+    const { address, s, tasks } = await linkedNode(nodeId, id, 3);
     expect(
       (
         await report(
