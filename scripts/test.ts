@@ -44,6 +44,9 @@ const LATER_E2E = [
   'test/e2e/chain-registry.test.ts',
   'test/e2e/zk-verifier.test.ts',
   'test/e2e/proven.test.ts',
+  // Probabilistic: the sleeper must decide some tasks alone before it lies, which it did less
+  // often beside the other projects (twice it decided none); by then they have finished.
+  'test/e2e/sleeper.test.ts',
 ];
 
 // A file renamed or moved would otherwise silently leave both e2e runs.
